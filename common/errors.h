@@ -1,0 +1,43 @@
+// Builders for domain errors in the Google error model, carried inside absl::Status payloads so the
+// domain layer stays free of gRPC. status_mapper turns them into google.rpc.Status details.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace common {
+
+inline constexpr char kErrorInfoUrl[] = "type.googleapis.com/google.rpc.ErrorInfo";
+inline constexpr char kBadRequestUrl[] = "type.googleapis.com/google.rpc.BadRequest";
+inline constexpr char kRetryInfoUrl[] = "type.googleapis.com/google.rpc.RetryInfo";
+
+struct FieldViolation {
+  std::string field;
+  std::string description;
+};
+
+// A status with one ErrorInfo (reason in UPPER_SNAKE; the domain is filled in by the mapper).
+absl::Status ErrorWithReason(absl::StatusCode code, absl::string_view reason,
+                             absl::string_view message,
+                             const std::map<std::string, std::string>& metadata = {});
+
+// INVALID_ARGUMENT with ErrorInfo and BadRequest field violations.
+absl::Status InvalidArgument(absl::string_view reason, absl::string_view message,
+                             const std::vector<FieldViolation>& violations);
+
+// Adds RetryInfo: the caller should retry after `delay`.
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
+
+// The ErrorInfo reason of a status, if it has one.
+std::optional<std::string> ErrorReason(const absl::Status& status);
+
+// The field names of a status's BadRequest violations.
+std::vector<std::string> ViolatedFields(const absl::Status& status);
+
+}  // namespace common

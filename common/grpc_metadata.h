@@ -1,0 +1,28 @@
+// Reading request metadata in gRPC adapters.
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace grpc {
+class ServerContext;
+}
+
+namespace common {
+
+std::vector<absl::string_view> MetadataValues(const grpc::ServerContext& context,
+                                             absl::string_view key);
+
+// The validated `idempotency-key` of a request.
+absl::StatusOr<std::string> IdempotencyKeyOf(const grpc::ServerContext& context);
+
+// The token of `authorization: Bearer <token>`, or empty when absent.
+std::string BearerTokenOf(const grpc::ServerContext& context);
+
+// Marks a response as a replay of a stored one.
+void MarkReplayed(grpc::ServerContext& context);
+
+}  // namespace common

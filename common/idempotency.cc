@@ -1,0 +1,70 @@
+#include "common/idempotency.h"
+
+#include <openssl/sha.h>
+
+#include "absl/strings/escaping.h"
+#include "common/errors.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/message.h"
+
+namespace common {
+
+absl::StatusOr<std::string> ValidateIdempotencyKey(const std::vector<absl::string_view>& values) {
+  const std::string field = kIdempotencyKeyHeader;
+  if (values.empty()) {
+    return InvalidArgument("IDEMPOTENCY_KEY_MISSING",
+                           "request metadata 'idempotency-key' is required for this method",
+                           {{field, "missing"}});
+  }
+  if (values.size() > 1) {
+    return InvalidArgument("IDEMPOTENCY_KEY_INVALID",
+                           "request metadata 'idempotency-key' must appear exactly once",
+                           {{field, "repeated"}});
+  }
+  absl::string_view key = values.front();
+  if (key.empty()) {
+    return InvalidArgument("IDEMPOTENCY_KEY_INVALID", "'idempotency-key' must not be empty",
+                           {{field, "empty"}});
+  }
+  if (key.size() > kMaxIdempotencyKeyLength) {
+    return InvalidArgument("IDEMPOTENCY_KEY_INVALID",
+                           "'idempotency-key' must be at most 255 characters",
+                           {{field, "longer than 255 characters"}});
+  }
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e) {
+      return InvalidArgument("IDEMPOTENCY_KEY_INVALID",
+                             "'idempotency-key' must be visible ASCII (no spaces)",
+                             {{field, "contains a character outside visible ASCII"}});
+    }
+  }
+  return std::string(key);
+}
+
+std::string RequestFingerprint(absl::string_view method, const google::protobuf::Message& request) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&coded);
+  }
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, method.data(), method.size());
+  const unsigned char separator = 0;
+  SHA256_Update(&ctx, &separator, 1);
+  SHA256_Update(&ctx, bytes.data(), bytes.size());
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &ctx);
+  return std::string(reinterpret_cast<char*>(digest), sizeof digest);
+}
+
+std::string ShortHash(absl::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), 6));
+}
+
+}  // namespace common

@@ -1,0 +1,31 @@
+// Idempotency-key rules shared by both services (DESIGN.md §4).
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace common {
+
+inline constexpr char kIdempotencyKeyHeader[] = "idempotency-key";
+inline constexpr char kReplayedHeader[] = "idempotent-replayed";
+inline constexpr size_t kMaxIdempotencyKeyLength = 255;
+
+// Checks the values of the `idempotency-key` metadata entry: exactly one, 1-255 visible ASCII
+// characters. Errors are INVALID_ARGUMENT with reason IDEMPOTENCY_KEY_MISSING or _INVALID.
+absl::StatusOr<std::string> ValidateIdempotencyKey(const std::vector<absl::string_view>& values);
+
+// SHA-256 over the method name and the request's deterministic serialization: the same request
+// always gives the same fingerprint, a different one (almost) never does.
+std::string RequestFingerprint(absl::string_view method, const google::protobuf::Message& request);
+
+// Lower-case hex, for logs and error metadata (never log a raw key).
+std::string ShortHash(absl::string_view text);
+
+}  // namespace common

@@ -1,0 +1,161 @@
+#include "common/pg/connection.h"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+
+namespace pg {
+namespace {
+
+constexpr char kSqlStateUrl[] = "pg.sqlstate";
+
+absl::StatusCode CodeForSqlState(absl::string_view state) {
+  if (state == "40001" || state == "40P01") return absl::StatusCode::kAborted;  // retry the tx
+  if (state == "55P03") return absl::StatusCode::kAborted;            // lock_timeout
+  if (state == "57014") return absl::StatusCode::kDeadlineExceeded;   // statement timeout
+  if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
+    return absl::StatusCode::kUnavailable;  // connection lost, server shutting down
+  }
+  if (state == "23505") return absl::StatusCode::kAlreadyExists;
+  if (absl::StartsWith(state, "23")) return absl::StatusCode::kFailedPrecondition;
+  if (absl::StartsWith(state, "53")) return absl::StatusCode::kResourceExhausted;
+  if (absl::StartsWith(state, "22")) return absl::StatusCode::kInvalidArgument;
+  return absl::StatusCode::kInternal;
+}
+
+}  // namespace
+
+Result::Result(pg_result* res) : res_(res, PQclear) {}
+int Result::rows() const { return res_ ? PQntuples(res_.get()) : 0; }
+int64_t Result::affected() const {
+  int64_t n = 0;
+  if (res_) (void)absl::SimpleAtoi(PQcmdTuples(res_.get()), &n);
+  return n;
+}
+bool Result::IsNull(int row, int col) const { return PQgetisnull(res_.get(), row, col); }
+absl::string_view Result::Text(int row, int col) const {
+  return absl::string_view(PQgetvalue(res_.get(), row, col), PQgetlength(res_.get(), row, col));
+}
+int64_t Result::Int(int row, int col) const {
+  int64_t n = 0;
+  (void)absl::SimpleAtoi(Text(row, col), &n);
+  return n;
+}
+bool Result::Bool(int row, int col) const { return Text(row, col) == "t"; }
+std::string Result::Bytes(int row, int col) const {
+  size_t len = 0;
+  unsigned char* raw = PQunescapeBytea(
+      reinterpret_cast<const unsigned char*>(PQgetvalue(res_.get(), row, col)), &len);
+  if (raw == nullptr) return "";
+  std::string out(reinterpret_cast<char*>(raw), len);
+  PQfreemem(raw);
+  return out;
+}
+
+std::string SqlStateOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kSqlStateUrl);
+  return payload ? std::string(*payload) : "";
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    absl::Status status = absl::UnavailableError(
+        absl::StrCat("cannot connect to PostgreSQL: ", PQerrorMessage(conn)));
+    PQfinish(conn);
+    return status;
+  }
+  return std::unique_ptr<Connection>(new Connection(conn));
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+absl::Status Connection::StatusOf(PGresult* res) const {
+  const ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return absl::OkStatus();
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string message = res ? PQresultErrorMessage(res) : PQerrorMessage(conn_);
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  absl::StatusCode code = absl::StatusCode::kUnavailable;  // no SQLSTATE: the link failed
+  if (state != nullptr) code = CodeForSqlState(state);
+  if (PQstatus(conn_) != CONNECTION_OK) code = absl::StatusCode::kUnavailable;
+  absl::Status status(code, absl::StrCat("postgres: ", message));
+  if (state != nullptr) status.SetPayload(kSqlStateUrl, absl::Cord(state));
+  return status;
+}
+
+absl::StatusOr<Result> Connection::Exec(const Query& query, std::initializer_list<Param> params) {
+  return Exec(query, std::vector<Param>(params));
+}
+
+absl::StatusOr<Result> Connection::Exec(const Query& query, const std::vector<Param>& params) {
+  if (!prepared_.contains(query.name)) {
+    PGresult* prep = PQprepare(conn_, query.name, query.sql, 0, nullptr);
+    absl::Status status = StatusOf(prep);
+    PQclear(prep);
+    if (!status.ok()) return status;
+    prepared_.insert(query.name);
+  }
+  std::vector<const char*> values(params.size());
+  std::vector<int> lengths(params.size());
+  std::vector<int> formats(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& v = params[i].value();
+    values[i] = v ? v->data() : nullptr;
+    lengths[i] = v ? static_cast<int>(v->size()) : 0;
+    formats[i] = params[i].binary() ? 1 : 0;
+  }
+  PGresult* res = PQexecPrepared(conn_, query.name, static_cast<int>(params.size()),
+                                 values.data(), lengths.data(), formats.data(), 0);
+  absl::Status status = StatusOf(res);
+  if (!status.ok()) {
+    PQclear(res);
+    return status;
+  }
+  return Result(res);
+}
+
+absl::Status Connection::ExecScript(const char* sql) {
+  PGresult* res = PQexec(conn_, sql);
+  absl::Status status = StatusOf(res);
+  PQclear(res);
+  return status;
+}
+
+bool Connection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool Connection::in_transaction() const {
+  return PQtransactionStatus(conn_) != PQTRANS_IDLE;
+}
+int Connection::socket() const { return PQsocket(conn_); }
+
+int Connection::ConsumeNotifications() {
+  if (!PQconsumeInput(conn_)) return 0;
+  int n = 0;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    PQfreemem(notify);
+    ++n;
+  }
+  return n;
+}
+
+Transaction::~Transaction() {
+  if (open_ && !conn_.broken()) (void)conn_.ExecScript("ROLLBACK");
+}
+
+absl::Status Transaction::Begin() {
+  absl::Status status = conn_.ExecScript("BEGIN");
+  open_ = status.ok();
+  return status;
+}
+
+absl::Status Transaction::Commit() {
+  absl::Status status = conn_.ExecScript("COMMIT");
+  open_ = false;
+  return status;
+}
+
+}  // namespace pg

@@ -1,0 +1,118 @@
+// A thin, parameter-only layer over libpq. No SQL is ever built from input: statements are named
+// constants, prepared once per connection, and every value travels as a parameter.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace pg {
+
+// A named statement; the name must be unique per SQL text within the process.
+struct Query {
+  const char* name;
+  const char* sql;
+};
+
+class Param {
+ public:
+  Param(absl::string_view text) : value_(std::string(text)) {}  // NOLINT: implicit on purpose
+  Param(const char* text) : value_(std::string(text)) {}       // NOLINT
+  Param(const std::string& text) : value_(text) {}             // NOLINT
+  Param(int64_t n) : value_(std::to_string(n)) {}             // NOLINT
+  Param(int n) : value_(std::to_string(n)) {}                 // NOLINT
+  Param(bool b) : value_(b ? "true" : "false") {}             // NOLINT
+  static Param Null() { return Param(); }
+  // Raw bytes for a bytea parameter (sent in binary format).
+  static Param Bytes(absl::string_view bytes) {
+    Param p(bytes);
+    p.binary_ = true;
+    return p;
+  }
+
+  const std::optional<std::string>& value() const { return value_; }
+  bool binary() const { return binary_; }
+
+ private:
+  Param() = default;
+  std::optional<std::string> value_;
+  bool binary_ = false;
+};
+
+class Result {
+ public:
+  Result() = default;
+  explicit Result(pg_result* res);
+
+  int rows() const;
+  // Rows touched by INSERT/UPDATE/DELETE.
+  int64_t affected() const;
+  bool IsNull(int row, int col) const;
+  absl::string_view Text(int row, int col) const;
+  int64_t Int(int row, int col) const;
+  bool Bool(int row, int col) const;
+  // A bytea column (text format), decoded.
+  std::string Bytes(int row, int col) const;
+
+ private:
+  std::shared_ptr<pg_result> res_;
+};
+
+// SQLSTATE of a status produced by this layer, or empty.
+std::string SqlStateOf(const absl::Status& status);
+
+class Connection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs a named statement, preparing it on first use on this connection.
+  absl::StatusOr<Result> Exec(const Query& query, std::initializer_list<Param> params = {});
+  absl::StatusOr<Result> Exec(const Query& query, const std::vector<Param>& params);
+  // Runs a fixed, parameter-free script (migrations, BEGIN/COMMIT). Never pass input here.
+  absl::Status ExecScript(const char* sql);
+
+  // True once the connection is unusable; the pool then drops it.
+  bool broken() const;
+  // Whether a transaction is open (libpq's view).
+  bool in_transaction() const;
+  // Socket of the connection, for LISTEN wake-ups.
+  int socket() const;
+  // Reads pending NOTIFY messages; returns how many arrived.
+  int ConsumeNotifications();
+
+ private:
+  explicit Connection(pg_conn* conn) : conn_(conn) {}
+  absl::Status StatusOf(pg_result* res) const;
+
+  pg_conn* conn_;
+  absl::flat_hash_set<std::string> prepared_;
+};
+
+// BEGIN on construction via Begin(), ROLLBACK on destruction unless committed.
+class Transaction {
+ public:
+  explicit Transaction(Connection& conn) : conn_(conn) {}
+  ~Transaction();
+  absl::Status Begin();
+  // A failed COMMIT whose connection broke has an unknown outcome: callers must be idempotent.
+  absl::Status Commit();
+
+ private:
+  Connection& conn_;
+  bool open_ = false;
+};
+
+}  // namespace pg

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A private PostgreSQL cluster in a temporary directory, owned by the `postgres` user (initdb
+# refuses root), fsync on, listening on a Unix socket and 127.0.0.1 at a free port.
+#   source deploy/local/pg.sh; pg_start DIR; ...; pg_stop DIR
+# pg_start exports PGHOST, PGPORT, PGUSER and PG_BIN.
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+export PG_BIN
+
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+pg_start() {
+  local dir=$1
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; chmod 700 "$dir"; fi
+  pg_as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log"; return 1; }
+  local port; port=$(free_port)
+  cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+fsync = on
+synchronous_commit = on
+max_connections = 200
+shared_buffers = 256MB
+log_min_messages = warning
+CONF
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { cat "$dir/server.log"; return 1; }
+  export PGHOST=$dir PGPORT=$port PGUSER=postgres
+}
+
+pg_stop() {
+  local dir=$1
+  [ -d "$dir/data" ] && pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
