@@ -1,0 +1,47 @@
+#include "tests/support/test_db.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/pg/connection.h"
+
+namespace testing_support {
+
+std::string ClusterConninfo() {
+  const char* env = std::getenv("TEST_PG_CONNINFO");
+  return env ? env : "";
+}
+
+absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix) {
+  const std::string cluster = ClusterConninfo();
+  if (cluster.empty()) {
+    return absl::FailedPreconditionError(
+        "TEST_PG_CONNINFO is not set: run the tests through tests/run.sh");
+  }
+  static std::atomic<int> counter{0};
+  const std::string name =
+      absl::StrCat(prefix, "_", getpid(), "_", counter++, "_", absl::ToUnixMicros(absl::Now()) % 1000000);
+  auto conn = pg::Connection::Open(cluster + " dbname=postgres");
+  if (!conn.ok()) return conn.status();
+  // CREATE DATABASE takes no parameters; the name is built from digits and a fixed prefix only.
+  const std::string sql = absl::StrCat("CREATE DATABASE \"", name, "\"");
+  if (absl::Status s = (*conn)->ExecScript(sql.c_str()); !s.ok()) return s;
+  return absl::StrCat(cluster, " dbname=", name);
+}
+
+absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql) {
+  auto conn = pg::Connection::Open(conninfo);
+  if (!conn.ok()) return conn.status();
+  static std::atomic<int> counter{0};
+  const std::string name = absl::StrCat("test_scalar_", counter++);
+  auto result = (*conn)->Exec(pg::Query{name.c_str(), sql}, {});
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0 || result->IsNull(0, 0)) return std::string();
+  return std::string(result->Text(0, 0));
+}
+
+}  // namespace testing_support

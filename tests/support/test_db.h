@@ -1,0 +1,20 @@
+// A fresh database per test on the private cluster that tests/run.sh starts.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace testing_support {
+
+// Connection string of the cluster (TEST_PG_CONNINFO); empty when unset.
+std::string ClusterConninfo();
+
+// Creates a database with a unique name and returns its connection string.
+absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix);
+
+// Runs one fixed SQL query against `conninfo` and returns the first column of the first row
+// (empty when no row). For assertions on final database state.
+absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql);
+
+}  // namespace testing_support
