@@ -1,0 +1,26 @@
+// Bearer-token identities: "token=identity,..." maps a caller's token to its tenant (orders) or
+// caller name (payments). With no tokens configured every caller is `default`, so a local
+// grpcurl works out of the box.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace common {
+
+class TokenAuthenticator {
+ public:
+  static absl::StatusOr<TokenAuthenticator> Parse(absl::string_view spec);
+
+  // The identity for `token`, or UNAUTHENTICATED (reason UNAUTHENTICATED).
+  absl::StatusOr<std::string> Identify(absl::string_view token) const;
+  bool enabled() const { return !identities_.empty(); }
+
+ private:
+  std::map<std::string, std::string, std::less<>> identities_;
+};
+
+}  // namespace common
