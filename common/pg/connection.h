@@ -68,6 +68,11 @@ class Result {
   std::shared_ptr<pg_result> res_;
 };
 
+// An array literal ('{"a","b"}') for a text[] or bigint[] parameter: lets one statement insert
+// many rows through unnest($n::text[]). Values are escaped; they still travel as a parameter.
+std::string ArrayLiteral(const std::vector<std::string>& values);
+std::string ArrayLiteral(const std::vector<int64_t>& values);
+
 // SQLSTATE of a status produced by this layer, or empty.
 std::string SqlStateOf(const absl::Status& status);
 

@@ -1,0 +1,40 @@
+#include "order_service/grpc_payment_gateway.h"
+
+#include "common/client_context.h"
+#include "common/status_mapper.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "payments/v1/payments.grpc.pb.h"
+
+namespace orders {
+namespace {
+
+class GrpcPaymentGateway : public PaymentGateway {
+ public:
+  explicit GrpcPaymentGateway(const PaymentClientConfig& config)
+      : config_(config),
+        stub_(payments::v1::PaymentService::NewStub(
+            grpc::CreateChannel(config.target, grpc::InsecureChannelCredentials()))) {}
+
+  absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
+                                              const std::string& key) override {
+    auto context = common::NewClientContext(
+        {.timeout = config_.timeout, .idempotency_key = key, .bearer_token = config_.token});
+    payments::v1::Charge charge;
+    grpc::Status status = stub_->Charge(context.get(), request, &charge);
+    if (!status.ok()) return common::FromGrpcStatus(status);
+    return charge;
+  }
+
+ private:
+  PaymentClientConfig config_;
+  std::unique_ptr<payments::v1::PaymentService::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<PaymentGateway> NewGrpcPaymentGateway(const PaymentClientConfig& config) {
+  return std::make_unique<GrpcPaymentGateway>(config);
+}
+
+}  // namespace orders

@@ -1,0 +1,122 @@
+// order_service: wiring only. Flags fall back to environment variables where noted.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "common/auth.h"
+#include "common/env.h"
+#include "common/failpoint.h"
+#include "common/grpc_server.h"
+#include "common/pg/migrate.h"
+#include "common/pg/pool.h"
+#include "order_service/grpc_payment_gateway.h"
+#include "order_service/order_grpc_service.h"
+#include "order_service/order_logic.h"
+#include "order_service/outbox_relay.h"
+#include "order_service/pg_order_repository.h"
+#include "order_service/pg_outbox_store.h"
+#include "order_service/schema.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
+ABSL_FLAG(int, port, common::EnvIntOr("ORDER_PORT", 50051), "port (0 picks one); env ORDER_PORT");
+ABSL_FLAG(std::string, port_file, "", "write the chosen port to this file once listening");
+ABSL_FLAG(std::string, database,
+          common::EnvOr("ORDER_DATABASE", "host=/var/run/postgresql dbname=orders"),
+          "libpq connection string; env ORDER_DATABASE");
+ABSL_FLAG(int, pool_size, 16, "database connections");
+ABSL_FLAG(std::string, role, "all", "api (serve RPCs), relay (run the outbox relay) or all");
+ABSL_FLAG(std::string, payment_addr, common::EnvOr("PAYMENT_ADDR", "127.0.0.1:50052"),
+          "payment service address; env PAYMENT_ADDR");
+ABSL_FLAG(std::string, payment_token, common::EnvOr("PAYMENT_TOKEN", ""),
+          "bearer token presented to the payment service; env PAYMENT_TOKEN");
+ABSL_FLAG(absl::Duration, payment_timeout, absl::Seconds(5), "deadline of each payment call");
+ABSL_FLAG(std::string, tokens, common::EnvOr("ORDER_TOKENS", ""),
+          "token=tenant,... accepted as 'authorization: Bearer <token>'; empty: one tenant, "
+          "'default', no authentication; env ORDER_TOKENS");
+ABSL_FLAG(int, relay_workers, 4, "outbox relay worker threads");
+ABSL_FLAG(int, relay_batch, 8, "events claimed per round trip");
+ABSL_FLAG(absl::Duration, relay_lease, absl::Seconds(30), "lease on a claimed event");
+ABSL_FLAG(int, relay_max_attempts, 20, "attempts before an event is DEAD");
+ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
+          "failpoints to arm (crash tests only); env FAILPOINTS");
+ABSL_FLAG(int, max_message_bytes, 4 << 20, "largest request or response accepted");
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  common::BlockTerminationSignals();
+  common::ArmFailpoints(absl::GetFlag(FLAGS_failpoints));
+
+  const std::string role = absl::GetFlag(FLAGS_role);
+  if (role != "all" && role != "api" && role != "relay") {
+    std::fprintf(stderr, "--role must be api, relay or all\n");
+    return 2;
+  }
+  auto auth = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
+  if (!auth.ok()) {
+    std::fprintf(stderr, "--tokens: %s\n", auth.status().ToString().c_str());
+    return 2;
+  }
+
+  pg::Pool pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_pool_size));
+  {
+    auto conn = pool.Acquire(absl::Now() + absl::Seconds(30));
+    if (!conn.ok()) {
+      std::fprintf(stderr, "database: %s\n", conn.status().ToString().c_str());
+      return 1;
+    }
+    if (absl::Status s = pg::Migrate(**conn, "orders", orders::OrderMigrations()); !s.ok()) {
+      std::fprintf(stderr, "migrations: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
+
+  std::unique_ptr<orders::PaymentGateway> gateway = orders::NewGrpcPaymentGateway(
+      {.target = absl::GetFlag(FLAGS_payment_addr),
+       .token = absl::GetFlag(FLAGS_payment_token),
+       .timeout = absl::GetFlag(FLAGS_payment_timeout)});
+  orders::PgOutboxStore outbox(pool);
+  orders::RelayOptions relay_options;
+  relay_options.workers = absl::GetFlag(FLAGS_relay_workers);
+  relay_options.batch = absl::GetFlag(FLAGS_relay_batch);
+  relay_options.lease = absl::GetFlag(FLAGS_relay_lease);
+  relay_options.max_attempts = absl::GetFlag(FLAGS_relay_max_attempts);
+  char host[256] = "local";
+  gethostname(host, sizeof host);
+  relay_options.owner = absl::StrCat(host, ":", getpid());
+  orders::OutboxRelay relay(outbox, *gateway, relay_options);
+  const bool run_relay = role != "api";
+  if (run_relay) relay.Start();
+
+  orders::PgOrderRepository repository(pool);
+  orders::OrderLogic logic(repository, [&relay, run_relay] {
+    if (run_relay) relay.Notify();
+  });
+  orders::OrderGrpcService service(logic, *auth);
+
+  common::ServerConfig config;
+  config.host = absl::GetFlag(FLAGS_host);
+  config.port = absl::GetFlag(FLAGS_port);
+  config.port_file = absl::GetFlag(FLAGS_port_file);
+  config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  std::vector<grpc::Service*> services;
+  if (role != "relay") services.push_back(&service);
+  auto server = common::GrpcServer::Start(config, services);
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  (*server)->StartReadinessProbe([&pool] { return pool.Ping(); }, absl::Seconds(1));
+  std::printf("order_service (%s) listening on %s:%d\n", role.c_str(), config.host.c_str(),
+              (*server)->port());
+  std::fflush(stdout);
+
+  const int sig = common::WaitForTerminationSignal();
+  std::printf("order_service: signal %d, shutting down\n", sig);
+  (*server)->Shutdown();
+  relay.Stop();
+  return 0;
+}

@@ -1,0 +1,81 @@
+#include "order_service/memory_order_repository.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/errors.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace orders {
+
+absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(
+    const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
+    int64_t amount_cents, absl::Time) {
+  absl::MutexLock lock(&mu_);
+  auto key = std::make_tuple(scope.tenant, scope.method, scope.key);
+  if (auto it = keys_.find(key); it != keys_.end()) {
+    if (it->second.fingerprint != scope.fingerprint) {
+      return common::ErrorWithReason(
+          absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+          "this idempotency-key was already used for a different request");
+    }
+    CreateResult result;
+    result.replayed = true;
+    result.response.ParseFromString(it->second.response);
+    return result;
+  }
+  CreateResult result;
+  orders::v1::Order* order = result.response.mutable_order();
+  order->set_id(next_id_++);
+  order->set_customer_id(request.customer_id());
+  *order->mutable_items() = request.items();
+  order->set_amount_cents(amount_cents);
+  order->set_currency(request.currency());
+  order->set_status(orders::v1::ORDER_STATUS_CREATED);
+  order->set_payment_method(request.payment_method());
+  *order->mutable_create_time() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  *order->mutable_update_time() = order->create_time();
+  keys_[key] = {scope.fingerprint, result.response.SerializeAsString()};
+  orders_[order->id()] = {scope.tenant, *order};
+  outbox_.emplace_back("CHARGE", ChargeKeyForOrder(order->id()));
+  return result;
+}
+
+absl::StatusOr<orders::v1::Order> MemoryOrderRepository::GetOrder(const std::string& tenant,
+                                                                  int64_t id) {
+  absl::MutexLock lock(&mu_);
+  auto it = orders_.find(id);
+  if (it == orders_.end() || it->second.tenant != tenant) {
+    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                   absl::StrCat("no order ", id));
+  }
+  return it->second.order;
+}
+
+absl::StatusOr<OrderPage> MemoryOrderRepository::ListOrders(const std::string& tenant,
+                                                            const ListQuery& query) {
+  absl::MutexLock lock(&mu_);
+  OrderPage page;
+  for (auto it = orders_.rbegin(); it != orders_.rend(); ++it) {
+    const auto& [id, stored] = *it;
+    if (stored.tenant != tenant) continue;
+    if (query.before_id != 0 && id >= query.before_id) continue;
+    if (!query.customer_id.empty() && stored.order.customer_id() != query.customer_id) continue;
+    if (query.status != orders::v1::ORDER_STATUS_UNSPECIFIED && stored.order.status() != query.status) {
+      continue;
+    }
+    if (static_cast<int>(page.orders.size()) == query.page_size) {
+      page.next_before_id = page.orders.back().id();
+      break;
+    }
+    page.orders.push_back(stored.order);
+  }
+  return page;
+}
+
+std::vector<std::pair<std::string, std::string>> MemoryOrderRepository::OutboxEvents() const {
+  absl::MutexLock lock(&mu_);
+  return outbox_;
+}
+
+}  // namespace orders

@@ -1,0 +1,41 @@
+// An in-memory OrderRepository for unit tests: the same rules, one mutex instead of row locks.
+#pragma once
+
+#include <map>
+#include <tuple>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "order_service/order_repository.h"
+
+namespace orders {
+
+class MemoryOrderRepository : public OrderRepository {
+ public:
+  absl::StatusOr<CreateResult> CreateOrder(const IdempotencyScope& scope,
+                                           const orders::v1::CreateOrderRequest& request,
+                                           int64_t amount_cents, absl::Time deadline) override;
+  absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id) override;
+  absl::StatusOr<OrderPage> ListOrders(const std::string& tenant, const ListQuery& query) override;
+
+  // Outbox events written so far (kind, payment key), for assertions.
+  std::vector<std::pair<std::string, std::string>> OutboxEvents() const;
+
+ private:
+  struct StoredKey {
+    std::string fingerprint;
+    std::string response;
+  };
+  struct StoredOrder {
+    std::string tenant;
+    orders::v1::Order order;
+  };
+
+  mutable absl::Mutex mu_;
+  int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::tuple<std::string, std::string, std::string>, StoredKey> keys_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, StoredOrder> orders_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::string>> outbox_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace orders

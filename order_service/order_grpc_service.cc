@@ -1,0 +1,66 @@
+#include "order_service/order_grpc_service.h"
+
+#include "absl/time/clock.h"
+#include "common/grpc_metadata.h"
+#include "common/status_mapper.h"
+#include "grpcpp/server_context.h"
+
+namespace orders {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return common::ToGrpcStatus(status, kOrdersErrorDomain);
+}
+
+}  // namespace
+
+absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContext& context,
+                                                       bool needs_key) const {
+  RequestScope scope;
+  absl::StatusOr<std::string> tenant = auth_.Identify(common::BearerTokenOf(context));
+  if (!tenant.ok()) return tenant.status();
+  scope.tenant = *std::move(tenant);
+  if (needs_key) {
+    absl::StatusOr<std::string> key = common::IdempotencyKeyOf(context);
+    if (!key.ok()) return key.status();
+    scope.idempotency_key = *std::move(key);
+  }
+  scope.deadline = absl::FromChrono(context.deadline());
+  return scope;
+}
+
+grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* context,
+                                           const orders::v1::CreateOrderRequest* request,
+                                           orders::v1::CreateOrderResponse* response) {
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
+  if (!scope.ok()) return ToGrpc(scope.status());
+  absl::StatusOr<CreateResult> result = logic_.CreateOrder(*scope, *request);
+  if (!result.ok()) return ToGrpc(result.status());
+  if (result->replayed) common::MarkReplayed(*context);
+  *response = std::move(result->response);
+  return grpc::Status::OK;
+}
+
+grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* context,
+                                        const orders::v1::GetOrderRequest* request,
+                                        orders::v1::Order* response) {
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+  if (!scope.ok()) return ToGrpc(scope.status());
+  absl::StatusOr<orders::v1::Order> order = logic_.GetOrder(*scope, *request);
+  if (!order.ok()) return ToGrpc(order.status());
+  *response = *std::move(order);
+  return grpc::Status::OK;
+}
+
+grpc::Status OrderGrpcService::ListOrders(grpc::ServerContext* context,
+                                          const orders::v1::ListOrdersRequest* request,
+                                          orders::v1::ListOrdersResponse* response) {
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+  if (!scope.ok()) return ToGrpc(scope.status());
+  absl::StatusOr<orders::v1::ListOrdersResponse> page = logic_.ListOrders(*scope, *request);
+  if (!page.ok()) return ToGrpc(page.status());
+  *response = *std::move(page);
+  return grpc::Status::OK;
+}
+
+}  // namespace orders

@@ -1,0 +1,33 @@
+// gRPC adapter of OrderService: metadata -> RequestScope, proto in/out, one status mapper.
+#pragma once
+
+#include "common/auth.h"
+#include "order_service/order_logic.h"
+#include "orders/v1/orders.grpc.pb.h"
+
+namespace orders {
+
+inline constexpr char kOrdersErrorDomain[] = "orders.example";
+
+class OrderGrpcService final : public orders::v1::OrderService::Service {
+ public:
+  OrderGrpcService(OrderLogic& logic, const common::TokenAuthenticator& auth)
+      : logic_(logic), auth_(auth) {}
+
+  grpc::Status CreateOrder(grpc::ServerContext* context,
+                           const orders::v1::CreateOrderRequest* request,
+                           orders::v1::CreateOrderResponse* response) override;
+  grpc::Status GetOrder(grpc::ServerContext* context, const orders::v1::GetOrderRequest* request,
+                        orders::v1::Order* response) override;
+  grpc::Status ListOrders(grpc::ServerContext* context,
+                          const orders::v1::ListOrdersRequest* request,
+                          orders::v1::ListOrdersResponse* response) override;
+
+ private:
+  absl::StatusOr<RequestScope> ScopeOf(const grpc::ServerContext& context, bool needs_key) const;
+
+  OrderLogic& logic_;
+  const common::TokenAuthenticator& auth_;
+};
+
+}  // namespace orders

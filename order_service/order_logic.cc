@@ -1,0 +1,139 @@
+#include "order_service/order_logic.h"
+
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "common/currency.h"
+#include "common/errors.h"
+#include "common/idempotency.h"
+
+namespace orders {
+namespace {
+
+constexpr char kCreateMethod[] = "orders.v1.OrderService/CreateOrder";
+constexpr int kMaxItems = 100;
+constexpr int64_t kMaxQuantity = 1'000'000;
+constexpr int kMaxPageSize = 100;
+constexpr int kDefaultPageSize = 20;
+
+bool IsPrintableAscii(absl::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+void CheckText(absl::string_view value, const std::string& field, size_t max_len,
+               std::vector<common::FieldViolation>& out) {
+  if (value.empty()) {
+    out.push_back({field, "required"});
+  } else if (value.size() > max_len) {
+    out.push_back({field, absl::StrCat("at most ", max_len, " characters")});
+  } else if (!IsPrintableAscii(value)) {
+    out.push_back({field, "printable ASCII only"});
+  }
+}
+
+std::string EncodePageToken(int64_t before_id) {
+  return absl::WebSafeBase64Escape(absl::StrCat("before:", before_id));
+}
+
+absl::StatusOr<int64_t> DecodePageToken(absl::string_view token) {
+  if (token.empty()) return 0;
+  std::string raw;
+  int64_t id = 0;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) raw.clear();
+  absl::string_view view(raw);
+  if (!absl::ConsumePrefix(&view, "before:") || !absl::SimpleAtoi(view, &id) || id <= 0) {
+    return common::InvalidArgument("PAGE_TOKEN_INVALID", "page_token is not one this service issued",
+                                   {{"page_token", "not a token from a previous ListOrders"}});
+  }
+  return id;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ValidateCreateOrder(const orders::v1::CreateOrderRequest& request) {
+  std::vector<common::FieldViolation> violations;
+  CheckText(request.customer_id(), "customer_id", 128, violations);
+  CheckText(request.payment_method(), "payment_method", 64, violations);
+  if (!common::IsSupportedCurrency(request.currency())) {
+    violations.push_back({"currency", "an ISO 4217 code this service accepts, e.g. USD, EUR, JPY"});
+  }
+  if (request.items_size() == 0) {
+    violations.push_back({"items", "at least one line item; send every item in this one request"});
+  } else if (request.items_size() > kMaxItems) {
+    violations.push_back({"items", absl::StrCat("at most ", kMaxItems, " line items")});
+  }
+  __int128 total = 0;
+  for (int i = 0; i < request.items_size() && i < kMaxItems; ++i) {
+    const auto& item = request.items(i);
+    const std::string prefix = absl::StrCat("items[", i, "].");
+    CheckText(item.sku(), prefix + "sku", 64, violations);
+    if (item.quantity() <= 0 || item.quantity() > kMaxQuantity) {
+      violations.push_back({prefix + "quantity", absl::StrCat("between 1 and ", kMaxQuantity)});
+    }
+    if (item.unit_price_cents() < 0 || item.unit_price_cents() > common::kMaxAmountCents) {
+      violations.push_back({prefix + "unit_price_cents",
+                            absl::StrCat("between 0 and ", common::kMaxAmountCents)});
+    }
+    total += static_cast<__int128>(item.quantity()) * item.unit_price_cents();
+  }
+  if (violations.empty() && (total <= 0 || total > common::kMaxAmountCents)) {
+    violations.push_back(
+        {"items", absl::StrCat("the order total must be between 1 and ", common::kMaxAmountCents)});
+  }
+  if (!violations.empty()) {
+    return common::InvalidArgument("ORDER_INVALID", "the order request is not valid", violations);
+  }
+  return static_cast<int64_t>(total);
+}
+
+absl::StatusOr<CreateResult> OrderLogic::CreateOrder(
+    const RequestScope& scope, const orders::v1::CreateOrderRequest& request) {
+  absl::StatusOr<int64_t> amount = ValidateCreateOrder(request);
+  if (!amount.ok()) return amount.status();
+  IdempotencyScope idem{scope.tenant, kCreateMethod, scope.idempotency_key,
+                        common::RequestFingerprint(kCreateMethod, request)};
+  absl::StatusOr<CreateResult> result =
+      repository_.CreateOrder(idem, request, *amount, scope.deadline);
+  if (result.ok() && !result->replayed && on_created_) on_created_();
+  return result;
+}
+
+absl::StatusOr<orders::v1::Order> OrderLogic::GetOrder(const RequestScope& scope,
+                                                       const orders::v1::GetOrderRequest& request) {
+  if (request.id() <= 0) {
+    return common::InvalidArgument("ORDER_ID_INVALID", "id must be a positive order id",
+                                   {{"id", "must be positive"}});
+  }
+  return repository_.GetOrder(scope.tenant, request.id());
+}
+
+absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
+    const RequestScope& scope, const orders::v1::ListOrdersRequest& request) {
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
+    return common::InvalidArgument("PAGE_SIZE_INVALID", "page_size must be between 0 and 100",
+                                   {{"page_size", "between 0 and 100"}});
+  }
+  absl::StatusOr<int64_t> before = DecodePageToken(request.page_token());
+  if (!before.ok()) return before.status();
+  ListQuery query;
+  query.customer_id = request.customer_id();
+  query.status = request.status();
+  query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  query.before_id = *before;
+  absl::StatusOr<OrderPage> page = repository_.ListOrders(scope.tenant, query);
+  if (!page.ok()) return page.status();
+  orders::v1::ListOrdersResponse response;
+  for (auto& order : page->orders) *response.add_orders() = std::move(order);
+  if (page->next_before_id > 0) response.set_next_page_token(EncodePageToken(page->next_before_id));
+  return response;
+}
+
+std::string ChargeKeyForOrder(int64_t order_id) { return absl::StrCat("charge:order:", order_id); }
+
+}  // namespace orders

@@ -1,0 +1,41 @@
+// The order domain: validation and the rules of DESIGN.md §3-4, independent of gRPC and SQL.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "order_service/order_repository.h"
+
+namespace orders {
+
+struct RequestScope {
+  std::string tenant;
+  std::string idempotency_key;  // empty for methods that take none
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+class OrderLogic {
+ public:
+  // `on_created` runs after each new order commits (the relay's in-process wake-up).
+  OrderLogic(OrderRepository& repository, std::function<void()> on_created)
+      : repository_(repository), on_created_(std::move(on_created)) {}
+
+  absl::StatusOr<CreateResult> CreateOrder(const RequestScope& scope,
+                                           const orders::v1::CreateOrderRequest& request);
+  absl::StatusOr<orders::v1::Order> GetOrder(const RequestScope& scope,
+                                             const orders::v1::GetOrderRequest& request);
+  absl::StatusOr<orders::v1::ListOrdersResponse> ListOrders(
+      const RequestScope& scope, const orders::v1::ListOrdersRequest& request);
+
+ private:
+  OrderRepository& repository_;
+  std::function<void()> on_created_;
+};
+
+// Validates a CreateOrderRequest and returns its total in minor units; INVALID_ARGUMENT with
+// every field violation otherwise.
+absl::StatusOr<int64_t> ValidateCreateOrder(const orders::v1::CreateOrderRequest& request);
+
+}  // namespace orders

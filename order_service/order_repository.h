@@ -1,0 +1,63 @@
+// Storage of orders, their idempotency records and their outbox events. The PostgreSQL
+// implementation is the real one; the in-memory one serves unit tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "orders/v1/orders.pb.h"
+
+namespace orders {
+
+// Who asked, with which key, for what: (tenant, method, key) scopes a key; the fingerprint tells
+// a retry of the same request from a different request under the same key.
+struct IdempotencyScope {
+  std::string tenant;
+  std::string method;
+  std::string key;
+  std::string fingerprint;
+};
+
+struct CreateResult {
+  orders::v1::CreateOrderResponse response;
+  bool replayed = false;
+};
+
+struct ListQuery {
+  std::string customer_id;  // empty: all customers
+  orders::v1::OrderStatus status = orders::v1::ORDER_STATUS_UNSPECIFIED;  // unspecified: all
+  int page_size = 20;
+  int64_t before_id = 0;  // 0: from the newest
+};
+
+struct OrderPage {
+  std::vector<orders::v1::Order> orders;
+  int64_t next_before_id = 0;  // 0: no more pages
+};
+
+class OrderRepository {
+ public:
+  virtual ~OrderRepository() = default;
+
+  // In one transaction: the idempotency record, the order, its items and its CHARGE outbox event.
+  // If the key was used before: the stored response (replayed = true) when the fingerprint
+  // matches, FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED otherwise. A concurrent request with the
+  // same key waits for the first until `deadline`, then gets ABORTED IDEMPOTENCY_KEY_IN_USE.
+  virtual absl::StatusOr<CreateResult> CreateOrder(const IdempotencyScope& scope,
+                                                   const orders::v1::CreateOrderRequest& request,
+                                                   int64_t amount_cents, absl::Time deadline) = 0;
+
+  // NOT_FOUND ORDER_NOT_FOUND unless the order exists in the tenant.
+  virtual absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id) = 0;
+
+  virtual absl::StatusOr<OrderPage> ListOrders(const std::string& tenant,
+                                               const ListQuery& query) = 0;
+};
+
+// The payment key the relay sends for an order's charge: derived from the event, never the
+// client's key, so it is the same across relay retries, crashes and replicas.
+std::string ChargeKeyForOrder(int64_t order_id);
+
+}  // namespace orders

@@ -1,0 +1,70 @@
+// The outbox relay: worker threads that claim committed events, call payments outside any
+// transaction with the event's derived key, and finish each event fenced on its lease.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/backoff.h"
+#include "order_service/outbox_store.h"
+#include "order_service/payment_gateway.h"
+
+namespace orders {
+
+struct RelayOptions {
+  int workers = 4;
+  int batch = 8;
+  absl::Duration lease = absl::Seconds(30);  // longer than a payment call's deadline
+  int max_attempts = 20;                     // then DEAD
+  common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(5), 2.0};
+  absl::Duration busy_poll = absl::Milliseconds(5);  // first idle wait; doubles up to idle_poll
+  absl::Duration idle_poll = absl::Seconds(1);
+  std::string owner = "relay";  // unique per process (host:pid by default in main)
+};
+
+struct RelayStats {
+  int64_t claimed = 0;
+  int64_t completed = 0;
+  int64_t rescheduled = 0;
+  int64_t buried = 0;
+  int64_t lease_lost = 0;
+};
+
+class OutboxRelay {
+ public:
+  OutboxRelay(OutboxStore& store, PaymentGateway& gateway, RelayOptions options);
+  ~OutboxRelay();
+
+  void Start();
+  void Stop();
+  // Wakes idle workers at once (called after an order commits).
+  void Notify();
+  RelayStats Stats() const;
+
+  // Processes one claimed event: call payments, then finish it. Public for tests.
+  void Dispatch(const OutboxEvent& event, const std::string& owner);
+
+ private:
+  void Work(int index);
+  // Waits until Notify() moves past `seen` or `timeout` passes.
+  void WaitForWork(uint64_t seen, absl::Duration timeout);
+  void Finish(const OutboxEvent& event, const std::string& owner, const absl::Status& status);
+
+  OutboxStore& store_;
+  PaymentGateway& gateway_;
+  const RelayOptions options_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+
+  mutable absl::Mutex mu_;
+  uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
+  RelayStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace orders

@@ -1,0 +1,51 @@
+// The outbox as the relay sees it. Every write is one short statement (its own transaction) and
+// every finishing write is fenced on (id, lease owner, attempts), so a relay whose lease expired
+// can never overwrite the work of the relay that took over.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "orders/v1/orders.pb.h"
+
+namespace orders {
+
+struct OutboxEvent {
+  int64_t id = 0;
+  int64_t aggregate_id = 0;  // the order
+  std::string kind;          // CHARGE, REFUND
+  std::string payment_key;
+  std::string payload;       // JSON of the payment request
+  int attempts = 0;          // including this claim
+  absl::Time created_at;
+};
+
+// What finishing an event does to its order. UNSPECIFIED leaves the order as it is.
+struct EventOutcome {
+  orders::v1::OrderStatus order_status = orders::v1::ORDER_STATUS_UNSPECIFIED;
+  int64_t charge_id = 0;
+  std::string decline_reason;
+};
+
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+
+  // Leases up to `limit` claimable events to `owner` for `lease`, counting an attempt on each.
+  // Claimable: PENDING, due, not leased, and the oldest unfinished event of its order.
+  virtual absl::StatusOr<std::vector<OutboxEvent>> Claim(const std::string& owner, int limit,
+                                                         absl::Duration lease) = 0;
+  // Marks the event DONE and applies `outcome` to its order. false: the lease was lost.
+  virtual absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
+                                        const EventOutcome& outcome) = 0;
+  // Releases the lease; the event is due again after `delay`. false: the lease was lost.
+  virtual absl::StatusOr<bool> Reschedule(const OutboxEvent& event, const std::string& owner,
+                                          absl::Duration delay, const std::string& error) = 0;
+  // Marks the event DEAD with its last error. false: the lease was lost.
+  virtual absl::StatusOr<bool> Bury(const OutboxEvent& event, const std::string& owner,
+                                    const std::string& error) = 0;
+};
+
+}  // namespace orders

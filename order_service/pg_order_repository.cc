@@ -1,0 +1,231 @@
+#include "order_service/pg_order_repository.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/failpoint.h"
+#include "common/pg/connection.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace orders {
+namespace {
+
+using orders::v1::Order;
+
+// Takes the key: inserts its record, or (ON CONFLICT) waits for a concurrent holder to finish.
+// lock_timeout is set in the same statement so the wait ends before the caller's deadline.
+constexpr pg::Query kClaimKey{"order_claim_key", R"sql(
+INSERT INTO idempotency_keys (tenant, method, key, fingerprint)
+SELECT $1::text, $2::text, $3::text, $4::bytea FROM (SELECT set_config('lock_timeout', $5, true)) AS cfg
+ON CONFLICT DO NOTHING
+RETURNING 1)sql"};
+
+constexpr pg::Query kStoredResponse{"order_stored_response", R"sql(
+SELECT fingerprint, response FROM idempotency_keys WHERE tenant = $1 AND method = $2 AND key = $3)sql"};
+
+// The order, its items and its CHARGE event in one statement. The event's payload is the
+// payments.v1.ChargeRequest as JSON.
+constexpr pg::Query kInsertOrder{"order_insert", R"sql(
+WITH o AS (
+  INSERT INTO orders (tenant, customer_id, currency, amount_cents, payment_method, status)
+  VALUES ($1, $2, $3, $4, $5, 1)
+  RETURNING id, created_at),
+i AS (
+  INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)
+  SELECT o.id, t.line, t.sku, t.quantity, t.price
+  FROM o, unnest($6::text[], $7::bigint[], $8::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, line)),
+e AS (
+  INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
+  SELECT o.id, 'CHARGE', 'charge:order:' || o.id,
+         json_build_object('order_id', o.id, 'amount_cents', $4::bigint, 'currency', $3::text,
+                           'payment_method', $5::text, 'customer_id', $2::text)::text
+  FROM o)
+SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM o)sql"};
+
+constexpr pg::Query kStoreResponse{"order_store_response", R"sql(
+UPDATE idempotency_keys SET response = $4, order_id = $5
+WHERE tenant = $1 AND method = $2 AND key = $3)sql"};
+
+constexpr pg::Query kGetOrder{"order_get", R"sql(
+SELECT id, customer_id, currency, amount_cents, payment_method, status, charge_id, decline_reason,
+       (extract(epoch FROM created_at) * 1000000)::bigint,
+       (extract(epoch FROM updated_at) * 1000000)::bigint
+FROM orders WHERE tenant = $1 AND id = $2)sql"};
+
+constexpr pg::Query kListOrders{"order_list", R"sql(
+SELECT id, customer_id, currency, amount_cents, payment_method, status, charge_id, decline_reason,
+       (extract(epoch FROM created_at) * 1000000)::bigint,
+       (extract(epoch FROM updated_at) * 1000000)::bigint
+FROM orders
+WHERE tenant = $1 AND ($2 = '' OR customer_id = $2) AND ($3 = 0 OR status = $3)
+  AND ($4::bigint = 0 OR id < $4::bigint)
+ORDER BY id DESC
+LIMIT $5)sql"};
+
+constexpr pg::Query kItems{"order_items", R"sql(
+SELECT order_id, sku, quantity, unit_price_cents FROM order_items
+WHERE order_id = ANY($1::bigint[]) ORDER BY order_id, line)sql"};
+
+google::protobuf::Timestamp FromMicros(int64_t micros) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(micros);
+}
+
+Order OrderFromRow(const pg::Result& r, int row) {
+  Order order;
+  order.set_id(r.Int(row, 0));
+  order.set_customer_id(std::string(r.Text(row, 1)));
+  order.set_currency(std::string(r.Text(row, 2)));
+  order.set_amount_cents(r.Int(row, 3));
+  order.set_payment_method(std::string(r.Text(row, 4)));
+  order.set_status(static_cast<orders::v1::OrderStatus>(r.Int(row, 5)));
+  order.set_charge_id(r.Int(row, 6));
+  order.set_decline_reason(std::string(r.Text(row, 7)));
+  *order.mutable_create_time() = FromMicros(r.Int(row, 8));
+  *order.mutable_update_time() = FromMicros(r.Int(row, 9));
+  return order;
+}
+
+// Fills the items of `orders` with one query.
+absl::Status AttachItems(pg::Connection& conn, std::vector<Order*> orders) {
+  if (orders.empty()) return absl::OkStatus();
+  std::vector<int64_t> ids;
+  std::map<int64_t, Order*> by_id;
+  for (Order* o : orders) {
+    ids.push_back(o->id());
+    by_id[o->id()] = o;
+  }
+  auto items = conn.Exec(kItems, {pg::ArrayLiteral(ids)});
+  if (!items.ok()) return items.status();
+  for (int row = 0; row < items->rows(); ++row) {
+    Order* order = by_id[items->Int(row, 0)];
+    auto* item = order->add_items();
+    item->set_sku(std::string(items->Text(row, 1)));
+    item->set_quantity(items->Int(row, 2));
+    item->set_unit_price_cents(items->Int(row, 3));
+  }
+  return absl::OkStatus();
+}
+
+// Milliseconds to wait for a concurrent holder of the same key: the time left before the
+// caller's deadline, less a margin to answer in, capped.
+std::string LockTimeoutFor(absl::Time deadline) {
+  absl::Duration left = deadline - absl::Now() - absl::Milliseconds(50);
+  left = std::clamp(left, absl::Milliseconds(1), absl::Seconds(30));
+  return absl::StrCat(absl::ToInt64Milliseconds(left), "ms");
+}
+
+}  // namespace
+
+absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
+    const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
+    int64_t amount_cents, absl::Time deadline) {
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) return conn.status();
+  pg::Transaction tx(**conn);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+
+  auto claimed = (*conn)->Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
+                                           pg::Param::Bytes(scope.fingerprint),
+                                           LockTimeoutFor(deadline)});
+  if (!claimed.ok()) {
+    if (pg::SqlStateOf(claimed.status()) == "55P03") {
+      return common::WithRetryDelay(
+          common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE",
+                                  "a request with this idempotency-key is still in progress; "
+                                  "retry with the same key"),
+          absl::Seconds(1));
+    }
+    return claimed.status();
+  }
+
+  if (claimed->rows() == 0) {  // the key was used before (and that request has finished)
+    auto stored = (*conn)->Exec(kStoredResponse, {scope.tenant, scope.method, scope.key});
+    if (!stored.ok()) return stored.status();
+    if (stored->rows() == 0) {
+      return absl::AbortedError("idempotency record vanished; retry with the same key");
+    }
+    if (stored->Bytes(0, 0) != scope.fingerprint) {
+      return common::ErrorWithReason(
+          absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+          "this idempotency-key was already used for a different request");
+    }
+    CreateResult result;
+    result.replayed = true;
+    if (!result.response.ParseFromString(stored->Bytes(0, 1))) {
+      return absl::InternalError("stored response is unreadable");
+    }
+    return result;
+  }
+
+  std::vector<std::string> skus;
+  std::vector<int64_t> quantities, prices;
+  for (const auto& item : request.items()) {
+    skus.push_back(item.sku());
+    quantities.push_back(item.quantity());
+    prices.push_back(item.unit_price_cents());
+  }
+  auto inserted = (*conn)->Exec(
+      kInsertOrder, {scope.tenant, request.customer_id(), request.currency(), amount_cents,
+                     request.payment_method(), pg::ArrayLiteral(skus),
+                     pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices)});
+  if (!inserted.ok()) return inserted.status();
+
+  CreateResult result;
+  Order* order = result.response.mutable_order();
+  order->set_id(inserted->Int(0, 0));
+  order->set_customer_id(request.customer_id());
+  *order->mutable_items() = request.items();
+  order->set_amount_cents(amount_cents);
+  order->set_currency(request.currency());
+  order->set_status(orders::v1::ORDER_STATUS_CREATED);
+  order->set_payment_method(request.payment_method());
+  *order->mutable_create_time() = FromMicros(inserted->Int(0, 1));
+  *order->mutable_update_time() = order->create_time();
+
+  auto stored = (*conn)->Exec(kStoreResponse,
+                              {scope.tenant, scope.method, scope.key,
+                               pg::Param::Bytes(result.response.SerializeAsString()),
+                               order->id()});
+  if (!stored.ok()) return stored.status();
+  common::Failpoint("order_before_commit");
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  common::Failpoint("order_after_commit");
+  return result;
+}
+
+absl::StatusOr<Order> PgOrderRepository::GetOrder(const std::string& tenant, int64_t id) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kGetOrder, {tenant, id});
+  if (!rows.ok()) return rows.status();
+  if (rows->rows() == 0) {
+    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                   absl::StrCat("no order ", id));
+  }
+  Order order = OrderFromRow(*rows, 0);
+  if (absl::Status s = AttachItems(**conn, {&order}); !s.ok()) return s;
+  return order;
+}
+
+absl::StatusOr<OrderPage> PgOrderRepository::ListOrders(const std::string& tenant,
+                                                        const ListQuery& query) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  // One row more than asked tells whether another page exists.
+  auto rows = (*conn)->Exec(kListOrders, {tenant, query.customer_id,
+                                          static_cast<int>(query.status), query.before_id,
+                                          query.page_size + 1});
+  if (!rows.ok()) return rows.status();
+  OrderPage page;
+  const int n = std::min(rows->rows(), query.page_size);
+  for (int row = 0; row < n; ++row) page.orders.push_back(OrderFromRow(*rows, row));
+  if (rows->rows() > query.page_size) page.next_before_id = page.orders.back().id();
+  std::vector<Order*> ptrs;
+  for (auto& o : page.orders) ptrs.push_back(&o);
+  if (absl::Status s = AttachItems(**conn, ptrs); !s.ok()) return s;
+  return page;
+}
+
+}  // namespace orders

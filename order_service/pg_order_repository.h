@@ -1,0 +1,23 @@
+// OrderRepository over PostgreSQL (libpq through common/pg, named statements only).
+#pragma once
+
+#include "common/pg/pool.h"
+#include "order_service/order_repository.h"
+
+namespace orders {
+
+class PgOrderRepository : public OrderRepository {
+ public:
+  explicit PgOrderRepository(pg::Pool& pool) : pool_(pool) {}
+
+  absl::StatusOr<CreateResult> CreateOrder(const IdempotencyScope& scope,
+                                           const orders::v1::CreateOrderRequest& request,
+                                           int64_t amount_cents, absl::Time deadline) override;
+  absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id) override;
+  absl::StatusOr<OrderPage> ListOrders(const std::string& tenant, const ListQuery& query) override;
+
+ private:
+  pg::Pool& pool_;
+};
+
+}  // namespace orders

@@ -1,0 +1,114 @@
+#include "order_service/pg_outbox_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/pg/connection.h"
+
+namespace orders {
+namespace {
+
+// Autocommit statements only: no transaction is ever open while the relay calls payments.
+constexpr pg::Query kClaim{"outbox_claim", R"sql(
+WITH c AS (
+  SELECT e.id FROM outbox_events e
+  WHERE e.status = 'PENDING' AND e.available_at <= now()
+    AND (e.lease_until IS NULL OR e.lease_until < now())
+    AND NOT EXISTS (SELECT 1 FROM outbox_events p
+                    WHERE p.aggregate_id = e.aggregate_id AND p.id < e.id AND p.status <> 'DONE')
+  ORDER BY e.id
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED)
+UPDATE outbox_events e
+SET lease_owner = $1, lease_until = now() + make_interval(secs => $3::float8),
+    attempts = e.attempts + 1
+FROM c WHERE e.id = c.id
+RETURNING e.id, e.aggregate_id, e.kind, e.payment_key, e.payload, e.attempts,
+          (extract(epoch FROM e.created_at) * 1000000)::bigint)sql"};
+
+// Finishing the event and updating its order happen in one statement, fenced on the lease.
+// An order only moves out of CREATED here, so a late outcome never overrides a cancel.
+constexpr pg::Query kComplete{"outbox_complete", R"sql(
+WITH done AS (
+  UPDATE outbox_events
+  SET status = 'DONE', done_at = clock_timestamp(), lease_owner = NULL, lease_until = NULL,
+      last_error = ''
+  WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING'
+  RETURNING aggregate_id),
+upd AS (
+  UPDATE orders SET status = $4, charge_id = $5, decline_reason = $6, updated_at = now()
+  FROM done
+  WHERE orders.id = done.aggregate_id AND $4::smallint <> 0 AND orders.status = 1
+  RETURNING orders.id)
+SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM upd))sql"};
+
+constexpr pg::Query kReschedule{"outbox_reschedule", R"sql(
+UPDATE outbox_events
+SET lease_owner = NULL, lease_until = NULL,
+    available_at = now() + make_interval(secs => $4::float8), last_error = $5
+WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING')sql"};
+
+constexpr pg::Query kBury{"outbox_bury", R"sql(
+UPDATE outbox_events
+SET status = 'DEAD', lease_owner = NULL, lease_until = NULL, last_error = $4
+WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING')sql"};
+
+std::string Seconds(absl::Duration d) { return absl::StrCat(absl::ToDoubleSeconds(d)); }
+
+}  // namespace
+
+absl::StatusOr<std::vector<OutboxEvent>> PgOutboxStore::Claim(const std::string& owner, int limit,
+                                                              absl::Duration lease) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kClaim, {owner, limit, Seconds(lease)});
+  if (!rows.ok()) return rows.status();
+  std::vector<OutboxEvent> events;
+  for (int r = 0; r < rows->rows(); ++r) {
+    OutboxEvent e;
+    e.id = rows->Int(r, 0);
+    e.aggregate_id = rows->Int(r, 1);
+    e.kind = std::string(rows->Text(r, 2));
+    e.payment_key = std::string(rows->Text(r, 3));
+    e.payload = std::string(rows->Text(r, 4));
+    e.attempts = static_cast<int>(rows->Int(r, 5));
+    e.created_at = absl::FromUnixMicros(rows->Int(r, 6));
+    events.push_back(std::move(e));
+  }
+  // UPDATE ... RETURNING gives no order; dispatch oldest first.
+  std::sort(events.begin(), events.end(),
+            [](const OutboxEvent& a, const OutboxEvent& b) { return a.id < b.id; });
+  return events;
+}
+
+absl::StatusOr<bool> PgOutboxStore::Complete(const OutboxEvent& event, const std::string& owner,
+                                             const EventOutcome& outcome) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kComplete, {event.id, owner, event.attempts,
+                                        static_cast<int>(outcome.order_status), outcome.charge_id,
+                                        outcome.decline_reason});
+  if (!rows.ok()) return rows.status();
+  return rows->Int(0, 0) == 1;
+}
+
+absl::StatusOr<bool> PgOutboxStore::Reschedule(const OutboxEvent& event, const std::string& owner,
+                                               absl::Duration delay, const std::string& error) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kReschedule, {event.id, owner, event.attempts, Seconds(delay), error});
+  if (!rows.ok()) return rows.status();
+  return rows->affected() == 1;
+}
+
+absl::StatusOr<bool> PgOutboxStore::Bury(const OutboxEvent& event, const std::string& owner,
+                                         const std::string& error) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kBury, {event.id, owner, event.attempts, error});
+  if (!rows.ok()) return rows.status();
+  return rows->affected() == 1;
+}
+
+}  // namespace orders

@@ -1,0 +1,26 @@
+// OutboxStore over PostgreSQL: FOR UPDATE SKIP LOCKED claims with leases, fenced finishes.
+#pragma once
+
+#include "common/pg/pool.h"
+#include "order_service/outbox_store.h"
+
+namespace orders {
+
+class PgOutboxStore : public OutboxStore {
+ public:
+  explicit PgOutboxStore(pg::Pool& pool) : pool_(pool) {}
+
+  absl::StatusOr<std::vector<OutboxEvent>> Claim(const std::string& owner, int limit,
+                                                 absl::Duration lease) override;
+  absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
+                                const EventOutcome& outcome) override;
+  absl::StatusOr<bool> Reschedule(const OutboxEvent& event, const std::string& owner,
+                                  absl::Duration delay, const std::string& error) override;
+  absl::StatusOr<bool> Bury(const OutboxEvent& event, const std::string& owner,
+                            const std::string& error) override;
+
+ private:
+  pg::Pool& pool_;
+};
+
+}  // namespace orders

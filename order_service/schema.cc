@@ -1,0 +1,68 @@
+#include "order_service/schema.h"
+
+namespace orders {
+
+const std::vector<pg::Migration>& OrderMigrations() {
+  static const auto* migrations = new std::vector<pg::Migration>{
+      {1, R"sql(
+CREATE TABLE orders (
+  id             bigserial PRIMARY KEY,  -- never reused, so cancel-by-id stays idempotent
+  tenant         text NOT NULL,
+  customer_id    text NOT NULL,
+  currency       text NOT NULL,
+  amount_cents   bigint NOT NULL CHECK (amount_cents > 0),
+  payment_method text NOT NULL,
+  status         smallint NOT NULL,      -- orders.v1.OrderStatus
+  charge_id      bigint NOT NULL DEFAULT 0,
+  decline_reason text NOT NULL DEFAULT '',
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX orders_by_tenant ON orders (tenant, id DESC);
+CREATE INDEX orders_by_customer ON orders (tenant, customer_id, id DESC);
+
+CREATE TABLE order_items (
+  order_id         bigint NOT NULL REFERENCES orders (id),
+  line             int NOT NULL,
+  sku              text NOT NULL,
+  quantity         bigint NOT NULL CHECK (quantity > 0),
+  unit_price_cents bigint NOT NULL CHECK (unit_price_cents >= 0),
+  PRIMARY KEY (order_id, line)
+);
+
+-- One row per (tenant, method, key): the unique key is also the lock a concurrent retry waits on.
+CREATE TABLE idempotency_keys (
+  tenant      text NOT NULL,
+  method      text NOT NULL,
+  key         text NOT NULL,
+  fingerprint bytea NOT NULL,
+  response    bytea NOT NULL DEFAULT '',  -- the serialized first answer, replayed verbatim
+  order_id    bigint,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant, method, key)
+);
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+
+CREATE TABLE outbox_events (
+  id           bigserial PRIMARY KEY,
+  aggregate_id bigint NOT NULL,          -- the order; its events run one at a time, in id order
+  kind         text NOT NULL,            -- CHARGE, REFUND
+  payment_key  text NOT NULL,            -- derived from the event, stable across retries
+  payload      text NOT NULL,            -- JSON of the payment request
+  status       text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'DONE', 'DEAD')),
+  attempts     int NOT NULL DEFAULT 0,   -- counted at claim time
+  lease_owner  text,
+  lease_until  timestamptz,
+  available_at timestamptz NOT NULL DEFAULT now(),
+  last_error   text NOT NULL DEFAULT '',
+  created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  done_at      timestamptz
+);
+CREATE INDEX outbox_pending ON outbox_events (id) WHERE status = 'PENDING';
+CREATE INDEX outbox_open_by_aggregate ON outbox_events (aggregate_id, id) WHERE status <> 'DONE';
+)sql"},
+  };
+  return *migrations;
+}
+
+}  // namespace orders
