@@ -1,0 +1,131 @@
+#include "tests/support/service_stack.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/client_context.h"
+#include "common/status_mapper.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "tests/support/test_db.h"
+
+namespace testing_support {
+namespace {
+
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& addr) {
+  return grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServiceStack>> ServiceStack::Start(const StackOptions& options) {
+  std::unique_ptr<ServiceStack> stack(new ServiceStack());
+  stack->options_ = options;
+  stack->dir_ = MakeTempDir("stack");
+  auto order_db = CreateTestDatabase("orders");
+  if (!order_db.ok()) return order_db.status();
+  auto payment_db = CreateTestDatabase("payments");
+  if (!payment_db.ok()) return payment_db.status();
+  stack->order_db_ = *order_db;
+  stack->payment_db_ = *payment_db;
+  if (absl::Status s = stack->StartPayment(); !s.ok()) return s;
+  if (options.start_order_service) {
+    if (absl::Status s = stack->StartOrder(); !s.ok()) return s;
+  }
+  return stack;
+}
+
+absl::Status ServiceStack::StartPayment(const std::vector<std::string>& extra_args) {
+  const std::string port_file = absl::StrCat(dir_, "/payment.port");
+  unlink(port_file.c_str());
+  // A restarted payment service keeps its port, so the order service's channel reconnects.
+  std::vector<std::string> args = {absl::StrCat("--port=", payment_port_),
+                                   "--port_file=" + port_file, "--database=" + payment_db_,
+                                   "--enable_fault_admin"};
+  args.insert(args.end(), options_.payment_args.begin(), options_.payment_args.end());
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  auto child = ChildProcess::Start(PAYMENT_SERVICE_BIN, args, dir_ + "/payment.log");
+  if (!child.ok()) return child.status();
+  payment_.emplace(std::move(*child));
+  auto port = WaitForPortFile(port_file, absl::Seconds(30));
+  if (!port.ok()) return port.status();
+  payment_port_ = *port;
+  auto channel = ChannelTo(payment_addr());
+  payments_ = payments::v1::PaymentService::NewStub(channel);
+  faults_ = payments::v1::PaymentFaultAdmin::NewStub(channel);
+  return absl::OkStatus();
+}
+
+absl::Status ServiceStack::StartOrder(const std::vector<std::string>& extra_args) {
+  const std::string port_file = absl::StrCat(dir_, "/order.port");
+  unlink(port_file.c_str());
+  std::vector<std::string> args = {absl::StrCat("--port=", order_port_),
+                                   "--port_file=" + port_file, "--database=" + order_db_,
+                                   "--payment_addr=" + payment_addr()};
+  args.insert(args.end(), options_.order_args.begin(), options_.order_args.end());
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  auto child = ChildProcess::Start(ORDER_SERVICE_BIN, args, dir_ + "/order.log");
+  if (!child.ok()) return child.status();
+  order_.emplace(std::move(*child));
+  auto port = WaitForPortFile(port_file, absl::Seconds(30));
+  if (!port.ok()) return port.status();
+  order_port_ = *port;
+  orders_ = orders::v1::OrderService::NewStub(ChannelTo(order_addr()));
+  return absl::OkStatus();
+}
+
+void ServiceStack::KillPayment() {
+  if (payment_) payment_->Signal(SIGKILL), payment_->WaitExit(absl::Seconds(10));
+  payment_.reset();
+}
+
+void ServiceStack::KillOrder() {
+  if (order_) order_->Signal(SIGKILL), order_->WaitExit(absl::Seconds(10));
+  order_.reset();
+}
+
+std::string ServiceStack::order_addr() const { return absl::StrCat("127.0.0.1:", order_port_); }
+std::string ServiceStack::payment_addr() const {
+  return absl::StrCat("127.0.0.1:", payment_port_);
+}
+orders::v1::OrderService::Stub& ServiceStack::orders() { return *orders_; }
+payments::v1::PaymentService::Stub& ServiceStack::payments() { return *payments_; }
+payments::v1::PaymentFaultAdmin::Stub& ServiceStack::faults() { return *faults_; }
+
+absl::StatusOr<orders::v1::Order> ServiceStack::WaitForSettled(int64_t order_id,
+                                                               absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  orders::v1::Order order;
+  while (true) {
+    orders::v1::GetOrderRequest request;
+    request.set_id(order_id);
+    auto context = common::NewClientContext({.timeout = absl::Seconds(2)});
+    grpc::Status status = orders_->GetOrder(context.get(), request, &order);
+    if (status.ok() && order.status() != orders::v1::ORDER_STATUS_CREATED) return order;
+    if (absl::Now() >= until) {
+      if (!status.ok()) return common::FromGrpcStatus(status);
+      return absl::DeadlineExceededError(
+          absl::StrCat("order ", order_id, " still CREATED after ", absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+absl::StatusOr<std::vector<payments::v1::Charge>> ServiceStack::ChargesOf(int64_t order_id) {
+  std::vector<payments::v1::Charge> charges;
+  payments::v1::ListChargesRequest request;
+  request.set_order_id(order_id);
+  request.set_page_size(100);
+  while (true) {
+    payments::v1::ListChargesResponse response;
+    auto context = common::NewClientContext({.timeout = absl::Seconds(5)});
+    grpc::Status status = payments_->ListCharges(context.get(), request, &response);
+    if (!status.ok()) return common::FromGrpcStatus(status);
+    for (const auto& c : response.charges()) charges.push_back(c);
+    if (response.next_page_token().empty()) return charges;
+    request.set_page_token(response.next_page_token());
+  }
+}
+
+}  // namespace testing_support

@@ -1,0 +1,63 @@
+// The real pair for integration tests: payment_service and order_service as child processes on
+// 127.0.0.1 port 0, each with a fresh database on the private cluster.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "orders/v1/orders.grpc.pb.h"
+#include "payments/v1/payments.grpc.pb.h"
+#include "tests/support/child_process.h"
+
+namespace testing_support {
+
+struct StackOptions {
+  std::vector<std::string> payment_args;  // extra flags
+  std::vector<std::string> order_args;
+  bool start_order_service = true;
+};
+
+class ServiceStack {
+ public:
+  // Creates both databases and starts both services; fails if either is not serving in time.
+  static absl::StatusOr<std::unique_ptr<ServiceStack>> Start(const StackOptions& options);
+
+  absl::Status StartPayment(const std::vector<std::string>& extra_args = {});
+  absl::Status StartOrder(const std::vector<std::string>& extra_args = {});
+  // SIGKILL (crash) and reap.
+  void KillPayment();
+  void KillOrder();
+  ChildProcess* payment() { return payment_ ? &*payment_ : nullptr; }
+  ChildProcess* order() { return order_ ? &*order_ : nullptr; }
+
+  std::string order_addr() const;
+  std::string payment_addr() const;
+  const std::string& order_db() const { return order_db_; }
+  const std::string& payment_db() const { return payment_db_; }
+  const std::string& dir() const { return dir_; }
+
+  orders::v1::OrderService::Stub& orders();
+  payments::v1::PaymentService::Stub& payments();
+  payments::v1::PaymentFaultAdmin::Stub& faults();
+
+  // Blocks until the order has left CREATED (or the timeout); returns its last state.
+  absl::StatusOr<orders::v1::Order> WaitForSettled(int64_t order_id, absl::Duration timeout);
+  // Every charge the payment service holds for an order.
+  absl::StatusOr<std::vector<payments::v1::Charge>> ChargesOf(int64_t order_id);
+
+ private:
+  ServiceStack() = default;
+
+  StackOptions options_;
+  std::string dir_, order_db_, payment_db_;
+  int order_port_ = 0, payment_port_ = 0;
+  std::optional<ChildProcess> payment_, order_;
+  std::unique_ptr<orders::v1::OrderService::Stub> orders_;
+  std::unique_ptr<payments::v1::PaymentService::Stub> payments_;
+  std::unique_ptr<payments::v1::PaymentFaultAdmin::Stub> faults_;
+};
+
+}  // namespace testing_support

@@ -1,0 +1,60 @@
+#include "common/backoff.h"
+
+#include <random>
+
+#include "common/auth.h"
+#include "common/failpoint.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+TEST(BackoffTest, CeilingGrowsExponentiallyAndIsCapped) {
+  common::BackoffPolicy policy{absl::Milliseconds(100), absl::Seconds(2), 2.0};
+  EXPECT_EQ(common::BackoffCeiling(policy, 1), absl::Milliseconds(100));
+  EXPECT_EQ(common::BackoffCeiling(policy, 2), absl::Milliseconds(200));
+  EXPECT_EQ(common::BackoffCeiling(policy, 4), absl::Milliseconds(800));
+  EXPECT_EQ(common::BackoffCeiling(policy, 10), absl::Seconds(2));
+  EXPECT_EQ(common::BackoffCeiling(policy, 1000), absl::Seconds(2));
+}
+
+TEST(BackoffTest, FullJitterStaysWithinCeilingAndSpreads) {
+  common::BackoffPolicy policy{absl::Milliseconds(100), absl::Seconds(2), 2.0};
+  std::mt19937_64 gen(7);
+  absl::Duration lo = absl::InfiniteDuration(), hi = absl::ZeroDuration();
+  for (int i = 0; i < 1000; ++i) {
+    absl::Duration d = common::FullJitterBackoff(policy, 3, gen);
+    ASSERT_GE(d, absl::ZeroDuration());
+    ASSERT_LE(d, absl::Milliseconds(400));
+    lo = std::min(lo, d);
+    hi = std::max(hi, d);
+  }
+  EXPECT_LT(lo, absl::Milliseconds(40));
+  EXPECT_GT(hi, absl::Milliseconds(360));
+}
+
+TEST(TokenAuthenticatorTest, MapsTokensAndRefusesOthers) {
+  auto open = common::TokenAuthenticator::Parse("");
+  ASSERT_TRUE(open.ok());
+  EXPECT_EQ(*open->Identify(""), "default");
+  auto auth = common::TokenAuthenticator::Parse("t1=acme,t2=globex");
+  ASSERT_TRUE(auth.ok());
+  EXPECT_EQ(*auth->Identify("t2"), "globex");
+  EXPECT_EQ(auth->Identify("nope").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth->Identify("").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(common::TokenAuthenticator::Parse("novalue").ok());
+}
+
+TEST(FailpointDeathTest, ArmedFailpointKillsOnTheNthHit) {
+  common::Failpoint("never_armed");  // returns at once
+  EXPECT_EXIT(
+      {
+        common::ArmFailpoints("boom@2");
+        common::Failpoint("boom");
+        common::Failpoint("other");
+        common::Failpoint("boom");
+        std::exit(0);
+      },
+      testing::KilledBySignal(SIGKILL), "failpoint boom");
+}
+
+}  // namespace

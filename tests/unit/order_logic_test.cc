@@ -1,0 +1,162 @@
+// Domain rules of CreateOrder/GetOrder/ListOrders over the in-memory repository.
+#include "order_service/order_logic.h"
+
+#include "common/errors.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "order_service/memory_order_repository.h"
+
+namespace orders {
+namespace {
+
+using ::testing::Contains;
+using ::testing::UnorderedElementsAre;
+
+orders::v1::CreateOrderRequest ValidRequest() {
+  orders::v1::CreateOrderRequest request;
+  request.set_customer_id("cust-1");
+  request.set_currency("USD");
+  request.set_payment_method("pm_card_visa");
+  auto* a = request.add_items();
+  a->set_sku("apple");
+  a->set_quantity(5);
+  a->set_unit_price_cents(120);
+  auto* b = request.add_items();
+  b->set_sku("pear");
+  b->set_quantity(10);
+  b->set_unit_price_cents(80);
+  return request;
+}
+
+class OrderLogicTest : public ::testing::Test {
+ protected:
+  RequestScope Scope(const std::string& key, const std::string& tenant = "default") {
+    return RequestScope{tenant, key, absl::InfiniteFuture()};
+  }
+  MemoryOrderRepository repository_;
+  int wakeups_ = 0;
+  OrderLogic logic_{repository_, [this] { ++wakeups_; }};
+};
+
+TEST_F(OrderLogicTest, CreatesOneOrderWithTotalAndChargeEvent) {
+  auto result = logic_.CreateOrder(Scope("k1"), ValidRequest());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->replayed);
+  const auto& order = result->response.order();
+  EXPECT_GT(order.id(), 0);
+  EXPECT_EQ(order.amount_cents(), 5 * 120 + 10 * 80);
+  EXPECT_EQ(order.status(), orders::v1::ORDER_STATUS_CREATED);
+  EXPECT_EQ(order.items_size(), 2);
+  EXPECT_EQ(wakeups_, 1);
+  EXPECT_THAT(repository_.OutboxEvents(),
+              UnorderedElementsAre(std::make_pair(std::string("CHARGE"),
+                                                  ChargeKeyForOrder(order.id()))));
+}
+
+TEST_F(OrderLogicTest, SameKeySameRequestReplaysWithoutSecondEffect) {
+  auto first = logic_.CreateOrder(Scope("k1"), ValidRequest());
+  auto second = logic_.CreateOrder(Scope("k1"), ValidRequest());
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_TRUE(second->replayed);
+  EXPECT_EQ(second->response.SerializeAsString(), first->response.SerializeAsString());
+  EXPECT_EQ(repository_.OutboxEvents().size(), 1u);
+  EXPECT_EQ(wakeups_, 1);
+}
+
+TEST_F(OrderLogicTest, SameKeyDifferentRequestIsRejectedAndWritesNothing) {
+  ASSERT_TRUE(logic_.CreateOrder(Scope("k1"), ValidRequest()).ok());
+  auto changed = ValidRequest();
+  changed.mutable_items(0)->set_quantity(6);
+  auto result = logic_.CreateOrder(Scope("k1"), changed);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(common::ErrorReason(result.status()), "IDEMPOTENCY_KEY_REUSED");
+  EXPECT_EQ(repository_.OutboxEvents().size(), 1u);
+}
+
+TEST_F(OrderLogicTest, KeysAreScopedPerTenant) {
+  auto a = logic_.CreateOrder(Scope("shared", "acme"), ValidRequest());
+  auto b = logic_.CreateOrder(Scope("shared", "globex"), ValidRequest());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_FALSE(b->replayed);
+  EXPECT_NE(a->response.order().id(), b->response.order().id());
+  orders::v1::GetOrderRequest get;
+  get.set_id(a->response.order().id());
+  EXPECT_EQ(logic_.GetOrder(Scope("", "globex"), get).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(OrderLogicTest, InvalidRequestListsEveryViolationAndWritesNothing) {
+  orders::v1::CreateOrderRequest bad;
+  bad.set_currency("XXX");
+  auto* item = bad.add_items();
+  item->set_quantity(0);
+  item->set_unit_price_cents(-1);
+  auto result = logic_.CreateOrder(Scope("k"), bad);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(common::ErrorReason(result.status()), "ORDER_INVALID");
+  auto fields = common::ViolatedFields(result.status());
+  EXPECT_THAT(fields, Contains("customer_id"));
+  EXPECT_THAT(fields, Contains("payment_method"));
+  EXPECT_THAT(fields, Contains("currency"));
+  EXPECT_THAT(fields, Contains("items[0].sku"));
+  EXPECT_THAT(fields, Contains("items[0].quantity"));
+  EXPECT_THAT(fields, Contains("items[0].unit_price_cents"));
+  EXPECT_TRUE(repository_.OutboxEvents().empty());
+  // A fixed request may then use the same key: validation errors are not stored.
+  EXPECT_TRUE(logic_.CreateOrder(Scope("k"), ValidRequest()).ok());
+}
+
+TEST_F(OrderLogicTest, RejectsEmptyItemsOverflowAndOversizedText) {
+  auto empty = ValidRequest();
+  empty.clear_items();
+  EXPECT_THAT(common::ViolatedFields(logic_.CreateOrder(Scope("a"), empty).status()),
+              Contains("items"));
+
+  auto overflow = ValidRequest();
+  overflow.mutable_items(0)->set_quantity(1'000'000);
+  overflow.mutable_items(0)->set_unit_price_cents(1'000'000'000'000);
+  EXPECT_THAT(common::ViolatedFields(logic_.CreateOrder(Scope("b"), overflow).status()),
+              Contains("items"));
+
+  auto long_customer = ValidRequest();
+  long_customer.set_customer_id(std::string(129, 'c'));
+  EXPECT_THAT(common::ViolatedFields(logic_.CreateOrder(Scope("c"), long_customer).status()),
+              Contains("customer_id"));
+  EXPECT_TRUE(repository_.OutboxEvents().empty());
+}
+
+TEST_F(OrderLogicTest, ListPaginatesNewestFirstAndFilters) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto request = ValidRequest();
+    request.set_customer_id(i % 2 ? "odd" : "even");
+    auto r = logic_.CreateOrder(Scope("key" + std::to_string(i)), request);
+    ASSERT_TRUE(r.ok());
+    ids.push_back(r->response.order().id());
+  }
+  orders::v1::ListOrdersRequest list;
+  list.set_page_size(2);
+  std::vector<int64_t> seen;
+  for (int page = 0; page < 10; ++page) {
+    auto response = logic_.ListOrders(Scope(""), list);
+    ASSERT_TRUE(response.ok()) << response.status();
+    for (const auto& o : response->orders()) seen.push_back(o.id());
+    if (response->next_page_token().empty()) break;
+    list.set_page_token(response->next_page_token());
+  }
+  EXPECT_EQ(seen, std::vector<int64_t>(ids.rbegin(), ids.rend()));
+
+  orders::v1::ListOrdersRequest odd;
+  odd.set_customer_id("odd");
+  auto response = logic_.ListOrders(Scope(""), odd);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->orders_size(), 2);
+
+  orders::v1::ListOrdersRequest bad_token;
+  bad_token.set_page_token("garbage!");
+  EXPECT_EQ(common::ErrorReason(logic_.ListOrders(Scope(""), bad_token).status()),
+            "PAGE_TOKEN_INVALID");
+}
+
+}  // namespace
+}  // namespace orders
