@@ -94,6 +94,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
     PQfinish(conn);
     return status;
   }
+  // NOTICEs (e.g. "already exists, skipping") are not errors; keep them off stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn));
 }
 
