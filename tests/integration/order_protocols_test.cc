@@ -1,5 +1,7 @@
 // What grpcurl relies on, spoken directly: server reflection lists and describes every service
 // with no .proto at hand, and grpc.health.v1 answers SERVING once the database is reachable.
+#include <sys/wait.h>
+
 #include <set>
 
 #include "common/client_context.h"
