@@ -15,6 +15,9 @@
 #include "common/pg/pool.h"
 #include "order_service/grpc_payment_gateway.h"
 #include "order_service/order_grpc_service.h"
+#include "order_service/outbox_admin_service.h"
+#include "order_service/outbox_signals.h"
+#include "order_service/reaper.h"
 #include "order_service/order_logic.h"
 #include "order_service/outbox_relay.h"
 #include "order_service/pg_order_repository.h"
@@ -41,6 +44,17 @@ ABSL_FLAG(int, relay_workers, 4, "outbox relay worker threads");
 ABSL_FLAG(int, relay_batch, 8, "events claimed per round trip");
 ABSL_FLAG(absl::Duration, relay_lease, absl::Seconds(30), "lease on a claimed event");
 ABSL_FLAG(int, relay_max_attempts, 20, "attempts before an event is DEAD");
+ABSL_FLAG(absl::Duration, relay_backoff_initial, absl::Milliseconds(50),
+          "first retry delay ceiling (full jitter)");
+ABSL_FLAG(absl::Duration, relay_backoff_max, absl::Seconds(5), "largest retry delay");
+ABSL_FLAG(bool, outbox_notify, false,
+          "send NOTIFY after each commit for relays in other processes (always on for "
+          "--role=api)");
+ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(1), "DONE outbox events kept this long");
+ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(24),
+          "idempotency records kept this long (at least 24h in production)");
+ABSL_FLAG(absl::Duration, reaper_period, absl::Seconds(10), "how often retention runs");
+ABSL_FLAG(bool, outbox_admin, true, "serve orders.v1.OutboxAdmin");
 ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
           "failpoints to arm (crash tests only); env FAILPOINTS");
 ABSL_FLAG(int, max_message_bytes, 4 << 20, "largest request or response accepted");
@@ -84,18 +98,37 @@ int main(int argc, char** argv) {
   relay_options.batch = absl::GetFlag(FLAGS_relay_batch);
   relay_options.lease = absl::GetFlag(FLAGS_relay_lease);
   relay_options.max_attempts = absl::GetFlag(FLAGS_relay_max_attempts);
+  relay_options.backoff.initial = absl::GetFlag(FLAGS_relay_backoff_initial);
+  relay_options.backoff.max = absl::GetFlag(FLAGS_relay_backoff_max);
   char host[256] = "local";
   gethostname(host, sizeof host);
   relay_options.owner = absl::StrCat(host, ":", getpid());
   orders::OutboxRelay relay(outbox, *gateway, relay_options);
   const bool run_relay = role != "api";
-  if (run_relay) relay.Start();
+  std::unique_ptr<orders::OutboxListener> listener;
+  std::unique_ptr<orders::Reaper> reaper;
+  if (run_relay) {
+    relay.Start();
+    listener = std::make_unique<orders::OutboxListener>(absl::GetFlag(FLAGS_database),
+                                                        [&relay] { relay.Notify(); });
+    reaper = std::make_unique<orders::Reaper>(
+        pool, orders::RetentionOptions{.done_events = absl::GetFlag(FLAGS_outbox_retention),
+                                       .idempotency_keys = absl::GetFlag(FLAGS_idempotency_retention),
+                                       .period = absl::GetFlag(FLAGS_reaper_period)});
+    reaper->Start();
+  }
+  std::unique_ptr<orders::OutboxNotifier> notifier;
+  if (role == "api" || absl::GetFlag(FLAGS_outbox_notify)) {
+    notifier = std::make_unique<orders::OutboxNotifier>(absl::GetFlag(FLAGS_database));
+  }
 
   orders::PgOrderRepository repository(pool);
-  orders::OrderLogic logic(repository, [&relay, run_relay] {
+  orders::OrderLogic logic(repository, [&relay, run_relay, &notifier] {
     if (run_relay) relay.Notify();
+    if (notifier) notifier->Signal();
   });
   orders::OrderGrpcService service(logic, *auth);
+  orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr);
 
   common::ServerConfig config;
   config.host = absl::GetFlag(FLAGS_host);
@@ -104,6 +137,7 @@ int main(int argc, char** argv) {
   config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   std::vector<grpc::Service*> services;
   if (role != "relay") services.push_back(&service);
+  if (absl::GetFlag(FLAGS_outbox_admin)) services.push_back(&admin);
   auto server = common::GrpcServer::Start(config, services);
   if (!server.ok()) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
@@ -117,6 +151,8 @@ int main(int argc, char** argv) {
   const int sig = common::WaitForTerminationSignal();
   std::printf("order_service: signal %d, shutting down\n", sig);
   (*server)->Shutdown();
+  if (reaper) reaper->Stop();
+  listener.reset();
   relay.Stop();
   return 0;
 }

@@ -114,6 +114,7 @@ void OutboxRelay::Dispatch(const OutboxEvent& event, const std::string& owner) {
       break;
   }
   absl::StatusOr<bool> done = store_.Complete(event, owner, outcome);
+  if (done.ok() && *done) commit_to_sent_.Record(absl::Now() - event.created_at);
   absl::MutexLock lock(&mu_);
   if (done.ok() && *done) {
     ++stats_.completed;

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/backoff.h"
+#include "common/latency_histogram.h"
 #include "order_service/outbox_store.h"
 #include "order_service/payment_gateway.h"
 
@@ -46,6 +47,8 @@ class OutboxRelay {
   // Wakes idle workers at once (called after an order commits).
   void Notify();
   RelayStats Stats() const;
+  // Commit of the event -> its outcome recorded, for events this relay completed.
+  const common::LatencyHistogram& commit_to_sent() const { return commit_to_sent_; }
 
   // Processes one claimed event: call payments, then finish it. Public for tests.
   void Dispatch(const OutboxEvent& event, const std::string& owner);
@@ -61,6 +64,7 @@ class OutboxRelay {
   const RelayOptions options_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
+  common::LatencyHistogram commit_to_sent_;
 
   mutable absl::Mutex mu_;
   uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;

@@ -29,6 +29,20 @@ struct EventOutcome {
   std::string decline_reason;
 };
 
+struct OutboxCounts {
+  int64_t pending = 0;
+  int64_t dead = 0;
+  absl::Duration oldest_pending_age;
+  int64_t open_attempts = 0;
+};
+
+struct OutboxListQuery {
+  orders::v1::OutboxEventStatus status = orders::v1::OUTBOX_EVENT_STATUS_UNSPECIFIED;
+  absl::Duration min_age;
+  int page_size = 50;
+  int64_t after_id = 0;
+};
+
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;
@@ -46,6 +60,12 @@ class OutboxStore {
   // Marks the event DEAD with its last error. false: the lease was lost.
   virtual absl::StatusOr<bool> Bury(const OutboxEvent& event, const std::string& owner,
                                     const std::string& error) = 0;
+
+  // For operators (OutboxAdmin).
+  virtual absl::StatusOr<std::vector<orders::v1::OutboxEvent>> List(const OutboxListQuery& q) = 0;
+  // DEAD -> PENDING with attempts reset; empty `ids` means every DEAD event.
+  virtual absl::StatusOr<int64_t> Requeue(const std::vector<int64_t>& ids) = 0;
+  virtual absl::StatusOr<OutboxCounts> Counts() = 0;
 };
 
 }  // namespace orders

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
 
@@ -53,6 +55,44 @@ constexpr pg::Query kBury{"outbox_bury", R"sql(
 UPDATE outbox_events
 SET status = 'DEAD', lease_owner = NULL, lease_until = NULL, last_error = $4
 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING')sql"};
+
+constexpr pg::Query kList{"outbox_list", R"sql(
+SELECT id, aggregate_id, kind, payment_key, status, attempts, last_error,
+       (extract(epoch FROM created_at) * 1000000)::bigint,
+       (extract(epoch FROM available_at) * 1000000)::bigint, coalesce(lease_owner, '')
+FROM outbox_events
+WHERE ($1 = '' OR status = $1) AND created_at <= now() - make_interval(secs => $2::float8)
+  AND id > $3::bigint
+ORDER BY id
+LIMIT $4)sql"};
+
+constexpr pg::Query kRequeue{"outbox_requeue", R"sql(
+UPDATE outbox_events
+SET status = 'PENDING', attempts = 0, available_at = now(), lease_owner = NULL, lease_until = NULL
+WHERE status = 'DEAD' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])))sql"};
+
+constexpr pg::Query kCounts{"outbox_counts", R"sql(
+SELECT count(*) FILTER (WHERE status = 'PENDING'),
+       count(*) FILTER (WHERE status = 'DEAD'),
+       coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'PENDING')), 0),
+       coalesce(sum(attempts), 0)
+FROM outbox_events WHERE status <> 'DONE')sql"};
+
+orders::v1::OutboxEventStatus StatusFromText(absl::string_view text) {
+  if (text == "PENDING") return orders::v1::OUTBOX_EVENT_STATUS_PENDING;
+  if (text == "DONE") return orders::v1::OUTBOX_EVENT_STATUS_DONE;
+  if (text == "DEAD") return orders::v1::OUTBOX_EVENT_STATUS_DEAD;
+  return orders::v1::OUTBOX_EVENT_STATUS_UNSPECIFIED;
+}
+
+const char* TextFromStatus(orders::v1::OutboxEventStatus status) {
+  switch (status) {
+    case orders::v1::OUTBOX_EVENT_STATUS_PENDING: return "PENDING";
+    case orders::v1::OUTBOX_EVENT_STATUS_DONE: return "DONE";
+    case orders::v1::OUTBOX_EVENT_STATUS_DEAD: return "DEAD";
+    default: return "";
+  }
+}
 
 std::string Seconds(absl::Duration d) { return absl::StrCat(absl::ToDoubleSeconds(d)); }
 
@@ -109,6 +149,59 @@ absl::StatusOr<bool> PgOutboxStore::Bury(const OutboxEvent& event, const std::st
   auto rows = (*conn)->Exec(kBury, {event.id, owner, event.attempts, error});
   if (!rows.ok()) return rows.status();
   return rows->affected() == 1;
+}
+
+}  // namespace orders
+
+namespace orders {
+
+absl::StatusOr<std::vector<orders::v1::OutboxEvent>> PgOutboxStore::List(
+    const OutboxListQuery& q) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kList, {TextFromStatus(q.status), Seconds(q.min_age), q.after_id,
+                                    q.page_size});
+  if (!rows.ok()) return rows.status();
+  std::vector<orders::v1::OutboxEvent> events;
+  for (int r = 0; r < rows->rows(); ++r) {
+    orders::v1::OutboxEvent e;
+    e.set_id(rows->Int(r, 0));
+    e.set_order_id(rows->Int(r, 1));
+    e.set_kind(std::string(rows->Text(r, 2)));
+    e.set_payment_key(std::string(rows->Text(r, 3)));
+    e.set_status(StatusFromText(rows->Text(r, 4)));
+    e.set_attempts(static_cast<int32_t>(rows->Int(r, 5)));
+    e.set_last_error(std::string(rows->Text(r, 6)));
+    *e.mutable_create_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rows->Int(r, 7));
+    *e.mutable_available_time() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rows->Int(r, 8));
+    e.set_lease_owner(std::string(rows->Text(r, 9)));
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+absl::StatusOr<int64_t> PgOutboxStore::Requeue(const std::vector<int64_t>& ids) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kRequeue, {pg::ArrayLiteral(ids)});
+  if (!rows.ok()) return rows.status();
+  return rows->affected();
+}
+
+absl::StatusOr<OutboxCounts> PgOutboxStore::Counts() {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kCounts, {});
+  if (!rows.ok()) return rows.status();
+  OutboxCounts counts;
+  counts.pending = rows->Int(0, 0);
+  counts.dead = rows->Int(0, 1);
+  double age = 0;
+  (void)absl::SimpleAtod(rows->Text(0, 2), &age);
+  counts.oldest_pending_age = absl::Seconds(age);
+  counts.open_attempts = rows->Int(0, 3);
+  return counts;
 }
 
 }  // namespace orders

@@ -18,6 +18,9 @@ class PgOutboxStore : public OutboxStore {
                                   absl::Duration delay, const std::string& error) override;
   absl::StatusOr<bool> Bury(const OutboxEvent& event, const std::string& owner,
                             const std::string& error) override;
+  absl::StatusOr<std::vector<orders::v1::OutboxEvent>> List(const OutboxListQuery& q) override;
+  absl::StatusOr<int64_t> Requeue(const std::vector<int64_t>& ids) override;
+  absl::StatusOr<OutboxCounts> Counts() override;
 
  private:
   pg::Pool& pool_;

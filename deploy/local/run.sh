@@ -42,7 +42,7 @@ wait_port_file() {
 rm -f "$run_dir/payment.port" "$run_dir/order.port"
 "$root/build/payment_service/payment_service" --port="$PAYMENT_PORT" \
   --port_file="$run_dir/payment.port" --database="$conn dbname=payments" \
-  --enable_fault_admin "$@" >"$run_dir/payment.log" 2>&1 &
+  --enable_fault_admin >"$run_dir/payment.log" 2>&1 &
 pids+=($!)
 wait_port_file "$run_dir/payment.port"
 "$root/build/order_service/order_service" --port="$ORDER_PORT" \

@@ -1,5 +1,6 @@
 #include "tests/support/service_stack.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -76,12 +77,18 @@ absl::Status ServiceStack::StartOrder(const std::vector<std::string>& extra_args
 }
 
 void ServiceStack::KillPayment() {
-  if (payment_) payment_->Signal(SIGKILL), payment_->WaitExit(absl::Seconds(10));
+  if (payment_) {
+    payment_->Signal(SIGKILL);
+    payment_->WaitExit(absl::Seconds(10));
+  }
   payment_.reset();
 }
 
 void ServiceStack::KillOrder() {
-  if (order_) order_->Signal(SIGKILL), order_->WaitExit(absl::Seconds(10));
+  if (order_) {
+    order_->Signal(SIGKILL);
+    order_->WaitExit(absl::Seconds(10));
+  }
   order_.reset();
 }
 

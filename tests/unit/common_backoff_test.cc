@@ -58,3 +58,26 @@ TEST(FailpointDeathTest, ArmedFailpointKillsOnTheNthHit) {
 }
 
 }  // namespace
+
+#include "common/latency_histogram.h"
+
+namespace {
+
+TEST(LatencyHistogramTest, PercentilesWithinResolution) {
+  common::LatencyHistogram h;
+  for (int i = 1; i <= 1000; ++i) h.Record(absl::Microseconds(i * 100));  // 0.1 .. 100 ms
+  EXPECT_EQ(h.count(), 1000);
+  const double p50 = absl::ToDoubleMilliseconds(h.Percentile(0.5));
+  const double p99 = absl::ToDoubleMilliseconds(h.Percentile(0.99));
+  EXPECT_NEAR(p50, 50, 50 * 0.07);
+  EXPECT_NEAR(p99, 99, 99 * 0.07);
+  EXPECT_EQ(h.max(), absl::Milliseconds(100));
+  common::LatencyHistogram other;
+  other.Record(absl::Seconds(2));
+  h.Merge(other);
+  EXPECT_EQ(h.count(), 1001);
+  EXPECT_EQ(h.max(), absl::Seconds(2));
+  EXPECT_EQ(common::LatencyHistogram().Percentile(0.5), absl::ZeroDuration());
+}
+
+}  // namespace

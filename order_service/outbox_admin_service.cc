@@ -1,0 +1,76 @@
+#include "order_service/outbox_admin_service.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/status_mapper.h"
+#include "order_service/order_grpc_service.h"
+
+namespace orders {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return common::ToGrpcStatus(status, kOrdersErrorDomain);
+}
+
+}  // namespace
+
+grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext*,
+                                                  const orders::v1::ListOutboxEventsRequest* request,
+                                                  orders::v1::ListOutboxEventsResponse* response) {
+  OutboxListQuery query;
+  query.status = request->status();
+  query.min_age = absl::Seconds(std::max<int64_t>(0, request->min_age_seconds()));
+  if (request->page_size() < 0 || request->page_size() > 500) {
+    return ToGrpc(common::InvalidArgument("PAGE_SIZE_INVALID", "page_size must be 0..500",
+                                          {{"page_size", "between 0 and 500"}}));
+  }
+  query.page_size = request->page_size() == 0 ? 50 : request->page_size();
+  if (!request->page_token().empty() && !absl::SimpleAtoi(request->page_token(), &query.after_id)) {
+    return ToGrpc(common::InvalidArgument("PAGE_TOKEN_INVALID", "page_token is not valid",
+                                          {{"page_token", "not from a previous call"}}));
+  }
+  auto events = store_.List(query);
+  if (!events.ok()) return ToGrpc(events.status());
+  for (auto& e : *events) *response->add_events() = std::move(e);
+  if (static_cast<int>(response->events_size()) == query.page_size) {
+    response->set_next_page_token(absl::StrCat(response->events().rbegin()->id()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status OutboxAdminService::RequeueOutboxEvents(
+    grpc::ServerContext*, const orders::v1::RequeueOutboxEventsRequest* request,
+    orders::v1::RequeueOutboxEventsResponse* response) {
+  auto requeued = store_.Requeue({request->ids().begin(), request->ids().end()});
+  if (!requeued.ok()) return ToGrpc(requeued.status());
+  response->set_requeued(*requeued);
+  return grpc::Status::OK;
+}
+
+grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext*,
+                                                const orders::v1::GetOutboxStatsRequest*,
+                                                orders::v1::OutboxStats* response) {
+  auto counts = store_.Counts();
+  if (!counts.ok()) return ToGrpc(counts.status());
+  response->set_pending(counts->pending);
+  response->set_dead(counts->dead);
+  response->set_oldest_pending_age_seconds(absl::ToDoubleSeconds(counts->oldest_pending_age));
+  response->set_open_attempts(counts->open_attempts);
+  if (relay_ != nullptr) {
+    RelayStats stats = relay_->Stats();
+    response->set_relay_claimed(stats.claimed);
+    response->set_relay_completed(stats.completed);
+    response->set_relay_rescheduled(stats.rescheduled);
+    response->set_relay_buried(stats.buried);
+    response->set_relay_lease_lost(stats.lease_lost);
+    const auto& latency = relay_->commit_to_sent();
+    response->set_commit_to_sent_p50_ms(absl::ToDoubleMilliseconds(latency.Percentile(0.5)));
+    response->set_commit_to_sent_p99_ms(absl::ToDoubleMilliseconds(latency.Percentile(0.99)));
+    response->set_commit_to_sent_max_ms(absl::ToDoubleMilliseconds(latency.max()));
+    response->set_commit_to_sent_count(latency.count());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace orders
