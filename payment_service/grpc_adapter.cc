@@ -1,0 +1,140 @@
+#include "payment_service/grpc_adapter.h"
+
+#include <string>
+
+#include "absl/time/clock.h"
+#include "common/grpc_metadata.h"
+#include "common/status_mapper.h"
+#include "grpcpp/server_context.h"
+
+namespace payment_service {
+namespace {
+
+grpc::Status Reply(const absl::Status& status) {
+  return common::ToGrpcStatus(status, kErrorDomain);
+}
+
+absl::StatusOr<std::string> CallerOf(const grpc::ServerContext& context,
+                                     const common::TokenAuthenticator& auth) {
+  return auth.Identify(common::BearerTokenOf(context));
+}
+
+// The caller first (unauthenticated calls learn nothing), then the idempotency key.
+absl::StatusOr<RequestKey> RequestKeyOf(const grpc::ServerContext& context,
+                                        const common::TokenAuthenticator& auth) {
+  absl::StatusOr<std::string> caller = CallerOf(context, auth);
+  if (!caller.ok()) return caller.status();
+  absl::StatusOr<std::string> key = common::IdempotencyKeyOf(context);
+  if (!key.ok()) return key.status();
+  return RequestKey{*std::move(caller), *std::move(key)};
+}
+
+absl::Time DeadlineOf(const grpc::ServerContext& context) {
+  return absl::FromChrono(context.deadline());
+}
+
+}  // namespace
+
+grpc::Status PaymentGrpcService::Charge(grpc::ServerContext* context,
+                                        const payments::v1::ChargeRequest* request,
+                                        payments::v1::Charge* response) {
+  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_);
+  if (!key.ok()) return Reply(key.status());
+  absl::StatusOr<ChargeOutcome> outcome = payments_.Charge(*key, *request, DeadlineOf(*context));
+  if (!outcome.ok()) return Reply(outcome.status());
+  if (outcome->replayed) common::MarkReplayed(*context);
+  *response = std::move(outcome->charge);
+  return grpc::Status::OK;
+}
+
+grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* context,
+                                        const payments::v1::RefundRequest* request,
+                                        payments::v1::Refund* response) {
+  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_);
+  if (!key.ok()) return Reply(key.status());
+  absl::StatusOr<RefundOutcome> outcome = payments_.Refund(*key, *request, DeadlineOf(*context));
+  if (!outcome.ok()) return Reply(outcome.status());
+  if (outcome->replayed) common::MarkReplayed(*context);
+  *response = std::move(outcome->refund);
+  return grpc::Status::OK;
+}
+
+grpc::Status PaymentGrpcService::GetCharge(grpc::ServerContext* context,
+                                           const payments::v1::GetChargeRequest* request,
+                                           payments::v1::Charge* response) {
+  absl::StatusOr<std::string> caller = CallerOf(*context, auth_);
+  if (!caller.ok()) return Reply(caller.status());
+  absl::StatusOr<payments::v1::Charge> charge = payments_.GetCharge(*caller, *request);
+  if (!charge.ok()) return Reply(charge.status());
+  *response = *std::move(charge);
+  return grpc::Status::OK;
+}
+
+grpc::Status PaymentGrpcService::ListCharges(grpc::ServerContext* context,
+                                             const payments::v1::ListChargesRequest* request,
+                                             payments::v1::ListChargesResponse* response) {
+  absl::StatusOr<std::string> caller = CallerOf(*context, auth_);
+  if (!caller.ok()) return Reply(caller.status());
+  absl::StatusOr<payments::v1::ListChargesResponse> page =
+      payments_.ListCharges(*caller, *request);
+  if (!page.ok()) return Reply(page.status());
+  *response = *std::move(page);
+  return grpc::Status::OK;
+}
+
+grpc::Status PaymentGrpcService::GetLedgerSummary(grpc::ServerContext* context,
+                                                  const payments::v1::GetLedgerSummaryRequest*,
+                                                  payments::v1::LedgerSummary* response) {
+  absl::StatusOr<std::string> caller = CallerOf(*context, auth_);
+  if (!caller.ok()) return Reply(caller.status());
+  absl::StatusOr<payments::v1::LedgerSummary> summary = payments_.GetLedgerSummary(*caller);
+  if (!summary.ok()) return Reply(summary.status());
+  *response = *std::move(summary);
+  return grpc::Status::OK;
+}
+
+FaultConfig FromProto(const payments::v1::FaultConfig& p) {
+  FaultConfig c;
+  c.fail_before_charge = p.fail_before_charge();
+  c.fail_after_charge = p.fail_after_charge();
+  c.latency_ms = p.latency_ms();
+  c.latency_jitter_ms = p.latency_jitter_ms();
+  c.seed = p.seed();
+  c.flaky_failures = p.flaky_failures();
+  return c;
+}
+
+payments::v1::FaultConfig ToProto(const FaultConfig& c) {
+  payments::v1::FaultConfig p;
+  p.set_fail_before_charge(c.fail_before_charge);
+  p.set_fail_after_charge(c.fail_after_charge);
+  p.set_latency_ms(c.latency_ms);
+  p.set_latency_jitter_ms(c.latency_jitter_ms);
+  p.set_seed(c.seed);
+  p.set_flaky_failures(c.flaky_failures);
+  return p;
+}
+
+grpc::Status FaultAdminGrpcService::SetFaults(grpc::ServerContext* context,
+                                              const payments::v1::FaultConfig* request,
+                                              payments::v1::FaultConfig* response) {
+  if (auto caller = CallerOf(*context, auth_); !caller.ok()) return Reply(caller.status());
+  if (absl::Status s = faults_.Set(FromProto(*request)); !s.ok()) return Reply(s);
+  *response = ToProto(faults_.config());
+  return grpc::Status::OK;
+}
+
+grpc::Status FaultAdminGrpcService::GetFaults(grpc::ServerContext* context,
+                                              const payments::v1::GetFaultsRequest*,
+                                              payments::v1::FaultState* response) {
+  if (auto caller = CallerOf(*context, auth_); !caller.ok()) return Reply(caller.status());
+  *response->mutable_config() = ToProto(faults_.config());
+  const FaultCounters counters = faults_.counters();
+  response->set_injected_fail_before_charge(counters.fail_before_charge);
+  response->set_injected_fail_after_charge(counters.fail_after_charge);
+  response->set_injected_latency(counters.latency);
+  response->set_injected_flaky(counters.flaky);
+  return grpc::Status::OK;
+}
+
+}  // namespace payment_service

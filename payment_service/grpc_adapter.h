@@ -1,0 +1,59 @@
+// gRPC adapters: metadata (bearer token, idempotency key, deadline) in, the domain's
+// absl::Status out through common::ToGrpcStatus (domain "payments.example"), replays marked with
+// `idempotent-replayed: true`. No rules live here.
+#pragma once
+
+#include "common/auth.h"
+#include "payment_service/faults.h"
+#include "payment_service/payments.h"
+#include "payments/v1/payments.grpc.pb.h"
+
+namespace payment_service {
+
+inline constexpr char kErrorDomain[] = "payments.example";
+
+class PaymentGrpcService final : public payments::v1::PaymentService::Service {
+ public:
+  PaymentGrpcService(Payments& payments, const common::TokenAuthenticator& auth)
+      : payments_(payments), auth_(auth) {}
+
+  grpc::Status Charge(grpc::ServerContext* context, const payments::v1::ChargeRequest* request,
+                      payments::v1::Charge* response) override;
+  grpc::Status Refund(grpc::ServerContext* context, const payments::v1::RefundRequest* request,
+                      payments::v1::Refund* response) override;
+  grpc::Status GetCharge(grpc::ServerContext* context,
+                         const payments::v1::GetChargeRequest* request,
+                         payments::v1::Charge* response) override;
+  grpc::Status ListCharges(grpc::ServerContext* context,
+                           const payments::v1::ListChargesRequest* request,
+                           payments::v1::ListChargesResponse* response) override;
+  grpc::Status GetLedgerSummary(grpc::ServerContext* context,
+                                const payments::v1::GetLedgerSummaryRequest* request,
+                                payments::v1::LedgerSummary* response) override;
+
+ private:
+  Payments& payments_;
+  const common::TokenAuthenticator& auth_;
+};
+
+// Registered only with --enable_fault_admin. SetFaults replaces the whole configuration.
+class FaultAdminGrpcService final : public payments::v1::PaymentFaultAdmin::Service {
+ public:
+  FaultAdminGrpcService(FaultInjector& faults, const common::TokenAuthenticator& auth)
+      : faults_(faults), auth_(auth) {}
+
+  grpc::Status SetFaults(grpc::ServerContext* context, const payments::v1::FaultConfig* request,
+                         payments::v1::FaultConfig* response) override;
+  grpc::Status GetFaults(grpc::ServerContext* context,
+                         const payments::v1::GetFaultsRequest* request,
+                         payments::v1::FaultState* response) override;
+
+ private:
+  FaultInjector& faults_;
+  const common::TokenAuthenticator& auth_;
+};
+
+FaultConfig FromProto(const payments::v1::FaultConfig& config);
+payments::v1::FaultConfig ToProto(const FaultConfig& config);
+
+}  // namespace payment_service

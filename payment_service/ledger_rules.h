@@ -1,0 +1,51 @@
+// Rules both ledger implementations share, so they answer identically: the errors, how a
+// response message is built from a stored row, and what a refund does to a charge of each status.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "payments/v1/payments.pb.h"
+
+namespace payment_service {
+
+// FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED: the key was used for a different request.
+absl::Status KeyReusedError();
+// ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo: another request with the key is still running.
+absl::Status KeyInUseError();
+// NOT_FOUND CHARGE_NOT_FOUND.
+absl::Status ChargeNotFoundError(int64_t id);
+
+// The Charge answered for a request. `amount_cents` is what was asked for; money moved only
+// when the status is SUCCEEDED (and went back when it is REFUNDED).
+payments::v1::Charge MakeCharge(int64_t id, absl::Time created, absl::string_view charge_key,
+                                const payments::v1::ChargeRequest& request,
+                                payments::v1::ChargeStatus status,
+                                absl::string_view decline_reason);
+
+payments::v1::Refund MakeRefund(int64_t id, absl::Time created, absl::string_view charge_key,
+                                int64_t charge_id, int64_t amount_cents,
+                                payments::v1::RefundStatus status);
+
+// What refunding a charge in `status` does: SUCCEEDED -> money back, DECLINED -> nothing to
+// refund, VOIDED (a tombstone) -> voided before charge.
+payments::v1::RefundStatus RefundStatusFor(payments::v1::ChargeStatus status);
+
+// Short names as stored ("SUCCEEDED", "VOIDED_BEFORE_CHARGE", ...) and back.
+std::string ChargeStatusName(payments::v1::ChargeStatus status);
+absl::StatusOr<payments::v1::ChargeStatus> ParseChargeStatus(absl::string_view name);
+std::string RefundStatusName(payments::v1::RefundStatus status);
+absl::StatusOr<payments::v1::RefundStatus> ParseRefundStatus(absl::string_view name);
+
+void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out);
+absl::Time TimeOf(const google::protobuf::Timestamp& timestamp);
+
+// Adds one charge to a summary being built (buckets in status order, captured = SUCCEEDED).
+void AddToSummary(payments::v1::ChargeStatus status, int64_t count, int64_t amount_cents,
+                  payments::v1::LedgerSummary* summary);
+
+}  // namespace payment_service

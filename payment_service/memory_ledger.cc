@@ -1,0 +1,147 @@
+#include "payment_service/memory_ledger.h"
+
+#include "absl/time/clock.h"
+#include "payment_service/ledger_rules.h"
+
+namespace payment_service {
+
+using payments::v1::ChargeStatus;
+
+absl::StatusOr<ChargeOutcome> MemoryLedger::Charge(const RequestKey& key,
+                                                   absl::string_view fingerprint,
+                                                   const payments::v1::ChargeRequest& request,
+                                                   ChargeDecider decide, absl::Time) {
+  absl::MutexLock lock(&mu_);
+  const Key k(key.caller, key.key);
+  if (auto it = charge_ids_.find(k); it != charge_ids_.end()) {
+    ChargeRow& row = charges_.at(it->second);
+    if (row.fingerprint.empty()) {  // a Refund came first: claim the tombstone, take no money
+      row.charge = MakeCharge(it->second, TimeOf(row.charge.create_time()), key.key, request,
+                              payments::v1::CHARGE_STATUS_VOIDED, "");
+      row.fingerprint = std::string(fingerprint);
+      row.response = row.charge.SerializeAsString();
+      return ChargeOutcome{row.charge, false};
+    }
+    if (row.fingerprint != fingerprint) return KeyReusedError();
+    ChargeOutcome replay{{}, true};
+    if (!replay.charge.ParseFromString(row.response)) {
+      return absl::InternalError("stored charge response does not parse");
+    }
+    return replay;
+  }
+  absl::StatusOr<ChargeDecision> decision = decide();
+  if (!decision.ok()) return decision.status();
+  const int64_t id = next_charge_id_++;
+  ChargeRow row;
+  row.caller = key.caller;
+  row.fingerprint = std::string(fingerprint);
+  row.charge = MakeCharge(id, absl::Now(), key.key, request, decision->status,
+                          decision->decline_reason);
+  row.response = row.charge.SerializeAsString();
+  ChargeOutcome outcome{row.charge, false};
+  charges_.emplace(id, std::move(row));
+  charge_ids_.emplace(k, id);
+  return outcome;
+}
+
+int64_t MemoryLedger::ChargeIdOrTombstone(const Key& key) {
+  if (auto it = charge_ids_.find(key); it != charge_ids_.end()) return it->second;
+  const int64_t id = next_charge_id_++;
+  ChargeRow row;
+  row.caller = key.first;
+  row.charge.set_id(id);
+  row.charge.set_charge_key(key.second);
+  row.charge.set_status(payments::v1::CHARGE_STATUS_VOIDED);
+  SetTimestamp(absl::Now(), row.charge.mutable_create_time());
+  charges_.emplace(id, std::move(row));
+  charge_ids_.emplace(key, id);
+  return id;
+}
+
+absl::StatusOr<RefundOutcome> MemoryLedger::Refund(const RequestKey& key,
+                                                   absl::string_view fingerprint,
+                                                   const payments::v1::RefundRequest& request,
+                                                   absl::Time) {
+  absl::MutexLock lock(&mu_);
+  const Key record_key(key.caller, key.key);
+  if (auto it = refund_records_.find(record_key); it != refund_records_.end()) {
+    if (it->second.fingerprint != fingerprint) return KeyReusedError();
+    RefundOutcome replay{{}, true};
+    if (!replay.refund.ParseFromString(it->second.response)) {
+      return absl::InternalError("stored refund response does not parse");
+    }
+    return replay;
+  }
+  const int64_t charge_id = ChargeIdOrTombstone(Key(key.caller, request.charge_key()));
+  ChargeRow& charge = charges_.at(charge_id);
+  auto existing = refunds_by_charge_.find(charge_id);
+  if (existing == refunds_by_charge_.end()) {
+    const auto status = RefundStatusFor(charge.charge.status());
+    const bool money_back = status == payments::v1::REFUND_STATUS_SUCCEEDED;
+    auto refund = MakeRefund(next_refund_id_++, absl::Now(), request.charge_key(), charge_id,
+                             money_back ? charge.charge.amount_cents() : 0, status);
+    if (money_back) charge.charge.set_status(payments::v1::CHARGE_STATUS_REFUNDED);
+    existing = refunds_by_charge_.emplace(charge_id, std::move(refund)).first;
+  }
+  RefundOutcome outcome{existing->second, false};
+  refund_records_.emplace(record_key, RefundRecord{std::string(fingerprint),
+                                                   outcome.refund.SerializeAsString(),
+                                                   absl::Now()});
+  return outcome;
+}
+
+absl::StatusOr<payments::v1::Charge> MemoryLedger::GetCharge(absl::string_view caller,
+                                                             int64_t id) {
+  absl::MutexLock lock(&mu_);
+  auto it = charges_.find(id);
+  if (it == charges_.end() || it->second.caller != caller) return ChargeNotFoundError(id);
+  return it->second.charge;
+}
+
+absl::StatusOr<std::vector<payments::v1::Charge>> MemoryLedger::ListCharges(
+    absl::string_view caller, const ChargeFilter& filter) {
+  absl::MutexLock lock(&mu_);
+  std::vector<payments::v1::Charge> out;
+  for (auto it = charges_.upper_bound(filter.after_id);
+       it != charges_.end() && static_cast<int>(out.size()) < filter.limit; ++it) {
+    const payments::v1::Charge& charge = it->second.charge;
+    if (it->second.caller != caller) continue;
+    if (filter.order_id != 0 && charge.order_id() != filter.order_id) continue;
+    if (TimeOf(charge.create_time()) < filter.created_after) continue;
+    out.push_back(charge);
+  }
+  return out;
+}
+
+absl::StatusOr<payments::v1::LedgerSummary> MemoryLedger::Summary(absl::string_view caller) {
+  absl::MutexLock lock(&mu_);
+  payments::v1::LedgerSummary summary;
+  for (const auto& [id, row] : charges_) {
+    if (row.caller == caller) {
+      AddToSummary(row.charge.status(), 1, row.charge.amount_cents(), &summary);
+    }
+  }
+  for (const auto& [charge_id, refund] : refunds_by_charge_) {
+    if (charges_.at(charge_id).caller == caller &&
+        refund.status() == payments::v1::REFUND_STATUS_SUCCEEDED) {
+      summary.set_refund_count(summary.refund_count() + 1);
+    }
+  }
+  return summary;
+}
+
+absl::StatusOr<int64_t> MemoryLedger::ReapRefundRecords(absl::Time created_before, int batch) {
+  absl::MutexLock lock(&mu_);
+  int64_t reaped = 0;
+  for (auto it = refund_records_.begin(); it != refund_records_.end() && reaped < batch;) {
+    if (it->second.created < created_before) {
+      refund_records_.erase(it++);
+      ++reaped;
+    } else {
+      ++it;
+    }
+  }
+  return reaped;
+}
+
+}  // namespace payment_service

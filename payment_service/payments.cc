@@ -1,0 +1,149 @@
+#include "payment_service/payments.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/errors.h"
+#include "common/failpoint.h"
+#include "common/idempotency.h"
+#include "payment_service/ledger_rules.h"
+#include "payment_service/page_token.h"
+#include "payment_service/validation.h"
+
+namespace payment_service {
+namespace {
+
+constexpr absl::Duration kRetryAfterUnavailable = absl::Milliseconds(50);
+
+// UNAVAILABLE: retry this call (with the same key).
+absl::Status ProcessorUnavailable(absl::string_view message, absl::string_view cause) {
+  return common::WithRetryDelay(
+      common::ErrorWithReason(absl::StatusCode::kUnavailable, "PROCESSOR_UNAVAILABLE", message,
+                              {{"cause", std::string(cause)}}),
+      kRetryAfterUnavailable);
+}
+
+}  // namespace
+
+absl::Status Payments::BeforeWrite(absl::Time deadline, absl::string_view what) {
+  if (const absl::Duration latency = faults_.NextLatency(); latency > absl::ZeroDuration()) {
+    absl::SleepFor(latency);
+  }
+  if (faults_.NextFailBefore()) {
+    return ProcessorUnavailable(absl::StrCat("the processor is unavailable; nothing was ", what,
+                                             " (injected fault)"),
+                                "fail_before_charge");
+  }
+  if (absl::Now() >= deadline) {
+    return absl::DeadlineExceededError(absl::StrCat("the deadline passed; nothing was ", what));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChargeDecision> Payments::Decide(const RequestKey& key,
+                                                const payments::v1::ChargeRequest& request) {
+  const std::string& method = request.payment_method();
+  if (method == "pm_card_declined") {
+    return ChargeDecision{payments::v1::CHARGE_STATUS_DECLINED, "card_declined"};
+  }
+  if (method == "pm_card_insufficient_funds") {
+    return ChargeDecision{payments::v1::CHARGE_STATUS_DECLINED, "insufficient_funds"};
+  }
+  if (method == "pm_card_flaky" && faults_.FlakyAttemptFails(key.caller, key.key)) {
+    return ProcessorUnavailable("the card network timed out; retry with the same key",
+                                "pm_card_flaky");
+  }
+  return ChargeDecision{payments::v1::CHARGE_STATUS_SUCCEEDED, ""};
+}
+
+absl::StatusOr<ChargeOutcome> Payments::Charge(const RequestKey& key,
+                                               const payments::v1::ChargeRequest& request,
+                                               absl::Time deadline) {
+  if (absl::Status s = ValidateCharge(request); !s.ok()) return s;
+  if (absl::Status s = BeforeWrite(deadline, "charged"); !s.ok()) return s;
+  const std::string fingerprint = common::RequestFingerprint(kChargeMethod, request);
+  absl::StatusOr<ChargeOutcome> outcome = ledger_.Charge(
+      key, fingerprint, request, [&] { return Decide(key, request); }, deadline);
+  if (!outcome.ok()) return outcome.status();
+  if (!outcome->replayed) common::Failpoint(kAfterChargeCommit);
+  if (faults_.NextFailAfter()) {
+    return ProcessorUnavailable("the connection was lost before the reply (injected fault)",
+                                "fail_after_charge");
+  }
+  return outcome;
+}
+
+absl::StatusOr<RefundOutcome> Payments::Refund(const RequestKey& key,
+                                               const payments::v1::RefundRequest& request,
+                                               absl::Time deadline) {
+  if (absl::Status s = ValidateRefund(request); !s.ok()) return s;
+  if (absl::Status s = BeforeWrite(deadline, "refunded"); !s.ok()) return s;
+  const std::string fingerprint = common::RequestFingerprint(kRefundMethod, request);
+  absl::StatusOr<RefundOutcome> outcome = ledger_.Refund(key, fingerprint, request, deadline);
+  if (!outcome.ok()) return outcome.status();
+  if (!outcome->replayed) common::Failpoint(kAfterRefundCommit);
+  if (faults_.NextFailAfter()) {
+    return ProcessorUnavailable("the connection was lost before the reply (injected fault)",
+                                "fail_after_charge");
+  }
+  return outcome;
+}
+
+absl::StatusOr<payments::v1::Charge> Payments::GetCharge(
+    absl::string_view caller, const payments::v1::GetChargeRequest& request) {
+  if (request.id() <= 0) {
+    return common::InvalidArgument("INVALID_CHARGE_ID", "id must be a positive charge id",
+                                   {{"id", "must be positive"}});
+  }
+  return ledger_.GetCharge(caller, request.id());
+}
+
+absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
+    absl::string_view caller, const payments::v1::ListChargesRequest& request) {
+  std::vector<common::FieldViolation> violations;
+  if (request.order_id() < 0) violations.push_back({"order_id", "must not be negative"});
+  if (request.page_size() < 0) violations.push_back({"page_size", "must not be negative"});
+  if (!violations.empty()) {
+    return common::InvalidArgument("INVALID_LIST_REQUEST", "invalid ListCharges request",
+                                   violations);
+  }
+  PageCursor cursor;
+  cursor.order_id = request.order_id();
+  if (request.has_created_after()) {
+    cursor.created_after_us = absl::ToUnixMicros(TimeOf(request.created_after()));
+  }
+  if (!request.page_token().empty()) {
+    absl::StatusOr<PageCursor> from = DecodePageToken(request.page_token());
+    if (!from.ok()) return from.status();
+    if (from->order_id != cursor.order_id || from->created_after_us != cursor.created_after_us) {
+      return InvalidPageTokenError();  // a token of another query
+    }
+    cursor.after_id = from->after_id;
+  }
+  const int page_size = request.page_size() == 0 ? kDefaultPageSize
+                                                 : std::min(request.page_size(), kMaxPageSize);
+  ChargeFilter filter;
+  filter.order_id = cursor.order_id;
+  if (request.has_created_after()) filter.created_after = TimeOf(request.created_after());
+  filter.after_id = cursor.after_id;
+  filter.limit = page_size + 1;  // one more tells whether another page exists
+  absl::StatusOr<std::vector<payments::v1::Charge>> charges = ledger_.ListCharges(caller, filter);
+  if (!charges.ok()) return charges.status();
+  payments::v1::ListChargesResponse response;
+  for (auto& charge : *charges) {
+    if (response.charges_size() == page_size) {
+      cursor.after_id = response.charges(page_size - 1).id();
+      response.set_next_page_token(EncodePageToken(cursor));
+      break;
+    }
+    *response.add_charges() = std::move(charge);
+  }
+  return response;
+}
+
+absl::StatusOr<payments::v1::LedgerSummary> Payments::GetLedgerSummary(absl::string_view caller) {
+  return ledger_.Summary(caller);
+}
+
+}  // namespace payment_service

@@ -1,0 +1,57 @@
+// The payment provider's rules, free of gRPC and libpq: validation, the test payment methods,
+// fault injection, pagination and caller scoping, over a Ledger that stores atomically.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "payment_service/faults.h"
+#include "payment_service/ledger.h"
+#include "payments/v1/payments.pb.h"
+
+namespace payment_service {
+
+// Fingerprints cover the method name, so one key can never match across methods.
+inline constexpr char kChargeMethod[] = "payments.v1.PaymentService/Charge";
+inline constexpr char kRefundMethod[] = "payments.v1.PaymentService/Refund";
+// Named failpoints (common::Failpoint): the process dies after the commit, before replying.
+inline constexpr char kAfterChargeCommit[] = "payment_after_charge_commit";
+inline constexpr char kAfterRefundCommit[] = "payment_after_refund_commit";
+
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 500;
+
+class Payments {
+ public:
+  Payments(Ledger& ledger, FaultInjector& faults) : ledger_(ledger), faults_(faults) {}
+
+  // Charges once per (caller, key): see Ledger::Charge for replays and key reuse. Faults
+  // (latency, fail before, fail after the commit) and the failpoint apply here.
+  absl::StatusOr<ChargeOutcome> Charge(const RequestKey& key,
+                                       const payments::v1::ChargeRequest& request,
+                                       absl::Time deadline);
+  absl::StatusOr<RefundOutcome> Refund(const RequestKey& key,
+                                       const payments::v1::RefundRequest& request,
+                                       absl::Time deadline);
+
+  // Audit reads, scoped to the caller; faults never apply to them.
+  absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller,
+                                                 const payments::v1::GetChargeRequest& request);
+  absl::StatusOr<payments::v1::ListChargesResponse> ListCharges(
+      absl::string_view caller, const payments::v1::ListChargesRequest& request);
+  absl::StatusOr<payments::v1::LedgerSummary> GetLedgerSummary(absl::string_view caller);
+
+  // The outcome of the first Charge under a key, by test payment method: pm_card_declined and
+  // pm_card_insufficient_funds decline, pm_card_flaky is UNAVAILABLE for its first
+  // flaky_failures attempts, every other pm_card_* succeeds.
+  absl::StatusOr<ChargeDecision> Decide(const RequestKey& key,
+                                        const payments::v1::ChargeRequest& request);
+
+ private:
+  // Latency and fail-before, then the deadline check.
+  absl::Status BeforeWrite(absl::Time deadline, absl::string_view what);
+  Ledger& ledger_;
+  FaultInjector& faults_;
+};
+
+}  // namespace payment_service

@@ -1,0 +1,40 @@
+// The PostgreSQL ledger: named, prepared statements only (every value is a parameter). Each
+// Charge/Refund is one READ COMMITTED transaction whose first statement is
+// `INSERT ... ON CONFLICT DO NOTHING` on the unique (caller, key): a concurrent request with the
+// same key waits on that row until the first commits, then replays it. lock_timeout is set from
+// the caller's deadline; running out gives ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo.
+#pragma once
+
+#include <memory>
+
+#include "common/pg/pool.h"
+#include "payment_service/ledger.h"
+
+namespace payment_service {
+
+class PgLedger final : public Ledger {
+ public:
+  // Applies the schema (pg::Migrate under an advisory lock) and returns a ledger on `pool`.
+  static absl::StatusOr<std::unique_ptr<PgLedger>> Open(pg::Pool* pool);
+
+  absl::StatusOr<ChargeOutcome> Charge(const RequestKey& key, absl::string_view fingerprint,
+                                       const payments::v1::ChargeRequest& request,
+                                       ChargeDecider decide, absl::Time deadline) override;
+  absl::StatusOr<RefundOutcome> Refund(const RequestKey& key, absl::string_view fingerprint,
+                                       const payments::v1::RefundRequest& request,
+                                       absl::Time deadline) override;
+  absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id) override;
+  absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(
+      absl::string_view caller, const ChargeFilter& filter) override;
+  absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller) override;
+  absl::StatusOr<int64_t> ReapRefundRecords(absl::Time created_before, int batch) override;
+  bool Ready() override;
+
+ private:
+  explicit PgLedger(pg::Pool* pool) : pool_(pool) {}
+  absl::StatusOr<pg::Pool::Lease> Lease(absl::Time deadline);
+
+  pg::Pool* pool_;
+};
+
+}  // namespace payment_service

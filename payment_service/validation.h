@@ -1,0 +1,22 @@
+// Request validation: INVALID_ARGUMENT with an ErrorInfo reason and BadRequest field violations
+// (common::InvalidArgument). Invalid requests are never stored, so a fixed request may reuse
+// the key.
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "payments/v1/payments.pb.h"
+
+namespace payment_service {
+
+inline constexpr size_t kMaxTextLength = 255;
+
+// Amounts are 1..common::kMaxAmountCents; currencies those of common::IsSupportedCurrency.
+// Reasons: INVALID_ORDER_ID, INVALID_AMOUNT, UNSUPPORTED_CURRENCY, INVALID_PAYMENT_METHOD,
+// INVALID_CUSTOMER_ID (the first failing field names the reason; every failing field is listed).
+absl::Status ValidateCharge(const payments::v1::ChargeRequest& request);
+
+// Reasons: INVALID_CHARGE_KEY, INVALID_REASON.
+absl::Status ValidateRefund(const payments::v1::RefundRequest& request);
+
+}  // namespace payment_service
