@@ -1,0 +1,287 @@
+// The outbox store and relay against real PostgreSQL, with a scripted payment gateway: leases,
+// fencing, per-order ordering, exclusive claims, DEAD after N attempts, and no transaction open
+// while the payment call is in flight.
+#include <set>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/pg/migrate.h"
+#include "common/pg/pool.h"
+#include "gtest/gtest.h"
+#include "order_service/order_logic.h"
+#include "order_service/outbox_relay.h"
+#include "order_service/pg_order_repository.h"
+#include "order_service/pg_outbox_store.h"
+#include "order_service/schema.h"
+#include "tests/support/test_db.h"
+#include "tests/support/wait.h"
+
+namespace orders {
+namespace {
+
+class ScriptedGateway : public PaymentGateway {
+ public:
+  std::function<absl::StatusOr<payments::v1::Charge>(const payments::v1::ChargeRequest&)> answer;
+  absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
+                                              const std::string& key) override {
+    {
+      absl::MutexLock lock(&mu);
+      keys.push_back(key);
+    }
+    return answer(request);
+  }
+  absl::Mutex mu;
+  std::vector<std::string> keys ABSL_GUARDED_BY(mu);
+};
+
+payments::v1::Charge Succeeded(const payments::v1::ChargeRequest& request) {
+  payments::v1::Charge charge;
+  charge.set_id(1000 + request.order_id());
+  charge.set_order_id(request.order_id());
+  charge.set_amount_cents(request.amount_cents());
+  charge.set_status(payments::v1::CHARGE_STATUS_SUCCEEDED);
+  return charge;
+}
+
+class OutboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = testing_support::CreateTestDatabase("outbox");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *db;
+    // Sessions of the code under test carry an application_name the assertions can select on.
+    pool_ = std::make_unique<pg::Pool>(db_ + " application_name=outbox_under_test", 16);
+    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+    repo_ = std::make_unique<PgOrderRepository>(*pool_);
+    store_ = std::make_unique<PgOutboxStore>(*pool_);
+    gateway_.answer = [](const auto& r) { return Succeeded(r); };
+  }
+
+  int64_t CreateOrder(const std::string& key, const std::string& method = "pm_card_visa") {
+    orders::v1::CreateOrderRequest request;
+    request.set_customer_id("c");
+    request.set_currency("USD");
+    request.set_payment_method(method);
+    auto* item = request.add_items();
+    item->set_sku("s");
+    item->set_quantity(1);
+    item->set_unit_price_cents(999);
+    auto r = repo_->CreateOrder({"t", "m", key, "fp"}, request, 999, absl::Now() + absl::Seconds(5));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->response.order().id() : 0;
+  }
+
+  std::string Scalar(const char* sql) { return *testing_support::QueryScalar(db_, sql); }
+
+  orders::v1::OrderStatus StatusOf(int64_t id) {
+    return repo_->GetOrder("t", id)->status();
+  }
+
+  std::string db_;
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<PgOrderRepository> repo_;
+  std::unique_ptr<PgOutboxStore> store_;
+  ScriptedGateway gateway_;
+};
+
+TEST_F(OutboxTest, ExpiredLeaseIsTakenOverAndTheOldOwnerIsFencedOut) {
+  const int64_t order = CreateOrder("k1");
+  auto first = store_->Claim("relay-a", 10, absl::Milliseconds(300));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].attempts, 1);
+  EXPECT_EQ((*first)[0].payment_key, ChargeKeyForOrder(order));
+  EXPECT_TRUE(store_->Claim("relay-b", 10, absl::Seconds(30))->empty()) << "still leased";
+
+  absl::SleepFor(absl::Milliseconds(400));
+  auto second = store_->Claim("relay-b", 10, absl::Seconds(30));
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].attempts, 2);
+
+  EventOutcome paid{orders::v1::ORDER_STATUS_PAID, 77, ""};
+  EXPECT_FALSE(*store_->Complete((*first)[0], "relay-a", paid));
+  EXPECT_FALSE(*store_->Reschedule((*first)[0], "relay-a", absl::Seconds(1), "late"));
+  EXPECT_FALSE(*store_->Bury((*first)[0], "relay-a", "late"));
+  EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_CREATED);
+  EXPECT_TRUE(*store_->Complete((*second)[0], "relay-b", paid));
+  EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_PAID);
+  EXPECT_EQ(Scalar("SELECT status || '/' || attempts FROM outbox_events"), "DONE/2");
+}
+
+// A relay whose payment call outlives its lease: another relay takes the event over and
+// finishes it; the first relay's late answer is fenced out (counted as lease_lost).
+TEST_F(OutboxTest, LeaseExpiringMidCallIsFenced) {
+  const int64_t order = CreateOrder("k1");
+  RelayOptions slow_options;
+  slow_options.lease = absl::Milliseconds(200);
+  ScriptedGateway slow;
+  absl::Notification in_call, release;
+  slow.answer = [&](const auto& r) {
+    in_call.Notify();
+    release.WaitForNotification();
+    return absl::StatusOr<payments::v1::Charge>(Succeeded(r));
+  };
+  OutboxRelay slow_relay(*store_, slow, slow_options);
+  auto claimed = store_->Claim("slow/0", 1, slow_options.lease);
+  ASSERT_EQ(claimed->size(), 1u);
+  std::thread call([&] { slow_relay.Dispatch((*claimed)[0], "slow/0"); });
+  in_call.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(300));  // the lease expires mid-call
+
+  OutboxRelay fast_relay(*store_, gateway_, RelayOptions{});
+  auto taken = store_->Claim("fast/0", 1, absl::Seconds(30));
+  ASSERT_EQ(taken->size(), 1u);
+  fast_relay.Dispatch((*taken)[0], "fast/0");
+  EXPECT_EQ(fast_relay.Stats().completed, 1);
+  release.Notify();
+  call.join();
+  EXPECT_EQ(slow_relay.Stats().lease_lost, 1);
+  EXPECT_EQ(slow_relay.Stats().completed, 0);
+  EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_PAID);
+}
+
+TEST_F(OutboxTest, OnlyTheOldestOpenEventOfAnOrderIsClaimable) {
+  const int64_t a = CreateOrder("a");
+  const int64_t b = CreateOrder("b");
+  // A second event for order a (as a cancel would enqueue), behind its CHARGE.
+  auto conn = pool_->Acquire(absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE((*conn)->Exec(pg::Query{"t_refund", "INSERT INTO outbox_events (aggregate_id, kind, "
+                                                  "payment_key, payload) VALUES ($1::bigint, 'REFUND', "
+                                                  "'refund:order:' || $1::bigint, '{}')"},
+                            {a})
+                  .ok());
+  auto claimed = store_->Claim("r", 10, absl::Seconds(30));
+  ASSERT_EQ(claimed->size(), 2u);
+  EXPECT_EQ((*claimed)[0].kind, "CHARGE");
+  EXPECT_EQ((*claimed)[1].kind, "CHARGE");
+  EXPECT_EQ((*claimed)[0].aggregate_id, a);
+  EXPECT_EQ((*claimed)[1].aggregate_id, b);
+  // a's CHARGE goes DEAD: a's REFUND stays blocked, other orders go on.
+  EXPECT_TRUE(*store_->Bury((*claimed)[0], "r", "boom"));
+  EXPECT_TRUE(*store_->Complete((*claimed)[1], "r", {}));
+  const int64_t c = CreateOrder("c");
+  auto next = store_->Claim("r", 10, absl::Seconds(30));
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].aggregate_id, c);
+  // Re-queued, a's CHARGE runs again (with a fresh attempt budget), then its REFUND.
+  EXPECT_EQ(*store_->Requeue({}), 1);
+  auto again = store_->Claim("r", 10, absl::Seconds(30));
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].kind, "CHARGE");
+  EXPECT_EQ((*again)[0].attempts, 1);
+  EXPECT_TRUE(*store_->Complete((*again)[0], "r", {}));
+  auto refund = store_->Claim("r", 10, absl::Seconds(30));
+  ASSERT_EQ(refund->size(), 1u);
+  EXPECT_EQ((*refund)[0].kind, "REFUND");
+}
+
+TEST_F(OutboxTest, ConcurrentClaimersNeverShareAnEvent) {
+  for (int i = 0; i < 300; ++i) CreateOrder("k" + std::to_string(i));
+  absl::Mutex mu;
+  std::multiset<int64_t> seen;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 200; ++round) {
+        auto events = store_->Claim("owner" + std::to_string(t), 7, absl::Seconds(60));
+        ASSERT_TRUE(events.ok()) << events.status();
+        if (events->empty()) return;
+        absl::MutexLock lock(&mu);
+        for (const auto& e : *events) seen.insert(e.id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.size(), 300u);
+  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 300u) << "an event was claimed twice";
+}
+
+TEST_F(OutboxTest, TransientFailuresRetryThenDeadAfterMaxAttemptsThenRequeue) {
+  const int64_t order = CreateOrder("k");
+  std::atomic<bool> payments_up{false};
+  gateway_.answer = [&](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
+    if (!payments_up) return absl::UnavailableError("connection refused");
+    return Succeeded(r);
+  };
+  RelayOptions options;
+  options.workers = 2;
+  options.max_attempts = 3;
+  options.backoff = {absl::Milliseconds(5), absl::Milliseconds(20), 2.0};
+  OutboxRelay relay(*store_, gateway_, options);
+  relay.Start();
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] { return Scalar("SELECT status FROM outbox_events") == "DEAD"; }, absl::Seconds(10),
+      "the event to go DEAD"));
+  EXPECT_EQ(Scalar("SELECT attempts FROM outbox_events"), "3");
+  EXPECT_NE(Scalar("SELECT last_error FROM outbox_events").find("connection refused"),
+            std::string::npos);
+  EXPECT_EQ(relay.Stats().buried, 1);
+  EXPECT_EQ(relay.Stats().rescheduled, 2);
+  // A DEAD event does not stop other orders.
+  payments_up = true;
+  const int64_t other = CreateOrder("other");
+  relay.Notify();
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] { return StatusOf(other) == orders::v1::ORDER_STATUS_PAID; }, absl::Seconds(5),
+      "another order to be paid"));
+  EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_CREATED);
+  EXPECT_EQ(*store_->Requeue({}), 1);
+  relay.Notify();
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] { return StatusOf(order) == orders::v1::ORDER_STATUS_PAID; }, absl::Seconds(5),
+      "the re-queued order to be paid"));
+  relay.Stop();
+}
+
+TEST_F(OutboxTest, DeclineIsFinalAndDeterministicErrorsGoDeadAtOnce) {
+  const int64_t declined = CreateOrder("d", "pm_card_declined");
+  const int64_t broken = CreateOrder("x", "pm_broken");
+  gateway_.answer = [](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
+    if (r.payment_method() == "pm_broken") return absl::InvalidArgumentError("bad request");
+    payments::v1::Charge charge = Succeeded(r);
+    charge.set_status(payments::v1::CHARGE_STATUS_DECLINED);
+    charge.set_decline_reason("card_declined");
+    return charge;
+  };
+  OutboxRelay relay(*store_, gateway_, RelayOptions{});
+  relay.Start();
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] { return Scalar("SELECT count(*) FROM outbox_events WHERE status <> 'PENDING'") == "2"; },
+      absl::Seconds(5), "both events to finish"));
+  relay.Stop();
+  auto order = repo_->GetOrder("t", declined);
+  EXPECT_EQ(order->status(), orders::v1::ORDER_STATUS_PAYMENT_FAILED);
+  EXPECT_EQ(order->decline_reason(), "card_declined");
+  EXPECT_EQ(StatusOf(broken), orders::v1::ORDER_STATUS_CREATED);
+  EXPECT_EQ(Scalar("SELECT attempts FROM outbox_events WHERE status = 'DEAD'"), "1");
+}
+
+// The guarantee behind "never call another service inside a transaction": while the payment call
+// is in flight, no session of the order database is inside a transaction.
+TEST_F(OutboxTest, NoTransactionIsOpenWhilePaymentsIsCalled) {
+  for (int i = 0; i < 20; ++i) CreateOrder("k" + std::to_string(i));
+  std::atomic<int> calls{0}, open_tx_seen{0};
+  gateway_.answer = [&](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
+    ++calls;
+    auto open = testing_support::QueryScalar(
+        db_, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+             "AND application_name = 'outbox_under_test' AND xact_start IS NOT NULL");
+    if (!open.ok() || *open != "0") ++open_tx_seen;
+    return Succeeded(r);
+  };
+  OutboxRelay relay(*store_, gateway_, RelayOptions{.workers = 1});
+  relay.Start();
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] { return Scalar("SELECT count(*) FROM orders WHERE status = 2") == "20"; },
+      absl::Seconds(10), "20 paid orders"));
+  relay.Stop();
+  EXPECT_EQ(calls.load(), 20);
+  EXPECT_EQ(open_tx_seen.load(), 0);
+}
+
+}  // namespace
+}  // namespace orders
