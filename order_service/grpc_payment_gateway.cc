@@ -3,18 +3,27 @@
 #include "common/client_context.h"
 #include "common/status_mapper.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/security/credentials.h"
 #include "payments/v1/payments.grpc.pb.h"
 
 namespace orders {
 namespace {
 
+// Reconnect quickly after the provider comes back: gRPC's default reconnect backoff grows to
+// two minutes, which would leave the outbox waiting long after payments is up again.
+std::shared_ptr<grpc::Channel> PaymentChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
 class GrpcPaymentGateway : public PaymentGateway {
  public:
   explicit GrpcPaymentGateway(const PaymentClientConfig& config)
-      : config_(config),
-        stub_(payments::v1::PaymentService::NewStub(
-            grpc::CreateChannel(config.target, grpc::InsecureChannelCredentials()))) {}
+      : config_(config), stub_(payments::v1::PaymentService::NewStub(PaymentChannel(config.target))) {}
 
   absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
                                               const std::string& key) override {

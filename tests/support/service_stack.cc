@@ -76,6 +76,24 @@ absl::Status ServiceStack::StartOrder(const std::vector<std::string>& extra_args
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> ServiceStack::StartExtraOrderProcess(const std::vector<std::string>& args) {
+  const int index = static_cast<int>(extras_.size());
+  const std::string port_file = absl::StrCat(dir_, "/extra", index, ".port");
+  std::vector<std::string> all = {"--port=0", "--port_file=" + port_file,
+                                  "--database=" + order_db_, "--payment_addr=" + payment_addr()};
+  all.insert(all.end(), args.begin(), args.end());
+  auto child = ChildProcess::Start(ORDER_SERVICE_BIN, all, absl::StrCat(dir_, "/extra", index, ".log"));
+  if (!child.ok()) return child.status();
+  auto port = WaitForPortFile(port_file, absl::Seconds(30));
+  if (!port.ok()) return port.status();
+  extras_.push_back({std::move(*child), *port});
+  return index;
+}
+
+std::string ServiceStack::extra_addr(int index) const {
+  return absl::StrCat("127.0.0.1:", extras_[index].port);
+}
+
 void ServiceStack::KillPayment() {
   if (payment_) {
     payment_->Signal(SIGKILL);

@@ -27,6 +27,10 @@ class ServiceStack {
 
   absl::Status StartPayment(const std::vector<std::string>& extra_args = {});
   absl::Status StartOrder(const std::vector<std::string>& extra_args = {});
+  // Another order_service process on the same database (e.g. --role=relay); returns its index.
+  absl::StatusOr<int> StartExtraOrderProcess(const std::vector<std::string>& args);
+  ChildProcess& extra(int index) { return extras_[index].process; }
+  std::string extra_addr(int index) const;
   // SIGKILL (crash) and reap.
   void KillPayment();
   void KillOrder();
@@ -55,6 +59,11 @@ class ServiceStack {
   std::string dir_, order_db_, payment_db_;
   int order_port_ = 0, payment_port_ = 0;
   std::optional<ChildProcess> payment_, order_;
+  struct Extra {
+    ChildProcess process;
+    int port;
+  };
+  std::vector<Extra> extras_;
   std::unique_ptr<orders::v1::OrderService::Stub> orders_;
   std::unique_ptr<payments::v1::PaymentService::Stub> payments_;
   std::unique_ptr<payments::v1::PaymentFaultAdmin::Stub> faults_;

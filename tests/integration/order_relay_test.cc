@@ -1,0 +1,207 @@
+// Relays as separate processes (--role=relay) against the real payment service.
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "tests/support/service_stack.h"
+#include "tests/support/test_db.h"
+#include "tests/support/wait.h"
+
+namespace {
+
+using testing_support::ServiceStack;
+
+std::string Scalar(const std::string& db, const char* sql) {
+  auto v = testing_support::QueryScalar(db, sql);
+  return v.ok() ? *v : v.status().ToString();
+}
+
+// Creates `count` orders with `threads` concurrent clients; returns how many were acknowledged.
+int CreateOrders(ServiceStack& stack, int count, int threads, const std::string& prefix) {
+  std::atomic<int> next{0}, ok{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (int i = next++; i < count; i = next++) {
+        orders::v1::CreateOrderRequest request;
+        request.set_customer_id(absl::StrCat(prefix, i % 50));
+        request.set_currency("USD");
+        request.set_payment_method("pm_card_visa");
+        auto* item = request.add_items();
+        item->set_sku("sku");
+        item->set_quantity(1 + i % 3);
+        item->set_unit_price_cents(100 + i);
+        const std::string key = absl::StrCat(prefix, "-", i);
+        for (int attempt = 0; attempt < 5; ++attempt) {
+          auto context = common::NewClientContext({.timeout = absl::Seconds(10), .idempotency_key = key});
+          orders::v1::CreateOrderResponse response;
+          if (stack.orders().CreateOrder(context.get(), request, &response).ok()) {
+            ++ok;
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return ok.load();
+}
+
+orders::v1::OutboxStats StatsAt(const std::string& addr) {
+  auto stub = orders::v1::OutboxAdmin::NewStub(
+      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  auto context = common::NewClientContext({});
+  orders::v1::OutboxStats stats;
+  EXPECT_TRUE(stub->GetOutboxStats(context.get(), {}, &stats).ok());
+  return stats;
+}
+
+// Every order has exactly one charge at payments, of its own amount.
+void ExpectChargedExactlyOnce(ServiceStack& stack, int orders) {
+  EXPECT_EQ(Scalar(stack.order_db(), "SELECT count(*) FROM orders WHERE status = 2"),
+            std::to_string(orders));
+  EXPECT_EQ(Scalar(stack.payment_db(), "SELECT count(*) FROM charges WHERE status = 'SUCCEEDED'"),
+            std::to_string(orders));
+  EXPECT_EQ(Scalar(stack.payment_db(),
+                   "SELECT count(DISTINCT order_id) FROM charges WHERE status = 'SUCCEEDED'"),
+            std::to_string(orders));
+  EXPECT_EQ(Scalar(stack.order_db(), "SELECT count(*) FROM outbox_events WHERE status <> 'DONE'"),
+            "0");
+}
+
+TEST(RelayProcessTest, ThreeRelayProcessesChargeTwoThousandOrdersExactlyOnce) {
+  auto stack = ServiceStack::Start({.order_args = {"--role=api"}});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  std::vector<int> relays;
+  for (int i = 0; i < 3; ++i) {
+    auto relay = (*stack)->StartExtraOrderProcess({"--role=relay", "--relay_workers=2"});
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    relays.push_back(*relay);
+  }
+  const absl::Time start = absl::Now();
+  ASSERT_EQ(CreateOrders(**stack, 2000, 8, "three"), 2000);
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") == "2000"; },
+      absl::Seconds(120), "2,000 paid orders"));
+  const absl::Duration took = absl::Now() - start;
+  ExpectChargedExactlyOnce(**stack, 2000);
+  int64_t claimed = 0, completed = 0, lease_lost = 0;
+  for (int r : relays) {
+    auto stats = StatsAt((*stack)->extra_addr(r));
+    std::printf("relay %d: claimed=%lld completed=%lld p50=%.2fms p99=%.2fms\n", r,
+                static_cast<long long>(stats.relay_claimed()),
+                static_cast<long long>(stats.relay_completed()), stats.commit_to_sent_p50_ms(),
+                stats.commit_to_sent_p99_ms());
+    EXPECT_GT(stats.relay_completed(), 0) << "every relay took a share";
+    claimed += stats.relay_claimed();
+    completed += stats.relay_completed();
+    lease_lost += stats.relay_lease_lost();
+  }
+  // Each event was claimed exactly once across the three processes.
+  EXPECT_EQ(claimed, 2000);
+  EXPECT_EQ(completed, 2000);
+  EXPECT_EQ(lease_lost, 0);
+  std::printf("2,000 orders created and charged through 3 relay processes in %s\n",
+              absl::FormatDuration(took).c_str());
+}
+
+TEST(RelayProcessTest, RelayKilledMidCallIsTakenOverAfterItsLease) {
+  // Payments answers slowly, so the relay is surely inside the call when it is killed.
+  auto stack = ServiceStack::Start({.payment_args = {"--latency_ms=1500"},
+                                    .order_args = {"--role=api"}});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto doomed = (*stack)->StartExtraOrderProcess({"--role=relay", "--relay_lease=3s"});
+  ASSERT_TRUE(doomed.ok());
+  ASSERT_EQ(CreateOrders(**stack, 1, 1, "kill"), 1);
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar((*stack)->order_db(), "SELECT attempts FROM outbox_events") == "1"; },
+      absl::Seconds(5), "the first relay to claim"));
+  absl::SleepFor(absl::Milliseconds(300));
+  (*stack)->extra(*doomed).Signal(SIGKILL);
+  const absl::Time killed = absl::Now();
+  auto heir = (*stack)->StartExtraOrderProcess({"--role=relay", "--relay_lease=3s"});
+  ASSERT_TRUE(heir.ok());
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar((*stack)->order_db(), "SELECT status FROM orders") == "2"; },
+      absl::Seconds(20), "the order to be paid by the second relay"));
+  const absl::Duration took = absl::Now() - killed;
+  EXPECT_GT(took, absl::Seconds(2)) << "taken over before the lease expired";
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT attempts FROM outbox_events"), "2");
+  ExpectChargedExactlyOnce(**stack, 1);
+  std::printf("taken over %s after the kill (lease 3s)\n", absl::FormatDuration(took).c_str());
+}
+
+TEST(RelayProcessTest, PaymentServiceDownForTenSecondsLosesNothingAndDrains) {
+  // Backoff capped at 1s so the drain starts soon after payments returns; an attempt budget
+  // (60) that a 10-second outage cannot exhaust.
+  auto stack = ServiceStack::Start(
+      {.order_args = {"--relay_backoff_max=1s", "--relay_max_attempts=60"}});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  (*stack)->KillPayment();
+  const absl::Time down = absl::Now();
+  ASSERT_EQ(CreateOrders(**stack, 300, 4, "down"), 300);
+  absl::SleepFor(absl::Seconds(10) - (absl::Now() - down));
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 1"), "300");
+  ASSERT_TRUE((*stack)->StartPayment().ok());
+  const absl::Time up = absl::Now();
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") == "300"; },
+      absl::Seconds(30), "the backlog to drain"));
+  std::printf("backlog of 300 drained %s after payments came back\n",
+              absl::FormatDuration(absl::Now() - up).c_str());
+  ExpectChargedExactlyOnce(**stack, 300);
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE status = 'DEAD'"), "0");
+}
+
+TEST(RelayProcessTest, DeadEventIsListedAndRequeuedThroughTheAdminRpc) {
+  auto stack = ServiceStack::Start({.order_args = {"--relay_max_attempts=3",
+                                                   "--relay_backoff_initial=10ms",
+                                                   "--relay_backoff_max=50ms"}});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  payments::v1::FaultConfig faults, applied;
+  faults.set_fail_before_charge(1.0);
+  {
+    auto context = common::NewClientContext({});
+    ASSERT_TRUE((*stack)->faults().SetFaults(context.get(), faults, &applied).ok());
+  }
+  ASSERT_EQ(CreateOrders(**stack, 1, 1, "dead"), 1);
+  auto admin = orders::v1::OutboxAdmin::NewStub(
+      grpc::CreateChannel((*stack)->order_addr(), grpc::InsecureChannelCredentials()));
+  orders::v1::ListOutboxEventsRequest list;
+  list.set_status(orders::v1::OUTBOX_EVENT_STATUS_DEAD);
+  orders::v1::ListOutboxEventsResponse dead;
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] {
+        auto context = common::NewClientContext({});
+        dead.Clear();
+        return admin->ListOutboxEvents(context.get(), list, &dead).ok() && dead.events_size() == 1;
+      },
+      absl::Seconds(10), "one DEAD event"));
+  EXPECT_EQ(dead.events(0).attempts(), 3);
+  EXPECT_NE(dead.events(0).last_error().find("UNAVAILABLE"), std::string::npos);
+  faults.set_fail_before_charge(0);
+  {
+    auto context = common::NewClientContext({});
+    ASSERT_TRUE((*stack)->faults().SetFaults(context.get(), faults, &applied).ok());
+  }
+  orders::v1::RequeueOutboxEventsRequest requeue;
+  requeue.add_ids(dead.events(0).id());
+  orders::v1::RequeueOutboxEventsResponse requeued;
+  {
+    auto context = common::NewClientContext({});
+    ASSERT_TRUE(admin->RequeueOutboxEvents(context.get(), requeue, &requeued).ok());
+  }
+  EXPECT_EQ(requeued.requeued(), 1);
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar((*stack)->order_db(), "SELECT status FROM orders") == "2"; },
+      absl::Seconds(10), "the re-queued order to be paid"));
+  ExpectChargedExactlyOnce(**stack, 1);
+}
+
+}  // namespace
