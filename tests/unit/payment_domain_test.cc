@@ -1,0 +1,138 @@
+// The payment domain over the in-memory ledger: test payment methods, injected faults, the
+// deadline, and request rules of the audit reads.
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/errors.h"
+#include "gtest/gtest.h"
+#include "payment_service/memory_ledger.h"
+#include "payment_service/payments.h"
+
+namespace payment_service {
+namespace {
+
+payments::v1::ChargeRequest Req(const std::string& method = "pm_card_visa", int64_t amount = 100) {
+  payments::v1::ChargeRequest r;
+  r.set_order_id(1);
+  r.set_amount_cents(amount);
+  r.set_currency("EUR");
+  r.set_payment_method(method);
+  return r;
+}
+
+absl::Time Soon() { return absl::Now() + absl::Seconds(5); }
+
+class PaymentDomainTest : public ::testing::Test {
+ protected:
+  int64_t Charges() {
+    int64_t n = 0;
+    const absl::StatusOr<payments::v1::LedgerSummary> summary =
+        payments_.GetLedgerSummary("alice");
+    EXPECT_TRUE(summary.ok());
+    for (const auto& b : summary->buckets()) n += b.count();
+    return n;
+  }
+  MemoryLedger ledger_;
+  FaultInjector faults_;
+  Payments payments_{ledger_, faults_};
+};
+
+TEST_F(PaymentDomainTest, TestPaymentMethodsDecide) {
+  struct Case {
+    std::string method;
+    payments::v1::ChargeStatus status;
+    std::string reason;
+  };
+  for (const Case& c : {Case{"pm_card_visa", payments::v1::CHARGE_STATUS_SUCCEEDED, ""},
+                        Case{"pm_card_amex", payments::v1::CHARGE_STATUS_SUCCEEDED, ""},
+                        Case{"pm_card_declined", payments::v1::CHARGE_STATUS_DECLINED,
+                             "card_declined"},
+                        Case{"pm_card_insufficient_funds", payments::v1::CHARGE_STATUS_DECLINED,
+                             "insufficient_funds"}}) {
+    absl::StatusOr<ChargeOutcome> out = payments_.Charge({"alice", c.method}, Req(c.method), Soon());
+    ASSERT_TRUE(out.ok()) << c.method << ": " << out.status();
+    EXPECT_EQ(out->charge.status(), c.status) << c.method;
+    EXPECT_EQ(out->charge.decline_reason(), c.reason) << c.method;
+  }
+}
+
+TEST_F(PaymentDomainTest, FailBeforeChargeWritesNothing) {
+  ASSERT_TRUE(faults_.Set({.fail_before_charge = 1.0}).ok());
+  absl::StatusOr<ChargeOutcome> out = payments_.Charge({"alice", "k"}, Req(), Soon());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(common::ErrorReason(out.status()).value_or(""), "PROCESSOR_UNAVAILABLE");
+  EXPECT_TRUE(out.status().GetPayload(common::kRetryInfoUrl).has_value());
+  EXPECT_EQ(Charges(), 0);
+  absl::StatusOr<RefundOutcome> refund =
+      payments_.Refund({"alice", "r"}, [] {
+        payments::v1::RefundRequest r;
+        r.set_charge_key("k");
+        return r;
+      }(), Soon());
+  EXPECT_EQ(refund.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Charges(), 0) << "no tombstone either";
+  EXPECT_EQ(faults_.counters().fail_before_charge, 2);
+}
+
+TEST_F(PaymentDomainTest, FailAfterChargeCommitsThenTheRetryReplays) {
+  ASSERT_TRUE(faults_.Set({.fail_after_charge = 1.0}).ok());
+  absl::StatusOr<ChargeOutcome> lost = payments_.Charge({"alice", "k"}, Req(), Soon());
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Charges(), 1);
+  ASSERT_TRUE(faults_.Set({}).ok());
+  absl::StatusOr<ChargeOutcome> retry = payments_.Charge({"alice", "k"}, Req(), Soon());
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(Charges(), 1);
+}
+
+TEST_F(PaymentDomainTest, LatencyIsAddedBeforeCharging) {
+  ASSERT_TRUE(faults_.Set({.latency_ms = 60}).ok());
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(payments_.Charge({"alice", "slow"}, Req(), Soon()).ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(55));
+  EXPECT_EQ(faults_.counters().latency, 1);
+}
+
+TEST_F(PaymentDomainTest, PassedDeadlineChargesNothing) {
+  absl::StatusOr<ChargeOutcome> late =
+      payments_.Charge({"alice", "late"}, Req(), absl::Now() - absl::Seconds(1));
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(Charges(), 0);
+}
+
+TEST_F(PaymentDomainTest, ReadsAreNeverFaulted) {
+  ASSERT_TRUE(payments_.Charge({"alice", "k"}, Req(), Soon()).ok());
+  ASSERT_TRUE(faults_.Set({.fail_before_charge = 1.0, .fail_after_charge = 1.0}).ok());
+  payments::v1::GetChargeRequest get;
+  get.set_id(1);
+  EXPECT_TRUE(payments_.GetCharge("alice", get).ok());
+  EXPECT_TRUE(payments_.ListCharges("alice", {}).ok());
+  EXPECT_TRUE(payments_.GetLedgerSummary("alice").ok());
+  EXPECT_EQ(faults_.counters().fail_before_charge, 0);
+  EXPECT_EQ(faults_.counters().fail_after_charge, 0);
+}
+
+TEST_F(PaymentDomainTest, PageSizeIsCappedAndValidated) {
+  for (int i = 0; i < kMaxPageSize + 2; ++i) {
+    ASSERT_TRUE(payments_.Charge({"alice", absl::StrCat("k", i)}, Req(), Soon()).ok());
+  }
+  payments::v1::ListChargesRequest request;
+  request.set_page_size(100000);
+  absl::StatusOr<payments::v1::ListChargesResponse> page = payments_.ListCharges("alice", request);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->charges_size(), kMaxPageSize);
+  EXPECT_FALSE(page->next_page_token().empty());
+  EXPECT_EQ(payments_.ListCharges("alice", {})->charges_size(), kDefaultPageSize);
+
+  request.set_page_size(-1);
+  EXPECT_EQ(common::ErrorReason(payments_.ListCharges("alice", request).status()).value_or(""),
+            "INVALID_LIST_REQUEST");
+  payments::v1::GetChargeRequest get;
+  EXPECT_EQ(common::ErrorReason(payments_.GetCharge("alice", get).status()).value_or(""),
+            "INVALID_CHARGE_ID");
+}
+
+}  // namespace
+}  // namespace payment_service

@@ -1,0 +1,101 @@
+// Charge/Refund request validation: each bad field gives INVALID_ARGUMENT with its reason and a
+// BadRequest violation naming the field.
+#include <string>
+#include <vector>
+
+#include "common/errors.h"
+#include "gtest/gtest.h"
+#include "payment_service/validation.h"
+
+namespace payment_service {
+namespace {
+
+payments::v1::ChargeRequest Good() {
+  payments::v1::ChargeRequest r;
+  r.set_order_id(1);
+  r.set_amount_cents(1250);
+  r.set_currency("USD");
+  r.set_payment_method("pm_card_visa");
+  r.set_customer_id("c");
+  return r;
+}
+
+struct Case {
+  std::string name;
+  void (*mutate)(payments::v1::ChargeRequest&);
+  std::string reason;
+  std::string field;
+};
+
+TEST(PaymentValidationTest, GoodChargeAndEveryTestMethodPass) {
+  EXPECT_TRUE(ValidateCharge(Good()).ok());
+  for (const char* method : {"pm_card_visa", "pm_card_mastercard", "pm_card_declined",
+                             "pm_card_insufficient_funds", "pm_card_flaky"}) {
+    auto r = Good();
+    r.set_payment_method(method);
+    EXPECT_TRUE(ValidateCharge(r).ok()) << method;
+  }
+  for (const char* currency : {"USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD"}) {
+    auto r = Good();
+    r.set_currency(currency);
+    EXPECT_TRUE(ValidateCharge(r).ok()) << currency;
+  }
+  auto max = Good();
+  max.set_amount_cents(1'000'000'000'000);
+  EXPECT_TRUE(ValidateCharge(max).ok());
+}
+
+TEST(PaymentValidationTest, EachBadFieldHasItsReasonAndViolation) {
+  const std::vector<Case> cases = {
+      {"order 0", [](auto& r) { r.set_order_id(0); }, "INVALID_ORDER_ID", "order_id"},
+      {"order -1", [](auto& r) { r.set_order_id(-1); }, "INVALID_ORDER_ID", "order_id"},
+      {"amount 0", [](auto& r) { r.set_amount_cents(0); }, "INVALID_AMOUNT", "amount_cents"},
+      {"amount -1", [](auto& r) { r.set_amount_cents(-1); }, "INVALID_AMOUNT", "amount_cents"},
+      {"amount 10^12+1", [](auto& r) { r.set_amount_cents(1'000'000'000'001); },
+       "INVALID_AMOUNT", "amount_cents"},
+      {"currency empty", [](auto& r) { r.set_currency(""); }, "UNSUPPORTED_CURRENCY",
+       "currency"},
+      {"currency lower", [](auto& r) { r.set_currency("eur"); }, "UNSUPPORTED_CURRENCY",
+       "currency"},
+      {"currency XXX", [](auto& r) { r.set_currency("XXX"); }, "UNSUPPORTED_CURRENCY",
+       "currency"},
+      {"method empty", [](auto& r) { r.set_payment_method(""); }, "INVALID_PAYMENT_METHOD",
+       "payment_method"},
+      {"method unknown", [](auto& r) { r.set_payment_method("tok_visa"); },
+       "INVALID_PAYMENT_METHOD", "payment_method"},
+      {"customer too long", [](auto& r) { r.set_customer_id(std::string(256, 'c')); },
+       "INVALID_CUSTOMER_ID", "customer_id"},
+  };
+  for (const Case& c : cases) {
+    auto r = Good();
+    c.mutate(r);
+    const absl::Status s = ValidateCharge(r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_EQ(common::ErrorReason(s).value_or(""), c.reason) << c.name;
+    EXPECT_EQ(common::ViolatedFields(s), std::vector<std::string>{c.field}) << c.name;
+  }
+}
+
+TEST(PaymentValidationTest, SeveralBadFieldsAreAllListed) {
+  payments::v1::ChargeRequest r;  // everything missing
+  const absl::Status s = ValidateCharge(r);
+  EXPECT_EQ(common::ErrorReason(s).value_or(""), "INVALID_ORDER_ID");
+  EXPECT_EQ(common::ViolatedFields(s),
+            (std::vector<std::string>{"order_id", "amount_cents", "currency", "payment_method"}));
+}
+
+TEST(PaymentValidationTest, RefundNeedsAVisibleChargeKey) {
+  payments::v1::RefundRequest r;
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "INVALID_CHARGE_KEY");
+  r.set_charge_key("has space");
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "INVALID_CHARGE_KEY");
+  r.set_charge_key(std::string(256, 'k'));
+  EXPECT_EQ(ValidateRefund(r).code(), absl::StatusCode::kInvalidArgument);
+  r.set_charge_key("charge:order:42");
+  EXPECT_TRUE(ValidateRefund(r).ok());
+  r.set_reason(std::string(1001, 'r'));
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "INVALID_REASON");
+}
+
+}  // namespace
+}  // namespace payment_service
