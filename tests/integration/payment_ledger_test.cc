@@ -485,6 +485,43 @@ TEST_P(PostgresLedgerSuite, KeyHeldPastTheDeadlineIsInUse) {
               absl::FormatDuration(waited).c_str());
 }
 
+// A first request still running (its row inserted, not committed) makes the second wait on the
+// unique key; past the deadline that is IDEMPOTENCY_KEY_IN_USE. If the first then rolls back
+// (nothing was stored), the key is free and the retry is a first request.
+TEST_P(PostgresLedgerSuite, UncommittedFirstRequestBlocksThenRollsBack) {
+  absl::StatusOr<std::unique_ptr<pg::Connection>> first = pg::Connection::Open(conninfo_);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->ExecScript("BEGIN").ok());
+  ASSERT_TRUE((*first)
+                  ->Exec(pg::Query{"test_pending", "INSERT INTO charges (caller, charge_key, status)"
+                                                   " VALUES ('alice', $1, 'PENDING')"},
+                         {"pending"})
+                  .ok());
+  absl::StatusOr<ChargeOutcome> blocked =
+      payments_->Charge({"alice", "pending"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
+  EXPECT_EQ(blocked.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Reason(blocked.status()), "IDEMPOTENCY_KEY_IN_USE");
+  // Another caller's same key is not blocked by it.
+  absl::StatusOr<ChargeOutcome> bob =
+      payments_->Charge({"bob", "pending"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
+  EXPECT_TRUE(bob.ok()) << bob.status();
+
+  // The retry waits for the first, which rolls back meanwhile; the retry then charges.
+  std::thread rollback([&] {
+    absl::SleepFor(absl::Milliseconds(200));
+    EXPECT_TRUE((*first)->ExecScript("ROLLBACK").ok());
+  });
+  const absl::Time start = absl::Now();
+  absl::StatusOr<ChargeOutcome> retry = Charge("pending", Req(1, 100));
+  const absl::Duration waited = absl::Now() - start;
+  rollback.join();
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_FALSE(retry->replayed);
+  EXPECT_EQ(retry->charge.status(), payments::v1::CHARGE_STATUS_SUCCEEDED);
+  EXPECT_GE(waited, absl::Milliseconds(150));
+  EXPECT_EQ(*testing_support::QueryScalar(conninfo_, "SELECT count(*) FROM charges"), "2");
+}
+
 std::string StoreName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Stores, LedgerSuite, ::testing::Values("memory", "postgres"), StoreName);
