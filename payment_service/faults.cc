@@ -1,6 +1,7 @@
 #include "payment_service/faults.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"

@@ -13,10 +13,11 @@ namespace {
 using payments::v1::ChargeStatus;
 using pg::Param;
 
-#define PAY_CHARGE_COLUMNS                                                                 \
-  "id, order_id, amount_cents, currency, status, decline_reason, payment_method, "         \
-  "customer_id, charge_key, (extract(epoch FROM created_at) * 1000000)::bigint"
+// Timestamps travel as microseconds since the Unix epoch.
 #define PAY_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+#define PAY_CHARGE_COLUMNS                                                          \
+  "id, order_id, amount_cents, currency, status, decline_reason, payment_method, "  \
+  "customer_id, charge_key, " PAY_MICROS("created_at")
 #define PAY_FROM_MICROS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
 
 constexpr pg::Query kSetLockTimeout{"pay_lock_timeout",
