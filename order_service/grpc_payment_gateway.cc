@@ -35,6 +35,16 @@ class GrpcPaymentGateway : public PaymentGateway {
     return charge;
   }
 
+  absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest& request,
+                                              const std::string& key) override {
+    auto context = common::NewClientContext(
+        {.timeout = config_.timeout, .idempotency_key = key, .bearer_token = config_.token});
+    payments::v1::Refund refund;
+    grpc::Status status = stub_->Refund(context.get(), request, &refund);
+    if (!status.ok()) return common::FromGrpcStatus(status);
+    return refund;
+  }
+
  private:
   PaymentClientConfig config_;
   std::unique_ptr<payments::v1::PaymentService::Stub> stub_;

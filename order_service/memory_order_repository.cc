@@ -7,23 +7,31 @@
 
 namespace orders {
 
+absl::StatusOr<std::optional<std::string>> MemoryOrderRepository::ClaimKey(
+    const IdempotencyScope& scope) {
+  auto it = keys_.find(std::make_tuple(scope.tenant, scope.method, scope.key));
+  if (it == keys_.end()) return std::nullopt;
+  if (it->second.fingerprint != scope.fingerprint) {
+    return common::ErrorWithReason(
+        absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+        "this idempotency-key was already used for a different request");
+  }
+  return it->second.response;
+}
+
 absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(
     const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
     int64_t amount_cents, absl::Time) {
   absl::MutexLock lock(&mu_);
   auto key = std::make_tuple(scope.tenant, scope.method, scope.key);
-  if (auto it = keys_.find(key); it != keys_.end()) {
-    if (it->second.fingerprint != scope.fingerprint) {
-      return common::ErrorWithReason(
-          absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-          "this idempotency-key was already used for a different request");
-    }
-    CreateResult result;
+  CreateResult result;
+  auto claim = ClaimKey(scope);
+  if (!claim.ok()) return claim.status();
+  if (claim->has_value()) {
     result.replayed = true;
-    result.response.ParseFromString(it->second.response);
+    result.response.ParseFromString(**claim);
     return result;
   }
-  CreateResult result;
   orders::v1::Order* order = result.response.mutable_order();
   order->set_id(next_id_++);
   order->set_customer_id(request.customer_id());
@@ -71,6 +79,56 @@ absl::StatusOr<OrderPage> MemoryOrderRepository::ListOrders(const std::string& t
     page.orders.push_back(stored.order);
   }
   return page;
+}
+
+absl::StatusOr<CancelResult> MemoryOrderRepository::CancelOrder(const IdempotencyScope& scope,
+                                                                 int64_t id,
+                                                                 const std::string& reason,
+                                                                 absl::Time) {
+  absl::MutexLock lock(&mu_);
+  CancelResult result;
+  auto claim = ClaimKey(scope);
+  if (!claim.ok()) return claim.status();
+  if (claim->has_value()) {
+    result.replayed = true;
+    result.response.ParseFromString(**claim);
+    return result;
+  }
+  auto it = orders_.find(id);
+  if (it == orders_.end() || it->second.tenant != scope.tenant) {
+    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                   absl::StrCat("no order ", id));
+  }
+  orders::v1::Order& order = it->second.order;
+  if (order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                   "ORDER_ALREADY_CANCELLED",
+                                   absl::StrCat("order ", id, " was already cancelled"));
+  }
+  order.set_status(orders::v1::ORDER_STATUS_CANCELLED);
+  order.set_cancel_reason(reason);
+  *result.response.mutable_order() = order;
+  keys_[std::make_tuple(scope.tenant, scope.method, scope.key)] = {
+      scope.fingerprint, result.response.SerializeAsString()};
+  outbox_.emplace_back("REFUND", RefundKeyForOrder(id));
+  return result;
+}
+
+absl::StatusOr<orders::v1::Order> MemoryOrderRepository::SetShippingAddress(
+    const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) {
+  absl::MutexLock lock(&mu_);
+  auto it = orders_.find(id);
+  if (it == orders_.end() || it->second.tenant != tenant) {
+    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                   absl::StrCat("no order ", id));
+  }
+  if (it->second.order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                   "ORDER_ALREADY_CANCELLED",
+                                   absl::StrCat("order ", id, " is cancelled"));
+  }
+  *it->second.order.mutable_shipping_address() = address;
+  return it->second.order;
 }
 
 std::vector<std::pair<std::string, std::string>> MemoryOrderRepository::OutboxEvents() const {

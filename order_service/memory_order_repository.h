@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "absl/base/thread_annotations.h"
@@ -17,6 +18,10 @@ class MemoryOrderRepository : public OrderRepository {
                                            int64_t amount_cents, absl::Time deadline) override;
   absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id) override;
   absl::StatusOr<OrderPage> ListOrders(const std::string& tenant, const ListQuery& query) override;
+  absl::StatusOr<CancelResult> CancelOrder(const IdempotencyScope& scope, int64_t id,
+                                           const std::string& reason, absl::Time deadline) override;
+  absl::StatusOr<orders::v1::Order> SetShippingAddress(
+      const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) override;
 
   // Outbox events written so far (kind, payment key), for assertions.
   std::vector<std::pair<std::string, std::string>> OutboxEvents() const;
@@ -26,6 +31,10 @@ class MemoryOrderRepository : public OrderRepository {
     std::string fingerprint;
     std::string response;
   };
+  // The stored response under a key: nullopt when the key is new (and now taken).
+  absl::StatusOr<std::optional<std::string>> ClaimKey(const IdempotencyScope& scope)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   struct StoredOrder {
     std::string tenant;
     orders::v1::Order order;

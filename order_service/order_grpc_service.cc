@@ -64,3 +64,30 @@ grpc::Status OrderGrpcService::ListOrders(grpc::ServerContext* context,
 }
 
 }  // namespace orders
+
+namespace orders {
+
+grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* context,
+                                           const orders::v1::CancelOrderRequest* request,
+                                           orders::v1::CancelOrderResponse* response) {
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
+  if (!scope.ok()) return ToGrpc(scope.status());
+  absl::StatusOr<CancelResult> result = logic_.CancelOrder(*scope, *request);
+  if (!result.ok()) return ToGrpc(result.status());
+  if (result->replayed) common::MarkReplayed(*context);
+  *response = std::move(result->response);
+  return grpc::Status::OK;
+}
+
+grpc::Status OrderGrpcService::SetShippingAddress(
+    grpc::ServerContext* context, const orders::v1::SetShippingAddressRequest* request,
+    orders::v1::Order* response) {
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+  if (!scope.ok()) return ToGrpc(scope.status());
+  absl::StatusOr<orders::v1::Order> order = logic_.SetShippingAddress(*scope, *request);
+  if (!order.ok()) return ToGrpc(order.status());
+  *response = *std::move(order);
+  return grpc::Status::OK;
+}
+
+}  // namespace orders

@@ -22,6 +22,12 @@ class OrderGrpcService final : public orders::v1::OrderService::Service {
   grpc::Status ListOrders(grpc::ServerContext* context,
                           const orders::v1::ListOrdersRequest* request,
                           orders::v1::ListOrdersResponse* response) override;
+  grpc::Status CancelOrder(grpc::ServerContext* context,
+                           const orders::v1::CancelOrderRequest* request,
+                           orders::v1::CancelOrderResponse* response) override;
+  grpc::Status SetShippingAddress(grpc::ServerContext* context,
+                                  const orders::v1::SetShippingAddressRequest* request,
+                                  orders::v1::Order* response) override;
 
  private:
   absl::StatusOr<RequestScope> ScopeOf(const grpc::ServerContext& context, bool needs_key) const;

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
@@ -14,6 +15,7 @@ namespace orders {
 namespace {
 
 constexpr char kCreateMethod[] = "orders.v1.OrderService/CreateOrder";
+constexpr char kCancelMethod[] = "orders.v1.OrderService/CancelOrder";
 constexpr int kMaxItems = 100;
 constexpr int64_t kMaxQuantity = 1'000'000;
 constexpr int kMaxPageSize = 100;
@@ -100,8 +102,45 @@ absl::StatusOr<CreateResult> OrderLogic::CreateOrder(
                         common::RequestFingerprint(kCreateMethod, request)};
   absl::StatusOr<CreateResult> result =
       repository_.CreateOrder(idem, request, *amount, scope.deadline);
-  if (result.ok() && !result->replayed && on_created_) on_created_();
+  if (result.ok() && !result->replayed && on_outbox_write_) on_outbox_write_();
   return result;
+}
+
+absl::StatusOr<CancelResult> OrderLogic::CancelOrder(const RequestScope& scope,
+                                                     const orders::v1::CancelOrderRequest& request) {
+  std::vector<common::FieldViolation> violations;
+  if (request.id() <= 0) violations.push_back({"id", "must be a positive order id"});
+  if (request.reason().size() > 500) violations.push_back({"reason", "at most 500 characters"});
+  if (!violations.empty()) {
+    return common::InvalidArgument("CANCEL_INVALID", "the cancel request is not valid", violations);
+  }
+  IdempotencyScope idem{scope.tenant, kCancelMethod, scope.idempotency_key,
+                        common::RequestFingerprint(kCancelMethod, request)};
+  absl::StatusOr<CancelResult> result =
+      repository_.CancelOrder(idem, request.id(), request.reason(), scope.deadline);
+  if (result.ok() && !result->replayed && on_outbox_write_) on_outbox_write_();
+  return result;
+}
+
+absl::StatusOr<orders::v1::Order> OrderLogic::SetShippingAddress(
+    const RequestScope& scope, const orders::v1::SetShippingAddressRequest& request) {
+  std::vector<common::FieldViolation> violations;
+  if (request.id() <= 0) violations.push_back({"id", "must be a positive order id"});
+  const auto& a = request.address();
+  CheckText(a.name(), "address.name", 200, violations);
+  CheckText(a.line1(), "address.line1", 200, violations);
+  if (!a.line2().empty()) CheckText(a.line2(), "address.line2", 200, violations);
+  CheckText(a.city(), "address.city", 100, violations);
+  if (!a.postal_code().empty()) CheckText(a.postal_code(), "address.postal_code", 20, violations);
+  if (a.country().size() != 2 || !absl::ascii_isupper(a.country()[0]) ||
+      !absl::ascii_isupper(a.country()[1])) {
+    violations.push_back({"address.country", "an ISO 3166-1 alpha-2 code such as JP or US"});
+  }
+  if (!violations.empty()) {
+    return common::InvalidArgument("ADDRESS_INVALID", "the shipping address is not valid",
+                                   violations);
+  }
+  return repository_.SetShippingAddress(scope.tenant, request.id(), a);
 }
 
 absl::StatusOr<orders::v1::Order> OrderLogic::GetOrder(const RequestScope& scope,
@@ -135,5 +174,6 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
 }
 
 std::string ChargeKeyForOrder(int64_t order_id) { return absl::StrCat("charge:order:", order_id); }
+std::string RefundKeyForOrder(int64_t order_id) { return absl::StrCat("refund:order:", order_id); }
 
 }  // namespace orders

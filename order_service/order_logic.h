@@ -18,9 +18,9 @@ struct RequestScope {
 
 class OrderLogic {
  public:
-  // `on_created` runs after each new order commits (the relay's in-process wake-up).
-  OrderLogic(OrderRepository& repository, std::function<void()> on_created)
-      : repository_(repository), on_created_(std::move(on_created)) {}
+  // `on_outbox_write` runs after each commit that wrote an outbox event (the relay's wake-up).
+  OrderLogic(OrderRepository& repository, std::function<void()> on_outbox_write)
+      : repository_(repository), on_outbox_write_(std::move(on_outbox_write)) {}
 
   absl::StatusOr<CreateResult> CreateOrder(const RequestScope& scope,
                                            const orders::v1::CreateOrderRequest& request);
@@ -28,10 +28,14 @@ class OrderLogic {
                                              const orders::v1::GetOrderRequest& request);
   absl::StatusOr<orders::v1::ListOrdersResponse> ListOrders(
       const RequestScope& scope, const orders::v1::ListOrdersRequest& request);
+  absl::StatusOr<CancelResult> CancelOrder(const RequestScope& scope,
+                                           const orders::v1::CancelOrderRequest& request);
+  absl::StatusOr<orders::v1::Order> SetShippingAddress(
+      const RequestScope& scope, const orders::v1::SetShippingAddressRequest& request);
 
  private:
   OrderRepository& repository_;
-  std::function<void()> on_created_;
+  std::function<void()> on_outbox_write_;
 };
 
 // Validates a CreateOrderRequest and returns its total in minor units; INVALID_ARGUMENT with

@@ -25,6 +25,11 @@ struct CreateResult {
   bool replayed = false;
 };
 
+struct CancelResult {
+  orders::v1::CancelOrderResponse response;
+  bool replayed = false;
+};
+
 struct ListQuery {
   std::string customer_id;  // empty: all customers
   orders::v1::OrderStatus status = orders::v1::ORDER_STATUS_UNSPECIFIED;  // unspecified: all
@@ -54,10 +59,22 @@ class OrderRepository {
 
   virtual absl::StatusOr<OrderPage> ListOrders(const std::string& tenant,
                                                const ListQuery& query) = 0;
+
+  // In one transaction: the idempotency record, the order CANCELLED, and a REFUND event (behind
+  // any unfinished CHARGE; a CHARGE nobody holds is skipped, the refund's tombstone voids it).
+  // NOT_FOUND ORDER_NOT_FOUND, FAILED_PRECONDITION ORDER_ALREADY_CANCELLED; key rules as above.
+  virtual absl::StatusOr<CancelResult> CancelOrder(const IdempotencyScope& scope, int64_t id,
+                                                   const std::string& reason,
+                                                   absl::Time deadline) = 0;
+
+  // Replaces the shipping address; FAILED_PRECONDITION ORDER_ALREADY_CANCELLED when cancelled.
+  virtual absl::StatusOr<orders::v1::Order> SetShippingAddress(
+      const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) = 0;
 };
 
 // The payment key the relay sends for an order's charge: derived from the event, never the
 // client's key, so it is the same across relay retries, crashes and replicas.
 std::string ChargeKeyForOrder(int64_t order_id);
+std::string RefundKeyForOrder(int64_t order_id);
 
 }  // namespace orders

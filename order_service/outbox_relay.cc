@@ -77,6 +77,45 @@ void OutboxRelay::Work(int index) {
   }
 }
 
+absl::StatusOr<EventOutcome> OutboxRelay::Call(const OutboxEvent& event) {
+  EventOutcome outcome;
+  if (event.kind == "CHARGE") {
+    payments::v1::ChargeRequest request;
+    if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
+      return absl::InvalidArgumentError("unreadable CHARGE payload");
+    }
+    common::Failpoint("relay_before_dispatch");
+    absl::StatusOr<payments::v1::Charge> charge = gateway_.Charge(request, event.payment_key);
+    common::Failpoint("relay_after_payment");
+    if (!charge.ok()) return charge.status();
+    outcome.charge_id = charge->id();
+    switch (charge->status()) {
+      case payments::v1::CHARGE_STATUS_SUCCEEDED:
+        outcome.order_status = orders::v1::ORDER_STATUS_PAID;
+        break;
+      case payments::v1::CHARGE_STATUS_DECLINED:
+        outcome.order_status = orders::v1::ORDER_STATUS_PAYMENT_FAILED;
+        outcome.decline_reason = charge->decline_reason();
+        break;
+      default:  // VOIDED or REFUNDED: the order was cancelled meanwhile; leave it as it is
+        break;
+    }
+    return outcome;
+  }
+  if (event.kind == "REFUND") {
+    payments::v1::RefundRequest request;
+    if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
+      return absl::InvalidArgumentError("unreadable REFUND payload");
+    }
+    common::Failpoint("relay_before_dispatch");
+    absl::StatusOr<payments::v1::Refund> refund = gateway_.Refund(request, event.payment_key);
+    common::Failpoint("relay_after_payment");
+    if (!refund.ok()) return refund.status();
+    return outcome;  // the order is already CANCELLED
+  }
+  return absl::UnimplementedError(absl::StrCat("unknown event kind ", event.kind));
+}
+
 void OutboxRelay::Dispatch(const OutboxEvent& event, const std::string& owner) {
   if (event.attempts > options_.max_attempts) {
     Finish(event, owner,
@@ -84,36 +123,12 @@ void OutboxRelay::Dispatch(const OutboxEvent& event, const std::string& owner) {
                                                      " attempts")));
     return;
   }
-  if (event.kind != "CHARGE") {
-    Finish(event, owner, absl::UnimplementedError(absl::StrCat("unknown event kind ", event.kind)));
+  absl::StatusOr<EventOutcome> outcome = Call(event);
+  if (!outcome.ok()) {
+    Finish(event, owner, outcome.status());
     return;
   }
-  payments::v1::ChargeRequest request;
-  if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
-    Finish(event, owner, absl::InvalidArgumentError("unreadable CHARGE payload"));
-    return;
-  }
-  common::Failpoint("relay_before_dispatch");
-  absl::StatusOr<payments::v1::Charge> charge = gateway_.Charge(request, event.payment_key);
-  common::Failpoint("relay_after_payment");
-  if (!charge.ok()) {
-    Finish(event, owner, charge.status());
-    return;
-  }
-  EventOutcome outcome;
-  outcome.charge_id = charge->id();
-  switch (charge->status()) {
-    case payments::v1::CHARGE_STATUS_SUCCEEDED:
-      outcome.order_status = orders::v1::ORDER_STATUS_PAID;
-      break;
-    case payments::v1::CHARGE_STATUS_DECLINED:
-      outcome.order_status = orders::v1::ORDER_STATUS_PAYMENT_FAILED;
-      outcome.decline_reason = charge->decline_reason();
-      break;
-    default:  // VOIDED or REFUNDED: the order was cancelled meanwhile; leave it as it is
-      break;
-  }
-  absl::StatusOr<bool> done = store_.Complete(event, owner, outcome);
+  absl::StatusOr<bool> done = store_.Complete(event, owner, *outcome);
   if (done.ok() && *done) commit_to_sent_.Record(absl::Now() - event.created_at);
   absl::MutexLock lock(&mu_);
   if (done.ok() && *done) {

@@ -57,6 +57,8 @@ class OutboxRelay {
   void Work(int index);
   // Waits until Notify() moves past `seen` or `timeout` passes.
   void WaitForWork(uint64_t seen, absl::Duration timeout);
+  // The payment call for an event, outside any transaction.
+  absl::StatusOr<EventOutcome> Call(const OutboxEvent& event);
   void Finish(const OutboxEvent& event, const std::string& owner, const absl::Status& status);
 
   OutboxStore& store_;

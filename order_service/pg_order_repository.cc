@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
@@ -51,13 +52,43 @@ WHERE tenant = $1 AND method = $2 AND key = $3)sql"};
 constexpr pg::Query kGetOrder{"order_get", R"sql(
 SELECT id, customer_id, currency, amount_cents, payment_method, status, charge_id, decline_reason,
        (extract(epoch FROM created_at) * 1000000)::bigint,
-       (extract(epoch FROM updated_at) * 1000000)::bigint
+       (extract(epoch FROM updated_at) * 1000000)::bigint, shipping_address, cancel_reason
 FROM orders WHERE tenant = $1 AND id = $2)sql"};
+
+constexpr pg::Query kLockOrder{"order_lock", R"sql(
+SELECT status FROM orders WHERE tenant = $1 AND id = $2 FOR UPDATE)sql"};
+
+// Cancels, skips a CHARGE nobody holds (the REFUND's tombstone voids any late attempt), and
+// enqueues the REFUND behind whatever is still running.
+constexpr pg::Query kCancel{"order_cancel", R"sql(
+WITH o AS (
+  UPDATE orders SET status = 4, cancel_reason = $3, updated_at = now()
+  WHERE tenant = $1 AND id = $2
+  RETURNING *),
+skip AS (
+  UPDATE outbox_events
+  SET status = 'DONE', done_at = clock_timestamp(),
+      last_error = 'skipped: the order was cancelled before it was charged'
+  WHERE aggregate_id = $2 AND kind = 'CHARGE' AND status IN ('PENDING', 'DEAD')
+    AND (lease_until IS NULL OR lease_until < now()) AND EXISTS (SELECT 1 FROM o)),
+e AS (
+  INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
+  SELECT id, 'REFUND', 'refund:order:' || id,
+         json_build_object('charge_key', 'charge:order:' || id, 'reason', $3::text)::text
+  FROM o)
+SELECT id, customer_id, currency, amount_cents, payment_method, status, charge_id, decline_reason,
+       (extract(epoch FROM created_at) * 1000000)::bigint,
+       (extract(epoch FROM updated_at) * 1000000)::bigint, shipping_address, cancel_reason
+FROM o)sql"};
+
+constexpr pg::Query kSetAddress{"order_set_address", R"sql(
+UPDATE orders SET shipping_address = $3, updated_at = now()
+WHERE tenant = $1 AND id = $2 AND status <> 4)sql"};
 
 constexpr pg::Query kListOrders{"order_list", R"sql(
 SELECT id, customer_id, currency, amount_cents, payment_method, status, charge_id, decline_reason,
        (extract(epoch FROM created_at) * 1000000)::bigint,
-       (extract(epoch FROM updated_at) * 1000000)::bigint
+       (extract(epoch FROM updated_at) * 1000000)::bigint, shipping_address, cancel_reason
 FROM orders
 WHERE tenant = $1 AND ($2 = '' OR customer_id = $2) AND ($3 = 0 OR status = $3)
   AND ($4::bigint = 0 OR id < $4::bigint)
@@ -84,6 +115,9 @@ Order OrderFromRow(const pg::Result& r, int row) {
   order.set_decline_reason(std::string(r.Text(row, 7)));
   *order.mutable_create_time() = FromMicros(r.Int(row, 8));
   *order.mutable_update_time() = FromMicros(r.Int(row, 9));
+  const std::string address = r.Bytes(row, 10);
+  if (!address.empty()) order.mutable_shipping_address()->ParseFromString(address);
+  order.set_cancel_reason(std::string(r.Text(row, 11)));
   return order;
 }
 
@@ -116,19 +150,14 @@ std::string LockTimeoutFor(absl::Time deadline) {
   return absl::StrCat(absl::ToInt64Milliseconds(left), "ms");
 }
 
-}  // namespace
-
-absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
-    const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
-    int64_t amount_cents, absl::Time deadline) {
-  auto conn = pool_.Acquire(deadline);
-  if (!conn.ok()) return conn.status();
-  pg::Transaction tx(**conn);
-  if (absl::Status s = tx.Begin(); !s.ok()) return s;
-
-  auto claimed = (*conn)->Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
-                                           pg::Param::Bytes(scope.fingerprint),
-                                           LockTimeoutFor(deadline)});
+// Takes the idempotency key inside the open transaction on `conn`. nullopt: the key is ours, go
+// on. A string: the stored response of the first request, to replay. Errors: REUSED, IN_USE.
+absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
+                                                    const IdempotencyScope& scope,
+                                                    absl::Time deadline) {
+  auto claimed = conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
+                                       pg::Param::Bytes(scope.fingerprint),
+                                       LockTimeoutFor(deadline)});
   if (!claimed.ok()) {
     if (pg::SqlStateOf(claimed.status()) == "55P03") {
       return common::WithRetryDelay(
@@ -139,21 +168,44 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
     }
     return claimed.status();
   }
+  if (claimed->rows() == 1) return std::nullopt;
+  // The key was used before, and that request has finished (we waited on its row lock).
+  auto stored = conn.Exec(kStoredResponse, {scope.tenant, scope.method, scope.key});
+  if (!stored.ok()) return stored.status();
+  if (stored->rows() == 0) {
+    return absl::AbortedError("idempotency record vanished; retry with the same key");
+  }
+  if (stored->Bytes(0, 0) != scope.fingerprint) {
+    return common::ErrorWithReason(
+        absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+        "this idempotency-key was already used for a different request");
+  }
+  return stored->Bytes(0, 1);
+}
 
-  if (claimed->rows() == 0) {  // the key was used before (and that request has finished)
-    auto stored = (*conn)->Exec(kStoredResponse, {scope.tenant, scope.method, scope.key});
-    if (!stored.ok()) return stored.status();
-    if (stored->rows() == 0) {
-      return absl::AbortedError("idempotency record vanished; retry with the same key");
-    }
-    if (stored->Bytes(0, 0) != scope.fingerprint) {
-      return common::ErrorWithReason(
-          absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-          "this idempotency-key was already used for a different request");
-    }
+absl::Status StoreResponse(pg::Connection& conn, const IdempotencyScope& scope,
+                           const google::protobuf::Message& response, int64_t order_id) {
+  auto stored = conn.Exec(kStoreResponse, {scope.tenant, scope.method, scope.key,
+                                           pg::Param::Bytes(response.SerializeAsString()),
+                                           order_id});
+  return stored.status();
+}
+
+}  // namespace
+
+absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
+    const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
+    int64_t amount_cents, absl::Time deadline) {
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) return conn.status();
+  pg::Transaction tx(**conn);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  auto claim = ClaimKey(**conn, scope, deadline);
+  if (!claim.ok()) return claim.status();
+  if (claim->has_value()) {
     CreateResult result;
     result.replayed = true;
-    if (!result.response.ParseFromString(stored->Bytes(0, 1))) {
+    if (!result.response.ParseFromString(**claim)) {
       return absl::InternalError("stored response is unreadable");
     }
     return result;
@@ -184,11 +236,9 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   *order->mutable_create_time() = FromMicros(inserted->Int(0, 1));
   *order->mutable_update_time() = order->create_time();
 
-  auto stored = (*conn)->Exec(kStoreResponse,
-                              {scope.tenant, scope.method, scope.key,
-                               pg::Param::Bytes(result.response.SerializeAsString()),
-                               order->id()});
-  if (!stored.ok()) return stored.status();
+  if (absl::Status s = StoreResponse(**conn, scope, result.response, order->id()); !s.ok()) {
+    return s;
+  }
   common::Failpoint("order_before_commit");
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
   common::Failpoint("order_after_commit");
@@ -226,6 +276,67 @@ absl::StatusOr<OrderPage> PgOrderRepository::ListOrders(const std::string& tenan
   for (auto& o : page.orders) ptrs.push_back(&o);
   if (absl::Status s = AttachItems(**conn, ptrs); !s.ok()) return s;
   return page;
+}
+
+}  // namespace orders
+
+namespace orders {
+
+absl::StatusOr<CancelResult> PgOrderRepository::CancelOrder(const IdempotencyScope& scope,
+                                                             int64_t id, const std::string& reason,
+                                                             absl::Time deadline) {
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) return conn.status();
+  pg::Transaction tx(**conn);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  auto claim = ClaimKey(**conn, scope, deadline);
+  if (!claim.ok()) return claim.status();
+  CancelResult result;
+  if (claim->has_value()) {
+    result.replayed = true;
+    if (!result.response.ParseFromString(**claim)) {
+      return absl::InternalError("stored response is unreadable");
+    }
+    return result;
+  }
+  // Errors below roll the key back: they are deterministic, a retry gets them again.
+  auto locked = (*conn)->Exec(kLockOrder, {scope.tenant, id});
+  if (!locked.ok()) return locked.status();
+  if (locked->rows() == 0) {
+    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                   absl::StrCat("no order ", id));
+  }
+  if (locked->Int(0, 0) == orders::v1::ORDER_STATUS_CANCELLED) {
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                   "ORDER_ALREADY_CANCELLED",
+                                   absl::StrCat("order ", id, " was already cancelled"));
+  }
+  auto cancelled = (*conn)->Exec(kCancel, {scope.tenant, id, reason});
+  if (!cancelled.ok()) return cancelled.status();
+  Order* order = result.response.mutable_order();
+  *order = OrderFromRow(*cancelled, 0);
+  if (absl::Status s = AttachItems(**conn, {order}); !s.ok()) return s;
+  if (absl::Status s = StoreResponse(**conn, scope, result.response, id); !s.ok()) return s;
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  return result;
+}
+
+absl::StatusOr<Order> PgOrderRepository::SetShippingAddress(
+    const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) {
+  {
+    auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+    if (!conn.ok()) return conn.status();
+    auto updated = (*conn)->Exec(kSetAddress, {tenant, id, pg::Param::Bytes(address.SerializeAsString())});
+    if (!updated.ok()) return updated.status();
+    if (updated->affected() == 0) {
+      auto order = GetOrder(tenant, id);  // NOT_FOUND, or it is cancelled
+      if (!order.ok()) return order.status();
+      return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                     "ORDER_ALREADY_CANCELLED",
+                                     absl::StrCat("order ", id, " is cancelled"));
+    }
+  }
+  return GetOrder(tenant, id);
 }
 
 }  // namespace orders

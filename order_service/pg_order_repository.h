@@ -15,6 +15,10 @@ class PgOrderRepository : public OrderRepository {
                                            int64_t amount_cents, absl::Time deadline) override;
   absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id) override;
   absl::StatusOr<OrderPage> ListOrders(const std::string& tenant, const ListQuery& query) override;
+  absl::StatusOr<CancelResult> CancelOrder(const IdempotencyScope& scope, int64_t id,
+                                           const std::string& reason, absl::Time deadline) override;
+  absl::StatusOr<orders::v1::Order> SetShippingAddress(
+      const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) override;
 
  private:
   pg::Pool& pool_;

@@ -61,6 +61,10 @@ CREATE TABLE outbox_events (
 CREATE INDEX outbox_pending ON outbox_events (id) WHERE status = 'PENDING';
 CREATE INDEX outbox_open_by_aggregate ON outbox_events (aggregate_id, id) WHERE status <> 'DONE';
 )sql"},
+      {2, R"sql(
+ALTER TABLE orders ADD COLUMN shipping_address bytea NOT NULL DEFAULT '';  -- orders.v1.ShippingAddress
+ALTER TABLE orders ADD COLUMN cancel_reason text NOT NULL DEFAULT '';
+)sql"},
   };
   return *migrations;
 }

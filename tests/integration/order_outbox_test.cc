@@ -32,6 +32,17 @@ class ScriptedGateway : public PaymentGateway {
     }
     return answer(request);
   }
+  absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest& request,
+                                              const std::string& key) override {
+    {
+      absl::MutexLock lock(&mu);
+      keys.push_back(key);
+    }
+    payments::v1::Refund refund;
+    refund.set_charge_key(request.charge_key());
+    refund.set_status(payments::v1::REFUND_STATUS_SUCCEEDED);
+    return refund;
+  }
   absl::Mutex mu;
   std::vector<std::string> keys ABSL_GUARDED_BY(mu);
 };

@@ -160,3 +160,75 @@ TEST_F(OrderLogicTest, ListPaginatesNewestFirstAndFilters) {
 
 }  // namespace
 }  // namespace orders
+
+namespace orders {
+namespace {
+
+class CancelTest : public OrderLogicTest {
+ protected:
+  int64_t Created(const std::string& key) {
+    auto r = logic_.CreateOrder(Scope(key), ValidRequest());
+    EXPECT_TRUE(r.ok());
+    return r->response.order().id();
+  }
+  absl::StatusOr<CancelResult> Cancel(int64_t id, const std::string& key,
+                                      const std::string& tenant = "default") {
+    orders::v1::CancelOrderRequest request;
+    request.set_id(id);
+    request.set_reason("changed my mind");
+    return logic_.CancelOrder(Scope(key, tenant), request);
+  }
+};
+
+TEST_F(CancelTest, CancelEnqueuesRefundAndSameKeyReplays) {
+  const int64_t id = Created("create");
+  auto first = Cancel(id, "cancel-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->response.order().status(), orders::v1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(first->response.order().cancel_reason(), "changed my mind");
+  auto again = Cancel(id, "cancel-1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->response.SerializeAsString(), first->response.SerializeAsString());
+  EXPECT_THAT(repository_.OutboxEvents(),
+              Contains(std::make_pair(std::string("REFUND"), RefundKeyForOrder(id))));
+  EXPECT_EQ(repository_.OutboxEvents().size(), 2u);
+}
+
+TEST_F(CancelTest, AnotherRequestSeesAlreadyCancelledAndUnknownIdsAreNotFound) {
+  const int64_t id = Created("create");
+  ASSERT_TRUE(Cancel(id, "cancel-1").ok());
+  auto other = Cancel(id, "cancel-2");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(common::ErrorReason(other.status()), "ORDER_ALREADY_CANCELLED");
+  auto unknown = Cancel(424242, "cancel-3");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(common::ErrorReason(unknown.status()), "ORDER_NOT_FOUND");
+  EXPECT_EQ(common::ErrorReason(Cancel(id, "x", "other-tenant").status()), "ORDER_NOT_FOUND");
+  EXPECT_EQ(repository_.OutboxEvents().size(), 2u) << "one CHARGE, one REFUND";
+}
+
+TEST_F(CancelTest, ShippingAddressIsADeclarativeSet) {
+  const int64_t id = Created("create");
+  orders::v1::SetShippingAddressRequest set;
+  set.set_id(id);
+  auto* a = set.mutable_address();
+  a->set_name("Hanako Yamada");
+  a->set_line1("1-2-3 Shibuya");
+  a->set_city("Tokyo");
+  a->set_country("JP");
+  auto once = logic_.SetShippingAddress(Scope(""), set);
+  auto twice = logic_.SetShippingAddress(Scope(""), set);
+  ASSERT_TRUE(once.ok() && twice.ok()) << once.status();
+  EXPECT_EQ(twice->shipping_address().SerializeAsString(), a->SerializeAsString());
+  a->set_country("Japan");
+  EXPECT_THAT(common::ViolatedFields(logic_.SetShippingAddress(Scope(""), set).status()),
+              Contains("address.country"));
+  a->set_country("JP");
+  ASSERT_TRUE(Cancel(id, "c").ok());
+  EXPECT_EQ(common::ErrorReason(logic_.SetShippingAddress(Scope(""), set).status()),
+            "ORDER_ALREADY_CANCELLED");
+}
+
+}  // namespace
+}  // namespace orders
