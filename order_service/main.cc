@@ -13,6 +13,8 @@
 #include "common/grpc_server.h"
 #include "common/pg/migrate.h"
 #include "common/pg/pool.h"
+#include "order_service/analytics_projector.h"
+#include "order_service/chaos.h"
 #include "order_service/grpc_payment_gateway.h"
 #include "order_service/order_grpc_service.h"
 #include "order_service/outbox_admin_service.h"
@@ -55,6 +57,11 @@ ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(24),
           "idempotency records kept this long (at least 24h in production)");
 ABSL_FLAG(absl::Duration, reaper_period, absl::Seconds(10), "how often retention runs");
 ABSL_FLAG(bool, outbox_admin, true, "serve orders.v1.OutboxAdmin");
+ABSL_FLAG(double, chaos_failure_rate, 0,
+          "demonstrations and tests only: probability that a mutating RPC answers UNAVAILABLE, "
+          "before or after doing its work");
+ABSL_FLAG(std::string, chaos_methods, "", "methods chaos applies to (comma list; empty: all)");
+ABSL_FLAG(uint64_t, chaos_seed, 1, "seed of the chaos dice");
 ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
           "failpoints to arm (crash tests only); env FAILPOINTS");
 ABSL_FLAG(int, max_message_bytes, 4 << 20, "largest request or response accepted");
@@ -107,6 +114,7 @@ int main(int argc, char** argv) {
   const bool run_relay = role != "api";
   std::unique_ptr<orders::OutboxListener> listener;
   std::unique_ptr<orders::Reaper> reaper;
+  std::unique_ptr<orders::AnalyticsProjector> projector;
   if (run_relay) {
     relay.Start();
     listener = std::make_unique<orders::OutboxListener>(absl::GetFlag(FLAGS_database),
@@ -116,6 +124,8 @@ int main(int argc, char** argv) {
                                        .idempotency_keys = absl::GetFlag(FLAGS_idempotency_retention),
                                        .period = absl::GetFlag(FLAGS_reaper_period)});
     reaper->Start();
+    projector = std::make_unique<orders::AnalyticsProjector>(pool);
+    projector->Start();
   }
   std::unique_ptr<orders::OutboxNotifier> notifier;
   if (role == "api" || absl::GetFlag(FLAGS_outbox_notify)) {
@@ -127,7 +137,14 @@ int main(int argc, char** argv) {
     if (run_relay) relay.Notify();
     if (notifier) notifier->Signal();
   });
-  orders::OrderGrpcService service(logic, *auth);
+  const double chaos_rate = absl::GetFlag(FLAGS_chaos_failure_rate);
+  if (chaos_rate < 0 || chaos_rate > 1) {
+    std::fprintf(stderr, "--chaos_failure_rate must be between 0 and 1\n");
+    return 2;
+  }
+  orders::ChaosDice chaos(chaos_rate, absl::GetFlag(FLAGS_chaos_methods),
+                          absl::GetFlag(FLAGS_chaos_seed));
+  orders::OrderGrpcService service(logic, *auth, chaos_rate > 0 ? &chaos : nullptr);
   orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr);
 
   common::ServerConfig config;
@@ -152,6 +169,7 @@ int main(int argc, char** argv) {
   std::printf("order_service: signal %d, shutting down\n", sig);
   (*server)->Shutdown();
   if (reaper) reaper->Stop();
+  if (projector) projector->Stop();
   listener.reset();
   relay.Stop();
   return 0;

@@ -32,7 +32,18 @@ absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(
     result.response.ParseFromString(**claim);
     return result;
   }
-  orders::v1::Order* order = result.response.mutable_order();
+  auto order = InsertLocked(scope.tenant, request, amount_cents);
+  if (!order.ok()) return order.status();
+  *result.response.mutable_order() = *order;
+  keys_[key] = {scope.fingerprint, result.response.SerializeAsString()};
+  return result;
+}
+
+absl::StatusOr<orders::v1::Order> MemoryOrderRepository::InsertLocked(
+    const std::string& tenant, const orders::v1::CreateOrderRequest& request,
+    int64_t amount_cents) {
+  orders::v1::Order stored;
+  orders::v1::Order* order = &stored;
   order->set_id(next_id_++);
   order->set_customer_id(request.customer_id());
   *order->mutable_items() = request.items();
@@ -43,10 +54,9 @@ absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(
   *order->mutable_create_time() =
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   *order->mutable_update_time() = order->create_time();
-  keys_[key] = {scope.fingerprint, result.response.SerializeAsString()};
-  orders_[order->id()] = {scope.tenant, *order};
+  orders_[order->id()] = {tenant, *order};
   outbox_.emplace_back("CHARGE", ChargeKeyForOrder(order->id()));
-  return result;
+  return stored;
 }
 
 absl::StatusOr<orders::v1::Order> MemoryOrderRepository::GetOrder(const std::string& tenant,
@@ -129,6 +139,89 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::SetShippingAddress(
   }
   *it->second.order.mutable_shipping_address() = address;
   return it->second.order;
+}
+
+// The fake projects synchronously: it is always caught up.
+absl::StatusOr<orders::v1::OrderAnalytics> MemoryOrderRepository::GetAnalytics(
+    const std::string& tenant, const std::string& customer_id) {
+  absl::MutexLock lock(&mu_);
+  orders::v1::OrderAnalytics a;
+  a.set_customer_id(customer_id);
+  for (const auto& [id, stored] : orders_) {
+    const auto& o = stored.order;
+    if (stored.tenant != tenant || o.customer_id() != customer_id) continue;
+    a.set_order_count(a.order_count() + 1);
+    if (o.status() == orders::v1::ORDER_STATUS_CANCELLED) {
+      a.set_cancelled_count(a.cancelled_count() + 1);
+      a.set_cancelled_cents(a.cancelled_cents() + o.amount_cents());
+    }
+    *a.mutable_as_of() = o.update_time();
+  }
+  return a;
+}
+
+absl::StatusOr<ImportChunkResult> MemoryOrderRepository::PutImportChunk(
+    const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
+    const std::string& fingerprint, int64_t amount_cents) {
+  absl::MutexLock lock(&mu_);
+  auto name = std::make_tuple(tenant, request.import_id(), request.chunk_index());
+  ImportChunkResult result;
+  if (auto it = chunks_.find(name); it != chunks_.end()) {
+    if (it->second.fingerprint != fingerprint) {
+      return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_CHUNK_REUSED",
+                                     "chunk already stored with different orders");
+    }
+    result.chunk = it->second.response;
+    result.replayed = true;
+    return result;
+  }
+  if (commits_.contains({tenant, request.import_id()})) {
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                   "IMPORT_ALREADY_COMMITTED", "import already committed");
+  }
+  result.chunk.set_import_id(request.import_id());
+  result.chunk.set_chunk_index(request.chunk_index());
+  result.chunk.set_order_count(request.orders_size());
+  result.chunk.set_amount_cents(amount_cents);
+  chunks_[name] = {fingerprint, request, result.chunk};
+  return result;
+}
+
+absl::StatusOr<ImportCommitResult> MemoryOrderRepository::CommitImport(
+    const std::string& tenant, const std::string& import_id, int chunk_count, absl::Time) {
+  absl::MutexLock lock(&mu_);
+  ImportCommitResult result;
+  if (auto it = commits_.find({tenant, import_id}); it != commits_.end()) {
+    if (it->second.first != chunk_count) {
+      return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                     "IMPORT_ALREADY_COMMITTED", "import already committed");
+    }
+    result.summary = it->second.second;
+    result.replayed = true;
+    return result;
+  }
+  for (int i = 0; i < chunk_count; ++i) {
+    if (!chunks_.contains({tenant, import_id, i})) {
+      return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_INCOMPLETE",
+                                     absl::StrCat("chunk ", i, " is missing"));
+    }
+  }
+  auto& summary = result.summary;
+  summary.set_import_id(import_id);
+  summary.set_chunk_count(chunk_count);
+  for (int i = 0; i < chunk_count; ++i) {
+    for (const auto& request : chunks_[{tenant, import_id, i}].request.orders()) {
+      int64_t amount = 0;
+      for (const auto& item : request.items()) amount += item.quantity() * item.unit_price_cents();
+      auto order = InsertLocked(tenant, request, amount);
+      if (summary.first_order_id() == 0) summary.set_first_order_id(order->id());
+      summary.set_last_order_id(order->id());
+      summary.set_order_count(summary.order_count() + 1);
+      summary.set_amount_cents(summary.amount_cents() + amount);
+    }
+  }
+  commits_[{tenant, import_id}] = {chunk_count, summary};
+  return result;
 }
 
 std::vector<std::pair<std::string, std::string>> MemoryOrderRepository::OutboxEvents() const {

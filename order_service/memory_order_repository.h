@@ -22,6 +22,15 @@ class MemoryOrderRepository : public OrderRepository {
                                            const std::string& reason, absl::Time deadline) override;
   absl::StatusOr<orders::v1::Order> SetShippingAddress(
       const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) override;
+  absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(const std::string& tenant,
+                                                          const std::string& customer_id) override;
+  absl::StatusOr<ImportChunkResult> PutImportChunk(const std::string& tenant,
+                                                   const orders::v1::PutImportChunkRequest& request,
+                                                   const std::string& fingerprint,
+                                                   int64_t amount_cents) override;
+  absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
+                                                  const std::string& import_id, int chunk_count,
+                                                  absl::Time deadline) override;
 
   // Outbox events written so far (kind, payment key), for assertions.
   std::vector<std::pair<std::string, std::string>> OutboxEvents() const;
@@ -40,7 +49,20 @@ class MemoryOrderRepository : public OrderRepository {
     orders::v1::Order order;
   };
 
+  struct StoredChunk {
+    std::string fingerprint;
+    orders::v1::PutImportChunkRequest request;
+    orders::v1::ImportChunk response;
+  };
+  absl::StatusOr<orders::v1::Order> InsertLocked(const std::string& tenant,
+                                                 const orders::v1::CreateOrderRequest& request,
+                                                 int64_t amount_cents)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, StoredChunk> chunks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, std::pair<int, orders::v1::ImportSummary>> commits_
+      ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::tuple<std::string, std::string, std::string>, StoredKey> keys_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, StoredOrder> orders_ ABSL_GUARDED_BY(mu_);

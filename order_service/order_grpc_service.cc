@@ -14,6 +14,19 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 }  // namespace
 
+template <typename Call>
+grpc::Status OrderGrpcService::WithChaos(const char* method, Call&& call) {
+  const ChaosPoint point = chaos_ ? chaos_->Roll(method) : ChaosPoint::kNone;
+  if (point == ChaosPoint::kBefore) {
+    return ToGrpc(absl::UnavailableError("injected failure before the call (chaos)"));
+  }
+  grpc::Status status = call();
+  if (point == ChaosPoint::kAfter) {
+    return ToGrpc(absl::UnavailableError("injected failure: the response was lost (chaos)"));
+  }
+  return status;
+}
+
 absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContext& context,
                                                        bool needs_key) const {
   RequestScope scope;
@@ -32,13 +45,15 @@ absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContext
 grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* context,
                                            const orders::v1::CreateOrderRequest* request,
                                            orders::v1::CreateOrderResponse* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
-  if (!scope.ok()) return ToGrpc(scope.status());
-  absl::StatusOr<CreateResult> result = logic_.CreateOrder(*scope, *request);
-  if (!result.ok()) return ToGrpc(result.status());
-  if (result->replayed) common::MarkReplayed(*context);
-  *response = std::move(result->response);
-  return grpc::Status::OK;
+  return WithChaos("CreateOrder", [&]() -> grpc::Status {
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
+    if (!scope.ok()) return ToGrpc(scope.status());
+    absl::StatusOr<CreateResult> result = logic_.CreateOrder(*scope, *request);
+    if (!result.ok()) return ToGrpc(result.status());
+    if (result->replayed) common::MarkReplayed(*context);
+    *response = std::move(result->response);
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* context,
@@ -70,13 +85,54 @@ namespace orders {
 grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* context,
                                            const orders::v1::CancelOrderRequest* request,
                                            orders::v1::CancelOrderResponse* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
+  return WithChaos("CancelOrder", [&]() -> grpc::Status {
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
+    if (!scope.ok()) return ToGrpc(scope.status());
+    absl::StatusOr<CancelResult> result = logic_.CancelOrder(*scope, *request);
+    if (!result.ok()) return ToGrpc(result.status());
+    if (result->replayed) common::MarkReplayed(*context);
+    *response = std::move(result->response);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status OrderGrpcService::GetOrderAnalytics(
+    grpc::ServerContext* context, const orders::v1::GetOrderAnalyticsRequest* request,
+    orders::v1::OrderAnalytics* response) {
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
-  absl::StatusOr<CancelResult> result = logic_.CancelOrder(*scope, *request);
-  if (!result.ok()) return ToGrpc(result.status());
-  if (result->replayed) common::MarkReplayed(*context);
-  *response = std::move(result->response);
+  absl::StatusOr<orders::v1::OrderAnalytics> analytics = logic_.GetOrderAnalytics(*scope, *request);
+  if (!analytics.ok()) return ToGrpc(analytics.status());
+  *response = *std::move(analytics);
   return grpc::Status::OK;
+}
+
+grpc::Status OrderGrpcService::PutImportChunk(grpc::ServerContext* context,
+                                              const orders::v1::PutImportChunkRequest* request,
+                                              orders::v1::ImportChunk* response) {
+  return WithChaos("PutImportChunk", [&]() -> grpc::Status {
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+    if (!scope.ok()) return ToGrpc(scope.status());
+    absl::StatusOr<ImportChunkResult> result = logic_.PutImportChunk(*scope, *request);
+    if (!result.ok()) return ToGrpc(result.status());
+    if (result->replayed) common::MarkReplayed(*context);
+    *response = std::move(result->chunk);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status OrderGrpcService::CommitImport(grpc::ServerContext* context,
+                                            const orders::v1::CommitImportRequest* request,
+                                            orders::v1::ImportSummary* response) {
+  return WithChaos("CommitImport", [&]() -> grpc::Status {
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+    if (!scope.ok()) return ToGrpc(scope.status());
+    absl::StatusOr<ImportCommitResult> result = logic_.CommitImport(*scope, *request);
+    if (!result.ok()) return ToGrpc(result.status());
+    if (result->replayed) common::MarkReplayed(*context);
+    *response = std::move(result->summary);
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status OrderGrpcService::SetShippingAddress(

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common/auth.h"
+#include "order_service/chaos.h"
 #include "order_service/order_logic.h"
 #include "orders/v1/orders.grpc.pb.h"
 
@@ -11,8 +12,10 @@ inline constexpr char kOrdersErrorDomain[] = "orders.example";
 
 class OrderGrpcService final : public orders::v1::OrderService::Service {
  public:
-  OrderGrpcService(OrderLogic& logic, const common::TokenAuthenticator& auth)
-      : logic_(logic), auth_(auth) {}
+  // `chaos` may be null (no injected failures).
+  OrderGrpcService(OrderLogic& logic, const common::TokenAuthenticator& auth,
+                   ChaosDice* chaos = nullptr)
+      : logic_(logic), auth_(auth), chaos_(chaos) {}
 
   grpc::Status CreateOrder(grpc::ServerContext* context,
                            const orders::v1::CreateOrderRequest* request,
@@ -28,12 +31,27 @@ class OrderGrpcService final : public orders::v1::OrderService::Service {
   grpc::Status SetShippingAddress(grpc::ServerContext* context,
                                   const orders::v1::SetShippingAddressRequest* request,
                                   orders::v1::Order* response) override;
+  grpc::Status GetOrderAnalytics(grpc::ServerContext* context,
+                                 const orders::v1::GetOrderAnalyticsRequest* request,
+                                 orders::v1::OrderAnalytics* response) override;
+  grpc::Status PutImportChunk(grpc::ServerContext* context,
+                              const orders::v1::PutImportChunkRequest* request,
+                              orders::v1::ImportChunk* response) override;
+  grpc::Status CommitImport(grpc::ServerContext* context,
+                            const orders::v1::CommitImportRequest* request,
+                            orders::v1::ImportSummary* response) override;
 
  private:
   absl::StatusOr<RequestScope> ScopeOf(const grpc::ServerContext& context, bool needs_key) const;
 
+  // Runs `call` unless chaos fails it before; answers UNAVAILABLE after it when chaos drops the
+  // response.
+  template <typename Call>
+  grpc::Status WithChaos(const char* method, Call&& call);
+
   OrderLogic& logic_;
   const common::TokenAuthenticator& auth_;
+  ChaosDice* chaos_;
 };
 
 }  // namespace orders

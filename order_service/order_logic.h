@@ -32,6 +32,12 @@ class OrderLogic {
                                            const orders::v1::CancelOrderRequest& request);
   absl::StatusOr<orders::v1::Order> SetShippingAddress(
       const RequestScope& scope, const orders::v1::SetShippingAddressRequest& request);
+  absl::StatusOr<orders::v1::OrderAnalytics> GetOrderAnalytics(
+      const RequestScope& scope, const orders::v1::GetOrderAnalyticsRequest& request);
+  absl::StatusOr<ImportChunkResult> PutImportChunk(
+      const RequestScope& scope, const orders::v1::PutImportChunkRequest& request);
+  absl::StatusOr<ImportCommitResult> CommitImport(const RequestScope& scope,
+                                                  const orders::v1::CommitImportRequest& request);
 
  private:
   OrderRepository& repository_;

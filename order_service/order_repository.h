@@ -30,6 +30,16 @@ struct CancelResult {
   bool replayed = false;
 };
 
+struct ImportChunkResult {
+  orders::v1::ImportChunk chunk;
+  bool replayed = false;
+};
+
+struct ImportCommitResult {
+  orders::v1::ImportSummary summary;
+  bool replayed = false;
+};
+
 struct ListQuery {
   std::string customer_id;  // empty: all customers
   orders::v1::OrderStatus status = orders::v1::ORDER_STATUS_UNSPECIFIED;  // unspecified: all
@@ -70,6 +80,24 @@ class OrderRepository {
   // Replaces the shipping address; FAILED_PRECONDITION ORDER_ALREADY_CANCELLED when cancelled.
   virtual absl::StatusOr<orders::v1::Order> SetShippingAddress(
       const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) = 0;
+
+  // The projection as it stands (zeros and no as_of before the first event is applied).
+  virtual absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(
+      const std::string& tenant, const std::string& customer_id) = 0;
+
+  // Stores a named chunk once: the same name and fingerprint replays; another fingerprint is
+  // FAILED_PRECONDITION IMPORT_CHUNK_REUSED; a new chunk of a committed import is
+  // FAILED_PRECONDITION IMPORT_ALREADY_COMMITTED. `amount_cents` is the chunk's total.
+  virtual absl::StatusOr<ImportChunkResult> PutImportChunk(
+      const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
+      const std::string& fingerprint, int64_t amount_cents) = 0;
+
+  // Creates the orders of chunks 0..chunk_count-1 (each with its CHARGE event) in one
+  // transaction, once. FAILED_PRECONDITION IMPORT_INCOMPLETE when a chunk is missing;
+  // committing again replays the summary (another chunk_count: IMPORT_ALREADY_COMMITTED).
+  virtual absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
+                                                          const std::string& import_id,
+                                                          int chunk_count, absl::Time deadline) = 0;
 };
 
 // The payment key the relay sends for an order's charge: derived from the event, never the

@@ -42,7 +42,10 @@ e AS (
   SELECT o.id, 'CHARGE', 'charge:order:' || o.id,
          json_build_object('order_id', o.id, 'amount_cents', $4::bigint, 'currency', $3::text,
                            'payment_method', $5::text, 'customer_id', $2::text)::text
-  FROM o)
+  FROM o),
+ev AS (
+  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
+  SELECT $1, $2, o.id, 'ORDER_CREATED', $4 FROM o)
 SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM o)sql"};
 
 constexpr pg::Query kStoreResponse{"order_store_response", R"sql(
@@ -75,7 +78,10 @@ e AS (
   INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
   SELECT id, 'REFUND', 'refund:order:' || id,
          json_build_object('charge_key', 'charge:order:' || id, 'reason', $3::text)::text
-  FROM o)
+  FROM o),
+ev AS (
+  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
+  SELECT tenant, customer_id, id, 'ORDER_CANCELLED', amount_cents FROM o)
 SELECT id, customer_id, currency, amount_cents, payment_method, status, charge_id, decline_reason,
        (extract(epoch FROM created_at) * 1000000)::bigint,
        (extract(epoch FROM updated_at) * 1000000)::bigint, shipping_address, cancel_reason
@@ -193,6 +199,34 @@ absl::Status StoreResponse(pg::Connection& conn, const IdempotencyScope& scope,
 
 }  // namespace
 
+absl::StatusOr<Order> InsertOrderRow(pg::Connection& conn, const std::string& tenant,
+                                     const orders::v1::CreateOrderRequest& request,
+                                     int64_t amount_cents) {
+  std::vector<std::string> skus;
+  std::vector<int64_t> quantities, prices;
+  for (const auto& item : request.items()) {
+    skus.push_back(item.sku());
+    quantities.push_back(item.quantity());
+    prices.push_back(item.unit_price_cents());
+  }
+  auto inserted = conn.Exec(
+      kInsertOrder, {tenant, request.customer_id(), request.currency(), amount_cents,
+                     request.payment_method(), pg::ArrayLiteral(skus),
+                     pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices)});
+  if (!inserted.ok()) return inserted.status();
+  Order order;
+  order.set_id(inserted->Int(0, 0));
+  order.set_customer_id(request.customer_id());
+  *order.mutable_items() = request.items();
+  order.set_amount_cents(amount_cents);
+  order.set_currency(request.currency());
+  order.set_status(orders::v1::ORDER_STATUS_CREATED);
+  order.set_payment_method(request.payment_method());
+  *order.mutable_create_time() = FromMicros(inserted->Int(0, 1));
+  *order.mutable_update_time() = order.create_time();
+  return order;
+}
+
 absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
     const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
     int64_t amount_cents, absl::Time deadline) {
@@ -211,32 +245,12 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
     return result;
   }
 
-  std::vector<std::string> skus;
-  std::vector<int64_t> quantities, prices;
-  for (const auto& item : request.items()) {
-    skus.push_back(item.sku());
-    quantities.push_back(item.quantity());
-    prices.push_back(item.unit_price_cents());
-  }
-  auto inserted = (*conn)->Exec(
-      kInsertOrder, {scope.tenant, request.customer_id(), request.currency(), amount_cents,
-                     request.payment_method(), pg::ArrayLiteral(skus),
-                     pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices)});
-  if (!inserted.ok()) return inserted.status();
-
   CreateResult result;
-  Order* order = result.response.mutable_order();
-  order->set_id(inserted->Int(0, 0));
-  order->set_customer_id(request.customer_id());
-  *order->mutable_items() = request.items();
-  order->set_amount_cents(amount_cents);
-  order->set_currency(request.currency());
-  order->set_status(orders::v1::ORDER_STATUS_CREATED);
-  order->set_payment_method(request.payment_method());
-  *order->mutable_create_time() = FromMicros(inserted->Int(0, 1));
-  *order->mutable_update_time() = order->create_time();
-
-  if (absl::Status s = StoreResponse(**conn, scope, result.response, order->id()); !s.ok()) {
+  auto order = InsertOrderRow(**conn, scope.tenant, request, amount_cents);
+  if (!order.ok()) return order.status();
+  *result.response.mutable_order() = *std::move(order);
+  if (absl::Status s = StoreResponse(**conn, scope, result.response, result.response.order().id());
+      !s.ok()) {
     return s;
   }
   common::Failpoint("order_before_commit");

@@ -19,9 +19,24 @@ class PgOrderRepository : public OrderRepository {
                                            const std::string& reason, absl::Time deadline) override;
   absl::StatusOr<orders::v1::Order> SetShippingAddress(
       const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) override;
+  absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(const std::string& tenant,
+                                                          const std::string& customer_id) override;
+  absl::StatusOr<ImportChunkResult> PutImportChunk(const std::string& tenant,
+                                                   const orders::v1::PutImportChunkRequest& request,
+                                                   const std::string& fingerprint,
+                                                   int64_t amount_cents) override;
+  absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
+                                                  const std::string& import_id, int chunk_count,
+                                                  absl::Time deadline) override;
 
  private:
   pg::Pool& pool_;
 };
+
+// Inserts one order with its items, CHARGE event and ORDER_CREATED event on `conn` (inside the
+// caller's transaction); returns the order as created.
+absl::StatusOr<orders::v1::Order> InsertOrderRow(pg::Connection& conn, const std::string& tenant,
+                                                 const orders::v1::CreateOrderRequest& request,
+                                                 int64_t amount_cents);
 
 }  // namespace orders

@@ -42,7 +42,12 @@ upd AS (
   UPDATE orders SET status = $4, charge_id = $5, decline_reason = $6, updated_at = now()
   FROM done
   WHERE orders.id = done.aggregate_id AND $4::smallint <> 0 AND orders.status = 1
-  RETURNING orders.id)
+  RETURNING orders.id, orders.tenant, orders.customer_id, orders.amount_cents, orders.status),
+ev AS (
+  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
+  SELECT tenant, customer_id, id,
+         CASE status WHEN 2 THEN 'ORDER_PAID' ELSE 'ORDER_PAYMENT_FAILED' END, amount_cents
+  FROM upd)
 SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM upd))sql"};
 
 constexpr pg::Query kReschedule{"outbox_reschedule", R"sql(

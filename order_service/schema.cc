@@ -65,6 +65,61 @@ CREATE INDEX outbox_open_by_aggregate ON outbox_events (aggregate_id, id) WHERE 
 ALTER TABLE orders ADD COLUMN shipping_address bytea NOT NULL DEFAULT '';  -- orders.v1.ShippingAddress
 ALTER TABLE orders ADD COLUMN cancel_reason text NOT NULL DEFAULT '';
 )sql"},
+      {3, R"sql(
+-- Order events for eventually consistent projections, written in the transaction that changes
+-- the order; `projected` is the delivery mark, analytics_inbox the once-only guard.
+CREATE TABLE order_events (
+  id           bigserial PRIMARY KEY,
+  tenant       text NOT NULL,
+  customer_id  text NOT NULL,
+  order_id     bigint NOT NULL,
+  kind         text NOT NULL,  -- ORDER_CREATED, ORDER_PAID, ORDER_PAYMENT_FAILED, ORDER_CANCELLED
+  amount_cents bigint NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  projected    boolean NOT NULL DEFAULT false
+);
+CREATE INDEX order_events_unprojected ON order_events (id) WHERE NOT projected;
+
+CREATE TABLE analytics_inbox (
+  event_id   bigint PRIMARY KEY,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE customer_analytics (
+  tenant               text NOT NULL,
+  customer_id          text NOT NULL,
+  order_count          bigint NOT NULL DEFAULT 0,
+  paid_count           bigint NOT NULL DEFAULT 0,
+  payment_failed_count bigint NOT NULL DEFAULT 0,
+  cancelled_count      bigint NOT NULL DEFAULT 0,
+  paid_cents           bigint NOT NULL DEFAULT 0,
+  cancelled_cents      bigint NOT NULL DEFAULT 0,
+  events_applied       bigint NOT NULL DEFAULT 0,
+  as_of                timestamptz,
+  PRIMARY KEY (tenant, customer_id)
+);
+
+-- Bulk imports as named chunks (seed 003, pattern 4).
+CREATE TABLE import_chunks (
+  tenant      text NOT NULL,
+  import_id   text NOT NULL,
+  chunk_index int NOT NULL,
+  fingerprint bytea NOT NULL,
+  request     bytea NOT NULL,  -- orders.v1.PutImportChunkRequest
+  response    bytea NOT NULL,  -- orders.v1.ImportChunk
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant, import_id, chunk_index)
+);
+
+CREATE TABLE import_commits (
+  tenant      text NOT NULL,
+  import_id   text NOT NULL,
+  chunk_count int NOT NULL,
+  summary     bytea NOT NULL DEFAULT '',  -- orders.v1.ImportSummary
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant, import_id)
+);
+)sql"},
   };
   return *migrations;
 }

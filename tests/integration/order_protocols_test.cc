@@ -90,7 +90,9 @@ TEST(ProtocolsTest, ReflectionListsAndDescribesBothServicesAndHealthIsServing) {
   EXPECT_TRUE(payment_services.count("payments.v1.PaymentFaultAdmin"));
 
   EXPECT_EQ(DescribeMethods(order_addr, "orders.v1.OrderService"),
-            (std::set<std::string>{"CreateOrder", "GetOrder", "ListOrders"}));
+            (std::set<std::string>{"CreateOrder", "GetOrder", "ListOrders", "CancelOrder",
+                                   "SetShippingAddress", "GetOrderAnalytics", "PutImportChunk",
+                                   "CommitImport"}));
   std::set<std::string> payment_methods = DescribeMethods(payment_addr, "payments.v1.PaymentService");
   for (const char* m : {"Charge", "Refund", "GetCharge", "ListCharges", "GetLedgerSummary"}) {
     EXPECT_TRUE(payment_methods.count(m)) << m;

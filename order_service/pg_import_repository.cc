@@ -1,0 +1,190 @@
+// PgOrderRepository: named import chunks (seed 003, pattern 4) and the analytics projection's
+// read side.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/errors.h"
+#include "common/pg/connection.h"
+#include "google/protobuf/util/time_util.h"
+#include "order_service/order_logic.h"
+#include "order_service/pg_order_repository.h"
+
+namespace orders {
+namespace {
+
+constexpr pg::Query kAnalytics{"analytics_get", R"sql(
+SELECT order_count, paid_count, payment_failed_count, cancelled_count, paid_cents,
+       cancelled_cents, events_applied, coalesce((extract(epoch FROM as_of) * 1000000)::bigint, 0)
+FROM customer_analytics WHERE tenant = $1 AND customer_id = $2)sql"};
+
+constexpr pg::Query kImportCommitted{"import_committed", R"sql(
+SELECT 1 FROM import_commits WHERE tenant = $1 AND import_id = $2)sql"};
+
+constexpr pg::Query kPutChunk{"import_put_chunk", R"sql(
+INSERT INTO import_chunks (tenant, import_id, chunk_index, fingerprint, request, response)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT DO NOTHING
+RETURNING 1)sql"};
+
+constexpr pg::Query kGetChunk{"import_get_chunk", R"sql(
+SELECT fingerprint, response FROM import_chunks
+WHERE tenant = $1 AND import_id = $2 AND chunk_index = $3)sql"};
+
+constexpr pg::Query kClaimCommit{"import_claim_commit", R"sql(
+INSERT INTO import_commits (tenant, import_id, chunk_count)
+SELECT $1::text, $2::text, $3::int FROM (SELECT set_config('lock_timeout', $4, true)) AS cfg
+ON CONFLICT DO NOTHING
+RETURNING 1)sql"};
+
+constexpr pg::Query kStoredCommit{"import_stored_commit", R"sql(
+SELECT chunk_count, summary FROM import_commits WHERE tenant = $1 AND import_id = $2)sql"};
+
+constexpr pg::Query kChunks{"import_chunks", R"sql(
+SELECT chunk_index, request FROM import_chunks
+WHERE tenant = $1 AND import_id = $2 AND chunk_index < $3 ORDER BY chunk_index)sql"};
+
+constexpr pg::Query kStoreSummary{"import_store_summary", R"sql(
+UPDATE import_commits SET summary = $3 WHERE tenant = $1 AND import_id = $2)sql"};
+
+absl::Status AlreadyCommitted(const std::string& import_id) {
+  return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_ALREADY_COMMITTED",
+                                 absl::StrCat("import ", import_id, " was already committed"),
+                                 {{"import_id", import_id}});
+}
+
+}  // namespace
+
+absl::StatusOr<orders::v1::OrderAnalytics> PgOrderRepository::GetAnalytics(
+    const std::string& tenant, const std::string& customer_id) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kAnalytics, {tenant, customer_id});
+  if (!rows.ok()) return rows.status();
+  orders::v1::OrderAnalytics a;
+  a.set_customer_id(customer_id);
+  if (rows->rows() == 0) return a;
+  a.set_order_count(rows->Int(0, 0));
+  a.set_paid_count(rows->Int(0, 1));
+  a.set_payment_failed_count(rows->Int(0, 2));
+  a.set_cancelled_count(rows->Int(0, 3));
+  a.set_paid_cents(rows->Int(0, 4));
+  a.set_cancelled_cents(rows->Int(0, 5));
+  a.set_events_applied(rows->Int(0, 6));
+  if (int64_t micros = rows->Int(0, 7); micros > 0) {
+    *a.mutable_as_of() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(micros);
+  }
+  return a;
+}
+
+absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
+    const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
+    const std::string& fingerprint, int64_t amount_cents) {
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  ImportChunkResult result;
+  result.chunk.set_import_id(request.import_id());
+  result.chunk.set_chunk_index(request.chunk_index());
+  result.chunk.set_order_count(request.orders_size());
+  result.chunk.set_amount_cents(amount_cents);
+  auto committed = (*conn)->Exec(kImportCommitted, {tenant, request.import_id()});
+  if (!committed.ok()) return committed.status();
+  if (committed->rows() == 0) {
+    // A commit racing this insert never reads the chunk: its summary is fixed at commit time.
+    auto inserted = (*conn)->Exec(
+        kPutChunk, {tenant, request.import_id(), request.chunk_index(),
+                    pg::Param::Bytes(fingerprint), pg::Param::Bytes(request.SerializeAsString()),
+                    pg::Param::Bytes(result.chunk.SerializeAsString())});
+    if (!inserted.ok()) return inserted.status();
+    if (inserted->rows() == 1) return result;
+  }
+  auto stored = (*conn)->Exec(kGetChunk, {tenant, request.import_id(), request.chunk_index()});
+  if (!stored.ok()) return stored.status();
+  if (stored->rows() == 0) return AlreadyCommitted(request.import_id());
+  if (stored->Bytes(0, 0) != fingerprint) {
+    return common::ErrorWithReason(
+        absl::StatusCode::kFailedPrecondition, "IMPORT_CHUNK_REUSED",
+        absl::StrCat("chunk ", request.chunk_index(), " of import ", request.import_id(),
+                     " was already stored with different orders"));
+  }
+  result.replayed = true;
+  result.chunk.ParseFromString(stored->Bytes(0, 1));
+  return result;
+}
+
+absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::string& tenant,
+                                                                   const std::string& import_id,
+                                                                   int chunk_count,
+                                                                   absl::Time deadline) {
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) return conn.status();
+  pg::Transaction tx(**conn);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  const absl::Duration wait =
+      std::clamp(deadline - absl::Now() - absl::Milliseconds(50), absl::Milliseconds(1),
+                 absl::Seconds(30));
+  auto claimed = (*conn)->Exec(kClaimCommit, {tenant, import_id, chunk_count,
+                                              absl::StrCat(absl::ToInt64Milliseconds(wait), "ms")});
+  if (!claimed.ok()) {
+    if (pg::SqlStateOf(claimed.status()) == "55P03") {
+      return common::WithRetryDelay(
+          common::ErrorWithReason(absl::StatusCode::kAborted, "IMPORT_COMMIT_IN_PROGRESS",
+                                  "this import is being committed; retry"),
+          absl::Seconds(1));
+    }
+    return claimed.status();
+  }
+  ImportCommitResult result;
+  if (claimed->rows() == 0) {
+    auto stored = (*conn)->Exec(kStoredCommit, {tenant, import_id});
+    if (!stored.ok()) return stored.status();
+    if (stored->rows() == 0 || stored->Int(0, 0) != chunk_count) return AlreadyCommitted(import_id);
+    result.replayed = true;
+    result.summary.ParseFromString(stored->Bytes(0, 1));
+    return result;
+  }
+  auto chunks = (*conn)->Exec(kChunks, {tenant, import_id, chunk_count});
+  if (!chunks.ok()) return chunks.status();
+  if (chunks->rows() != chunk_count) {
+    std::vector<int> missing;
+    for (int i = 0, row = 0; i < chunk_count && missing.size() < 20; ++i) {
+      if (row < chunks->rows() && chunks->Int(row, 0) == i) {
+        ++row;
+      } else {
+        missing.push_back(i);
+      }
+    }
+    return common::ErrorWithReason(
+        absl::StatusCode::kFailedPrecondition, "IMPORT_INCOMPLETE",
+        absl::StrCat("import ", import_id, " has ", chunks->rows(), " of ", chunk_count, " chunks"),
+        {{"missing_chunks", absl::StrJoin(missing, ",")}});
+  }
+  orders::v1::ImportSummary& summary = result.summary;
+  summary.set_import_id(import_id);
+  summary.set_chunk_count(chunk_count);
+  for (int row = 0; row < chunks->rows(); ++row) {
+    orders::v1::PutImportChunkRequest chunk;
+    if (!chunk.ParseFromString(chunks->Bytes(row, 1))) {
+      return absl::InternalError("stored import chunk is unreadable");
+    }
+    for (const auto& request : chunk.orders()) {
+      auto amount = ValidateCreateOrder(request);
+      if (!amount.ok()) return amount.status();
+      auto order = InsertOrderRow(**conn, tenant, request, *amount);
+      if (!order.ok()) return order.status();
+      if (summary.first_order_id() == 0) summary.set_first_order_id(order->id());
+      summary.set_last_order_id(order->id());
+      summary.set_order_count(summary.order_count() + 1);
+      summary.set_amount_cents(summary.amount_cents() + *amount);
+    }
+  }
+  *summary.mutable_commit_time() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  auto stored = (*conn)->Exec(kStoreSummary,
+                              {tenant, import_id, pg::Param::Bytes(summary.SerializeAsString())});
+  if (!stored.ok()) return stored.status();
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  return result;
+}
+
+}  // namespace orders

@@ -1,0 +1,269 @@
+// The patterns of the source documents, each as a working RPC against real services:
+// named import chunks (seed 003 pattern 4, with its arithmetic), the eventually consistent
+// analytics projection with an inbox (seed 000 結果整合性, seed 003 pattern 5), tenancy.
+#include <cmath>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/client_context.h"
+#include "common/errors.h"
+#include "common/status_mapper.h"
+#include "gtest/gtest.h"
+#include "tests/support/service_stack.h"
+#include "tests/support/test_db.h"
+#include "tests/support/wait.h"
+
+namespace {
+
+using testing_support::ServiceStack;
+
+std::string Scalar(const std::string& db, const char* sql) {
+  auto v = testing_support::QueryScalar(db, sql);
+  return v.ok() ? *v : v.status().ToString();
+}
+
+std::string ReasonOf(const grpc::Status& status) {
+  return common::ErrorReason(common::FromGrpcStatus(status)).value_or("");
+}
+
+orders::v1::CreateOrderRequest Order(const std::string& customer, int64_t cents,
+                                     const std::string& method = "pm_card_visa") {
+  orders::v1::CreateOrderRequest request;
+  request.set_customer_id(customer);
+  request.set_currency("JPY");
+  request.set_payment_method(method);
+  auto* item = request.add_items();
+  item->set_sku("tea");
+  item->set_quantity(1);
+  item->set_unit_price_cents(cents);
+  return request;
+}
+
+orders::v1::PutImportChunkRequest Chunk(const std::string& import_id, int index, int orders) {
+  orders::v1::PutImportChunkRequest chunk;
+  chunk.set_import_id(import_id);
+  chunk.set_chunk_index(index);
+  for (int i = 0; i < orders; ++i) {
+    *chunk.add_orders() = Order(absl::StrCat("importer-", index % 7), 100 + index * 10 + i);
+  }
+  return chunk;
+}
+
+struct Call {
+  grpc::Status status;
+  bool replayed = false;
+};
+
+Call Put(ServiceStack& stack, const orders::v1::PutImportChunkRequest& chunk,
+         orders::v1::ImportChunk* out = nullptr) {
+  orders::v1::ImportChunk response;
+  auto context = common::NewClientContext({});
+  Call call;
+  call.status = stack.orders().PutImportChunk(context.get(), chunk, out ? out : &response);
+  call.replayed = context->GetServerInitialMetadata().count("idempotent-replayed") > 0;
+  return call;
+}
+
+Call Commit(ServiceStack& stack, const std::string& import_id, int chunks,
+            orders::v1::ImportSummary* out) {
+  orders::v1::CommitImportRequest request;
+  request.set_import_id(import_id);
+  request.set_chunk_count(chunks);
+  auto context = common::NewClientContext({.timeout = absl::Seconds(30)});
+  Call call;
+  call.status = stack.orders().CommitImport(context.get(), request, out);
+  call.replayed = context->GetServerInitialMetadata().count("idempotent-replayed") > 0;
+  return call;
+}
+
+TEST(ImportTest, NamedChunksAreIdempotentCreatesAndCommitHappensOnce) {
+  auto stack = ServiceStack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Put(**stack, Chunk("imp-1", i, 4)).status.ok());
+  Call again = Put(**stack, Chunk("imp-1", 1, 4));
+  EXPECT_TRUE(again.status.ok());
+  EXPECT_TRUE(again.replayed);
+  Call reused = Put(**stack, Chunk("imp-1", 1, 5));
+  EXPECT_EQ(reused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(reused.status), "IMPORT_CHUNK_REUSED");
+
+  orders::v1::ImportSummary summary;
+  Call incomplete = Commit(**stack, "imp-1", 4, &summary);
+  EXPECT_EQ(incomplete.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(incomplete.status), "IMPORT_INCOMPLETE");
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders"), "0");
+
+  Call committed = Commit(**stack, "imp-1", 3, &summary);
+  ASSERT_TRUE(committed.status.ok()) << committed.status.error_message();
+  EXPECT_EQ(summary.order_count(), 12);
+  orders::v1::ImportSummary replay;
+  Call second = Commit(**stack, "imp-1", 3, &replay);
+  ASSERT_TRUE(second.status.ok());
+  EXPECT_TRUE(second.replayed);
+  EXPECT_EQ(replay.SerializeAsString(), summary.SerializeAsString());
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders"), "12");
+  Call late = Put(**stack, Chunk("imp-1", 3, 1));
+  EXPECT_EQ(ReasonOf(late.status), "IMPORT_ALREADY_COMMITTED");
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM import_chunks"), "3");
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") == "12"; },
+      absl::Seconds(10), "imported orders to be charged"));
+}
+
+// Seed 003's arithmetic: with a per-call failure rate p, an import of n chunks retried as a whole
+// finishes only with probability (1-p)^(n+1) per try, while chunk-level retries always finish.
+TEST(ImportTest, ChunkLevelRetriesFinishWhereWholeImportRetriesDoNot) {
+  constexpr double kFailureRate = 0.05;
+  constexpr int kChunks = 200;
+  auto stack = ServiceStack::Start(
+      {.order_args = {absl::StrCat("--chaos_failure_rate=", kFailureRate),
+                      "--chaos_methods=PutImportChunk,CommitImport", "--chaos_seed=2024"}});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+
+  // Whole-import retries: any failed call restarts the import from its first chunk.
+  constexpr int kWholeTries = 20;
+  int whole_calls = 0, whole_finished = 0;
+  for (int attempt = 0; attempt < kWholeTries && !whole_finished; ++attempt) {
+    const std::string id = absl::StrCat("whole-", attempt);
+    bool failed = false;
+    for (int i = 0; i < kChunks && !failed; ++i) {
+      ++whole_calls;
+      failed = !Put(**stack, Chunk(id, i, 2)).status.ok();
+    }
+    orders::v1::ImportSummary summary;
+    if (!failed && (++whole_calls, Commit(**stack, id, kChunks, &summary).status.ok())) {
+      whole_finished = 1;
+    }
+  }
+
+  // Chunk-level retries: each call is retried alone, with the same chunk name.
+  int chunk_calls = 0, failures = 0;
+  for (int i = 0; i < kChunks; ++i) {
+    for (int tries = 0;; ++tries) {
+      ASSERT_LT(tries, 50);
+      ++chunk_calls;
+      Call call = Put(**stack, Chunk("chunked", i, 2));
+      if (call.status.ok()) break;
+      ASSERT_EQ(call.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+      ++failures;
+    }
+  }
+  orders::v1::ImportSummary summary;
+  for (int tries = 0;; ++tries) {
+    ASSERT_LT(tries, 50);
+    ++chunk_calls;
+    if (Commit(**stack, "chunked", kChunks, &summary).status.ok()) break;
+  }
+  const double whole_success = std::pow(1 - kFailureRate, kChunks + 1);
+  std::printf("p=%.2f, %d chunks: whole-import tries succeed with probability %.6f; "
+              "%d whole tries (%d calls) finished=%d; chunk-level finished in %d calls "
+              "(%d failures absorbed)\n",
+              kFailureRate, kChunks, whole_success, kWholeTries, whole_calls, whole_finished,
+              chunk_calls, failures);
+  EXPECT_EQ(whole_finished, 0);
+  EXPECT_EQ(summary.order_count(), 2 * kChunks);
+  EXPECT_LT(chunk_calls, 2 * kChunks);
+  // Lost responses were retried, yet every order exists exactly once, and only committed imports
+  // made orders.
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders"), std::to_string(2 * kChunks));
+}
+
+orders::v1::OrderAnalytics Analytics(ServiceStack& stack, const std::string& customer) {
+  orders::v1::GetOrderAnalyticsRequest request;
+  request.set_customer_id(customer);
+  orders::v1::OrderAnalytics analytics;
+  auto context = common::NewClientContext({});
+  EXPECT_TRUE(stack.orders().GetOrderAnalytics(context.get(), request, &analytics).ok());
+  return analytics;
+}
+
+TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
+  auto stack = ServiceStack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  std::vector<int64_t> ids;
+  const std::vector<std::pair<int64_t, std::string>> plan = {
+      {1000, "pm_card_visa"}, {2000, "pm_card_visa"}, {3000, "pm_card_visa"}, {500, "pm_card_declined"}};
+  for (size_t i = 0; i < plan.size(); ++i) {
+    auto context = common::NewClientContext({.idempotency_key = absl::StrCat("an-", i)});
+    orders::v1::CreateOrderResponse response;
+    ASSERT_TRUE((*stack)->orders().CreateOrder(context.get(), Order("carol", plan[i].first, plan[i].second), &response).ok());
+    ids.push_back(response.order().id());
+  }
+  for (int64_t id : ids) ASSERT_TRUE((*stack)->WaitForSettled(id, absl::Seconds(5)).ok());
+  {
+    orders::v1::CancelOrderRequest cancel;
+    cancel.set_id(ids[0]);
+    orders::v1::CancelOrderResponse response;
+    auto context = common::NewClientContext({.idempotency_key = "an-cancel"});
+    ASSERT_TRUE((*stack)->orders().CancelOrder(context.get(), cancel, &response).ok());
+  }
+  // 4 created + 3 paid + 1 declined + 1 cancelled = 9 events.
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Analytics(**stack, "carol").events_applied() == 9; }, absl::Seconds(10),
+      "the projection to catch up"));
+  orders::v1::OrderAnalytics caught_up = Analytics(**stack, "carol");
+  EXPECT_EQ(caught_up.order_count(), 4);
+  EXPECT_EQ(caught_up.paid_count(), 3);
+  EXPECT_EQ(caught_up.payment_failed_count(), 1);
+  EXPECT_EQ(caught_up.cancelled_count(), 1);
+  EXPECT_EQ(caught_up.paid_cents(), 6000);
+  EXPECT_EQ(caught_up.cancelled_cents(), 1000);
+  EXPECT_GT(caught_up.as_of().seconds(), 0);
+
+  // Deliver every event again: the inbox recognises them and nothing is counted twice.
+  ASSERT_EQ(Scalar((*stack)->order_db(),
+                   "WITH r AS (UPDATE order_events SET projected = false RETURNING 1) "
+                   "SELECT count(*) FROM r"),
+            "9");
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM order_events WHERE NOT projected") == "0"; },
+      absl::Seconds(10), "the redelivered events to be consumed"));
+  EXPECT_EQ(Analytics(**stack, "carol").SerializeAsString(), caught_up.SerializeAsString());
+  EXPECT_EQ(Analytics(**stack, "nobody").order_count(), 0);
+}
+
+TEST(TenancyTest, AnotherTenantSeesNotFoundAndChangesNothing) {
+  auto stack = ServiceStack::Start({.order_args = {"--tokens=tok-a=acme,tok-b=globex"}});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto as = [](const char* token, const std::string& key = "") {
+    return common::NewClientContext({.idempotency_key = key, .bearer_token = token});
+  };
+  orders::v1::CreateOrderResponse a_order;
+  ASSERT_TRUE((*stack)->orders().CreateOrder(as("tok-a", "shared-key").get(), Order("dave", 700), &a_order).ok());
+  const int64_t id = a_order.order().id();
+
+  orders::v1::GetOrderRequest get;
+  get.set_id(id);
+  orders::v1::Order order;
+  grpc::Status peek = (*stack)->orders().GetOrder(as("tok-b").get(), get, &order);
+  EXPECT_EQ(peek.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ReasonOf(peek), "ORDER_NOT_FOUND");
+  orders::v1::CancelOrderRequest cancel;
+  cancel.set_id(id);
+  orders::v1::CancelOrderResponse cancelled;
+  grpc::Status steal = (*stack)->orders().CancelOrder(as("tok-b", "b-cancel").get(), cancel, &cancelled);
+  EXPECT_EQ(steal.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ReasonOf(steal), "ORDER_NOT_FOUND");
+  // The same key under tenant B is B's own key: a new order, not A's replayed.
+  orders::v1::CreateOrderResponse b_order;
+  auto b_context = as("tok-b", "shared-key");
+  ASSERT_TRUE((*stack)->orders().CreateOrder(b_context.get(), Order("dave", 700), &b_order).ok());
+  EXPECT_NE(b_order.order().id(), id);
+  EXPECT_EQ(b_context->GetServerInitialMetadata().count("idempotent-replayed"), 0u);
+  orders::v1::ListOrdersResponse listed;
+  ASSERT_TRUE((*stack)->orders().ListOrders(as("tok-b").get(), {}, &listed).ok());
+  ASSERT_EQ(listed.orders_size(), 1);
+  EXPECT_EQ(listed.orders(0).id(), b_order.order().id());
+  grpc::Status anonymous = (*stack)->orders().GetOrder(as("").get(), get, &order);
+  EXPECT_EQ(anonymous.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status wrong = (*stack)->orders().GetOrder(as("tok-zzz").get(), get, &order);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // A's order is untouched by all of it.
+  ASSERT_TRUE((*stack)->orders().GetOrder(as("tok-a").get(), get, &order).ok());
+  EXPECT_NE(order.status(), orders::v1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE tenant = 'acme'"), "1");
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"), "0");
+}
+
+}  // namespace
