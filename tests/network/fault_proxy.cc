@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -62,8 +63,11 @@ bool DirectionCovers(Direction d, int index) {
          (index == 1 && d == Direction::kUpstreamToClient);
 }
 
-// Connects without blocking past `timeout`; gives up early when `wake_fd` is readable (stop).
-int ConnectUpstream(const std::string& host, int port, absl::Duration timeout, int wake_fd) {
+// Connects without blocking past `timeout`; gives up early when woken through `wake_fd` and
+// `abort()` says so (the proxy stops or the connection is reset). Other wake-ups (fault changes)
+// are drained and ignored.
+int ConnectUpstream(const std::string& host, int port, absl::Duration timeout, int wake_fd,
+                    const std::function<bool()>& abort) {
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -89,7 +93,10 @@ int ConnectUpstream(const std::string& host, int port, absl::Duration timeout, i
     pollfd pfds[2] = {{fd, POLLOUT, 0}, {wake_fd, POLLIN, 0}};
     int n = poll(pfds, 2, PollTimeoutMs(left));
     if (n < 0 && errno != EINTR) break;
-    if (pfds[1].revents & POLLIN) break;  // stop or reset requested
+    if (pfds[1].revents & POLLIN) {
+      DrainPipe(wake_fd);
+      if (abort()) break;
+    }
     if (pfds[0].revents) {
       int err = 0;
       socklen_t len = sizeof(err);
@@ -424,8 +431,8 @@ void FaultProxy::AcceptLoop() {
       absl::MutexLock lock(&mu_);
       std::uniform_real_distribution<double> unit(0.0, 1.0);
       if (faults_.refuse == RefuseMode::kAcceptThenReset && unit(rng_) < faults_.refuse_p) {
+        CountFault(FaultKind::kRefuse);  // before the client can see it
         ResetFd(fd);
-        CountFault(FaultKind::kRefuse);
         continue;
       }
       auto conn = std::make_unique<Connection>();
@@ -487,9 +494,13 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
   };
 
   conn->upstream_fd = ConnectUpstream(conn->upstream_host, conn->upstream_port,
-                                      options_.connect_timeout, conn->wake[0]);
+                                      options_.connect_timeout, conn->wake[0], [&] {
+                                        return stopping_.load() || conn->reset_requested.load();
+                                      });
   if (conn->upstream_fd < 0) {
-    if (!stopping_.load()) CountFault(FaultKind::kUpstreamUnreachable);
+    if (!stopping_.load() && !conn->reset_requested.load()) {
+      CountFault(FaultKind::kUpstreamUnreachable);
+    }
     finish(/*reset_client=*/true, false);
     return;
   }
@@ -545,10 +556,12 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
       return;
     }
     if (!refresh()) return;
-    const bool drop_mode = f.blackhole_mode == BlackholeMode::kDrop;
-    auto held = [&](int i) { return dirs[i].blackhole && !drop_mode; };
+    // Evaluated at each use: `f` may change after the poll below.
+    auto drop_mode_now = [&] { return f.blackhole_mode == BlackholeMode::kDrop; };
+    auto held = [&](int i) { return dirs[i].blackhole && !drop_mode_now(); };
     auto dropping = [&](int i) {
-      return (dirs[i].blackhole && drop_mode) || (i == 1 && (response_drop || response_dropping));
+      return (dirs[i].blackhole && drop_mode_now()) ||
+             (i == 1 && (response_drop || response_dropping));
     };
 
     // Accounts for bytes a fault discards; the first response byte dropped starts the countdown
@@ -558,7 +571,7 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
         absl::MutexLock lock(&counters_mu_);
         counters_.bytes_dropped += static_cast<int64_t>(bytes);
       }
-      if (dirs[i].blackhole && drop_mode) {
+      if (dirs[i].blackhole && drop_mode_now()) {
         blackhole_lost_bytes = true;
         CountFault(FaultKind::kBlackhole);
       } else if (!response_dropping) {
