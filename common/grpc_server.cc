@@ -2,29 +2,90 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/config_check.h"
+#include "common/rpc_interceptor.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/support/server_interceptor.h"
 
 namespace common {
 
+namespace {
+
+int ToMillisArg(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+}  // namespace
+
+absl::Status ValidateServerConfig(const ServerConfig& config) {
+  const KeepaliveConfig& k = config.keepalive;
+  return ConfigCheck()
+      .Port("port", config.port)
+      .AtLeast("max_message_bytes", config.max_message_bytes, 1)
+      .NotNegative("shutdown_grace", config.shutdown_grace)
+      .Positive("keepalive_time", k.time, /*allow_infinite=*/true)
+      .Positive("keepalive_timeout", k.timeout)
+      .Positive("keepalive_min_client_interval", k.min_client_ping_interval)
+      .Positive("max_connection_idle", k.max_connection_idle, /*allow_infinite=*/true)
+      .Positive("max_connection_age", k.max_connection_age, /*allow_infinite=*/true)
+      .NotNegative("max_connection_age_grace", k.max_connection_age_grace)
+      .Requires("tls_key", !config.tls.key_file.empty(), "tls_cert", config.tls.enabled())
+      .Requires("tls_cert", config.tls.enabled(), "tls_key", !config.tls.key_file.empty())
+      .Requires("tls_client_ca", !config.tls.client_ca_file.empty(), "tls_cert",
+                config.tls.enabled())
+      .ReadableFile("tls_cert", config.tls.cert_file)
+      .ReadableFile("tls_key", config.tls.key_file)
+      .ReadableFile("tls_client_ca", config.tls.client_ca_file)
+      .Status();
+}
+
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const ServerConfig& config, const std::vector<grpc::Service*>& services) {
+  if (absl::Status s = ValidateServerConfig(config); !s.ok()) return s;
+  auto credentials = MakeServerCredentials(config.tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<GrpcServer> self(new GrpcServer());
   self->config_ = config;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port),
-                           grpc::InsecureServerCredentials(), &self->port_);
+  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), *credentials,
+                           &self->port_);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
+  const KeepaliveConfig& k = config.keepalive;
+  if (k.time != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ToMillisArg(k.time));
+  }
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ToMillisArg(k.timeout));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             ToMillisArg(k.min_client_ping_interval));
+  if (k.max_connection_idle != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ToMillisArg(k.max_connection_idle));
+  }
+  if (k.max_connection_age != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, ToMillisArg(k.max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               ToMillisArg(k.max_connection_age_grace));
+  }
+  if (config.metrics != nullptr || config.log_rpcs) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(NewRpcObserverFactory({.metrics = config.metrics,
+                                              .log_rpcs = config.log_rpcs,
+                                              .service = config.service_name}));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   for (grpc::Service* service : services) builder.RegisterService(service);
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {

@@ -1,5 +1,6 @@
 // Server bootstrap shared by both services: health (grpc.health.v1), reflection, message-size
-// limits, port 0 support, a database-backed readiness probe and graceful shutdown.
+// limits, port 0 support, a database-backed readiness probe and graceful shutdown; TLS / mTLS,
+// keepalive, and the RPC interceptor that records metrics and writes one JSON log line per call.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 
 namespace grpc {
 class Server;
@@ -19,13 +21,38 @@ class Service;
 
 namespace common {
 
+class Metrics;
+
+// HTTP/2 keepalive and connection ageing (gRPC server channel arguments).
+struct KeepaliveConfig {
+  absl::Duration time = absl::Minutes(1);       // ping a connection idle this long
+  absl::Duration timeout = absl::Seconds(20);   // close it if the ping is not answered by then
+  // Clients may ping this often without calls in flight (faster pings are a GOAWAY offence).
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+  // Close connections idle (no calls) this long; infinite: never.
+  absl::Duration max_connection_idle = absl::InfiniteDuration();
+  // Close connections this old (GOAWAY, then a grace period), so clients re-resolve and
+  // rebalance across replicas; infinite: never.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
+};
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 0;                 // 0 picks a free port
   std::string port_file;        // when set, the chosen port is written here once listening
   int max_message_bytes = 4 << 20;
   absl::Duration shutdown_grace = absl::Seconds(5);
+  ServerTlsConfig tls;           // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
+  KeepaliveConfig keepalive;
+  Metrics* metrics = nullptr;    // when set, every RPC is counted (not owned; must outlive)
+  bool log_rpcs = false;         // one JSON line per RPC on stderr
+  std::string service_name;      // "service" field of the log lines
 };
+
+// INVALID_ARGUMENT naming the flag for a port out of range, a bad size, a non-positive
+// duration or an incomplete or unreadable TLS configuration.
+absl::Status ValidateServerConfig(const ServerConfig& config);
 
 class GrpcServer {
  public:

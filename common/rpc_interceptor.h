@@ -1,0 +1,65 @@
+// The server interceptor that observes every RPC of a server: Prometheus figures (count by method
+// and code, latency, in-flight, idempotent replays, key conflicts) and one JSON log line per call:
+//   {"time":"...","service":"order_service","method":"/orders.v1.OrderService/CreateOrder",
+//    "code":"OK","latency_ms":3.214,"peer":"ipv4:127.0.0.1:41234","key_hash":"9f86d081884c",
+//    "replayed":false,"order_id":17,"attempt":1}
+// The idempotency key is logged only as common::ShortHash; tokens and bodies are never logged.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+
+namespace grpc::experimental {
+class ServerInterceptorFactoryInterface;
+}
+
+namespace common {
+
+class Metrics;
+
+struct RpcObserverOptions {
+  Metrics* metrics = nullptr;  // not owned; outlives the server
+  bool log_rpcs = false;
+  std::string service;  // "service" field of each line, e.g. "order_service"
+  // Health checks are counted but not logged unless this is set (probes run every few seconds).
+  bool log_health_checks = false;
+  LogSink sink;  // default: stderr
+};
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewRpcObserverFactory(
+    RpcObserverOptions options);
+
+// What one finished call looked like; what the log line is made of.
+struct RpcRecord {
+  absl::Time time;
+  std::string service;
+  std::string method;
+  int code = 0;
+  absl::Duration latency;
+  std::string peer;
+  std::string peer_identity;  // TLS client certificate identity, when authenticated
+  std::string key_hash;       // empty without an idempotency key
+  bool replayed = false;
+  int64_t order_id = 0;       // 0 when the response names no order
+  int attempt = 0;            // 0 when the client did not say
+  std::string reason;         // ErrorInfo reason of an error
+};
+std::string FormatRpcLogLine(const RpcRecord& record);
+
+// The ErrorInfo reason inside a serialized google.rpc.Status (grpc-status-details-bin), or "".
+std::string ErrorReasonFromDetails(const std::string& status_details);
+
+// Whether a finished call was refused for a key conflict, and under which reason label:
+// IDEMPOTENCY_KEY_REUSED / IDEMPOTENCY_KEY_IN_USE from ErrorInfo; without ErrorInfo, a
+// FAILED_PRECONDITION or ABORTED answer to a call that carried a key. "" otherwise.
+std::string KeyConflictReason(int code, absl::string_view error_reason, bool had_key);
+
+// The client's attempt header, set by the client library on every try (1-based).
+inline constexpr char kAttemptHeader[] = "x-attempt";
+
+}  // namespace common
