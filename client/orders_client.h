@@ -1,0 +1,128 @@
+// orders_client: a C++ client for orders.v1 that makes retries safe for you, the way Stripe's
+// libraries do.
+//
+// - Every mutating logical operation (CreateOrder, CancelOrder) gets an idempotency key, random
+//   128-bit hex, generated once and sent unchanged on every retry (or pass your own).
+// - Transient answers (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED) are retried
+//   with exponential backoff and full jitter (common/backoff.h) under one overall deadline; a
+//   server's google.rpc.RetryInfo delay is honoured as the minimum wait.
+// - Deterministic answers (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ...) are never retried.
+// - Reads and SetShippingAddress (declarative) are retried the same way; they need no key.
+//
+//   orders_client::ClientOptions options;
+//   options.target = "127.0.0.1:50051";        // or "ipv4:10.0.0.1:50051,10.0.0.2:50051"
+//   auto client = orders_client::OrdersClient::Create(options);
+//   orders::v1::CreateOrderRequest request = ...;
+//   orders_client::CallInfo info;
+//   absl::StatusOr<orders::v1::Order> order = (*client)->CreateOrder(request, {.info = &info});
+//
+// Thread-safe: one client (one channel) can be shared by many threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/backoff.h"
+#include "common/tls.h"
+#include "orders/v1/orders.grpc.pb.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace orders_client {
+
+struct ClientOptions {
+  // A gRPC target: "host:port", "dns:///orders.example.com:50051", or a static list
+  // "ipv4:127.0.0.1:50051,127.0.0.1:50061" (balanced by lb_policy).
+  std::string target = "127.0.0.1:50051";
+  std::string token;              // sent as `authorization: Bearer <token>` when set
+  common::ClientTlsConfig tls;    // tls.enabled for TLS; cert/key for mTLS
+  // "round_robin" spreads calls over every address the target resolves to (API replicas);
+  // "pick_first" uses one. Ignored when service_config_json names a policy itself.
+  std::string lb_policy = "round_robin";
+  // An optional gRPC service config (e.g. deploy/service_config.json). Its retryPolicy retries
+  // inside one attempt of this client; keep it or leave it empty, the client retries anyway.
+  std::string service_config_json;
+
+  absl::Duration attempt_timeout = absl::Seconds(5);    // deadline of each try
+  absl::Duration overall_timeout = absl::Seconds(30);   // all tries of one operation
+  int max_attempts = 10;                                // 0: until the overall deadline
+  common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(2), 2.0};
+
+  // Use this channel instead of creating one (tests, shared channels).
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+// What happened during one logical operation.
+struct CallInfo {
+  std::string idempotency_key;  // the key used on every try (empty for reads)
+  int attempts = 0;             // tries made
+  bool replayed = false;        // the answer was a replay (idempotent-replayed: true)
+};
+
+// Per-operation options.
+struct OperationOptions {
+  std::string idempotency_key;  // empty: generated (mutating calls only)
+  absl::Duration timeout = absl::ZeroDuration();  // zero: ClientOptions::overall_timeout
+  CallInfo* info = nullptr;                       // filled when set
+};
+
+// Random 128-bit hex (32 characters) from a cryptographic source.
+std::string NewIdempotencyKey();
+
+class OrdersClient {
+ public:
+  // INVALID_ARGUMENT for a bad service config or unreadable TLS files.
+  static absl::StatusOr<std::unique_ptr<OrdersClient>> Create(const ClientOptions& options);
+
+  absl::StatusOr<orders::v1::Order> CreateOrder(const orders::v1::CreateOrderRequest& request,
+                                                const OperationOptions& op = {});
+  absl::StatusOr<orders::v1::Order> GetOrder(int64_t id, const OperationOptions& op = {});
+  absl::StatusOr<orders::v1::ListOrdersResponse> ListOrders(
+      const orders::v1::ListOrdersRequest& request, const OperationOptions& op = {});
+  absl::StatusOr<orders::v1::Order> CancelOrder(int64_t id, const std::string& reason,
+                                                const OperationOptions& op = {});
+  absl::StatusOr<orders::v1::Order> SetShippingAddress(int64_t id,
+                                                       const orders::v1::ShippingAddress& address,
+                                                       const OperationOptions& op = {});
+
+  // orders.v1.OutboxAdmin (operators).
+  absl::StatusOr<orders::v1::ListOutboxEventsResponse> ListOutboxEvents(
+      const orders::v1::ListOutboxEventsRequest& request, const OperationOptions& op = {});
+  absl::StatusOr<int64_t> RequeueOutboxEvents(const orders::v1::RequeueOutboxEventsRequest& request,
+                                              const OperationOptions& op = {});
+  absl::StatusOr<orders::v1::OutboxStats> GetOutboxStats(const OperationOptions& op = {});
+
+  // grpc.health.v1: OK when the server reports SERVING for `service` ("" = the whole server).
+  absl::Status CheckHealth(const std::string& service = "", const OperationOptions& op = {});
+
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  const ClientOptions& options() const { return options_; }
+
+  // The retry loop, public so other stubs on this channel can use it: runs `attempt(context)`
+  // (context carries the deadline, key, token and attempt number) until it succeeds, fails
+  // deterministically, or the overall deadline / attempt budget is spent.
+  using Attempt = std::function<grpc::Status(grpc::ClientContext& context)>;
+  absl::Status Call(bool mutating, const OperationOptions& op, const Attempt& attempt);
+
+ private:
+  explicit OrdersClient(const ClientOptions& options) : options_(options) {}
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<orders::v1::OrderService::Stub> orders_;
+  std::unique_ptr<orders::v1::OutboxAdmin::Stub> admin_;
+};
+
+// The smallest wait a status asks for through google.rpc.RetryInfo, or zero.
+absl::Duration RetryDelayOf(const absl::Status& status);
+
+// Whether the client retries this code (the transient ones).
+bool IsRetryable(absl::StatusCode code);
+
+}  // namespace orders_client
