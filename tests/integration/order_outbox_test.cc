@@ -296,3 +296,35 @@ TEST_F(OutboxTest, NoTransactionIsOpenWhilePaymentsIsCalled) {
 
 }  // namespace
 }  // namespace orders
+
+#include "order_service/reaper.h"
+
+namespace orders {
+namespace {
+
+TEST_F(OutboxTest, ReaperDeletesOnlyWhatRetentionAllowsInBatches) {
+  for (int i = 0; i < 25; ++i) CreateOrder("r" + std::to_string(i));
+  auto events = store_->Claim("r", 100, absl::Seconds(30));
+  ASSERT_EQ(events->size(), 25u);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(*store_->Complete((*events)[i], "r", {}));
+  // Age everything by two hours, then keep one hour: 20 DONE events and every key record go;
+  // the 5 unfinished events stay whatever their age.
+  auto conn = pool_->Acquire(absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE((*conn)->ExecScript(
+      "UPDATE outbox_events SET done_at = done_at - interval '2 hours', "
+      "created_at = created_at - interval '2 hours'; "
+      "UPDATE idempotency_keys SET created_at = created_at - interval '2 hours'").ok());
+  Reaper reaper(*pool_, RetentionOptions{.done_events = absl::Hours(1),
+                                         .idempotency_keys = absl::Hours(1),
+                                         .batch = 7});
+  auto deleted = reaper.RunOnce();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 20 + 25);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM outbox_events"), "5");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM outbox_events WHERE status = 'PENDING'"), "5");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM idempotency_keys"), "0");
+  EXPECT_EQ(*reaper.RunOnce(), 0);
+}
+
+}  // namespace
+}  // namespace orders
