@@ -12,18 +12,23 @@ namespace {
 
 // Reconnect quickly after the provider comes back: gRPC's default reconnect backoff grows to
 // two minutes, which would leave the outbox waiting long after payments is up again.
-std::shared_ptr<grpc::Channel> PaymentChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> PaymentChannel(const PaymentClientConfig& config) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  if (config.credentials && !config.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(config.tls_server_name);
+  }
+  return grpc::CreateCustomChannel(
+      config.target,
+      config.credentials ? config.credentials : grpc::InsecureChannelCredentials(), args);
 }
 
 class GrpcPaymentGateway : public PaymentGateway {
  public:
   explicit GrpcPaymentGateway(const PaymentClientConfig& config)
-      : config_(config), stub_(payments::v1::PaymentService::NewStub(PaymentChannel(config.target))) {}
+      : config_(config), stub_(payments::v1::PaymentService::NewStub(PaymentChannel(config))) {}
 
   absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
                                               const std::string& key) override {

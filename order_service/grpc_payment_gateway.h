@@ -6,12 +6,19 @@
 #include "absl/time/time.h"
 #include "order_service/payment_gateway.h"
 
+namespace grpc {
+class ChannelCredentials;
+}
+
 namespace orders {
 
 struct PaymentClientConfig {
   std::string target = "127.0.0.1:50052";
   std::string token;  // sent as a bearer token when set
   absl::Duration timeout = absl::Seconds(5);
+  // TLS (or mTLS) to payments when set, from common::MakeChannelCredentials; null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::string tls_server_name;  // name to verify in payments' certificate instead of the host
 };
 
 std::unique_ptr<PaymentGateway> NewGrpcPaymentGateway(const PaymentClientConfig& config);

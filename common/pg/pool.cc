@@ -25,6 +25,7 @@ absl::StatusOr<Pool::Lease> Pool::Acquire(absl::Time deadline) {
       return !idle_.empty() || open_ < size_;
     };
     if (!mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) {
+      ++exhausted_;
       return absl::ResourceExhaustedError("no database connection free before the deadline");
     }
     if (!idle_.empty()) {
@@ -41,6 +42,12 @@ absl::StatusOr<Pool::Lease> Pool::Acquire(absl::Time deadline) {
     return conn.status();
   }
   return Lease(this, std::move(*conn));
+}
+
+Pool::Usage Pool::usage() {
+  absl::MutexLock lock(&mu_);
+  return {.size = size_, .open = open_, .idle = static_cast<int>(idle_.size()),
+          .exhausted = exhausted_};
 }
 
 bool Pool::Ping() {

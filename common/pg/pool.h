@@ -42,6 +42,16 @@ class Pool {
   const std::string& conninfo() const { return conninfo_; }
   int size() const { return size_; }
 
+  // A snapshot for metrics: connections open (idle + on loan), idle, and Acquire calls that
+  // gave up at their deadline.
+  struct Usage {
+    int size = 0;
+    int open = 0;
+    int idle = 0;
+    int64_t exhausted = 0;
+  };
+  Usage usage();
+
  private:
   void Return(std::unique_ptr<Connection> conn);
 
@@ -50,6 +60,7 @@ class Pool {
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + on loan
+  int64_t exhausted_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace pg

@@ -1,0 +1,61 @@
+// Outbox and relay figures as Prometheus series, read at scrape time (one COUNT query on the
+// outbox per scrape; the relay's counters are in memory). Wired in main.cc.
+//   orders_outbox_pending, orders_outbox_dead, orders_outbox_oldest_pending_age_seconds,
+//   orders_outbox_open_attempts, orders_outbox_counts_ok (0 when the count query failed),
+//   orders_relay_{claimed,completed,rescheduled,buried,lease_lost}_total,
+//   orders_outbox_commit_to_sent_seconds{quantile="0.5|0.9|0.99|1"}, _count
+#pragma once
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics.h"
+#include "order_service/outbox_relay.h"
+#include "order_service/outbox_store.h"
+
+namespace orders {
+
+// `relay` is null when this process runs no relay (--role=api). Both must outlive `metrics`.
+inline void AddOutboxMetrics(common::Metrics& metrics, OutboxStore& store,
+                             const OutboxRelay* relay) {
+  metrics.AddCollector([&store, relay](common::MetricsWriter& w) {
+    absl::StatusOr<OutboxCounts> counts = store.Counts();
+    w.Gauge("orders_outbox_counts_ok", "1 when the outbox figures below could be read.",
+            counts.ok() ? 1 : 0);
+    if (counts.ok()) {
+      w.Gauge("orders_outbox_pending", "Outbox events waiting to be sent (PENDING).",
+              static_cast<double>(counts->pending));
+      w.Gauge("orders_outbox_dead", "Outbox events given up on (DEAD); re-queue with orderctl.",
+              static_cast<double>(counts->dead));
+      w.Gauge("orders_outbox_oldest_pending_age_seconds",
+              "Age of the oldest PENDING event (0 when none).",
+              absl::ToDoubleSeconds(counts->oldest_pending_age));
+      w.Gauge("orders_outbox_open_attempts", "Attempts made on events not yet DONE.",
+              static_cast<double>(counts->open_attempts));
+    }
+    if (relay == nullptr) return;
+    const RelayStats s = relay->Stats();
+    w.Counter("orders_relay_claimed_total", "Events claimed by this process's relay.",
+              static_cast<double>(s.claimed));
+    w.Counter("orders_relay_completed_total", "Events finished DONE by this relay.",
+              static_cast<double>(s.completed));
+    w.Counter("orders_relay_rescheduled_total", "Attempts that failed transiently and were retried.",
+              static_cast<double>(s.rescheduled));
+    w.Counter("orders_relay_buried_total", "Events made DEAD by this relay.",
+              static_cast<double>(s.buried));
+    w.Counter("orders_relay_lease_lost_total",
+              "Finishes refused because the lease had passed to another relay.",
+              static_cast<double>(s.lease_lost));
+    const common::LatencyHistogram& h = relay->commit_to_sent();
+    constexpr char kHelp[] =
+        "Order commit to payment outcome recorded, for events this relay completed.";
+    for (double q : {0.5, 0.9, 0.99}) {
+      w.Gauge("orders_outbox_commit_to_sent_seconds", kHelp,
+              absl::ToDoubleSeconds(h.Percentile(q)), {{"quantile", absl::StrCat(q)}});
+    }
+    w.Gauge("orders_outbox_commit_to_sent_seconds", kHelp, absl::ToDoubleSeconds(h.max()),
+            {{"quantile", "1"}});
+    w.Counter("orders_outbox_commit_to_sent_count", "Events measured for commit-to-sent.",
+              static_cast<double>(h.count()));
+  });
+}
+
+}  // namespace orders
