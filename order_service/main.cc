@@ -8,9 +8,12 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/auth.h"
+#include "common/config_check.h"
 #include "common/env.h"
 #include "common/failpoint.h"
 #include "common/grpc_server.h"
+#include "common/metrics.h"
+#include "common/metrics_pg.h"
 #include "common/pg/migrate.h"
 #include "common/pg/pool.h"
 #include "order_service/analytics_projector.h"
@@ -18,6 +21,7 @@
 #include "order_service/grpc_payment_gateway.h"
 #include "order_service/order_grpc_service.h"
 #include "order_service/outbox_admin_service.h"
+#include "order_service/outbox_metrics.h"
 #include "order_service/outbox_signals.h"
 #include "order_service/reaper.h"
 #include "order_service/order_logic.h"
@@ -65,6 +69,35 @@ ABSL_FLAG(uint64_t, chaos_seed, 1, "seed of the chaos dice");
 ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
           "failpoints to arm (crash tests only); env FAILPOINTS");
 ABSL_FLAG(int, max_message_bytes, 4 << 20, "largest request or response accepted");
+// Operations (deploy/OPERATIONS.md): metrics, logs, TLS, keepalive.
+ABSL_FLAG(int, metrics_port, common::EnvIntOr("ORDER_METRICS_PORT", -1),
+          "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env ORDER_METRICS_PORT");
+ABSL_FLAG(std::string, metrics_host, common::EnvOr("ORDER_METRICS_HOST", ""),
+          "address of the metrics endpoint (empty: --host); env ORDER_METRICS_HOST");
+ABSL_FLAG(std::string, metrics_port_file, "", "write the metrics port to this file once listening");
+ABSL_FLAG(bool, log_rpcs, common::EnvBoolOr("ORDER_LOG_RPCS", true),
+          "one JSON line per RPC on stderr (key hashed, never raw); env ORDER_LOG_RPCS");
+ABSL_FLAG(std::string, tls_cert, common::EnvOr("ORDER_TLS_CERT", ""),
+          "serve TLS with this PEM certificate chain (with --tls_key); env ORDER_TLS_CERT");
+ABSL_FLAG(std::string, tls_key, common::EnvOr("ORDER_TLS_KEY", ""),
+          "PEM private key of --tls_cert; env ORDER_TLS_KEY");
+ABSL_FLAG(std::string, tls_client_ca, common::EnvOr("ORDER_TLS_CLIENT_CA", ""),
+          "mTLS: require client certificates signed by this PEM CA; env ORDER_TLS_CLIENT_CA");
+ABSL_FLAG(std::string, payment_tls_ca, common::EnvOr("PAYMENT_TLS_CA", ""),
+          "call payments over TLS, trusting this PEM CA; env PAYMENT_TLS_CA");
+ABSL_FLAG(std::string, payment_tls_cert, common::EnvOr("PAYMENT_TLS_CLIENT_CERT", ""),
+          "client certificate presented to payments (mTLS); env PAYMENT_TLS_CLIENT_CERT");
+ABSL_FLAG(std::string, payment_tls_key, common::EnvOr("PAYMENT_TLS_CLIENT_KEY", ""),
+          "private key of --payment_tls_cert; env PAYMENT_TLS_CLIENT_KEY");
+ABSL_FLAG(std::string, payment_tls_server_name, "",
+          "name to verify in payments' certificate (default: the host of --payment_addr)");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
+          "ping a connection idle this long (inf: never)");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "close it if the ping is unanswered");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
+          "close connections without calls after this (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
+          "close connections this old so clients rebalance over replicas (inf: never)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -75,6 +108,64 @@ int main(int argc, char** argv) {
   if (role != "all" && role != "api" && role != "relay") {
     std::fprintf(stderr, "--role must be api, relay or all\n");
     return 2;
+  }
+  if (absl::Status s =
+          common::ConfigCheck()
+              .Port("port", absl::GetFlag(FLAGS_port))
+              .Port("metrics_port", absl::GetFlag(FLAGS_metrics_port), /*allow_off=*/true)
+              .AtLeast("pool_size", absl::GetFlag(FLAGS_pool_size), 1)
+              .AtLeast("relay_workers", absl::GetFlag(FLAGS_relay_workers), 1)
+              .AtLeast("relay_batch", absl::GetFlag(FLAGS_relay_batch), 1)
+              .AtLeast("relay_max_attempts", absl::GetFlag(FLAGS_relay_max_attempts), 1)
+              .Positive("relay_lease", absl::GetFlag(FLAGS_relay_lease))
+              .Positive("relay_backoff_initial", absl::GetFlag(FLAGS_relay_backoff_initial))
+              .Positive("relay_backoff_max", absl::GetFlag(FLAGS_relay_backoff_max))
+              .Expect(absl::GetFlag(FLAGS_relay_backoff_initial) <=
+                          absl::GetFlag(FLAGS_relay_backoff_max),
+                      "relay_backoff_initial", "must not exceed --relay_backoff_max")
+              .Positive("payment_timeout", absl::GetFlag(FLAGS_payment_timeout))
+              .Positive("outbox_retention", absl::GetFlag(FLAGS_outbox_retention))
+              .Positive("idempotency_retention", absl::GetFlag(FLAGS_idempotency_retention))
+              .Positive("reaper_period", absl::GetFlag(FLAGS_reaper_period))
+              .AtLeast("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes), 1024)
+              .ReadableFile("payment_tls_ca", absl::GetFlag(FLAGS_payment_tls_ca))
+              .ReadableFile("payment_tls_cert", absl::GetFlag(FLAGS_payment_tls_cert))
+              .ReadableFile("payment_tls_key", absl::GetFlag(FLAGS_payment_tls_key))
+              .Requires("payment_tls_cert", !absl::GetFlag(FLAGS_payment_tls_cert).empty(),
+                        "payment_tls_key", !absl::GetFlag(FLAGS_payment_tls_key).empty())
+              .Requires("payment_tls_cert", !absl::GetFlag(FLAGS_payment_tls_cert).empty(),
+                        "payment_tls_ca", !absl::GetFlag(FLAGS_payment_tls_ca).empty())
+              .Status();
+      !s.ok()) {
+    std::fprintf(stderr, "order_service: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  common::ServerConfig ops_config;  // the server's TLS and keepalive, checked before any work
+  ops_config.port = absl::GetFlag(FLAGS_port);
+  ops_config.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert),
+                    .key_file = absl::GetFlag(FLAGS_tls_key),
+                    .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca)};
+  ops_config.keepalive.time = absl::GetFlag(FLAGS_keepalive_time);
+  ops_config.keepalive.timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  ops_config.keepalive.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  ops_config.keepalive.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  if (absl::Status s = common::ValidateServerConfig(ops_config); !s.ok()) {
+    std::fprintf(stderr, "order_service: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> payment_credentials;
+  if (!absl::GetFlag(FLAGS_payment_tls_ca).empty()) {
+    auto credentials = common::MakeChannelCredentials(
+        {.ca_file = absl::GetFlag(FLAGS_payment_tls_ca),
+         .cert_file = absl::GetFlag(FLAGS_payment_tls_cert),
+         .key_file = absl::GetFlag(FLAGS_payment_tls_key),
+         .enabled = true});
+    if (!credentials.ok()) {
+      std::fprintf(stderr, "order_service: payment TLS: %s\n",
+                   std::string(credentials.status().message()).c_str());
+      return 2;
+    }
+    payment_credentials = *credentials;
   }
   auto auth = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
   if (!auth.ok()) {
@@ -98,7 +189,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<orders::PaymentGateway> gateway = orders::NewGrpcPaymentGateway(
       {.target = absl::GetFlag(FLAGS_payment_addr),
        .token = absl::GetFlag(FLAGS_payment_token),
-       .timeout = absl::GetFlag(FLAGS_payment_timeout)});
+       .timeout = absl::GetFlag(FLAGS_payment_timeout),
+       .credentials = payment_credentials,
+       .tls_server_name = absl::GetFlag(FLAGS_payment_tls_server_name)});
   orders::PgOutboxStore outbox(pool);
   orders::RelayOptions relay_options;
   relay_options.workers = absl::GetFlag(FLAGS_relay_workers);
@@ -147,7 +240,23 @@ int main(int argc, char** argv) {
   orders::OrderGrpcService service(logic, *auth, chaos_rate > 0 ? &chaos : nullptr);
   orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr);
 
-  common::ServerConfig config;
+  // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
+  auto metrics = common::Metrics::Start(
+      {.host = absl::GetFlag(FLAGS_metrics_host).empty() ? absl::GetFlag(FLAGS_host)
+                                                         : absl::GetFlag(FLAGS_metrics_host),
+       .port = absl::GetFlag(FLAGS_metrics_port),
+       .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
+  if (!metrics.ok()) {
+    std::fprintf(stderr, "order_service: %s\n", std::string(metrics.status().message()).c_str());
+    return 1;
+  }
+  common::AddPoolMetrics(**metrics, pool, "orders");
+  orders::AddOutboxMetrics(**metrics, outbox, run_relay ? &relay : nullptr);
+
+  common::ServerConfig config = ops_config;
+  config.metrics = metrics->get();
+  config.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
+  config.service_name = "order_service";
   config.host = absl::GetFlag(FLAGS_host);
   config.port = absl::GetFlag(FLAGS_port);
   config.port_file = absl::GetFlag(FLAGS_port_file);
@@ -163,6 +272,7 @@ int main(int argc, char** argv) {
   (*server)->StartReadinessProbe([&pool] { return pool.Ping(); }, absl::Seconds(1));
   std::printf("order_service (%s) listening on %s:%d\n", role.c_str(), config.host.c_str(),
               (*server)->port());
+  if ((*metrics)->port() > 0) std::printf("order_service: metrics on port %d\n", (*metrics)->port());
   std::fflush(stdout);
 
   const int sig = common::WaitForTerminationSignal();
