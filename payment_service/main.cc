@@ -15,9 +15,14 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/auth.h"
+#include "common/config_check.h"
+#include "common/env.h"
 #include "common/failpoint.h"
 #include "common/grpc_server.h"
+#include "common/metrics.h"
+#include "common/metrics_pg.h"
 #include "common/pg/pool.h"
+#include "payment_service/fault_metrics.h"
 #include "payment_service/faults.h"
 #include "payment_service/grpc_adapter.h"
 #include "payment_service/memory_ledger.h"
@@ -48,6 +53,27 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24),
           "how long Refund idempotency records are kept");
 ABSL_FLAG(absl::Duration, reap_interval, absl::Minutes(1), "how often the reaper runs");
 ABSL_FLAG(int, reap_batch, 1000, "records deleted per reaper statement");
+// Operations (deploy/OPERATIONS.md): metrics, logs, TLS, keepalive.
+ABSL_FLAG(int, metrics_port, common::EnvIntOr("PAYMENT_METRICS_PORT", -1),
+          "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env PAYMENT_METRICS_PORT");
+ABSL_FLAG(std::string, metrics_host, common::EnvOr("PAYMENT_METRICS_HOST", ""),
+          "address of the metrics endpoint (empty: --host); env PAYMENT_METRICS_HOST");
+ABSL_FLAG(std::string, metrics_port_file, "", "write the metrics port to this file once listening");
+ABSL_FLAG(bool, log_rpcs, common::EnvBoolOr("PAYMENT_LOG_RPCS", true),
+          "one JSON line per RPC on stderr (key hashed, never raw); env PAYMENT_LOG_RPCS");
+ABSL_FLAG(std::string, tls_cert, common::EnvOr("PAYMENT_TLS_CERT", ""),
+          "serve TLS with this PEM certificate chain (with --tls_key); env PAYMENT_TLS_CERT");
+ABSL_FLAG(std::string, tls_key, common::EnvOr("PAYMENT_TLS_KEY", ""),
+          "PEM private key of --tls_cert; env PAYMENT_TLS_KEY");
+ABSL_FLAG(std::string, tls_client_ca, common::EnvOr("PAYMENT_TLS_CLIENT_CA", ""),
+          "mTLS: require client certificates signed by this PEM CA; env PAYMENT_TLS_CLIENT_CA");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
+          "ping a connection idle this long (inf: never)");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "close it if the ping is unanswered");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
+          "close connections without calls after this (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
+          "close connections this old so clients rebalance over replicas (inf: never)");
 
 namespace {
 
@@ -107,6 +133,36 @@ int main(int argc, char** argv) {
   common::ArmFailpoints(absl::GetFlag(FLAGS_failpoints));
   if (const char* env = std::getenv("FAILPOINTS")) common::ArmFailpoints(env);
 
+  if (absl::Status s =
+          common::ConfigCheck()
+              .Port("port", PortFlag(port_given))
+              .Port("metrics_port", absl::GetFlag(FLAGS_metrics_port), /*allow_off=*/true)
+              .AtLeast("pool_size", absl::GetFlag(FLAGS_pool_size), 1)
+              .Probability("fail_before_charge", absl::GetFlag(FLAGS_fail_before_charge))
+              .Probability("fail_after_charge", absl::GetFlag(FLAGS_fail_after_charge))
+              .AtLeast("latency_ms", absl::GetFlag(FLAGS_latency_ms), 0)
+              .AtLeast("latency_jitter_ms", absl::GetFlag(FLAGS_latency_jitter_ms), 0)
+              .AtLeast("flaky_failures", absl::GetFlag(FLAGS_flaky_failures), 0)
+              .Positive("retention", absl::GetFlag(FLAGS_retention))
+              .Positive("reap_interval", absl::GetFlag(FLAGS_reap_interval))
+              .AtLeast("reap_batch", absl::GetFlag(FLAGS_reap_batch), 1)
+              .OneOf("store", absl::GetFlag(FLAGS_store), {"postgres", "memory"})
+              .Status();
+      !s.ok()) {
+    Die(std::string(s.message()));
+  }
+  common::ServerConfig ops_config;  // the server's TLS and keepalive, checked before any work
+  ops_config.port = PortFlag(port_given);
+  ops_config.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert),
+                    .key_file = absl::GetFlag(FLAGS_tls_key),
+                    .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca)};
+  ops_config.keepalive.time = absl::GetFlag(FLAGS_keepalive_time);
+  ops_config.keepalive.timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  ops_config.keepalive.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  ops_config.keepalive.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  if (absl::Status s = common::ValidateServerConfig(ops_config); !s.ok()) {
+    Die(std::string(s.message()));
+  }
   absl::StatusOr<common::TokenAuthenticator> auth =
       common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
   if (!auth.ok()) Die(std::string(auth.status().message()));
@@ -140,7 +196,20 @@ int main(int argc, char** argv) {
   std::vector<grpc::Service*> services = {&service};
   if (absl::GetFlag(FLAGS_enable_fault_admin)) services.push_back(&admin);
 
-  common::ServerConfig config;
+  // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
+  auto metrics = common::Metrics::Start(
+      {.host = absl::GetFlag(FLAGS_metrics_host).empty() ? absl::GetFlag(FLAGS_host)
+                                                         : absl::GetFlag(FLAGS_metrics_host),
+       .port = absl::GetFlag(FLAGS_metrics_port),
+       .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
+  if (!metrics.ok()) Die(std::string(metrics.status().message()));
+  if (pool) common::AddPoolMetrics(**metrics, *pool, "payments");
+  AddFaultMetrics(**metrics, faults);
+
+  common::ServerConfig config = ops_config;
+  config.metrics = metrics->get();
+  config.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
+  config.service_name = "payment_service";
   config.host = absl::GetFlag(FLAGS_host);
   config.port = PortFlag(port_given);
   config.port_file = absl::GetFlag(FLAGS_port_file);
@@ -154,6 +223,9 @@ int main(int argc, char** argv) {
   reaper.Start();
 
   std::printf("payment_service listening on %s:%d\n", config.host.c_str(), (*server)->port());
+  if ((*metrics)->port() > 0) {
+    std::printf("payment_service: metrics on port %d\n", (*metrics)->port());
+  }
   std::fflush(stdout);
   std::fprintf(stderr, "payment_service: store=%s auth=%s fault_admin=%s\n", store.c_str(),
                auth->enabled() ? "tokens" : "off",
