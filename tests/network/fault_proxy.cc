@@ -283,10 +283,12 @@ void FaultProxy::ClearCloseAfterBytes() {
   BumpGeneration();
 }
 
-void FaultProxy::SetResponseDrop(double probability, absl::Duration reset_after) {
+void FaultProxy::SetResponseDrop(double probability, absl::Duration reset_after,
+                                 int64_t after_client_bytes) {
   absl::MutexLock lock(&mu_);
   faults_.response_drop_p = probability;
   faults_.response_drop_reset_after = std::max(reset_after, absl::ZeroDuration());
+  faults_.response_drop_after_client_bytes = std::max<int64_t>(after_client_bytes, 0);
   BumpGeneration();
 }
 
@@ -514,6 +516,7 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
   bool blackhole_lost_bytes = false;
   bool response_drop = false;          // applies to this connection now
   bool response_dropping = false;      // started: stays on until the reset
+  int64_t client_bytes = 0;            // read from the client since the connection opened
   absl::Time response_reset_at = absl::InfiniteFuture();
   bool closing = false;                // a close-after budget was reached
   bool closing_reset = false;
@@ -561,7 +564,8 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
     auto held = [&](int i) { return dirs[i].blackhole && !drop_mode_now(); };
     auto dropping = [&](int i) {
       return (dirs[i].blackhole && drop_mode_now()) ||
-             (i == 1 && (response_drop || response_dropping));
+             (i == 1 && ((response_drop && client_bytes > f.response_drop_after_client_bytes) ||
+                         response_dropping));
     };
 
     // Accounts for bytes a fault discards; the first response byte dropped starts the countdown
@@ -691,6 +695,7 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
         continue;
       }
       size_t len = static_cast<size_t>(r);
+      if (i == 0) client_bytes += r;
       if (dropping(i)) {
         on_drop(i, len, now);
         continue;

@@ -73,6 +73,10 @@ struct ProxyCounters {
   std::string DebugString() const;
 };
 
+// A gRPC client's side of the HTTP/2 handshake (preface, SETTINGS, WINDOW_UPDATE) is about 82
+// bytes; a CreateOrder request is several hundred. See SetResponseDrop.
+inline constexpr int64_t kGrpcHandshakeClientBytes = 100;
+
 class FaultProxy {
  public:
   struct Options {
@@ -115,9 +119,15 @@ class FaultProxy {
   absl::Status SetRefuse(RefuseMode mode, double probability = 1.0);
   // "Request delivered, response dropped": client -> upstream bytes are forwarded as usual, bytes
   // upstream -> client are dropped; `reset_after` the first dropped byte the client side is reset
-  // and the upstream side closed (FIN), so the server has finished its handler by then.
+  // and the upstream side closed, so the server has finished its handler by then.
+  // Dropping starts once the client has sent more than `after_client_bytes` on the connection
+  // (counted from its start). 0 drops from the first byte, which on a new gRPC connection drops
+  // the server's HTTP/2 SETTINGS: the client then never sends its request (it waits for them).
+  // kGrpcHandshakeClientBytes lets the handshake through, so every connection the fault hits
+  // carries a request whose answer is lost; open connections are hit at their next answer.
   void SetResponseDrop(double probability = 1.0,
-                       absl::Duration reset_after = absl::Milliseconds(200));
+                       absl::Duration reset_after = absl::Milliseconds(200),
+                       int64_t after_client_bytes = 0);
   // One-shot: resets (RST via SO_LINGER 0) the open connections on both sides. Returns how many
   // it reset.
   int ResetOpenConnections(double probability = 1.0);
@@ -162,6 +172,7 @@ class FaultProxy {
     // response drop
     double response_drop_p = 0;
     absl::Duration response_drop_reset_after = absl::ZeroDuration();
+    int64_t response_drop_after_client_bytes = 0;
   };
 
   explicit FaultProxy(const Options& options);

@@ -405,6 +405,25 @@ TEST(FaultProxyTest, ResponseDroppedAfterRequestDelivered) {
   EXPECT_EQ(c2.Read(4, absl::Seconds(5)).data, "fine");
 }
 
+TEST(FaultProxyTest, ResponseDropSparesTheFirstClientBytes) {
+  EchoServer echo;
+  auto proxy = StartProxy(echo.port());
+  proxy->SetResponseDrop(1.0, absl::Milliseconds(50), /*after_client_bytes=*/10);
+  Client c(proxy->port());
+  // A handshake of up to 10 bytes is answered...
+  ASSERT_TRUE(c.Send("hello"));
+  EXPECT_EQ(c.Read(5, absl::Seconds(5)).data, "hello");
+  ASSERT_TRUE(c.Send("shake"));
+  EXPECT_EQ(c.Read(5, absl::Seconds(5)).data, "shake");
+  // ...the request after it is delivered and its answer lost.
+  ASSERT_TRUE(c.Send("request"));
+  auto r = c.Read(7, absl::Seconds(5));
+  EXPECT_EQ(r.data, "");
+  EXPECT_EQ(r.error, ECONNRESET);
+  EXPECT_EQ(echo.received_data(), "helloshakerequest");
+  EXPECT_EQ(proxy->counters().fault(FaultKind::kResponseDropped), 1);
+}
+
 TEST(FaultProxyTest, SwitchUpstreamForNewConnections) {
   EchoServer a("A:");
   EchoServer b("B:");

@@ -315,13 +315,21 @@ void RetryingClient::RunParallel(const std::vector<PlannedOrder>& plan, const Re
   for (int w = 0; w < threads; ++w) {
     workers.emplace_back([&, w] {
       std::mt19937_64 gen(options_.seed * 1000003 + run * 7919 + static_cast<uint64_t>(w));
-      std::shared_ptr<grpc::Channel> channel = NewChannel(w);
+      // A worker keeps its channel (and so its connection) across runs, as a real client does.
+      std::shared_ptr<grpc::Channel> channel;
+      {
+        absl::MutexLock lock(&mu_);
+        channel = channels_[w];
+      }
+      if (channel == nullptr) channel = NewChannel(w);
       int streak = 0;
       while (true) {
         const size_t i = next.fetch_add(1);
         if (i >= plan.size()) break;
         RunOne(plan[i], w, &channel, &streak, gen, policy);
       }
+      absl::MutexLock lock(&mu_);
+      channels_[w] = channel;
     });
   }
   for (auto& t : workers) t.join();

@@ -200,6 +200,7 @@ class RetryingClient {
   ClientRecords records_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> next_attempt_ ABSL_GUARDED_BY(mu_);  // by key ("key" / cancel key)
   int channel_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<int, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);  // by worker
   uint64_t runs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
