@@ -79,6 +79,8 @@ ABSL_FLAG(int, items, 3, "line items per order");
 ABSL_FLAG(std::string, payment_method, "pm_card_visa", "payment method of every order or charge");
 ABSL_FLAG(std::string, token, "", "bearer token, when the service checks tokens");
 ABSL_FLAG(bool, table, true, "print the human table before the name=value lines");
+ABSL_FLAG(bool, outbox_stats, false,
+          "only print orders.v1.OutboxAdmin/GetOutboxStats of --target as name=value lines");
 
 namespace {
 
@@ -579,12 +581,42 @@ void PrintValues(const LoadGen& gen, const PhaseConfig& config, const PhaseStats
   }
 }
 
+// --outbox_stats: the relay's figures, for bench/run.sh.
+int PrintOutboxStats() {
+  const std::string target = absl::GetFlag(FLAGS_target);
+  if (!IsLoopback(target)) Die("--target must be a loopback address (127.x, localhost, [::1])");
+  auto stub = orders::v1::OutboxAdmin::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  auto context = common::NewClientContext(
+      {.timeout = absl::GetFlag(FLAGS_timeout), .bearer_token = absl::GetFlag(FLAGS_token)});
+  orders::v1::OutboxStats stats;
+  grpc::Status status = stub->GetOutboxStats(context.get(), {}, &stats);
+  if (!status.ok()) {
+    std::fprintf(stderr, "loadgen: GetOutboxStats: %s\n", status.error_message().c_str());
+    return 1;
+  }
+  std::printf("pending=%lld\ndead=%lld\noldest_pending_age_seconds=%.3f\nrelay_claimed=%lld\n"
+              "relay_completed=%lld\nrelay_rescheduled=%lld\nrelay_buried=%lld\n"
+              "relay_lease_lost=%lld\ncommit_to_sent_p50_ms=%.3f\ncommit_to_sent_p99_ms=%.3f\n"
+              "commit_to_sent_max_ms=%.3f\ncommit_to_sent_count=%lld\n",
+              static_cast<long long>(stats.pending()), static_cast<long long>(stats.dead()),
+              stats.oldest_pending_age_seconds(), static_cast<long long>(stats.relay_claimed()),
+              static_cast<long long>(stats.relay_completed()),
+              static_cast<long long>(stats.relay_rescheduled()),
+              static_cast<long long>(stats.relay_buried()),
+              static_cast<long long>(stats.relay_lease_lost()), stats.commit_to_sent_p50_ms(),
+              stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(),
+              static_cast<long long>(stats.commit_to_sent_count()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "gRPC load generator for order_service and payment_service (loopback only)");
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_outbox_stats)) return PrintOutboxStats();
   LoadGen gen;
   const std::string& scenario = gen.scenario();
   const bool needs_prepare = scenario == "replay" || scenario == "mixed" || scenario == "cancel";

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# The benchmark of DESIGN.md §7 / issue 7: figures as ratios, measured side by side in one run on
+# one private PostgreSQL cluster (fsync on, the same cluster and settings for both sides).
+#
+#   bench/run.sh [--quick] [--no-build]
+#
+#   --quick     smaller counts and durations: under 2 minutes (the full run: under 10)
+#   --no-build  skip deploy/local/setup.sh; the binaries must already be in $BUILD_DIR
+#
+# Environment: BUILD_DIR (default build/), BENCH_CLIENTS (32), BENCH_SECONDS, BENCH_BACKLOG,
+# BENCH_KEEP=1 keeps the work directory (logs, pgbench output).
+#
+# Phases:
+#   1. pgbench, bench/sql/create_order.sql: CreateOrder's SQL transaction, CLIENTS clients.
+#   2. replay: loadgen replays keys created in its prepare phase (order_service --role=all).
+#   3. create: loadgen creates orders with new keys, CLIENTS in flight, on the same process.
+#   4. outbox lag: a fresh order_service; loadgen open loop at half the create rate; the relay's
+#      commit -> payment outcome recorded histogram from OutboxAdmin/GetOutboxStats.
+#   5. direct Charge rate: loadgen charge scenario against payment_service, CLIENTS in flight.
+#   6. backlog drain: order_service --role=api (no relay) creates BACKLOG orders; then one
+#      --role=relay process starts and the time until no event is pending is measured.
+#   Peak RSS: VmHWM of every order_service process, the largest.
+# Prints one table, then exactly one name=value line per figure.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+quick=0 build=1
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=1 ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (--quick, --no-build)" >&2; exit 2 ;;
+  esac
+done
+
+clients=${BENCH_CLIENTS:-32}
+if ((quick)); then
+  seconds=${BENCH_SECONDS:-5} warm=1 backlog=${BENCH_BACKLOG:-5000} replay_keys=1000
+  drain_cap=40 fill_cap=60
+else
+  seconds=${BENCH_SECONDS:-15} warm=2 backlog=${BENCH_BACKLOG:-100000} replay_keys=4000
+  drain_cap=270 fill_cap=200
+fi
+
+export BUILD_DIR=${BUILD_DIR:-$root/build}
+if ((build)); then
+  "$root/deploy/local/setup.sh"
+fi
+loadgen=$BUILD_DIR/bench/loadgen
+order_bin=$BUILD_DIR/order_service/order_service
+payment_bin=$BUILD_DIR/payment_service/payment_service
+for bin in "$loadgen" "$order_bin" "$payment_bin"; do
+  [ -x "$bin" ] || { echo "missing $bin: build first (or drop --no-build)" >&2; exit 1; }
+done
+
+source "$root/deploy/local/pg.sh"
+pgbench_bin=$PG_BIN/pgbench
+[ -x "$pgbench_bin" ] || { echo "missing $pgbench_bin (package postgresql)" >&2; exit 1; }
+
+# The pgbench script must do what CreateOrder does: compare the tables its insert statement writes.
+repo_tables=$(awk '/kInsertOrder\{/,/\)sql"\}/' "$root/order_service/pg_order_repository.cc" |
+  grep -o 'INSERT INTO [a-z_]*' | sort -u | tr '\n' ' ')
+bench_tables=$(awk '/^WITH o AS/,/gset/' "$root/bench/sql/create_order.sql" |
+  grep -o 'INSERT INTO [a-z_]*' | sort -u | tr '\n' ' ')
+if [ "$repo_tables" != "$bench_tables" ]; then
+  echo "WARNING: bench/sql/create_order.sql is out of step with kInsertOrder" >&2
+  echo "  order_service: $repo_tables" >&2
+  echo "  bench/sql:     $bench_tables" >&2
+fi
+
+work=$(mktemp -d /tmp/bench-run.XXXXXX)
+pgdir=$(mktemp -d /tmp/bench-pg.XXXXXX)
+pids=()
+ok=0
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  pg_stop "$pgdir"
+  rm -rf "$pgdir"
+  if ((ok)) && [ -z "${BENCH_KEEP:-}" ]; then
+    rm -rf "$work"
+  else
+    echo "bench: logs kept in $work" >&2
+    ((ok)) || tail -n 15 "$work"/*.log 2>/dev/null >&2 || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[bench $(date +%T)] $*" >&2; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+value() { sed -n "s/^$1=//p" "$2" | tail -n 1; }  # value NAME FILE
+
+pg_start "$pgdir" >/dev/null
+cluster="host=$PGHOST port=$PGPORT user=postgres"
+psql_db() { psql "$cluster dbname=$1" -X -v ON_ERROR_STOP=1 -qAt -c "$2"; }
+for db in bench_pgbench bench_orders bench_lag bench_drain bench_payments bench_payments_lag \
+  bench_payments_drain; do
+  psql_db postgres "CREATE DATABASE $db" >/dev/null
+done
+log "private PostgreSQL at $PGHOST port $PGPORT (fsync on); work dir $work"
+
+# start NAME BINARY ARGS...: starts a service on a free port; sets $started_pid, $started_port.
+start() {
+  local name=$1 bin=$2; shift 2
+  rm -f "$work/$name.port"
+  "$bin" --port=0 --port_file="$work/$name.port" "$@" >"$work/$name.log" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+  for _ in $(seq 1 300); do
+    if [ -s "$work/$name.port" ]; then started_port=$(cat "$work/$name.port"); return 0; fi
+    kill -0 "$started_pid" 2>/dev/null || { echo "$name exited at start" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$name did not listen within 30 s" >&2
+  return 1
+}
+
+hwm_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
+peak_rss_kib=0
+note_rss() {
+  local kib; kib=$(hwm_kib "$1")
+  ((kib > peak_rss_kib)) && peak_rss_kib=$kib
+  log "order_service pid $1: VmHWM $((kib / 1024)) MiB"
+  return 0
+}
+
+stop() {  # stop PID: SIGTERM and wait
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+pending_of() { psql_db "$1" "SELECT count(*) FROM outbox_events WHERE status = 'PENDING'"; }
+
+wait_drained() {  # wait_drained DB SECONDS: until no event is pending, or the time is up
+  local until=$(( $(date +%s) + $2 ))
+  while [ "$(pending_of "$1")" != 0 ] && [ "$(date +%s)" -lt "$until" ]; do sleep 0.25; done
+}
+
+# --- 1. pgbench ----------------------------------------------------------------------------
+# The schema comes from order_service's own migrations, so both sides have the same tables and
+# indexes.
+start schema "$order_bin" --role=api --database="$cluster dbname=bench_pgbench"
+stop "$started_pid"
+pgbench_run() {  # pgbench_run SECONDS OUT
+  "$pgbench_bin" -n -M prepared -c "$clients" -j 2 -T "$1" -D run="$RANDOM$1" \
+    -f "$root/bench/sql/create_order.sql" "$cluster dbname=bench_pgbench" >"$2" 2>&1
+}
+log "pgbench: $clients clients, ${warm}s warm-up, ${seconds}s"
+pgbench_run "$warm" "$work/pgbench-warm.out"
+pgbench_run "$seconds" "$work/pgbench.out"
+pgbench_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -n 1)
+pgbench_lat=$(sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$work/pgbench.out")
+pgbench_failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$work/pgbench.out")
+[ -n "$pgbench_tps" ] || { cat "$work/pgbench.out" >&2; exit 1; }
+log "pgbench: $pgbench_tps tps, latency average $pgbench_lat ms, failed $pgbench_failed"
+
+# --- services --------------------------------------------------------------------------------
+# Each orders database gets its own payment service and ledger: order ids start at 1 in every
+# orders database, and the relay's charge keys (charge:order:<id>) would collide in one ledger.
+start_payments() {  # start_payments DB: sets $payment_pid, $payment_addr
+  start "payments-$1" "$payment_bin" --database="$cluster dbname=$1"
+  payment_pid=$started_pid payment_addr=127.0.0.1:$started_port
+}
+start_payments bench_payments
+start orders "$order_bin" --database="$cluster dbname=bench_orders" --payment_addr="$payment_addr"
+orders_pid=$started_pid orders_addr=127.0.0.1:$started_port
+
+# --- 2. replay -------------------------------------------------------------------------------
+# The keys are created first and charged by the relay before the replay is measured, so the
+# relay's work does not overlap the measurement.
+replay_prefix=replay-$RANDOM
+log "replay: creating $replay_keys keys"
+"$loadgen" --target="$orders_addr" --scenario=create --key_prefix="$replay_prefix" \
+  --count="$replay_keys" --concurrency="$clients" --duration=120s --table=false \
+  >"$work/replay-prepare.out" 2>>"$work/loadgen.log"
+[ "$(value ok "$work/replay-prepare.out")" = "$replay_keys" ] || { echo "prepare failed" >&2; exit 1; }
+wait_drained bench_orders 60
+log "replay: ${seconds}s, $clients in flight"
+"$loadgen" --target="$orders_addr" --scenario=replay --prepare=false --keys="$replay_keys" \
+  --key_prefix="$replay_prefix" --concurrency="$clients" --duration="${seconds}s" \
+  --warmup="${warm}s" --table=false >"$work/replay.out" 2>>"$work/loadgen.log"
+replay_rps=$(value ok_rps "$work/replay.out")
+replay_replayed=$(value replayed "$work/replay.out")
+log "replay: $replay_rps/s ok, $replay_replayed replayed, errors $(value errors "$work/replay.out")"
+
+# --- 3. create -------------------------------------------------------------------------------
+log "create: ${seconds}s, $clients in flight (order_service --role=all)"
+"$loadgen" --target="$orders_addr" --scenario=create --concurrency="$clients" \
+  --duration="${seconds}s" --warmup="${warm}s" >"$work/create.out" 2>>"$work/loadgen.log"
+create_rps=$(value ok_rps "$work/create.out")
+create_p50=$(value p50_ms "$work/create.out")
+create_p99=$(value p99_ms "$work/create.out")
+create_errors=$(value errors "$work/create.out")
+log "create: $create_rps/s ok, p50 $create_p50 ms, p99 $create_p99 ms, errors $create_errors"
+note_rss "$orders_pid"
+stop "$orders_pid"
+stop "$payment_pid"
+
+# --- 4. outbox lag at half the peak create rate ----------------------------------------------
+lag_rate=$(calc "%.0f" "$create_rps / 2")
+((lag_rate >= 1)) || lag_rate=1
+start_payments bench_payments_lag
+start lag "$order_bin" --database="$cluster dbname=bench_lag" --payment_addr="$payment_addr"
+lag_pid=$started_pid lag_addr=127.0.0.1:$started_port
+log "outbox lag: open loop at $lag_rate/s for ${seconds}s"
+"$loadgen" --target="$lag_addr" --scenario=create --rate="$lag_rate" --duration="${seconds}s" \
+  >"$work/lag-load.out" 2>>"$work/loadgen.log"
+wait_drained bench_lag 30
+"$loadgen" --target="$lag_addr" --outbox_stats >"$work/lag.out"
+lag_p50=$(value commit_to_sent_p50_ms "$work/lag.out")
+lag_p99=$(value commit_to_sent_p99_ms "$work/lag.out")
+lag_count=$(value commit_to_sent_count "$work/lag.out")
+lag_created=$(value ok "$work/lag-load.out")
+lag_open=$(psql_db bench_lag "SELECT count(*) FROM outbox_events WHERE status <> 'DONE'")
+log "outbox lag: p50 $lag_p50 ms, p99 $lag_p99 ms over $lag_count events" \
+  "(create p50 $(value p50_ms "$work/lag-load.out") ms, p99 $(value p99_ms "$work/lag-load.out") ms)"
+note_rss "$lag_pid"
+stop "$lag_pid"
+stop "$payment_pid"
+
+# --- 5. direct Charge rate ---------------------------------------------------------------------
+# Against the payment service the drain will use (loadgen's keys cannot collide with the relay's).
+start_payments bench_payments_drain
+log "charge: ${seconds}s, $clients in flight, straight to payment_service"
+"$loadgen" --target="$payment_addr" --scenario=charge --concurrency="$clients" \
+  --duration="${seconds}s" --warmup="${warm}s" >"$work/charge.out" 2>>"$work/loadgen.log"
+charge_rps=$(value ok_rps "$work/charge.out")
+log "charge: $charge_rps/s ok, p50 $(value p50_ms "$work/charge.out") ms"
+
+# --- 6. backlog drain --------------------------------------------------------------------------
+start fill "$order_bin" --role=api --database="$cluster dbname=bench_drain"
+fill_pid=$started_pid
+log "backlog: creating $backlog orders with order_service --role=api (no relay)"
+"$loadgen" --target="127.0.0.1:$started_port" --scenario=create --concurrency="$clients" \
+  --count="$backlog" --duration="${fill_cap}s" >"$work/fill.out" 2>>"$work/loadgen.log"
+create_api_rps=$(value ok_rps "$work/fill.out")
+note_rss "$fill_pid"
+stop "$fill_pid"
+backlog_pending=$(pending_of bench_drain)
+log "backlog: $backlog_pending pending (created at $create_api_rps/s); starting --role=relay"
+t0=$(date +%s.%N)
+start relay "$order_bin" --role=relay --database="$cluster dbname=bench_drain" \
+  --payment_addr="$payment_addr"
+relay_pid=$started_pid
+until_s=$(( $(date +%s) + drain_cap ))
+while :; do
+  left=$(pending_of bench_drain)
+  [ "$left" = 0 ] && break
+  [ "$(date +%s)" -ge "$until_s" ] && break
+  sleep 0.2
+done
+t1=$(date +%s.%N)
+drained=$((backlog_pending - left))
+drain_secs=$(calc "%.2f" "$t1 - $t0")
+drain_rate=$(calc "%.1f" "$drained / ($t1 - $t0)")
+paid=$(psql_db bench_drain "SELECT count(*) FROM orders WHERE status = 2")
+drain_dead=$(psql_db bench_drain "SELECT count(*) FROM outbox_events WHERE status = 'DEAD'")
+drain_note="$paid of $backlog_pending orders PAID"
+[ "$left" = 0 ] || drain_note="stopped after ${drain_cap}s with $left pending: rate over the drained part"
+log "drain: $drained events in $drain_secs s = $drain_rate/s; $paid orders PAID"
+note_rss "$relay_pid"
+stop "$relay_pid"
+
+# --- figures -----------------------------------------------------------------------------------
+create_vs_pgbench=$(calc "%.2f" "$create_rps / $pgbench_tps")
+create_api_vs_pgbench=$(calc "%.2f" "$create_api_rps / $pgbench_tps")
+replay_vs_create=$(calc "%.2f" "$replay_rps / $create_rps")
+drain_vs_charge=$(calc "%.2f" "$drain_rate / $charge_rps")
+order_rss_mib=$(calc "%.1f" "$peak_rss_kib / 1024")
+fmt() { calc "%.1f" "$1"; }
+
+mode=full; ((quick)) && mode=quick
+echo
+echo "bench/run.sh ($mode): $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)," \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg), $clients clients, ${seconds}s per phase, backlog $backlog"
+printf '%-44s %14s   %-16s %s\n' "figure" "value" "goal" "measured as"
+printf '%-44s %14s   %-16s %s\n' "--------------------------------------------" "--------------" "----------------" "-----------"
+row() { printf '%-44s %14s   %-16s %s\n' "$@"; }
+row "pgbench TPS (CreateOrder SQL)" "$(fmt "$pgbench_tps")" "" "pgbench -M prepared -c $clients, latency avg $pgbench_lat ms"
+row "CreateOrder RPS (--role=all)" "$(fmt "$create_rps")" "" "loadgen closed loop, $clients in flight, errors $create_errors"
+row "  CreateOrder / pgbench" "$create_vs_pgbench" ">= 1.0" ""
+row "  CreateOrder p50 / p99 (ms)" "$create_p50 / $create_p99" "" "from send"
+row "CreateOrder RPS (--role=api, no relay)" "$(fmt "$create_api_rps")" "" "backlog fill, $backlog orders; / pgbench = $create_api_vs_pgbench"
+row "replay RPS" "$(fmt "$replay_rps")" "" "$replay_keys keys, $replay_replayed answers marked replayed"
+row "  replay / CreateOrder" "$replay_vs_create" ">= 2.0" ""
+row "outbox lag p50 (ms)" "$lag_p50" "<= 5" "open loop at $lag_rate/s (half the create rate); not DONE: $lag_open"
+row "outbox lag p99 (ms)" "$lag_p99" "<= 25" "commit -> outcome recorded, $lag_count of $lag_created events"
+row "direct Charge RPS" "$(fmt "$charge_rps")" "" "loadgen charge, $clients in flight"
+row "backlog drain rate (events/s)" "$drain_rate" "" "one --role=relay process, $drain_note in $drain_secs s"
+row "  drain / Charge" "$drain_vs_charge" ">= 0.8" "DEAD events: $drain_dead"
+row "order_service peak RSS (MiB)" "$order_rss_mib" "<= 64" "largest VmHWM of the 4 order_service processes"
+echo
+echo "create_vs_pgbench=$create_vs_pgbench"
+echo "pgbench_tps=$(fmt "$pgbench_tps")"
+echo "create_rps=$(fmt "$create_rps")"
+echo "replay_rps=$(fmt "$replay_rps")"
+echo "replay_vs_create=$replay_vs_create"
+echo "create_p50_ms=$create_p50"
+echo "create_p99_ms=$create_p99"
+echo "outbox_lag_p50_ms=$lag_p50"
+echo "outbox_lag_p99_ms=$lag_p99"
+echo "drain_rate=$drain_rate"
+echo "charge_rps=$(fmt "$charge_rps")"
+echo "drain_vs_charge=$drain_vs_charge"
+echo "order_rss_mib=$order_rss_mib"
+ok=1
