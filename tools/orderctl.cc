@@ -133,9 +133,13 @@ int Fail(const absl::Status& status, const orders_client::CallInfo* info = nullp
     std::fprintf(stderr, "  invalid field: %s\n", field.c_str());
   }
   if (info && !info->idempotency_key.empty()) {
-    std::fprintf(stderr, "  idempotency key %s (%d attempt%s): rerun with --key=%s to retry safely\n",
-                 info->idempotency_key.c_str(), info->attempts, info->attempts == 1 ? "" : "s",
-                 info->idempotency_key.c_str());
+    std::fprintf(stderr, "  idempotency key %s (%d attempt%s)\n", info->idempotency_key.c_str(),
+                 info->attempts, info->attempts == 1 ? "" : "s");
+    // Only a transient failure leaves the outcome open; a deterministic one will not change.
+    if (orders_client::IsRetryable(status.code())) {
+      std::fprintf(stderr, "  the outcome is unknown: rerun with --key=%s to finish it safely\n",
+                   info->idempotency_key.c_str());
+    }
   }
   return 1;
 }

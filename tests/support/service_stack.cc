@@ -44,6 +44,12 @@ absl::Status ServiceStack::StartPayment(const std::vector<std::string>& extra_ar
   std::vector<std::string> args = {absl::StrCat("--port=", payment_port_),
                                    "--port_file=" + port_file, "--database=" + payment_db_,
                                    "--enable_fault_admin"};
+  const std::string metrics_file = absl::StrCat(dir_, "/payment.metrics_port");
+  if (options_.metrics) {
+    unlink(metrics_file.c_str());
+    args.push_back("--metrics_port=0");
+    args.push_back("--metrics_port_file=" + metrics_file);
+  }
   args.insert(args.end(), options_.payment_args.begin(), options_.payment_args.end());
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   auto child = ChildProcess::Start(PAYMENT_SERVICE_BIN, args, dir_ + "/payment.log");
@@ -52,6 +58,11 @@ absl::Status ServiceStack::StartPayment(const std::vector<std::string>& extra_ar
   auto port = WaitForPortFile(port_file, absl::Seconds(30));
   if (!port.ok()) return port.status();
   payment_port_ = *port;
+  if (options_.metrics) {
+    auto metrics_port = WaitForPortFile(metrics_file, absl::Seconds(10));
+    if (!metrics_port.ok()) return metrics_port.status();
+    payment_metrics_port_ = *metrics_port;
+  }
   auto channel = ChannelTo(payment_addr());
   payments_ = payments::v1::PaymentService::NewStub(channel);
   faults_ = payments::v1::PaymentFaultAdmin::NewStub(channel);
@@ -64,6 +75,12 @@ absl::Status ServiceStack::StartOrder(const std::vector<std::string>& extra_args
   std::vector<std::string> args = {absl::StrCat("--port=", order_port_),
                                    "--port_file=" + port_file, "--database=" + order_db_,
                                    "--payment_addr=" + payment_addr()};
+  const std::string metrics_file = absl::StrCat(dir_, "/order.metrics_port");
+  if (options_.metrics) {
+    unlink(metrics_file.c_str());
+    args.push_back("--metrics_port=0");
+    args.push_back("--metrics_port_file=" + metrics_file);
+  }
   args.insert(args.end(), options_.order_args.begin(), options_.order_args.end());
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   auto child = ChildProcess::Start(ORDER_SERVICE_BIN, args, dir_ + "/order.log");
@@ -72,6 +89,11 @@ absl::Status ServiceStack::StartOrder(const std::vector<std::string>& extra_args
   auto port = WaitForPortFile(port_file, absl::Seconds(30));
   if (!port.ok()) return port.status();
   order_port_ = *port;
+  if (options_.metrics) {
+    auto metrics_port = WaitForPortFile(metrics_file, absl::Seconds(10));
+    if (!metrics_port.ok()) return metrics_port.status();
+    order_metrics_port_ = *metrics_port;
+  }
   orders_ = orders::v1::OrderService::NewStub(ChannelTo(order_addr()));
   return absl::OkStatus();
 }
@@ -81,12 +103,23 @@ absl::StatusOr<int> ServiceStack::StartExtraOrderProcess(const std::vector<std::
   const std::string port_file = absl::StrCat(dir_, "/extra", index, ".port");
   std::vector<std::string> all = {"--port=0", "--port_file=" + port_file,
                                   "--database=" + order_db_, "--payment_addr=" + payment_addr()};
+  const std::string metrics_file = absl::StrCat(dir_, "/extra", index, ".metrics_port");
+  if (options_.metrics) {
+    all.push_back("--metrics_port=0");
+    all.push_back("--metrics_port_file=" + metrics_file);
+  }
   all.insert(all.end(), args.begin(), args.end());
   auto child = ChildProcess::Start(ORDER_SERVICE_BIN, all, absl::StrCat(dir_, "/extra", index, ".log"));
   if (!child.ok()) return child.status();
   auto port = WaitForPortFile(port_file, absl::Seconds(30));
   if (!port.ok()) return port.status();
-  extras_.push_back({std::move(*child), *port});
+  int metrics_port = 0;
+  if (options_.metrics) {
+    auto m = WaitForPortFile(metrics_file, absl::Seconds(10));
+    if (!m.ok()) return m.status();
+    metrics_port = *m;
+  }
+  extras_.push_back({std::move(*child), *port, metrics_port});
   return index;
 }
 

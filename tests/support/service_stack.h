@@ -18,6 +18,8 @@ struct StackOptions {
   std::vector<std::string> payment_args;  // extra flags
   std::vector<std::string> order_args;
   bool start_order_service = true;
+  // Serve Prometheus metrics on a free port from every process (see *metrics_port()).
+  bool metrics = false;
 };
 
 class ServiceStack {
@@ -31,6 +33,11 @@ class ServiceStack {
   absl::StatusOr<int> StartExtraOrderProcess(const std::vector<std::string>& args);
   ChildProcess& extra(int index) { return extras_[index].process; }
   std::string extra_addr(int index) const;
+  // Metrics HTTP ports (StackOptions::metrics); 0 when not serving.
+  int order_metrics_port() const { return order_metrics_port_; }
+  int payment_metrics_port() const { return payment_metrics_port_; }
+  int extra_metrics_port(int index) const { return extras_[index].metrics_port; }
+  int extra_count() const { return static_cast<int>(extras_.size()); }
   // SIGKILL (crash) and reap.
   void KillPayment();
   void KillOrder();
@@ -58,10 +65,12 @@ class ServiceStack {
   StackOptions options_;
   std::string dir_, order_db_, payment_db_;
   int order_port_ = 0, payment_port_ = 0;
+  int order_metrics_port_ = 0, payment_metrics_port_ = 0;
   std::optional<ChildProcess> payment_, order_;
   struct Extra {
     ChildProcess process;
     int port;
+    int metrics_port = 0;
   };
   std::vector<Extra> extras_;
   std::unique_ptr<orders::v1::OrderService::Stub> orders_;

@@ -1,0 +1,342 @@
+// The observability pieces on their own: JSON lines, the metrics registry and its HTTP endpoint,
+// the RPC interceptor over an in-process server, start-up configuration checks, env fallbacks.
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/client_context.h"
+#include "common/config_check.h"
+#include "common/env.h"
+#include "common/errors.h"
+#include "common/grpc_metadata.h"
+#include "common/grpc_server.h"
+#include "common/idempotency.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "common/rpc_interceptor.h"
+#include "common/status_mapper.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "gtest/gtest.h"
+#include "orders/v1/orders.grpc.pb.h"
+#include "tests/support/ops_http.h"
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing_support::MetricSum;
+
+// Parses one log line as JSON (proving it is valid JSON) into a Struct.
+google::protobuf::Struct ParseJson(const std::string& line) {
+  google::protobuf::Struct out;
+  auto status = google::protobuf::util::JsonStringToMessage(line, &out);
+  EXPECT_TRUE(status.ok()) << status.ToString() << " in " << line;
+  return out;
+}
+
+TEST(JsonLineTest, EscapesAndKeepsOrder) {
+  const std::string line = common::JsonLine()
+                               .Str("a", "quote\" back\\ nl\n tab\t ctl\x01")
+                               .Int("n", -7)
+                               .Num("x", 1.23456)
+                               .Bool("b", true)
+                               .Time("t", absl::FromUnixMillis(1700000000123))
+                               .Build();
+  EXPECT_EQ(line,
+            "{\"a\":\"quote\\\" back\\\\ nl\\n tab\\t ctl\\u0001\",\"n\":-7,\"x\":1.235,"
+            "\"b\":true,\"t\":\"2023-11-14T22:13:20.123Z\"}");
+  auto parsed = ParseJson(line);
+  EXPECT_EQ(parsed.fields().at("a").string_value(), "quote\" back\\ nl\n tab\t ctl\x01");
+}
+
+TEST(RpcLogLineTest, CarriesTheListedFieldsAndIsValidJson) {
+  common::RpcRecord r;
+  r.time = absl::FromUnixSeconds(1700000000);
+  r.service = "order_service";
+  r.method = "/orders.v1.OrderService/CreateOrder";
+  r.code = 9;
+  r.latency = absl::Microseconds(3214);
+  r.peer = "ipv4:127.0.0.1:4000";
+  r.key_hash = common::ShortHash("secret-key");
+  r.replayed = true;
+  r.order_id = 17;
+  r.attempt = 2;
+  r.reason = "IDEMPOTENCY_KEY_REUSED";
+  const std::string line = common::FormatRpcLogLine(r);
+  auto json = ParseJson(line);
+  EXPECT_EQ(json.fields().at("method").string_value(), r.method);
+  EXPECT_EQ(json.fields().at("code").string_value(), "FAILED_PRECONDITION");
+  EXPECT_DOUBLE_EQ(json.fields().at("latency_ms").number_value(), 3.214);
+  EXPECT_EQ(json.fields().at("key_hash").string_value(), common::ShortHash("secret-key"));
+  EXPECT_TRUE(json.fields().at("replayed").bool_value());
+  EXPECT_EQ(json.fields().at("order_id").number_value(), 17);
+  EXPECT_EQ(json.fields().at("attempt").number_value(), 2);
+  EXPECT_EQ(json.fields().at("peer").string_value(), "ipv4:127.0.0.1:4000");
+  EXPECT_THAT(line, Not(HasSubstr("secret-key")));
+}
+
+TEST(KeyConflictTest, ReasonsAndCodes) {
+  EXPECT_EQ(common::KeyConflictReason(9, "IDEMPOTENCY_KEY_REUSED", true), "IDEMPOTENCY_KEY_REUSED");
+  EXPECT_EQ(common::KeyConflictReason(10, "IDEMPOTENCY_KEY_IN_USE", true), "IDEMPOTENCY_KEY_IN_USE");
+  // Another FAILED_PRECONDITION reason is not a key conflict.
+  EXPECT_EQ(common::KeyConflictReason(9, "ORDER_ALREADY_CANCELLED", true), "");
+  // Without ErrorInfo, the code decides, for calls that carried a key.
+  EXPECT_EQ(common::KeyConflictReason(10, "", true), "ABORTED");
+  EXPECT_EQ(common::KeyConflictReason(10, "", false), "");
+  EXPECT_EQ(common::KeyConflictReason(0, "", true), "");
+}
+
+TEST(KeyConflictTest, ReasonIsReadFromStatusDetails) {
+  grpc::Status status = common::ToGrpcStatus(
+      common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE", "busy"),
+      "orders.example");
+  EXPECT_EQ(common::ErrorReasonFromDetails(status.error_details()), "IDEMPOTENCY_KEY_IN_USE");
+  EXPECT_EQ(common::ErrorReasonFromDetails(""), "");
+  EXPECT_EQ(common::ErrorReasonFromDetails("not a proto \xff"), "");
+}
+
+TEST(MetricsTest, SplitsMethodsAndNamesCodes) {
+  EXPECT_EQ(common::SplitGrpcMethod("/orders.v1.OrderService/CreateOrder"),
+            std::make_pair(std::string("orders.v1.OrderService"), std::string("CreateOrder")));
+  EXPECT_EQ(common::GrpcCodeName(0), "OK");
+  EXPECT_EQ(common::GrpcCodeName(16), "UNAUTHENTICATED");
+  EXPECT_EQ(common::GrpcCodeName(99), "CODE_99");
+}
+
+TEST(MetricsTest, RecordsRpcsAndCollectorsAndServesThemOverHttp) {
+  auto metrics = common::Metrics::Start({.host = "127.0.0.1", .port = 0});
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  ASSERT_GT((*metrics)->port(), 0);
+  int pending = 3;
+  (*metrics)->AddCollector([&pending](common::MetricsWriter& w) {
+    w.Gauge("test_pending", "pending things", pending);
+    w.Counter("test_done_total", "done things", 10, {{"kind", "a"}});
+    w.Counter("test_done_total", "done things", 5, {{"kind", "b"}});
+  });
+  const std::string method = "/orders.v1.OrderService/CreateOrder";
+  (*metrics)->RpcStarted(method);
+  (*metrics)->RpcStarted(method);
+  (*metrics)->RpcFinished(method, 0, absl::Milliseconds(3), /*replayed=*/true, "");
+  (*metrics)->RpcFinished(method, 9, absl::Milliseconds(1), false, "IDEMPOTENCY_KEY_REUSED");
+
+  auto body = testing_support::HttpGet((*metrics)->port());
+  ASSERT_TRUE(body.ok()) << body.status();
+  auto samples = testing_support::ParseMetrics(*body);
+  const std::vector<std::string> create = {"grpc_method=\"CreateOrder\""};
+  EXPECT_EQ(MetricSum(samples, "grpc_server_started_total", create), 2);
+  EXPECT_EQ(MetricSum(samples, "grpc_server_handled_total", {"grpc_code=\"OK\""}), 1);
+  EXPECT_EQ(MetricSum(samples, "grpc_server_handled_total", {"grpc_code=\"FAILED_PRECONDITION\""}),
+            1);
+  EXPECT_EQ(MetricSum(samples, "grpc_server_in_flight", create), 0);
+  EXPECT_EQ(MetricSum(samples, "grpc_server_handling_seconds_count", create), 2);
+  EXPECT_EQ(MetricSum(samples, "idempotency_replays_total", create), 1);
+  EXPECT_EQ(MetricSum(samples, "idempotency_key_conflicts_total",
+                      {"reason=\"IDEMPOTENCY_KEY_REUSED\""}),
+            1);
+  EXPECT_EQ(MetricSum(samples, "test_pending"), 3);
+  EXPECT_EQ(MetricSum(samples, "test_done_total"), 15);
+  EXPECT_GT(MetricSum(samples, "process_resident_memory_bytes"), 1 << 20);
+  EXPECT_THAT(*body, HasSubstr("# TYPE test_done_total counter"));
+
+  pending = 7;  // collectors are read at scrape time
+  EXPECT_EQ(MetricSum(testing_support::Scrape((*metrics)->port()), "test_pending"), 7);
+  EXPECT_THAT((*metrics)->Render(), HasSubstr("test_pending 7"));
+}
+
+TEST(MetricsTest, OffWithMinusOneAndRefusesABusyPort) {
+  auto off = common::Metrics::Start({.port = -1});
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ((*off)->port(), -1);
+  (*off)->RpcStarted("/a.B/C");
+  EXPECT_THAT((*off)->Render(), HasSubstr("grpc_server_started_total"));
+
+  auto first = common::Metrics::Start({.port = 0});
+  ASSERT_TRUE(first.ok());
+  auto second = common::Metrics::Start({.port = (*first)->port()});
+  EXPECT_FALSE(second.ok());
+}
+
+// An in-process OrderService that answers according to the idempotency key it is given.
+class ScriptedOrders : public orders::v1::OrderService::Service {
+ public:
+  grpc::Status CreateOrder(grpc::ServerContext* context, const orders::v1::CreateOrderRequest*,
+                           orders::v1::CreateOrderResponse* response) override {
+    auto key = common::IdempotencyKeyOf(*context);
+    if (!key.ok()) return common::ToGrpcStatus(key.status(), "orders.example");
+    if (*key == "conflict-key") {
+      return common::ToGrpcStatus(
+          common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+                                  "reused"),
+          "orders.example");
+    }
+    if (*key == "replay-key") common::MarkReplayed(*context);
+    response->mutable_order()->set_id(4242);
+    return grpc::Status::OK;
+  }
+};
+
+class InterceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto metrics = common::Metrics::Start({.port = -1});
+    ASSERT_TRUE(metrics.ok());
+    metrics_ = std::move(*metrics);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(common::NewRpcObserverFactory(
+        {.metrics = metrics_.get(),
+         .log_rpcs = true,
+         .service = "test",
+         .sink = [this](const std::string& line) {
+           absl::MutexLock lock(&mu_);
+           lines_.push_back(line);
+         }}));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+    server_ = builder.BuildAndStart();
+    ASSERT_GT(port_, 0);
+    stub_ = orders::v1::OrderService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  grpc::Status Create(const std::string& key) {
+    auto context = common::NewClientContext({.idempotency_key = key});
+    context->AddMetadata(common::kAttemptHeader, "3");
+    orders::v1::CreateOrderRequest request;
+    orders::v1::CreateOrderResponse response;
+    return stub_->CreateOrder(context.get(), request, &response);
+  }
+
+  std::vector<std::string> Lines() {
+    absl::MutexLock lock(&mu_);
+    return lines_;
+  }
+
+  ScriptedOrders service_;
+  std::unique_ptr<common::Metrics> metrics_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::unique_ptr<orders::v1::OrderService::Stub> stub_;
+  absl::Mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+TEST_F(InterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) {
+  ASSERT_TRUE(Create("plain-key-0123456789").ok());
+  ASSERT_TRUE(Create("replay-key").ok());
+  grpc::Status conflict = Create("conflict-key");
+  ASSERT_EQ(conflict.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // The status is sent before the server finishes the call; wait for the third line.
+  for (int i = 0; i < 100 && Lines().size() < 3; ++i) absl::SleepFor(absl::Milliseconds(10));
+  const std::vector<std::string> lines = Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  for (const std::string& line : lines) {
+    for (const char* raw : {"plain-key-0123456789", "replay-key", "conflict-key"}) {
+      EXPECT_THAT(line, Not(HasSubstr(raw)));
+    }
+  }
+  auto first = ParseJson(lines[0]);
+  EXPECT_EQ(first.fields().at("method").string_value(), "/orders.v1.OrderService/CreateOrder");
+  EXPECT_EQ(first.fields().at("code").string_value(), "OK");
+  EXPECT_EQ(first.fields().at("key_hash").string_value(), common::ShortHash("plain-key-0123456789"));
+  EXPECT_EQ(first.fields().at("order_id").number_value(), 4242);
+  EXPECT_EQ(first.fields().at("attempt").number_value(), 3);
+  EXPECT_FALSE(first.fields().at("replayed").bool_value());
+  EXPECT_THAT(first.fields().at("peer").string_value(), HasSubstr("127.0.0.1"));
+  EXPECT_GE(first.fields().at("latency_ms").number_value(), 0);
+  EXPECT_TRUE(ParseJson(lines[1]).fields().at("replayed").bool_value());
+  auto third = ParseJson(lines[2]);
+  EXPECT_EQ(third.fields().at("code").string_value(), "FAILED_PRECONDITION");
+  EXPECT_EQ(third.fields().at("reason").string_value(), "IDEMPOTENCY_KEY_REUSED");
+
+  auto samples = testing_support::ParseMetrics(metrics_->Render());
+  EXPECT_EQ(MetricSum(samples, "grpc_server_handled_total", {"grpc_code=\"OK\""}), 2);
+  EXPECT_EQ(MetricSum(samples, "idempotency_replays_total"), 1);
+  EXPECT_EQ(MetricSum(samples, "idempotency_key_conflicts_total",
+                      {"reason=\"IDEMPOTENCY_KEY_REUSED\""}),
+            1);
+  EXPECT_EQ(MetricSum(samples, "grpc_server_in_flight"), 0);
+}
+
+TEST_F(InterceptorTest, InvalidKeyIsCountedButNeverLoggedRaw) {
+  const std::string bad(300, 'k');  // too long: INVALID_ARGUMENT
+  grpc::Status status = Create(bad);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  for (int i = 0; i < 100 && Lines().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(Lines().size(), 1u);
+  EXPECT_THAT(Lines()[0], Not(HasSubstr(bad.substr(0, 40))));
+  EXPECT_THAT(Lines()[0], HasSubstr("\"reason\":\"IDEMPOTENCY_KEY_INVALID\""));
+}
+
+TEST(ConfigCheckTest, ReportsEveryProblemWithItsFlag) {
+  absl::Status s = common::ConfigCheck()
+                       .Port("port", 70000)
+                       .Port("metrics_port", -1, /*allow_off=*/true)
+                       .Port("other_port", -1)
+                       .Probability("p", 1.5)
+                       .Probability("ok_p", 0.25)
+                       .Positive("lease", absl::ZeroDuration())
+                       .Positive("age", absl::InfiniteDuration(), /*allow_infinite=*/true)
+                       .AtLeast("pool_size", 0, 1)
+                       .OneOf("role", "boss", {"api", "relay", "all"})
+                       .ReadableFile("tls_cert", "/nonexistent/cert.pem")
+                       .Requires("tls_key", true, "tls_cert", false)
+                       .Status();
+  ASSERT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  const std::string m(s.message());
+  EXPECT_THAT(m, HasSubstr("--port=70000: must be 0..65535"));
+  EXPECT_THAT(m, HasSubstr("--other_port=-1"));
+  EXPECT_THAT(m, Not(HasSubstr("metrics_port")));
+  EXPECT_THAT(m, HasSubstr("--p=1.5: must be a probability in [0, 1]"));
+  EXPECT_THAT(m, Not(HasSubstr("ok_p")));
+  EXPECT_THAT(m, HasSubstr("--lease=0: must be a positive duration"));
+  EXPECT_THAT(m, Not(HasSubstr("--age")));
+  EXPECT_THAT(m, HasSubstr("--pool_size=0: must be at least 1"));
+  EXPECT_THAT(m, HasSubstr("--role=boss: must be one of api, relay, all"));
+  EXPECT_THAT(m, HasSubstr("--tls_cert=/nonexistent/cert.pem: cannot read the file"));
+  EXPECT_THAT(m, HasSubstr("--tls_key needs --tls_cert"));
+  EXPECT_TRUE(common::ConfigCheck().Port("port", 0).Status().ok());
+}
+
+TEST(ConfigCheckTest, ServerConfigValidation) {
+  common::ServerConfig config;
+  EXPECT_TRUE(common::ValidateServerConfig(config).ok());
+  config.tls.key_file = "/tmp/key.pem";
+  config.keepalive.timeout = absl::ZeroDuration();
+  absl::Status s = common::ValidateServerConfig(config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("--tls_key needs --tls_cert"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("--keepalive_timeout=0"));
+}
+
+TEST(EnvTest, FallbacksParseStrictly) {
+  setenv("OPS_TEST_INT", "42", 1);
+  setenv("OPS_TEST_BOOL", "off", 1);
+  setenv("OPS_TEST_DURATION", "250ms", 1);
+  setenv("OPS_TEST_DOUBLE", "0.25", 1);
+  EXPECT_EQ(common::EnvIntOr("OPS_TEST_INT", 1), 42);
+  EXPECT_EQ(common::EnvIntOr("OPS_TEST_UNSET_X", 1), 1);
+  EXPECT_FALSE(common::EnvBoolOr("OPS_TEST_BOOL", true));
+  EXPECT_EQ(common::EnvDurationOr("OPS_TEST_DURATION", absl::Seconds(1)), absl::Milliseconds(250));
+  EXPECT_EQ(common::EnvDoubleOr("OPS_TEST_DOUBLE", 1), 0.25);
+  setenv("OPS_TEST_BAD", "abc", 1);
+  EXPECT_EXIT(common::EnvIntOr("OPS_TEST_BAD", 1), ::testing::ExitedWithCode(2),
+              "OPS_TEST_BAD=abc: expected an integer");
+  EXPECT_EXIT(common::EnvDurationOr("OPS_TEST_BAD", absl::Seconds(1)),
+              ::testing::ExitedWithCode(2), "expected a duration");
+}
+
+}  // namespace
