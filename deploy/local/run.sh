@@ -22,7 +22,8 @@ cleanup() {
   rm -rf "$pgdir" "$run_dir/local.env"
   echo "stopped"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM
 
 pg_start "$pgdir"
 for db in orders payments; do
@@ -71,3 +72,4 @@ MSG
 # Stay in the foreground; if a service dies, stop the rest.
 wait -n "${pids[@]}" || true
 echo "a service exited; see .run/*.log" >&2
+exit 1
