@@ -121,6 +121,7 @@ const char* FaultKindName(FaultKind kind) {
     case FaultKind::kResponseDropped: return "response_dropped";
     case FaultKind::kUpstreamUnreachable: return "upstream_unreachable";
     case FaultKind::kHealReset: return "heal_reset";
+    case FaultKind::kMatch: return "match";
   }
   return "?";
 }
@@ -296,6 +297,33 @@ void FaultProxy::ClearResponseDrop() {
   absl::MutexLock lock(&mu_);
   faults_.response_drop_p = 0;
   BumpGeneration();
+}
+
+void FaultProxy::SetMatchFault(const std::string& pattern, MatchAction action, double probability,
+                               int64_t max_count, absl::Duration reset_after) {
+  absl::MutexLock lock(&mu_);
+  faults_.match_pattern = pattern;
+  faults_.match_action = action;
+  faults_.match_p = probability;
+  faults_.match_reset_after = std::max(reset_after, absl::ZeroDuration());
+  match_budget_ = max_count < 0 ? -1 : max_count;
+  BumpGeneration();
+}
+
+void FaultProxy::ClearMatchFault() {
+  absl::MutexLock lock(&mu_);
+  faults_.match_pattern.clear();
+  faults_.match_p = 0;
+  BumpGeneration();
+}
+
+bool FaultProxy::TakeMatchBudget() {
+  int64_t left = match_budget_.load();
+  while (true) {
+    if (left < 0) return true;
+    if (left == 0) return false;
+    if (match_budget_.compare_exchange_weak(left, left - 1)) return true;
+  }
 }
 
 absl::Status FaultProxy::SetRefuse(RefuseMode mode, double probability) {
@@ -517,6 +545,7 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
   bool response_drop = false;          // applies to this connection now
   bool response_dropping = false;      // started: stays on until the reset
   int64_t client_bytes = 0;            // read from the client since the connection opened
+  std::string match_tail;              // last pattern-size - 1 client bytes, for SetMatchFault
   absl::Time response_reset_at = absl::InfiniteFuture();
   bool closing = false;                // a close-after budget was reached
   bool closing_reset = false;
@@ -699,6 +728,27 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
       if (dropping(i)) {
         on_drop(i, len, now);
         continue;
+      }
+      if (i == 0 && !f.match_pattern.empty() && f.match_p > 0) {
+        // Search the new bytes together with the tail of the previous read.
+        std::string haystack = match_tail;
+        haystack.append(buf.data(), len);
+        const bool found = haystack.find(f.match_pattern) != std::string::npos;
+        match_tail = haystack.substr(
+            haystack.size() - std::min(haystack.size(), f.match_pattern.size() - 1));
+        std::uniform_real_distribution<double> unit(0.0, 1.0);
+        if (found && unit(rng) < f.match_p && TakeMatchBudget()) {
+          CountFault(FaultKind::kMatch);
+          if (f.match_action == MatchAction::kResetBefore) {
+            finish(true, true);
+            return;
+          }
+          // Deliver this chunk, then lose every answer and reset the client.
+          if (!response_dropping) {
+            response_dropping = true;
+            response_reset_at = now + f.match_reset_after;
+          }
+        }
       }
       if (d.close) {
         const int64_t left = f.close_bytes - (d.passed - d.close_baseline);

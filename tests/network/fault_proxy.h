@@ -45,14 +45,22 @@ enum class FaultKind {
   kResponseDropped,      // a connection's responses were dropped and its client reset
   kUpstreamUnreachable,  // connecting to the upstream failed; the client was reset
   kHealReset,            // a connection that lost bytes to a blackhole was reset when it healed
+  kMatch,                // a request matching SetMatchFault's pattern triggered its action
 };
-inline constexpr int kFaultKindCount = 8;
+inline constexpr int kFaultKindCount = 9;
 const char* FaultKindName(FaultKind kind);
 
 enum class RefuseMode {
   kOff,
   kAcceptThenReset,  // accept, then RST at once (the client sees ECONNRESET)
   kStopListening,    // close the listening socket (the client sees ECONNREFUSED); reopened on kOff
+};
+
+// What SetMatchFault does to a connection when client -> upstream bytes contain the pattern.
+enum class MatchAction {
+  kResetBefore,        // drop the matching chunk and reset both sides: the request never arrives
+  kDropResponseAfter,  // deliver it, then drop every answer and reset the client (the request
+                       // took effect, the caller never learns): as SetResponseDrop, from that chunk
 };
 
 enum class BlackholeMode {
@@ -137,6 +145,16 @@ class FaultProxy {
   void ClearCloseAfterBytes();
   absl::Status ClearRefuse() { return SetRefuse(RefuseMode::kOff); }
   void ClearResponseDrop();
+  // Content-triggered fault on client -> upstream bytes, for protocols whose requests travel in
+  // clear text: e.g. pattern "COMMIT" on the service -> PostgreSQL hop resets a connection exactly
+  // at COMMIT (kResetBefore: the transaction rolls back) or lets the COMMIT through and loses its
+  // reply (kDropResponseAfter: committed, the service never hears). Each match fires with
+  // `probability` (drawn from the connection's seeded generator), at most `max_count` times in
+  // all (-1: no limit). A pattern split across two reads is still found.
+  void SetMatchFault(const std::string& pattern, MatchAction action, double probability = 1.0,
+                     int64_t max_count = -1,
+                     absl::Duration reset_after = absl::Milliseconds(200));
+  void ClearMatchFault();
   // Clears every fault (the upstream stays). Returns an error only if listening cannot resume.
   absl::Status ClearAll();
 
@@ -173,6 +191,11 @@ class FaultProxy {
     double response_drop_p = 0;
     absl::Duration response_drop_reset_after = absl::ZeroDuration();
     int64_t response_drop_after_client_bytes = 0;
+    // match
+    std::string match_pattern;  // empty: off
+    MatchAction match_action = MatchAction::kResetBefore;
+    double match_p = 0;
+    absl::Duration match_reset_after = absl::ZeroDuration();
   };
 
   explicit FaultProxy(const Options& options);
@@ -197,6 +220,8 @@ class FaultProxy {
   int upstream_port_ ABSL_GUARDED_BY(mu_) = 0;
   Faults faults_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> match_budget_{0};  // matches left to fire; -1: no limit
+  bool TakeMatchBudget();
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   // Listening state, applied by the accept loop: wanted vs applied.

@@ -424,6 +424,47 @@ TEST(FaultProxyTest, ResponseDropSparesTheFirstClientBytes) {
   EXPECT_EQ(proxy->counters().fault(FaultKind::kResponseDropped), 1);
 }
 
+TEST(FaultProxyTest, MatchResetBeforeTheRequestArrives) {
+  EchoServer echo;
+  auto proxy = StartProxy(echo.port());
+  Client c(proxy->port());
+  ASSERT_TRUE(c.Send("BEGIN;"));
+  ASSERT_EQ(c.Read(6, absl::Seconds(5)).data, "BEGIN;");
+  proxy->SetMatchFault("COMMIT", MatchAction::kResetBefore, 1.0, /*max_count=*/1);
+  // The pattern split over two sends is still found.
+  ASSERT_TRUE(c.Send("xCOM"));
+  ASSERT_EQ(c.Read(4, absl::Seconds(5)).data, "xCOM");
+  ASSERT_TRUE(c.Send("MIT;"));
+  auto r = c.Read(4, absl::Seconds(5));
+  EXPECT_EQ(r.error, ECONNRESET);
+  EXPECT_EQ(echo.received_data(), "BEGIN;xCOM");
+  EXPECT_EQ(proxy->counters().fault(FaultKind::kMatch), 1);
+  // The budget of one is spent: the next COMMIT passes.
+  Client c2(proxy->port());
+  ASSERT_TRUE(c2.Send("COMMIT"));
+  EXPECT_EQ(c2.Read(6, absl::Seconds(5)).data, "COMMIT");
+}
+
+TEST(FaultProxyTest, MatchDeliversThenDropsTheAnswer) {
+  EchoServer echo;
+  auto proxy = StartProxy(echo.port());
+  proxy->SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 1.0, -1,
+                       absl::Milliseconds(50));
+  Client c(proxy->port());
+  ASSERT_TRUE(c.Send("INSERT"));
+  ASSERT_EQ(c.Read(6, absl::Seconds(5)).data, "INSERT");
+  ASSERT_TRUE(c.Send("COMMIT"));
+  auto r = c.Read(6, absl::Seconds(5));
+  EXPECT_EQ(r.data, "");
+  EXPECT_EQ(r.error, ECONNRESET);
+  EXPECT_EQ(echo.received_data(), "INSERTCOMMIT");
+  EXPECT_EQ(proxy->counters().fault(FaultKind::kMatch), 1);
+  proxy->ClearMatchFault();
+  Client c2(proxy->port());
+  ASSERT_TRUE(c2.Send("COMMIT"));
+  EXPECT_EQ(c2.Read(6, absl::Seconds(5)).data, "COMMIT");
+}
+
 TEST(FaultProxyTest, SwitchUpstreamForNewConnections) {
   EchoServer a("A:");
   EchoServer b("B:");

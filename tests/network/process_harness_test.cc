@@ -2,6 +2,8 @@
 // cleanup), and a private PostgreSQL cluster that survives `pg_ctl stop -m immediate`.
 #include "tests/network/process_harness.h"
 
+#include "tests/network/fault_proxy.h"
+
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -18,6 +20,7 @@
 #include "common/pg/connection.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/wait.h"
 
 namespace network_test {
 namespace {
@@ -198,6 +201,52 @@ TEST_F(PostgresClusterTest, PrivateClusterSurvivesImmediateRestart) {
   const std::string data_dir = (*second)->data_dir();
   second->reset();
   EXPECT_FALSE(std::filesystem::exists(data_dir));
+}
+
+// The building block of "the order service's connection is reset during COMMIT": a proxy on
+// the PostgreSQL hop that acts exactly when COMMIT passes.
+TEST_F(PostgresClusterTest, ProxyOnThePostgresHopResetsAtCommit) {
+  auto cluster = PostgresCluster::StartPrivate();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PostgresCluster& pg = **cluster;
+  auto db = pg.CreateDatabase("commit-fault");
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto direct = pg::Connection::Open(pg.Conninfo(*db));
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  ASSERT_TRUE((*direct)->ExecScript("CREATE TABLE t (v int)").ok());
+  FaultProxy::Options options;
+  options.upstream_port = pg.port();
+  options.name = "service->postgres";
+  auto proxy = FaultProxy::Start(options);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto count = [&]() {
+    auto r = (*direct)->Exec(pg::Query{"commit_fault_count", "SELECT count(*) FROM t"});
+    return r.ok() ? r->Int(0, 0) : -1;
+  };
+
+  // COMMIT never arrives: the transaction rolls back, and the client knows it failed.
+  (*proxy)->SetMatchFault("COMMIT", MatchAction::kResetBefore);
+  {
+    auto conn = pg::Connection::Open(pg.ConninfoVia((*proxy)->port(), *db));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE((*conn)->ExecScript("BEGIN; INSERT INTO t VALUES (1)").ok());
+    EXPECT_FALSE((*conn)->ExecScript("COMMIT").ok());
+  }
+  EXPECT_TRUE(testing_support::Eventually([&] { return count() == 0; }, absl::Seconds(5),
+                                          "rolled back"));
+
+  // COMMIT arrives and takes effect, its reply is lost: the client sees an error, yet the row
+  // is there. This is the ambiguity the idempotency keys exist for.
+  (*proxy)->SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 1.0, -1,
+                          absl::Milliseconds(100));
+  {
+    auto conn = pg::Connection::Open(pg.ConninfoVia((*proxy)->port(), *db));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE((*conn)->ExecScript("BEGIN; INSERT INTO t VALUES (2)").ok());
+    EXPECT_FALSE((*conn)->ExecScript("COMMIT").ok());
+  }
+  EXPECT_EQ(count(), 1);
+  EXPECT_EQ((*proxy)->counters().fault(FaultKind::kMatch), 2);
 }
 
 TEST_F(PostgresClusterTest, AttachedClusterIsNeverRestarted) {
