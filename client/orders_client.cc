@@ -176,6 +176,65 @@ absl::StatusOr<orders::v1::Order> OrdersClient::SetShippingAddress(
   return order;
 }
 
+absl::StatusOr<orders::v1::OrderAnalytics> OrdersClient::GetOrderAnalytics(
+    const std::string& customer_id, const OperationOptions& op) {
+  orders::v1::GetOrderAnalyticsRequest request;
+  request.set_customer_id(customer_id);
+  orders::v1::OrderAnalytics analytics;
+  absl::Status s = Call(false, op, [&](grpc::ClientContext& context) {
+    return orders_->GetOrderAnalytics(&context, request, &analytics);
+  });
+  if (!s.ok()) return s;
+  return analytics;
+}
+
+absl::StatusOr<orders::v1::ImportChunk> OrdersClient::PutImportChunk(
+    const orders::v1::PutImportChunkRequest& request, const OperationOptions& op) {
+  orders::v1::ImportChunk chunk;
+  // The chunk's name is its key: no idempotency-key header is needed to retry it safely.
+  absl::Status s = Call(false, op, [&](grpc::ClientContext& context) {
+    return orders_->PutImportChunk(&context, request, &chunk);
+  });
+  if (!s.ok()) return s;
+  return chunk;
+}
+
+absl::StatusOr<orders::v1::ImportSummary> OrdersClient::CommitImport(const std::string& import_id,
+                                                                     int chunk_count,
+                                                                     const OperationOptions& op) {
+  orders::v1::CommitImportRequest request;
+  request.set_import_id(import_id);
+  request.set_chunk_count(chunk_count);
+  orders::v1::ImportSummary summary;
+  absl::Status s = Call(false, op, [&](grpc::ClientContext& context) {
+    return orders_->CommitImport(&context, request, &summary);
+  });
+  if (!s.ok()) return s;
+  return summary;
+}
+
+absl::StatusOr<orders::v1::ImportSummary> OrdersClient::ImportOrders(
+    const std::string& import_id, const std::vector<orders::v1::CreateOrderRequest>& orders,
+    int chunk_size, const OperationOptions& op) {
+  if (import_id.empty()) return absl::InvalidArgumentError("import_id must not be empty");
+  if (chunk_size < 1) return absl::InvalidArgumentError("chunk_size must be at least 1");
+  if (orders.empty()) return absl::InvalidArgumentError("nothing to import");
+  OperationOptions each = op;
+  each.info = nullptr;
+  int chunks = 0;
+  for (size_t begin = 0; begin < orders.size(); begin += chunk_size, ++chunks) {
+    orders::v1::PutImportChunkRequest request;
+    request.set_import_id(import_id);
+    request.set_chunk_index(chunks);
+    for (size_t i = begin; i < std::min(orders.size(), begin + chunk_size); ++i) {
+      *request.add_orders() = orders[i];
+    }
+    auto chunk = PutImportChunk(request, each);
+    if (!chunk.ok()) return chunk.status();
+  }
+  return CommitImport(import_id, chunks, op);
+}
+
 absl::StatusOr<orders::v1::ListOutboxEventsResponse> OrdersClient::ListOutboxEvents(
     const orders::v1::ListOutboxEventsRequest& request, const OperationOptions& op) {
   orders::v1::ListOutboxEventsResponse response;

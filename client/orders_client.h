@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -90,6 +91,23 @@ class OrdersClient {
   absl::StatusOr<orders::v1::Order> SetShippingAddress(int64_t id,
                                                        const orders::v1::ShippingAddress& address,
                                                        const OperationOptions& op = {});
+
+  // The customer's eventually consistent figures (see OrderAnalytics.as_of).
+  absl::StatusOr<orders::v1::OrderAnalytics> GetOrderAnalytics(const std::string& customer_id,
+                                                               const OperationOptions& op = {});
+  // Bulk import: each chunk is named by (import_id, chunk_index), which is its key, so a retry
+  // of a chunk replays it; CommitImport creates every order of chunks 0..chunk_count-1 once.
+  absl::StatusOr<orders::v1::ImportChunk> PutImportChunk(
+      const orders::v1::PutImportChunkRequest& request, const OperationOptions& op = {});
+  absl::StatusOr<orders::v1::ImportSummary> CommitImport(const std::string& import_id,
+                                                         int chunk_count,
+                                                         const OperationOptions& op = {});
+  // Splits `orders` into chunks of `chunk_size`, puts each (retried alone on transient errors)
+  // and commits. Running it again with the same import_id and orders finishes an interrupted
+  // import without creating anything twice. `op.timeout` bounds each call.
+  absl::StatusOr<orders::v1::ImportSummary> ImportOrders(
+      const std::string& import_id, const std::vector<orders::v1::CreateOrderRequest>& orders,
+      int chunk_size = 100, const OperationOptions& op = {});
 
   // orders.v1.OutboxAdmin (operators).
   absl::StatusOr<orders::v1::ListOutboxEventsResponse> ListOutboxEvents(

@@ -7,6 +7,9 @@
 //   orderctl list [--customer=C] [--status=PAID] [--page_size=N] [--page_token=T] [--all]
 //   orderctl cancel ID [--reason=R] [--key=K]
 //   orderctl address ID --name=N --line1=L [--line2=] --city=C --postal_code=P --country=JP
+//   orderctl analytics CUSTOMER
+//   orderctl import --file=orders.jsonl [--import_id=ID] [--chunk_size=100]
+//                   (one CreateOrderRequest JSON per line; rerun with the same id to resume)
 //   orderctl outbox list [--status=DEAD] [--min_age=10m] [--page_size=N]
 //   orderctl outbox requeue [ID...]          (no ids: every DEAD event)
 //   orderctl outbox stats
@@ -78,6 +81,11 @@ ABSL_FLAG(std::string, line2, "", "address line 2 (address)");
 ABSL_FLAG(std::string, city, "", "city (address)");
 ABSL_FLAG(std::string, postal_code, "", "postal code (address)");
 ABSL_FLAG(std::string, country, "", "ISO 3166-1 alpha-2 country (address)");
+// import
+ABSL_FLAG(std::string, file, "", "JSON lines of CreateOrderRequest, '-' for stdin (import)");
+ABSL_FLAG(std::string, import_id, "",
+          "name of the import (import); empty: a new random one, printed so you can resume");
+ABSL_FLAG(int, chunk_size, 100, "orders per chunk (import)");
 // outbox
 ABSL_FLAG(absl::Duration, min_age, absl::ZeroDuration(), "only events at least this old (outbox list)");
 
@@ -94,6 +102,8 @@ constexpr char kUsage[] =
     "  orderctl list [--customer=C] [--status=PAID] [--page_size=N] [--page_token=T] [--all]\n"
     "  orderctl cancel ID [--reason=R] [--key=K]\n"
     "  orderctl address ID --name=N --line1=L [--line2=L2] --city=C --postal_code=P --country=CC\n"
+    "  orderctl analytics CUSTOMER\n"
+    "  orderctl import --file=orders.jsonl|- [--import_id=ID] [--chunk_size=100]\n"
     "  orderctl outbox list [--status=DEAD] [--min_age=10m] [--page_size=N]\n"
     "  orderctl outbox requeue [ID...]\n"
     "  orderctl outbox stats\n"
@@ -330,6 +340,69 @@ int Address(orders_client::OrdersClient& client, const std::vector<char*>& args)
   return 0;
 }
 
+int Analytics(orders_client::OrdersClient& client, const std::vector<char*>& args) {
+  const std::string customer = args.size() > 2 ? args[2] : absl::GetFlag(FLAGS_customer);
+  if (customer.empty()) return Usage("analytics needs a customer id");
+  auto a = client.GetOrderAnalytics(customer);
+  if (!a.ok()) return Fail(a.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("%s\n", ToJson(*a).c_str());
+    return 0;
+  }
+  std::printf("customer %s (as of %s, %lld events)\n", a->customer_id().c_str(),
+              TimeText(a->as_of()).c_str(), static_cast<long long>(a->events_applied()));
+  std::printf("  orders          %lld\n", static_cast<long long>(a->order_count()));
+  std::printf("  paid            %lld (%lld minor units)\n", static_cast<long long>(a->paid_count()),
+              static_cast<long long>(a->paid_cents()));
+  std::printf("  payment failed  %lld\n", static_cast<long long>(a->payment_failed_count()));
+  std::printf("  cancelled       %lld (%lld minor units)\n",
+              static_cast<long long>(a->cancelled_count()),
+              static_cast<long long>(a->cancelled_cents()));
+  return 0;
+}
+
+int Import(orders_client::OrdersClient& client) {
+  const std::string path = absl::GetFlag(FLAGS_file);
+  if (path.empty()) return Usage("import needs --file (JSON lines of CreateOrderRequest, - for stdin)");
+  FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "r");
+  if (!in) return Usage(absl::StrCat("cannot read ", path));
+  std::vector<v1::CreateOrderRequest> orders;
+  std::string line;
+  int number = 0;
+  for (int c = 0; c != EOF;) {
+    line.clear();
+    while ((c = std::fgetc(in)) != EOF && c != '\n') line += static_cast<char>(c);
+    ++number;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    v1::CreateOrderRequest request;
+    google::protobuf::util::JsonParseOptions options;
+    if (!google::protobuf::util::JsonStringToMessage(line, &request, options).ok()) {
+      if (in != stdin) std::fclose(in);
+      return Usage(absl::StrCat(path, ":", number, ": not a CreateOrderRequest in JSON"));
+    }
+    orders.push_back(std::move(request));
+  }
+  if (in != stdin) std::fclose(in);
+  std::string import_id = absl::GetFlag(FLAGS_import_id);
+  if (import_id.empty()) import_id = orders_client::NewIdempotencyKey();
+  auto summary = client.ImportOrders(import_id, orders, absl::GetFlag(FLAGS_chunk_size));
+  if (!summary.ok()) {
+    std::fprintf(stderr, "orderctl: import %s: rerun with --import_id=%s to resume safely\n",
+                 import_id.c_str(), import_id.c_str());
+    return Fail(summary.status());
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("%s\n", ToJson(*summary).c_str());
+    return 0;
+  }
+  std::printf("import %s: %d orders in %d chunks, ids %lld..%lld, %lld minor units\n",
+              summary->import_id().c_str(), summary->order_count(), summary->chunk_count(),
+              static_cast<long long>(summary->first_order_id()),
+              static_cast<long long>(summary->last_order_id()),
+              static_cast<long long>(summary->amount_cents()));
+  return 0;
+}
+
 int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) {
   const std::string sub = args.size() > 2 ? args[2] : "";
   const bool json = absl::GetFlag(FLAGS_json);
@@ -450,6 +523,8 @@ int main(int argc, char** argv) {
   if (command == "cancel") return Cancel(**client, args);
   if (command == "address") return Address(**client, args);
   if (command == "outbox") return Outbox(**client, args);
+  if (command == "analytics") return Analytics(**client, args);
+  if (command == "import") return Import(**client);
   if (command == "health") return Health(**client);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }

@@ -1,5 +1,5 @@
 // orderctl end to end against the real pair: create (and a replay with the same key), get, list,
-// address, cancel, outbox stats, health; --json output parsed as the API's messages; errors exit
+// address, cancel, import, analytics, outbox stats, health; --json output parsed as the API's messages; errors exit
 // 1 with code and reason, usage errors exit 2.
 #include <sys/wait.h>
 
@@ -161,6 +161,52 @@ TEST_F(OpsOrderctlTest, CreateGetListAddressCancelWithJsonOutput) {
   CtlRun health = Orderctl({"health"});
   EXPECT_EQ(health.exit_code, 0) << health.err;
   EXPECT_THAT(health.out, HasSubstr("SERVING"));
+}
+
+TEST_F(OpsOrderctlTest, ImportInChunksResumesWithTheSameIdAndAnalyticsCatchUp) {
+  const std::string file = dir_ + "/orders.jsonl";
+  {
+    FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    for (int i = 1; i <= 5; ++i) {
+      std::fprintf(f,
+                   "{\"customer_id\":\"ctl-imp\",\"currency\":\"USD\",\"payment_method\":"
+                   "\"pm_card_visa\",\"items\":[{\"sku\":\"s%d\",\"quantity\":1,"
+                   "\"unit_price_cents\":%d}]}\n\n",
+                   i, 100 * i);
+    }
+    std::fclose(f);
+  }
+  CtlRun first = Orderctl({"--json", "import", "--file=" + file, "--import_id=ctl-import-1",
+                           "--chunk_size=2"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto summary = Parse<orders::v1::ImportSummary>(first.out);
+  EXPECT_EQ(summary.order_count(), 5);
+  EXPECT_EQ(summary.chunk_count(), 3);
+  EXPECT_EQ(summary.amount_cents(), 1500);
+  // Running it again (as after an interruption) creates nothing new.
+  CtlRun again = Orderctl({"--json", "import", "--file=" + file, "--import_id=ctl-import-1",
+                           "--chunk_size=2"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  auto second = Parse<orders::v1::ImportSummary>(again.out);
+  EXPECT_EQ(second.first_order_id(), summary.first_order_id());
+  EXPECT_EQ(second.last_order_id(), summary.last_order_id());
+  CtlRun listed = Orderctl({"--json", "list", "--customer=ctl-imp", "--all"});
+  ASSERT_EQ(listed.exit_code, 0);
+  EXPECT_EQ(Parse<orders::v1::ListOrdersResponse>(listed.out).orders_size(), 5);
+
+  orders::v1::OrderAnalytics analytics;
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] {
+        CtlRun r = Orderctl({"--json", "analytics", "ctl-imp"});
+        if (r.exit_code != 0) return false;
+        analytics = Parse<orders::v1::OrderAnalytics>(r.out);
+        return analytics.order_count() == 5 && analytics.paid_count() == 5;
+      },
+      absl::Seconds(20), "analytics show 5 paid orders"))
+      << analytics.DebugString();
+  CtlRun text = Orderctl({"analytics", "ctl-imp"});
+  EXPECT_THAT(text.out, HasSubstr("customer ctl-imp"));
 }
 
 TEST_F(OpsOrderctlTest, ErrorsAndUsage) {
