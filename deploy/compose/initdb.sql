@@ -1,0 +1,3 @@
+-- Runs once, when the postgres volume is empty (docker-entrypoint-initdb.d).
+CREATE DATABASE orders;
+CREATE DATABASE payments;
