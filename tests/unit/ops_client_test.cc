@@ -92,7 +92,7 @@ class FlakyOrders : public orders::v1::OrderService::Service {
   std::vector<Seen> seen_ ABSL_GUARDED_BY(mu_);
 };
 
-class ClientTest : public ::testing::Test {
+class OpsClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     grpc::ServerBuilder builder;
@@ -122,7 +122,7 @@ orders::v1::CreateOrderRequest AnOrder() {
   return request;
 }
 
-TEST(IdempotencyKeyTest, RandomHex128) {
+TEST(OpsIdempotencyKeyTest, RandomHex128) {
   std::set<std::string> keys;
   for (int i = 0; i < 1000; ++i) {
     const std::string key = orders_client::NewIdempotencyKey();
@@ -133,7 +133,7 @@ TEST(IdempotencyKeyTest, RandomHex128) {
   EXPECT_EQ(keys.size(), 1000u);
 }
 
-TEST_F(ClientTest, TransientCodesAreRetriedWithTheSameKey) {
+TEST_F(OpsClientTest, TransientCodesAreRetriedWithTheSameKey) {
   service_.Script({absl::UnavailableError("down"), absl::DeadlineExceededError("slow"),
                    absl::AbortedError("busy"), absl::ResourceExhaustedError("full")});
   auto client = Client();
@@ -154,7 +154,7 @@ TEST_F(ClientTest, TransientCodesAreRetriedWithTheSameKey) {
   EXPECT_NE(service_.seen().back().key, info.idempotency_key);
 }
 
-TEST_F(ClientTest, CallersKeyIsUsedAndReplayIsReported) {
+TEST_F(OpsClientTest, CallersKeyIsUsedAndReplayIsReported) {
   auto client = Client();
   orders_client::CallInfo info;
   auto order = client->CancelOrder(5, "changed my mind", {.idempotency_key = "my-key", .info = &info});
@@ -164,7 +164,7 @@ TEST_F(ClientTest, CallersKeyIsUsedAndReplayIsReported) {
   EXPECT_TRUE(info.replayed);
 }
 
-TEST_F(ClientTest, DeterministicCodesAreNeverRetried) {
+TEST_F(OpsClientTest, DeterministicCodesAreNeverRetried) {
   for (absl::Status error :
        {common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
                                 "reused"),
@@ -182,7 +182,7 @@ TEST_F(ClientTest, DeterministicCodesAreNeverRetried) {
   }
 }
 
-TEST_F(ClientTest, RetryInfoIsHonoured) {
+TEST_F(OpsClientTest, RetryInfoIsHonoured) {
   service_.Script({common::WithRetryDelay(absl::AbortedError("in use"), absl::Milliseconds(300))});
   auto client = Client();
   const absl::Time start = absl::Now();
@@ -192,7 +192,7 @@ TEST_F(ClientTest, RetryInfoIsHonoured) {
   EXPECT_EQ(service_.seen()[0].key, "");  // reads carry no key
 }
 
-TEST_F(ClientTest, OverallDeadlineAndAttemptBudgetBoundRetries) {
+TEST_F(OpsClientTest, OverallDeadlineAndAttemptBudgetBoundRetries) {
   std::vector<absl::Status> always(1000, absl::UnavailableError("down"));
   service_.Script(always);
   auto client = Client({.max_attempts = 0});
@@ -218,7 +218,7 @@ std::string ServiceConfigJson() {
   return text.str();
 }
 
-TEST(ServiceConfigTest, DocumentedConfigIsValidAndABrokenOneIsNot) {
+TEST(OpsServiceConfigUnitTest, DocumentedConfigIsValidAndABrokenOneIsNot) {
   const std::string json = ServiceConfigJson();
   ASSERT_FALSE(json.empty());
   EXPECT_EQ(grpc::experimental::ValidateServiceConfigJSON(json), "");
@@ -232,7 +232,7 @@ TEST(ServiceConfigTest, DocumentedConfigIsValidAndABrokenOneIsNot) {
 
 // A plain stub on a channel with the documented config: gRPC itself retries UNAVAILABLE,
 // resending the same metadata, so the idempotency key is the same on every attempt.
-TEST_F(ClientTest, ServiceConfigRetriesTransientCodesOnAPlainChannel) {
+TEST_F(OpsClientTest, ServiceConfigRetriesTransientCodesOnAPlainChannel) {
   service_.Script({absl::UnavailableError("down"), absl::AbortedError("in use")});
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(ServiceConfigJson());

@@ -44,7 +44,7 @@ google::protobuf::Struct ParseJson(const std::string& line) {
   return out;
 }
 
-TEST(JsonLineTest, EscapesAndKeepsOrder) {
+TEST(OpsJsonLineTest, EscapesAndKeepsOrder) {
   const std::string line = common::JsonLine()
                                .Str("a", "quote\" back\\ nl\n tab\t ctl\x01")
                                .Int("n", -7)
@@ -59,7 +59,7 @@ TEST(JsonLineTest, EscapesAndKeepsOrder) {
   EXPECT_EQ(parsed.fields().at("a").string_value(), "quote\" back\\ nl\n tab\t ctl\x01");
 }
 
-TEST(RpcLogLineTest, CarriesTheListedFieldsAndIsValidJson) {
+TEST(OpsRpcLogLineTest, CarriesTheListedFieldsAndIsValidJson) {
   common::RpcRecord r;
   r.time = absl::FromUnixSeconds(1700000000);
   r.service = "order_service";
@@ -85,7 +85,7 @@ TEST(RpcLogLineTest, CarriesTheListedFieldsAndIsValidJson) {
   EXPECT_THAT(line, Not(HasSubstr("secret-key")));
 }
 
-TEST(KeyConflictTest, ReasonsAndCodes) {
+TEST(OpsKeyConflictTest, ReasonsAndCodes) {
   EXPECT_EQ(common::KeyConflictReason(9, "IDEMPOTENCY_KEY_REUSED", true), "IDEMPOTENCY_KEY_REUSED");
   EXPECT_EQ(common::KeyConflictReason(10, "IDEMPOTENCY_KEY_IN_USE", true), "IDEMPOTENCY_KEY_IN_USE");
   // Another FAILED_PRECONDITION reason is not a key conflict.
@@ -96,7 +96,7 @@ TEST(KeyConflictTest, ReasonsAndCodes) {
   EXPECT_EQ(common::KeyConflictReason(0, "", true), "");
 }
 
-TEST(KeyConflictTest, ReasonIsReadFromStatusDetails) {
+TEST(OpsKeyConflictTest, ReasonIsReadFromStatusDetails) {
   grpc::Status status = common::ToGrpcStatus(
       common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE", "busy"),
       "orders.example");
@@ -105,7 +105,7 @@ TEST(KeyConflictTest, ReasonIsReadFromStatusDetails) {
   EXPECT_EQ(common::ErrorReasonFromDetails("not a proto \xff"), "");
 }
 
-TEST(MetricsTest, SplitsMethodsAndNamesCodes) {
+TEST(OpsMetricsRegistryTest, SplitsMethodsAndNamesCodes) {
   EXPECT_EQ(common::SplitGrpcMethod("/orders.v1.OrderService/CreateOrder"),
             std::make_pair(std::string("orders.v1.OrderService"), std::string("CreateOrder")));
   EXPECT_EQ(common::GrpcCodeName(0), "OK");
@@ -113,7 +113,7 @@ TEST(MetricsTest, SplitsMethodsAndNamesCodes) {
   EXPECT_EQ(common::GrpcCodeName(99), "CODE_99");
 }
 
-TEST(MetricsTest, RecordsRpcsAndCollectorsAndServesThemOverHttp) {
+TEST(OpsMetricsRegistryTest, RecordsRpcsAndCollectorsAndServesThemOverHttp) {
   auto metrics = common::Metrics::Start({.host = "127.0.0.1", .port = 0});
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   ASSERT_GT((*metrics)->port(), 0);
@@ -153,7 +153,7 @@ TEST(MetricsTest, RecordsRpcsAndCollectorsAndServesThemOverHttp) {
   EXPECT_THAT((*metrics)->Render(), HasSubstr("test_pending 7"));
 }
 
-TEST(MetricsTest, OffWithMinusOneAndRefusesABusyPort) {
+TEST(OpsMetricsRegistryTest, OffWithMinusOneAndRefusesABusyPort) {
   auto off = common::Metrics::Start({.port = -1});
   ASSERT_TRUE(off.ok());
   EXPECT_EQ((*off)->port(), -1);
@@ -185,7 +185,7 @@ class ScriptedOrders : public orders::v1::OrderService::Service {
   }
 };
 
-class InterceptorTest : public ::testing::Test {
+class OpsInterceptorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto metrics = common::Metrics::Start({.port = -1});
@@ -235,7 +235,7 @@ class InterceptorTest : public ::testing::Test {
   std::vector<std::string> lines_;
 };
 
-TEST_F(InterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) {
+TEST_F(OpsInterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) {
   ASSERT_TRUE(Create("plain-key-0123456789").ok());
   ASSERT_TRUE(Create("replay-key").ok());
   grpc::Status conflict = Create("conflict-key");
@@ -272,7 +272,7 @@ TEST_F(InterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) {
   EXPECT_EQ(MetricSum(samples, "grpc_server_in_flight"), 0);
 }
 
-TEST_F(InterceptorTest, InvalidKeyIsCountedButNeverLoggedRaw) {
+TEST_F(OpsInterceptorTest, InvalidKeyIsCountedButNeverLoggedRaw) {
   const std::string bad(300, 'k');  // too long: INVALID_ARGUMENT
   grpc::Status status = Create(bad);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -282,7 +282,7 @@ TEST_F(InterceptorTest, InvalidKeyIsCountedButNeverLoggedRaw) {
   EXPECT_THAT(Lines()[0], HasSubstr("\"reason\":\"IDEMPOTENCY_KEY_INVALID\""));
 }
 
-TEST(ConfigCheckTest, ReportsEveryProblemWithItsFlag) {
+TEST(OpsConfigCheckTest, ReportsEveryProblemWithItsFlag) {
   absl::Status s = common::ConfigCheck()
                        .Port("port", 70000)
                        .Port("metrics_port", -1, /*allow_off=*/true)
@@ -312,7 +312,7 @@ TEST(ConfigCheckTest, ReportsEveryProblemWithItsFlag) {
   EXPECT_TRUE(common::ConfigCheck().Port("port", 0).Status().ok());
 }
 
-TEST(ConfigCheckTest, ServerConfigValidation) {
+TEST(OpsConfigCheckTest, ServerConfigValidation) {
   common::ServerConfig config;
   EXPECT_TRUE(common::ValidateServerConfig(config).ok());
   config.tls.key_file = "/tmp/key.pem";
@@ -322,7 +322,7 @@ TEST(ConfigCheckTest, ServerConfigValidation) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("--keepalive_timeout=0"));
 }
 
-TEST(EnvTest, FallbacksParseStrictly) {
+TEST(OpsEnvTest, FallbacksParseStrictly) {
   setenv("OPS_TEST_INT", "42", 1);
   setenv("OPS_TEST_BOOL", "off", 1);
   setenv("OPS_TEST_DURATION", "250ms", 1);
