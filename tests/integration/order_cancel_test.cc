@@ -15,11 +15,7 @@
 namespace {
 
 using testing_support::ServiceStack;
-
-std::string Scalar(const std::string& db, const char* sql) {
-  auto v = testing_support::QueryScalar(db, sql);
-  return v.ok() ? *v : v.status().ToString();
-}
+constexpr auto& Scalar = testing_support::ScalarOrError;
 
 int64_t CreateOrder(ServiceStack& stack, const std::string& key) {
   orders::v1::CreateOrderRequest request;

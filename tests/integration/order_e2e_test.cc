@@ -14,6 +14,7 @@
 namespace {
 
 using testing_support::ServiceStack;
+constexpr auto& Count = testing_support::ScalarOrError;
 using testing_support::StackOptions;
 
 orders::v1::CreateOrderRequest OrderRequest(const std::string& method = "pm_card_visa",
@@ -48,11 +49,6 @@ CallResult Create(ServiceStack& stack, const orders::v1::CreateOrderRequest& req
 
 std::string ReasonOf(const grpc::Status& status) {
   return common::ErrorReason(common::FromGrpcStatus(status)).value_or("");
-}
-
-std::string Count(const std::string& db, const char* sql) {
-  auto value = testing_support::QueryScalar(db, sql);
-  return value.ok() ? *value : value.status().ToString();
 }
 
 class EndToEndTest : public ::testing::Test {

@@ -16,11 +16,7 @@
 namespace {
 
 using testing_support::ServiceStack;
-
-std::string Scalar(const std::string& db, const char* sql) {
-  auto v = testing_support::QueryScalar(db, sql);
-  return v.ok() ? *v : v.status().ToString();
-}
+constexpr auto& Scalar = testing_support::ScalarOrError;
 
 std::string ReasonOf(const grpc::Status& status) {
   return common::ErrorReason(common::FromGrpcStatus(status)).value_or("");

@@ -44,4 +44,9 @@ absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char*
   return std::string(result->Text(0, 0));
 }
 
+std::string ScalarOrError(const std::string& conninfo, const char* sql) {
+  auto value = QueryScalar(conninfo, sql);
+  return value.ok() ? *value : value.status().ToString();
+}
+
 }  // namespace testing_support

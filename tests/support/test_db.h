@@ -17,4 +17,8 @@ absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix);
 // (empty when no row). For assertions on final database state.
 absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql);
 
+// QueryScalar for assertions: the value, or the error's text (which then fails the comparison
+// and shows why).
+std::string ScalarOrError(const std::string& conninfo, const char* sql);
+
 }  // namespace testing_support
