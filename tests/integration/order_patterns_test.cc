@@ -218,6 +218,48 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
   EXPECT_EQ(Analytics(**stack, "nobody").order_count(), 0);
 }
 
+// Pattern 3: every line item in one CreateOrder, one transaction; one bad item rejects the whole
+// request and nothing partial is ever stored (there is no AddItem to retry).
+TEST(GroupingTest, AllItemsGoInOneRequestAndOneTransaction) {
+  auto stack = ServiceStack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  orders::v1::CreateOrderRequest request = Order("frank", 100);
+  request.clear_items();
+  int64_t total = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto* item = request.add_items();
+    item->set_sku(absl::StrCat("sku-", i));
+    item->set_quantity(1 + i % 4);
+    item->set_unit_price_cents(10 * (i + 1));
+    total += item->quantity() * item->unit_price_cents();
+  }
+  orders::v1::CreateOrderRequest broken = request;
+  broken.mutable_items(37)->set_quantity(0);
+  orders::v1::CreateOrderResponse response;
+  {
+    auto context = common::NewClientContext({.idempotency_key = "group-1"});
+    grpc::Status bad = (*stack)->orders().CreateOrder(context.get(), broken, &response);
+    EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ReasonOf(bad), "ORDER_INVALID");
+    EXPECT_EQ(common::ViolatedFields(common::FromGrpcStatus(bad)),
+              std::vector<std::string>{"items[37].quantity"});
+  }
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM order_items"), "0");
+  {
+    auto context = common::NewClientContext({.idempotency_key = "group-1"});
+    ASSERT_TRUE((*stack)->orders().CreateOrder(context.get(), request, &response).ok());
+  }
+  EXPECT_EQ(response.order().amount_cents(), total);
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM order_items"), "50");
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT sum(quantity * unit_price_cents) FROM order_items"),
+            std::to_string(total));
+  auto paid = (*stack)->WaitForSettled(response.order().id(), absl::Seconds(5));
+  ASSERT_TRUE(paid.ok());
+  auto charges = (*stack)->ChargesOf(response.order().id());
+  ASSERT_TRUE(charges.ok() && charges->size() == 1);
+  EXPECT_EQ((*charges)[0].amount_cents(), total);
+}
+
 TEST(TenancyTest, AnotherTenantSeesNotFoundAndChangesNothing) {
   auto stack = ServiceStack::Start({.order_args = {"--tokens=tok-a=acme,tok-b=globex"}});
   ASSERT_TRUE(stack.ok()) << stack.status();
