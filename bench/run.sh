@@ -140,10 +140,15 @@ stop() {  # stop PID: SIGTERM and wait
 }
 
 pending_of() { psql_db "$1" "SELECT count(*) FROM outbox_events WHERE status = 'PENDING'"; }
+# Cheap enough to poll during a drain (a count over a 100k backlog is not): stops at the first
+# entry of the partial index outbox_pending.
+any_pending() {
+  [ "$(psql_db "$1" "SELECT EXISTS (SELECT 1 FROM outbox_events WHERE status = 'PENDING')")" = t ]
+}
 
 wait_drained() {  # wait_drained DB SECONDS: until no event is pending, or the time is up
   local until=$(( $(date +%s) + $2 ))
-  while [ "$(pending_of "$1")" != 0 ] && [ "$(date +%s)" -lt "$until" ]; do sleep 0.25; done
+  while any_pending "$1" && [ "$(date +%s)" -lt "$until" ]; do sleep 0.25; done
 }
 
 # --- 1. pgbench ----------------------------------------------------------------------------
@@ -151,9 +156,9 @@ wait_drained() {  # wait_drained DB SECONDS: until no event is pending, or the t
 # indexes.
 start schema "$order_bin" --role=api --database="$cluster dbname=bench_pgbench"
 stop "$started_pid"
-pgbench_run() {  # pgbench_run SECONDS OUT
-  "$pgbench_bin" -n -M prepared -c "$clients" -j 2 -T "$1" -D run="$RANDOM$1" \
-    -f "$root/bench/sql/create_order.sql" "$cluster dbname=bench_pgbench" >"$2" 2>&1
+pgbench_run() {  # pgbench_run SECONDS OUT [SCRIPT [CLIENTS]]
+  "$pgbench_bin" -n -M prepared -c "${4:-$clients}" -j 2 -T "$1" -D run="$RANDOM$1" \
+    -f "$root/bench/sql/${3:-create_order.sql}" "$cluster dbname=bench_pgbench" >"$2" 2>&1
 }
 log "pgbench: $clients clients, ${warm}s warm-up, ${seconds}s"
 pgbench_run "$warm" "$work/pgbench-warm.out"
@@ -163,6 +168,15 @@ pgbench_lat=$(sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$work/pgbench.ou
 pgbench_failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$work/pgbench.out")
 [ -n "$pgbench_tps" ] || { cat "$work/pgbench.out" >&2; exit 1; }
 log "pgbench: $pgbench_tps tps, latency average $pgbench_lat ms, failed $pgbench_failed"
+# The ceiling of group commit: 8 orders per transaction, multi-row statements, CLIENTS/8 clients
+# (the same orders in flight). Not a goal figure: a reference for the batching proposal.
+batch_clients=$(( clients >= 8 ? clients / 8 : 1 ))
+psql_db bench_pgbench "ANALYZE" >/dev/null
+log "pgbench, 8 orders per transaction: $batch_clients clients, ${seconds}s"
+pgbench_run "$seconds" "$work/pgbench-batch8.out" create_order_batch8.sql "$batch_clients"
+pgbench_batch8=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench-batch8.out" | tail -n 1)
+pgbench_batch8=$(calc "%.1f" "${pgbench_batch8:-0} * 8")
+log "pgbench, 8 orders per transaction: $pgbench_batch8 orders/s"
 
 # --- services --------------------------------------------------------------------------------
 # Each orders database gets its own payment service and ledger: order ids start at 1 in every
@@ -253,13 +267,9 @@ start relay "$order_bin" --role=relay --database="$cluster dbname=bench_drain" \
   --payment_addr="$payment_addr"
 relay_pid=$started_pid
 until_s=$(( $(date +%s) + drain_cap ))
-while :; do
-  left=$(pending_of bench_drain)
-  [ "$left" = 0 ] && break
-  [ "$(date +%s)" -ge "$until_s" ] && break
-  sleep 0.2
-done
+while any_pending bench_drain && [ "$(date +%s)" -lt "$until_s" ]; do sleep 0.2; done
 t1=$(date +%s.%N)
+left=$(pending_of bench_drain)
 drained=$((backlog_pending - left))
 drain_secs=$(calc "%.2f" "$t1 - $t0")
 drain_rate=$(calc "%.1f" "$drained / ($t1 - $t0)")
@@ -287,6 +297,7 @@ printf '%-44s %14s   %-16s %s\n' "figure" "value" "goal" "measured as"
 printf '%-44s %14s   %-16s %s\n' "--------------------------------------------" "--------------" "----------------" "-----------"
 row() { printf '%-44s %14s   %-16s %s\n' "$@"; }
 row "pgbench TPS (CreateOrder SQL)" "$(fmt "$pgbench_tps")" "" "pgbench -M prepared -c $clients, latency avg $pgbench_lat ms"
+row "  pgbench, 8 orders per transaction" "$pgbench_batch8" "" "orders/s, $batch_clients clients: the group-commit ceiling (reference)"
 row "CreateOrder RPS (--role=all)" "$(fmt "$create_rps")" "" "loadgen closed loop, $clients in flight, errors $create_errors"
 row "  CreateOrder / pgbench" "$create_vs_pgbench" ">= 1.0" ""
 row "  CreateOrder p50 / p99 (ms)" "$create_p50 / $create_p99" "" "from send"
