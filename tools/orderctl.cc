@@ -95,7 +95,7 @@ namespace v1 = orders::v1;
 using google::protobuf::Message;
 
 constexpr char kUsage[] =
-    "orderctl: command line client for orders.v1\n"
+    "command line client for orders.v1\n"
     "  orderctl create --customer=C --items=sku:qty:cents[,...] [--currency=USD]\n"
     "                  [--payment_method=pm_card_visa] [--key=K]\n"
     "  orderctl get ID\n"
