@@ -37,11 +37,13 @@ done
 clients=${BENCH_CLIENTS:-32}
 if ((quick)); then
   seconds=${BENCH_SECONDS:-5} warm=1 backlog=${BENCH_BACKLOG:-5000} replay_keys=1000
-  drain_cap=40 fill_cap=60
+  budget=${BENCH_BUDGET:-110}
 else
   seconds=${BENCH_SECONDS:-15} warm=2 backlog=${BENCH_BACKLOG:-100000} replay_keys=4000
-  drain_cap=270 fill_cap=200
+  budget=${BENCH_BUDGET:-570}
 fi
+# Seconds the whole run may take after the build: the backlog fill and the drain, the two
+# phases whose length depends on the machine, get what is left, so the run always ends in time.
 
 export BUILD_DIR=${BUILD_DIR:-$root/build}
 if ((build)); then
@@ -54,6 +56,7 @@ for bin in "$loadgen" "$order_bin" "$payment_bin"; do
   [ -x "$bin" ] || { echo "missing $bin: build first (or drop --no-build)" >&2; exit 1; }
 done
 
+SECONDS=0
 source "$root/deploy/local/pg.sh"
 pgbench_bin=$PG_BIN/pgbench
 [ -x "$pgbench_bin" ] || { echo "missing $pgbench_bin (package postgresql)" >&2; exit 1; }
@@ -252,9 +255,12 @@ charge_rps=$(value ok_rps "$work/charge.out")
 log "charge: $charge_rps/s ok, p50 $(value p50_ms "$work/charge.out") ms"
 
 # --- 6. backlog drain --------------------------------------------------------------------------
+left_s() { echo $(( budget - SECONDS )); }
+fill_cap=$(( ($(left_s) - 20) * 2 / 5 ))
+((fill_cap >= 10)) || fill_cap=10
 start fill "$order_bin" --role=api --database="$cluster dbname=bench_drain"
 fill_pid=$started_pid
-log "backlog: creating $backlog orders with order_service --role=api (no relay)"
+log "backlog: creating $backlog orders with order_service --role=api (no relay), at most ${fill_cap}s"
 "$loadgen" --target="127.0.0.1:$started_port" --scenario=create --concurrency="$clients" \
   --count="$backlog" --duration="${fill_cap}s" >"$work/fill.out" 2>>"$work/loadgen.log"
 create_api_rps=$(value ok_rps "$work/fill.out")
@@ -266,6 +272,8 @@ t0=$(date +%s.%N)
 start relay "$order_bin" --role=relay --database="$cluster dbname=bench_drain" \
   --payment_addr="$payment_addr"
 relay_pid=$started_pid
+drain_cap=$(( $(left_s) - 5 ))
+((drain_cap >= 10)) || drain_cap=10
 until_s=$(( $(date +%s) + drain_cap ))
 while any_pending bench_drain && [ "$(date +%s)" -lt "$until_s" ]; do sleep 0.2; done
 t1=$(date +%s.%N)
@@ -290,6 +298,7 @@ order_rss_mib=$(calc "%.1f" "$peak_rss_kib / 1024")
 fmt() { calc "%.1f" "$1"; }
 
 mode=full; ((quick)) && mode=quick
+log "done in ${SECONDS}s (budget ${budget}s)"
 echo
 echo "bench/run.sh ($mode): $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg), $clients clients, ${seconds}s per phase, backlog $backlog"
