@@ -132,7 +132,8 @@ TEST(RelayProcessTest, RelayKilledMidCallIsTakenOverAfterItsLease) {
       absl::Seconds(20), "the order to be paid by the second relay"));
   const absl::Duration took = absl::Now() - killed;
   EXPECT_GT(took, absl::Seconds(2)) << "taken over before the lease expired";
-  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT attempts FROM outbox_events"), "2");
+  // The heir's claim was the second at least (more if a call of its own timed out under load).
+  EXPECT_GE(std::stoi(Scalar((*stack)->order_db(), "SELECT attempts FROM outbox_events")), 2);
   ExpectChargedExactlyOnce(**stack, 1);
   std::printf("taken over %s after the kill (lease 3s)\n", absl::FormatDuration(took).c_str());
 }
