@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -95,6 +97,22 @@ std::string CheckReport::Table() const {
 }
 
 namespace {
+
+// The relay's derived charge key: "charge:order:<id>" (0 when it is not one).
+int64_t OrderIdOfChargeKey(const std::string& charge_key) {
+  constexpr absl::string_view kPrefix = "charge:order:";
+  int64_t id = 0;
+  if (!absl::StartsWith(charge_key, kPrefix) ||
+      !absl::SimpleAtoi(absl::string_view(charge_key).substr(kPrefix.size()), &id)) {
+    return 0;
+  }
+  return id;
+}
+
+// A Refund's tombstone: VOIDED, no order, no amount (no Charge has claimed it yet).
+bool IsTombstone(const ObservedCharge& c) {
+  return c.status == ChargeState::kVoided && c.order_id == 0 && c.amount_cents == 0;
+}
 
 bool HoldsOrHeldMoney(ChargeState s) {
   return s == ChargeState::kSucceeded || s == ChargeState::kRefunded;
@@ -306,6 +324,23 @@ CheckReport CheckInvariants(const ClientRecords& client, const Snapshot& first,
   for (const ObservedCharge& c : first.charges) {
     report.charges_seen++;
     if (c.status == ChargeState::kSucceeded) succeeded_sum += c.amount_cents;
+    if (IsTombstone(c)) {
+      // A Refund that came before any Charge under the key: it holds no money and voids a late
+      // Charge. Its order is the one its key names, and only a cancelled order may have one.
+      const int64_t order_id = OrderIdOfChargeKey(c.charge_key);
+      auto it = order_by_id.find(order_id);
+      if (it == order_by_id.end()) {
+        add(Rule::kUnexpected, absl::StrCat("charge_key=", c.charge_key), order_id,
+            absl::StrCat("tombstone ", c.id, " for an order that does not exist"));
+      } else if (it->second->status != OrderState::kCancelled) {
+        std::string key = key_of_customer(it->second->customer_id);
+        if (key.empty()) key = absl::StrCat("customer=", it->second->customer_id);
+        add(Rule::kWrongStatus, key, order_id,
+            absl::StrCat("refund tombstone ", c.id, " for an order that is ",
+                         OrderStateName(it->second->status), ", not CANCELLED"));
+      }
+      continue;
+    }
     if (!order_by_id.count(c.order_id)) {
       add(Rule::kUnexpected, absl::StrCat("charge_key=", c.charge_key), c.order_id,
           absl::StrCat("charge ", c.id, " (", ChargeStateName(c.status), ", ", c.amount_cents,
@@ -495,6 +530,29 @@ grpc::Status ReadOrders(const ReadOptions& options, const std::vector<std::strin
   return grpc::Status::OK;
 }
 
+// OutboxAdmin.GetOutboxStats on the order service: pending and DEAD events. A server without
+// OutboxAdmin (UNIMPLEMENTED) leaves both unset.
+grpc::Status ReadOutboxStats(const ReadOptions& options, absl::Time deadline,
+                             std::optional<int64_t>* pending, std::optional<int64_t>* dead) {
+  auto stub = orders::v1::OutboxAdmin::NewStub(Channel(options.order_target));
+  orders::v1::OutboxStats stats;
+  grpc::Status s = CallWithRetry(
+      [&](absl::Duration timeout) {
+        common::CallOptions call_options;
+        call_options.timeout = timeout;
+        call_options.bearer_token = options.order_token;
+        auto context = common::NewClientContext(call_options);
+        stats.Clear();
+        return stub->GetOutboxStats(context.get(), orders::v1::GetOutboxStatsRequest(), &stats);
+      },
+      options.call_timeout, deadline);
+  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) return grpc::Status::OK;
+  if (!s.ok()) return s;
+  *pending = stats.pending();
+  *dead = stats.dead();
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 absl::StatusOr<Snapshot> ReadSnapshot(const ReadOptions& options,
@@ -551,6 +609,8 @@ absl::StatusOr<Snapshot> ReadSnapshot(const ReadOptions& options,
   } else if (s.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
     return ToAbsl(s, "GetLedgerSummary");
   }
+  s = ReadOutboxStats(options, deadline, &snapshot.outbox_pending, &snapshot.outbox_dead);
+  if (!s.ok()) return ToAbsl(s, "GetOutboxStats");
   return snapshot;
 }
 
@@ -559,39 +619,59 @@ absl::Status WaitForDrain(const ReadOptions& options,
                           absl::Duration timeout) {
   const absl::Time until = absl::Now() + timeout;
   size_t still_created = 0;
+  int64_t pending_events = 0, dead_events = 0;
   grpc::Status last;
   while (true) {
-    std::vector<ObservedOrder> created;
-    bool all_customers = true;
     const absl::Time deadline = std::min(until, absl::Now() + options.total_timeout);
-    last = ReadOrders(options, planned_customers, orders::v1::ORDER_STATUS_CREATED, deadline,
-                      /*max_orders=*/1, &created, &all_customers);
+    // The outbox first: with nothing pending and some event DEAD, nothing moves any more (the
+    // orders of DEAD events stay CREATED until an operator re-queues them).
+    std::optional<int64_t> pending, dead;
+    last = ReadOutboxStats(options, deadline, &pending, &dead);
     if (last.ok()) {
-      // A server that ignored the status filter still answers correctly here.
-      still_created = std::count_if(created.begin(), created.end(), [](const ObservedOrder& o) {
-        return o.status == OrderState::kCreated;
-      });
-      if (still_created == 0) {
-        // The first page may hold other statuses if the filter was ignored: check fully.
-        if (created.empty()) return absl::OkStatus();
-        std::vector<ObservedOrder> all;
-        last = ReadOrders(options, planned_customers, orders::v1::ORDER_STATUS_UNSPECIFIED,
-                          deadline, 0, &all, &all_customers);
-        if (last.ok()) {
-          still_created = std::count_if(all.begin(), all.end(), [](const ObservedOrder& o) {
-            return o.status == OrderState::kCreated;
-          });
-          if (still_created == 0) return absl::OkStatus();
+      pending_events = pending.value_or(0);
+      dead_events = dead.value_or(0);
+      if (pending_events == 0 && dead_events > 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("outbox drained but ", dead_events, " events are DEAD"));
+      }
+      std::vector<ObservedOrder> created;
+      bool all_customers = true;
+      last = ReadOrders(options, planned_customers, orders::v1::ORDER_STATUS_CREATED, deadline,
+                        /*max_orders=*/1, &created, &all_customers);
+      if (last.ok()) {
+        // A server that ignored the status filter still answers correctly here.
+        still_created = std::count_if(created.begin(), created.end(), [](const ObservedOrder& o) {
+          return o.status == OrderState::kCreated;
+        });
+        if (still_created == 0 && !created.empty()) {
+          // The first page may hold other statuses if the filter was ignored: check fully.
+          std::vector<ObservedOrder> all;
+          last = ReadOrders(options, planned_customers, orders::v1::ORDER_STATUS_UNSPECIFIED,
+                            deadline, 0, &all, &all_customers);
+          if (last.ok()) {
+            still_created = std::count_if(all.begin(), all.end(), [](const ObservedOrder& o) {
+              return o.status == OrderState::kCreated;
+            });
+          }
         }
+        // No order waits for its charge and the outbox is empty (a cancelled order's REFUND
+        // runs after the order left CREATED).
+        if (last.ok() && still_created == 0 && pending_events == 0) return absl::OkStatus();
       }
     }
     if (absl::Now() >= until) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
-  if (!last.ok()) return ToAbsl(last, "WaitForDrain: ListOrders");
+  if (!last.ok()) return ToAbsl(last, "WaitForDrain");
+  if (still_created == 0) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("outbox not drained after ", absl::FormatDuration(timeout), ": ",
+                     pending_events, " pending, ", dead_events, " DEAD"));
+  }
   return absl::DeadlineExceededError(
       absl::StrCat("orders still CREATED after ", absl::FormatDuration(timeout), ": at least ",
-                   still_created));
+                   still_created, "; outbox ", pending_events, " pending, ", dead_events,
+                   " DEAD"));
 }
 
 absl::StatusOr<CheckReport> CheckFinalState(const ReadOptions& options, const ClientRecords& client,

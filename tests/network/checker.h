@@ -44,7 +44,7 @@ struct Snapshot {
   std::vector<ObservedOrder> orders;
   std::vector<ObservedCharge> charges;
   std::optional<int64_t> captured_cents;  // LedgerSummary.captured_cents
-  // Outbox figures, when a reader can get them (OutboxAdmin, once it exists): must be 0.
+  // Outbox figures (OutboxAdmin.GetOutboxStats), when the server has it: must be 0.
   std::optional<int64_t> outbox_pending;
   std::optional<int64_t> outbox_dead;
   // False when ListOrders needed a customer and only the planned customers were read, so an
@@ -63,6 +63,8 @@ enum class Rule {
   kLost,             // an acknowledged order id is not there
   kDuplicated,       // more than one order per key, or more than one captured charge per order
   kUnexpected,       // an order or charge nobody attempted, or one for a key that failed definitely
+                     // (a Refund's tombstone -- VOIDED, no order id -- belongs to the order its
+                     // key charge:order:<id> names, which must exist and be CANCELLED)
   kAmountMismatch,   // order vs plan (amount, currency, method), charge vs order
   kMoneyHeld,        // a declined or cancelled order holds a succeeded charge
   kLedger,           // PAID without its charge; totals: captured != sum over PAID orders
@@ -119,13 +121,16 @@ struct ReadOptions {
 };
 
 // Reads every order (ListOrders with no customer; if the server insists on one, once per planned
-// customer), every charge (ListCharges with order_id 0) and the ledger summary, paginating to the
-// end. Transient errors are retried within total_timeout.
+// customer), every charge (ListCharges with order_id 0), the ledger summary and the outbox
+// figures (OutboxAdmin.GetOutboxStats; left unset when the server has no OutboxAdmin),
+// paginating to the end. Transient errors are retried within total_timeout.
 absl::StatusOr<Snapshot> ReadSnapshot(const ReadOptions& options,
                                       const std::vector<std::string>& planned_customers);
 
-// Polls until no order is CREATED (the outbox drained) or the timeout passes. Returns
-// DEADLINE_EXCEEDED with the count of still-CREATED orders in the message on timeout.
+// Polls until no order is CREATED and the outbox (OutboxAdmin.GetOutboxStats, when the server
+// has it) holds no PENDING and no DEAD event, or the timeout passes. Returns DEADLINE_EXCEEDED
+// with the count of still-CREATED orders (or pending events) in the message on timeout, and
+// FAILED_PRECONDITION at once when only DEAD events are left (they never drain by themselves).
 absl::Status WaitForDrain(const ReadOptions& options,
                           const std::vector<std::string>& planned_customers,
                           absl::Duration timeout);

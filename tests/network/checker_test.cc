@@ -140,6 +140,30 @@ TEST(CheckerTest, UnknownKeyMayHaveAnOrderOrNot) {
   EXPECT_TRUE(r.ok()) << r.Table();
 }
 
+// A cancel that came before the charge: the Refund left a tombstone (VOIDED, no order id, no
+// amount) under the order's charge key, and no Charge claimed it. It belongs to the cancelled
+// order; a tombstone for an order that is not cancelled, or does not exist, is reported.
+TEST(CheckerTest, RefundTombstoneBelongsToItsCancelledOrder) {
+  World w;
+  w.snapshot.charges.erase(w.snapshot.charges.begin() + 2);  // k3 was never charged
+  ObservedCharge tombstone = Charge(9, 0, 0, ChargeState::kVoided);
+  tombstone.currency = "";
+  tombstone.charge_key = "charge:order:103";
+  w.snapshot.charges.push_back(tombstone);
+  CheckReport r = w.Check();
+  EXPECT_TRUE(r.ok()) << r.Table();
+
+  w.snapshot.charges.back().charge_key = "charge:order:101";  // a PAID order
+  r = w.Check();
+  EXPECT_EQ(r.count(Rule::kWrongStatus), 1) << r.Table();
+  EXPECT_THAT(r.Table(), HasSubstr("key=k1"));
+
+  w.snapshot.charges.back().charge_key = "charge:order:999";  // no such order
+  r = w.Check();
+  EXPECT_EQ(r.count(Rule::kUnexpected), 1) << r.Table();
+  EXPECT_THAT(r.Table(), HasSubstr("charge_key=charge:order:999"));
+}
+
 struct Case {
   std::string name;
   std::function<void(World&)> mutate;

@@ -268,10 +268,20 @@ void RetryingClient::RunOne(const PlannedOrder& order, int worker,
     absl::MutexLock lock(&mu_);
     next_attempt_[order.key] = first + created.attempts - 1;
     for (auto& a : attempts) records_.attempts.push_back(std::move(a));
-    // A later run for the same key (RetryUnknown) adds to the earlier one.
+    // A later run for the same key (RetryUnknown) adds to the earlier one. So does a concurrent
+    // run of the same planned order (a plan may list a key twice: concurrent same-key requests);
+    // then an acknowledgement, once seen, stands (the key's order exists) whatever the other
+    // run ended with.
     if (auto it = records_.creates.find(order.key); it != records_.creates.end()) {
       created.attempts += it->second.attempts;
       created.failed_attempts += it->second.failed_attempts;
+      if (it->second.outcome == Outcome::kAcknowledged &&
+          created.outcome != Outcome::kAcknowledged) {
+        const int attempts = created.attempts, failed = created.failed_attempts;
+        created = it->second;
+        created.attempts = attempts;
+        created.failed_attempts = failed;
+      }
     }
     records_.creates[order.key] = created;
   }

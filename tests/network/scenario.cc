@@ -1,0 +1,520 @@
+#include "tests/network/scenario.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "orders/v1/orders.grpc.pb.h"
+#include "payments/v1/payments.grpc.pb.h"
+
+namespace network_test {
+namespace {
+
+std::string Flag(const std::string& name, absl::Duration d) {
+  return absl::StrCat("--", name, "=", absl::FormatDuration(d));
+}
+
+// One attempt of CancelOrder, for RetryingClient::Options::cancel_call.
+AttemptResult CancelOnce(const std::shared_ptr<grpc::Channel>& channel,
+                         grpc::ClientContext* context, int64_t order_id) {
+  auto stub = orders::v1::OrderService::NewStub(channel);
+  orders::v1::CancelOrderRequest request;
+  request.set_id(order_id);
+  request.set_reason("network scenario");
+  orders::v1::CancelOrderResponse response;
+  grpc::Status status = stub->CancelOrder(context, request, &response);
+  AttemptResult result = ResultFromCall(status, *context);
+  if (status.ok()) {
+    result.order_id = response.order().id();
+    result.order_status = static_cast<OrderState>(response.order().status());
+  }
+  return result;
+}
+
+// Quiet services unless NETWORK_LOG_RPCS=1 (with KEEP_NETWORK_TEST_DIRS=1, for a post-mortem).
+std::string LogRpcsFlag() {
+  const char* v = std::getenv("NETWORK_LOG_RPCS");
+  return absl::StrCat("--log_rpcs=", v != nullptr && std::string(v) == "1" ? "true" : "false");
+}
+
+void RemoveFlags(std::vector<std::string>* args, std::initializer_list<const char*> names) {
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < args->size(); ++i) {
+    const std::string& a = (*args)[i];
+    bool drop = false;
+    for (const char* name : names) {
+      const std::string flag = absl::StrCat("--", name);
+      if (a == flag) {  // "--name value"
+        drop = true;
+        ++i;
+        break;
+      }
+      if (absl::StartsWith(a, flag + "=")) {
+        drop = true;
+        break;
+      }
+    }
+    if (!drop) kept.push_back(a);
+  }
+  *args = std::move(kept);
+}
+
+}  // namespace
+
+int64_t EnvInt(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  int64_t n = 0;
+  if (v == nullptr || !absl::SimpleAtoi(v, &n)) return fallback;
+  return n;
+}
+
+const char* Scenario::HopName(Hop hop) {
+  switch (hop) {
+    case Hop::kClientOrder: return "client->order";
+    case Hop::kOrderPayment: return "order->payment";
+    case Hop::kOrderPg: return "order->pg";
+    case Hop::kPaymentPg: return "payment->pg";
+  }
+  return "?";
+}
+
+Scenario::Scenario(ScenarioOptions options)
+    : options_(std::move(options)), harness_(options_.name) {}
+
+Scenario::~Scenario() {
+  stop_ = true;
+  if (supervisor_.joinable()) supervisor_.join();
+  // Never leave a process stopped: the harness SIGKILLs them, which a stopped process obeys, but
+  // a resumed one exits at once.
+  absl::MutexLock lock(&mu_);
+  if (payment_.process && payment_.paused) payment_.process->Resume();
+  for (Managed& r : relays_) {
+    if (r.paused) r.process->Resume();
+  }
+}
+
+ServiceProcess::Spec Scenario::OrderSpec(const std::string& name, const std::string& role) {
+  ServiceProcess::Spec spec;
+  spec.name = name;
+  spec.binary = ProcessHarness::ServiceBinary("order_service");
+  spec.args = {"--database",
+               pg_->ConninfoVia(proxies_[static_cast<int>(Hop::kOrderPg)]->port(), order_db_),
+               "--payment_addr",
+               proxies_[static_cast<int>(Hop::kOrderPayment)]->address(),
+               "--role",
+               role,
+               Flag("relay_lease", options_.relay_lease),
+               Flag("payment_timeout", options_.payment_timeout),
+               Flag("relay_backoff_initial", options_.relay_backoff_initial),
+               Flag("relay_backoff_max", options_.relay_backoff_max),
+               absl::StrCat("--relay_max_attempts=", options_.relay_max_attempts),
+               absl::StrCat("--pool_size=", options_.pool_size),
+               LogRpcsFlag(),
+               "--metrics_port=-1"};
+  if (!options_.order_failpoints.empty()) {
+    spec.args.push_back(absl::StrCat("--failpoints=", options_.order_failpoints));
+  }
+  spec.args.insert(spec.args.end(), options_.order_args.begin(), options_.order_args.end());
+  // For post-mortems: NETWORK_EXTRA_ORDER_ARGS="--relay_max_attempts=1 ..." (space-separated).
+  if (const char* extra = std::getenv("NETWORK_EXTRA_ORDER_ARGS"); extra != nullptr) {
+    for (absl::string_view a : absl::StrSplit(extra, ' ', absl::SkipEmpty())) {
+      spec.args.emplace_back(a);
+    }
+  }
+  spec.env = {{"FAILPOINTS", ""}};
+  return spec;
+}
+
+absl::Status Scenario::Start() {
+  absl::StatusOr<PostgresCluster*> pg = harness_.StartPostgres(options_.own_postgres);
+  if (!pg.ok()) return pg.status();
+  pg_ = *pg;
+  absl::StatusOr<std::string> order_db = pg_->CreateDatabase(options_.name + "_orders");
+  if (!order_db.ok()) return order_db.status();
+  order_db_ = *order_db;
+  absl::StatusOr<std::string> payment_db = pg_->CreateDatabase(options_.name + "_payments");
+  if (!payment_db.ok()) return payment_db.status();
+  payment_db_ = *payment_db;
+
+  // Proxies: upstreams of the service hops are set once the services listen.
+  const char* names[kHops] = {"client->order", "order->payment", "order->pg", "payment->pg"};
+  for (int i = 0; i < kHops; ++i) {
+    FaultProxy::Options po;
+    po.name = names[i];
+    po.seed = options_.seed * 31 + static_cast<uint64_t>(i);
+    po.upstream_port = (i >= 2) ? pg_->port() : 1;  // 1: nothing listens until SetUpstream
+    auto proxy = FaultProxy::Start(po);
+    if (!proxy.ok()) return proxy.status();
+    proxies_.push_back(*std::move(proxy));
+  }
+
+  ServiceProcess::Spec payment;
+  payment.name = "payment_service";
+  payment.binary = ProcessHarness::ServiceBinary("payment_service");
+  payment.args = {"--database",
+                  pg_->ConninfoVia(proxies_[static_cast<int>(Hop::kPaymentPg)]->port(), payment_db_),
+                  "--enable_fault_admin",
+                  absl::StrCat("--pool_size=", options_.pool_size),
+                  absl::StrCat("--fault_seed=", options_.seed),
+                  LogRpcsFlag(),
+                  "--metrics_port=-1"};
+  if (!options_.payment_failpoints.empty()) {
+    payment.args.push_back(absl::StrCat("--failpoints=", options_.payment_failpoints));
+  }
+  payment.args.insert(payment.args.end(), options_.payment_args.begin(),
+                      options_.payment_args.end());
+  payment.env = {{"FAILPOINTS", ""}};
+  absl::StatusOr<ServiceProcess*> p = harness_.StartService(payment);
+  if (!p.ok()) return p.status();
+  proxies_[static_cast<int>(Hop::kOrderPayment)]->SetUpstream("127.0.0.1", (*p)->port());
+
+  absl::StatusOr<ServiceProcess*> o = harness_.StartService(OrderSpec("order_service", "all"));
+  if (!o.ok()) return o.status();
+  proxies_[static_cast<int>(Hop::kClientOrder)]->SetUpstream("127.0.0.1", (*o)->port());
+
+  std::vector<ServiceProcess*> relays;
+  for (int i = 0; i < options_.extra_relays; ++i) {
+    absl::StatusOr<ServiceProcess*> r =
+        harness_.StartService(OrderSpec(absl::StrCat("relay", i + 1), "relay"));
+    if (!r.ok()) return r.status();
+    relays.push_back(*r);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    payment_.process = *p;
+    payment_.proxy = static_cast<int>(Hop::kOrderPayment);
+    order_.process = *o;
+    order_.proxy = static_cast<int>(Hop::kClientOrder);
+    for (ServiceProcess* r : relays) {
+      Managed m;
+      m.process = r;
+      relays_.push_back(m);
+    }
+  }
+  supervisor_ = std::thread([this] { Supervise(); });
+
+  RetryingClient::Options co;
+  co.target = proxies_[0]->address();
+  co.policy = options_.policy;
+  co.threads = options_.client_threads;
+  co.seed = options_.seed;
+  co.cancel_call = CancelOnce;
+  client_ = std::make_unique<RetryingClient>(co);
+  return absl::OkStatus();
+}
+
+void Scenario::StripFailpoints(Managed& m) {
+  RemoveFlags(&m.process->spec().args, {"failpoints"});
+}
+
+absl::Status Scenario::RestartLocked(Managed& m) {
+  absl::Status s = m.process->Restart();
+  if (!s.ok()) {
+    std::cerr << "[" << options_.name << "] restart of " << m.process->spec().name
+              << " failed: " << s.message().substr(0, 300) << "\n";
+    m.process->Kill();  // a half-started process would keep a stale port
+    return s;
+  }
+  restarts_++;
+  if (m.proxy >= 0) proxies_[m.proxy]->SetUpstream("127.0.0.1", m.process->port());
+  return s;
+}
+
+void Scenario::Supervise() {
+  while (!stop_.load()) {
+    {
+      absl::MutexLock lock(&mu_);
+      std::vector<Managed*> all = {&payment_, &order_};
+      for (Managed& r : relays_) all.push_back(&r);
+      for (Managed* m : all) {
+        if (m->process == nullptr || m->hold_down || m->paused) continue;
+        if (m->process->Running()) continue;
+        if (!m->expect_death) {
+          crashes_++;
+          bool armed = false;
+          for (const std::string& a : m->process->spec().args) {
+            armed |= absl::StartsWith(a, "--failpoints=");
+          }
+          if (armed) m->failpoint_crashes++;
+        }
+        m->expect_death = false;
+        if (healing_ || m->failpoint_crashes >= options_.max_failpoint_crashes) {
+          StripFailpoints(*m);
+        }
+        (void)RestartLocked(*m);
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+void Scenario::Sleep(absl::Duration d, const std::function<bool()>& done) {
+  const absl::Time until = absl::Now() + d;
+  while (absl::Now() < until && !(done && done())) {
+    absl::SleepFor(std::min(absl::Milliseconds(20), until - absl::Now()));
+  }
+}
+
+void Scenario::Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos) {
+  const absl::Time start = absl::Now();
+  std::atomic<bool> finished{false};
+  std::thread chaos_thread;
+  if (chaos) {
+    chaos_thread = std::thread([&] {
+      std::function<bool()> done = [&finished] { return finished.load(); };
+      chaos(*this, done);
+    });
+  }
+  client_->Run(plan);
+  finished = true;
+  if (chaos_thread.joinable()) chaos_thread.join();
+  run_time_ += absl::Now() - start;
+}
+
+std::string Scenario::OrderTargetLocked() { return order_.process->address(); }
+
+std::string Scenario::order_address() {
+  absl::MutexLock lock(&mu_);
+  return OrderTargetLocked();
+}
+
+std::string Scenario::payment_address() {
+  absl::MutexLock lock(&mu_);
+  return payment_.process->address();
+}
+
+void Scenario::KillOrder() {
+  absl::MutexLock lock(&mu_);
+  order_.expect_death = true;
+  order_.process->Kill();
+}
+
+void Scenario::KillRelay(int index) {
+  absl::MutexLock lock(&mu_);
+  if (index >= static_cast<int>(relays_.size())) return;
+  Managed& r = relays_[index];
+  r.expect_death = true;
+  r.paused = false;
+  r.process->Kill();
+}
+
+void Scenario::HoldPaymentDown() {
+  absl::MutexLock lock(&mu_);
+  payment_.hold_down = true;
+  payment_.paused = false;
+  payment_.process->Kill();
+}
+
+absl::Status Scenario::ReleasePayment() {
+  absl::MutexLock lock(&mu_);
+  if (!payment_.hold_down) return absl::OkStatus();
+  payment_.hold_down = false;
+  if (payment_.process->Running()) return absl::OkStatus();
+  payment_.expect_death = false;
+  return RestartLocked(payment_);
+}
+
+void Scenario::KillPayment() {
+  absl::MutexLock lock(&mu_);
+  if (payment_.hold_down) return;
+  payment_.expect_death = true;
+  payment_.paused = false;
+  payment_.process->Kill();
+}
+
+void Scenario::PausePayment() {
+  absl::MutexLock lock(&mu_);
+  if (payment_.hold_down || !payment_.process->Running()) return;
+  payment_.paused = true;
+  payment_.process->Pause();
+}
+
+void Scenario::ResumePayment() {
+  absl::MutexLock lock(&mu_);
+  if (!payment_.paused) return;
+  payment_.paused = false;
+  payment_.process->Resume();
+}
+
+void Scenario::PauseRelay(int index) {
+  absl::MutexLock lock(&mu_);
+  if (index >= static_cast<int>(relays_.size())) return;
+  Managed& r = relays_[index];
+  if (!r.process->Running()) return;
+  r.paused = true;
+  r.process->Pause();
+}
+
+void Scenario::ResumeRelay(int index) {
+  absl::MutexLock lock(&mu_);
+  if (index >= static_cast<int>(relays_.size())) return;
+  Managed& r = relays_[index];
+  if (!r.paused) return;
+  r.paused = false;
+  r.process->Resume();
+}
+
+absl::Status Scenario::RestartPostgres(absl::Duration down_for) {
+  if (!pg_->owned()) return absl::FailedPreconditionError("the test cluster is shared");
+  return pg_->RestartImmediate(down_for);
+}
+
+absl::Status Scenario::SetPaymentFaults(double fail_before, double fail_after, int latency_ms,
+                                        int jitter_ms, uint64_t seed) {
+  auto stub = payments::v1::PaymentFaultAdmin::NewStub(
+      grpc::CreateChannel(payment_address(), grpc::InsecureChannelCredentials()));
+  payments::v1::FaultConfig config;
+  config.set_fail_before_charge(fail_before);
+  config.set_fail_after_charge(fail_after);
+  config.set_latency_ms(latency_ms);
+  config.set_latency_jitter_ms(jitter_ms);
+  config.set_seed(seed);
+  config.set_flaky_failures(2);
+  payments::v1::FaultConfig answer;
+  auto context = common::NewClientContext({.timeout = absl::Seconds(2)});
+  grpc::Status s = stub->SetFaults(context.get(), config, &answer);
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("SetFaults: ", s.error_message()));
+  return absl::OkStatus();
+}
+
+ReadOptions Scenario::MakeReadOptions() {
+  // Through the (healed) proxies in front of each service: they follow a restart to its new port.
+  ReadOptions read;
+  read.order_target = proxies_[static_cast<int>(Hop::kClientOrder)]->address();
+  read.payment_target = proxies_[static_cast<int>(Hop::kOrderPayment)]->address();
+  read.call_timeout = absl::Seconds(10);
+  read.total_timeout = absl::Seconds(120);
+  return read;
+}
+
+// The relay figures of every order_service process (since its last start).
+std::string Scenario::OutboxFigures() {
+  std::vector<std::pair<std::string, std::string>> targets;
+  {
+    absl::MutexLock lock(&mu_);
+    targets.emplace_back(order_.process->spec().name, order_.process->address());
+    for (Managed& r : relays_) targets.emplace_back(r.process->spec().name, r.process->address());
+  }
+  std::string out;
+  for (const auto& [name, address] : targets) {
+    auto stub = orders::v1::OutboxAdmin::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    orders::v1::OutboxStats stats;
+    auto context = common::NewClientContext({.timeout = absl::Seconds(5)});
+    grpc::Status s =
+        stub->GetOutboxStats(context.get(), orders::v1::GetOutboxStatsRequest(), &stats);
+    if (!s.ok()) {
+      absl::StrAppend(&out, "  relay ", name, ": GetOutboxStats failed: ", s.error_message(), "\n");
+      continue;
+    }
+    absl::StrAppendFormat(
+        &out,
+        "  relay %s (since its last start): claimed=%d completed=%d rescheduled=%d buried=%d "
+        "lease_lost=%d commit_to_sent p50=%.1fms p99=%.1fms max=%.1fms; outbox pending=%d "
+        "dead=%d\n",
+        name, stats.relay_claimed(), stats.relay_completed(), stats.relay_rescheduled(),
+        stats.relay_buried(), stats.relay_lease_lost(), stats.commit_to_sent_p50_ms(),
+        stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(), stats.pending(),
+        stats.dead());
+  }
+  return out;
+}
+
+absl::StatusOr<CheckReport> Scenario::Finish() {
+  const absl::Time heal_start = absl::Now();
+  // Heal: no fault on any hop, nobody paused or held down, PostgreSQL up, failpoints disarmed
+  // for every later restart, the payment service's own faults off.
+  {
+    absl::MutexLock lock(&mu_);
+    healing_ = true;
+    RemoveFlags(&payment_.process->spec().args,
+                {"fail_before_charge", "fail_after_charge", "latency_ms", "latency_jitter_ms"});
+    // Later restarts are disarmed. A process still armed may crash once more while the outbox
+    // drains (its failpoint may not have fired yet); the supervisor restarts it and the reads
+    // go through the proxies, which follow restarts.
+    StripFailpoints(payment_);
+    StripFailpoints(order_);
+    for (Managed& r : relays_) StripFailpoints(r);
+  }
+  for (auto& proxy : proxies_) {
+    if (absl::Status s = proxy->ClearAll(); !s.ok()) return s;
+  }
+  if (pg_->owned() && !pg_->running()) {
+    if (absl::Status s = pg_->Start(); !s.ok()) return s;
+  }
+  ResumePayment();
+  for (int i = 0; i < options_.extra_relays; ++i) ResumeRelay(i);
+  if (absl::Status s = ReleasePayment(); !s.ok()) return s;
+  // Wait for the supervisor to have everything running.
+  const absl::Time until = absl::Now() + absl::Seconds(60);
+  while (true) {
+    bool all = true;
+    {
+      absl::MutexLock lock(&mu_);
+      all = payment_.process->Running() && order_.process->Running();
+      for (Managed& r : relays_) all = all && r.process->Running();
+    }
+    if (all) break;
+    if (absl::Now() > until) return absl::DeadlineExceededError("services did not come back");
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  absl::Status faults_off;
+  for (int i = 0; i < 50; ++i) {
+    faults_off = SetPaymentFaults(0, 0, 0, 0, 0);
+    if (faults_off.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  if (!faults_off.ok()) return faults_off;
+
+  // A user who keeps retrying once the network heals.
+  const absl::Time retry_start = absl::Now();
+  client_->RetryUnknown(options_.retry_unknown_budget);
+  const absl::Duration retry_time = absl::Now() - retry_start;
+
+  const ClientRecords records = client_->records();
+  std::vector<std::string> customers;
+  for (const PlannedOrder& p : records.planned) customers.push_back(p.customer_id);
+  const absl::Time drain_start = absl::Now();
+  drain_status_ = WaitForDrain(MakeReadOptions(), customers, options_.drain_timeout);
+  const absl::Duration drain_time = absl::Now() - drain_start;
+  const std::string figures = OutboxFigures();
+  absl::StatusOr<CheckReport> report = CheckFinalState(MakeReadOptions(), records);
+
+  std::string out = absl::StrFormat(
+      "=== scenario %s (seed %d): run %.1fs, heal+retry %.1fs (retry %.1fs), drain %.1fs, "
+      "total %.1fs; crashes %d, restarts %d\n",
+      options_.name, options_.seed, absl::ToDoubleSeconds(run_time_),
+      absl::ToDoubleSeconds(drain_start - heal_start), absl::ToDoubleSeconds(retry_time),
+      absl::ToDoubleSeconds(drain_time), absl::ToDoubleSeconds(absl::Now() - started_),
+      crashes_.load(), restarts_.load());
+  for (int i = 0; i < kHops; ++i) {
+    absl::StrAppend(&out, "  proxy ", HopName(Hop(i)), ": ", proxies_[i]->counters().DebugString(),
+                    "\n");
+  }
+  out += figures;
+  absl::StrAppend(&out, "  drain: ", drain_status_.ok() ? "OK" : drain_status_.ToString(), "\n");
+  if (report.ok()) {
+    out += report->Table();
+  } else {
+    absl::StrAppend(&out, "  checker could not read the final state: ", report.status().ToString(),
+                    "\n");
+  }
+  std::cout << out << std::flush;
+  if (!report.ok() || !report->ok() || !drain_status_.ok()) {
+    absl::MutexLock lock(&mu_);
+    std::cout << "--- order_service log tail ---\n" << order_.process->LogTail(3000)
+              << "--- payment_service log tail ---\n" << payment_.process->LogTail(3000)
+              << std::flush;
+  }
+  return report;
+}
+
+}  // namespace network_test

@@ -1,0 +1,165 @@
+// One network scenario against the real services (issue 5, DESIGN.md §6): PostgreSQL (the test
+// cluster, or a private one when the scenario restarts it), payment_service, order_service
+// (--role=all, plus optional --role=relay processes), a FaultProxy on each hop, the retrying
+// client, and at the end: heal every fault, restart whatever is down, retry the unknown creates,
+// wait for the outbox to drain, and run the exactly-once checker.
+//
+//   client --[client_proxy]--> order_service --[payment_proxy]--> payment_service
+//                                   |                                   |
+//                            [order_pg_proxy]                   [payment_pg_proxy]
+//                                   +-------------> PostgreSQL <---------+
+//
+// A supervisor thread restarts any service that died (a failpoint's SIGKILL, or a scenario's
+// kill) unless the scenario holds it down, and points the proxy in front of it at its new port.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "tests/network/checker.h"
+#include "tests/network/fault_proxy.h"
+#include "tests/network/process_harness.h"
+#include "tests/network/retrying_client.h"
+
+namespace network_test {
+
+struct ScenarioOptions {
+  std::string name = "scenario";
+  uint64_t seed = 1;
+  // A private cluster (needed to restart PostgreSQL); else the test cluster from the environment.
+  bool own_postgres = false;
+  int client_threads = 8;
+  RetryPolicy policy;
+  // Extra flags. Failpoints go in order_failpoints / payment_failpoints (see max_failpoint_crashes).
+  std::vector<std::string> order_args;
+  std::vector<std::string> payment_args;
+  std::string order_failpoints;    // e.g. "order_before_commit@37"
+  std::string payment_failpoints;  // e.g. "payment_after_charge_commit@53"
+  // A service killed by its failpoint is restarted with the failpoint still armed (so it crashes
+  // again after as many hits) this many times, then without it.
+  int max_failpoint_crashes = 3;
+  int extra_relays = 0;  // order_service --role=relay processes besides the --role=all one
+  // Relay settings for tests: a short backoff, a lease that expires fast, a payment deadline
+  // below the lease.
+  absl::Duration relay_lease = absl::Seconds(3);
+  absl::Duration payment_timeout = absl::Seconds(1);
+  absl::Duration relay_backoff_initial = absl::Milliseconds(20);
+  absl::Duration relay_backoff_max = absl::Milliseconds(500);
+  // Faults are transient here, so an event should never run out of attempts; a non-transient
+  // error still buries an event at once (and the checker counts it as stuck).
+  int relay_max_attempts = 200;
+  int pool_size = 8;
+  absl::Duration retry_unknown_budget = absl::Seconds(30);
+  absl::Duration drain_timeout = absl::Seconds(90);
+};
+
+class Scenario {
+ public:
+  enum class Hop { kClientOrder = 0, kOrderPayment, kOrderPg, kPaymentPg };
+  static constexpr int kHops = 4;
+  static const char* HopName(Hop hop);
+
+  explicit Scenario(ScenarioOptions options);
+  ~Scenario();
+  Scenario(const Scenario&) = delete;
+  Scenario& operator=(const Scenario&) = delete;
+
+  // PostgreSQL, databases, proxies, services, supervisor, client.
+  absl::Status Start();
+
+  // Runs `plan` through the client; `chaos`, when given, runs on its own thread meanwhile and
+  // should return soon after `done()` turns true (Sleep() returns early then).
+  using Chaos = std::function<void(Scenario& s, const std::function<bool()>& done)>;
+  void Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos = nullptr);
+
+  // Heals every fault, restarts what is down, retries unknown creates, waits for the drain, then
+  // runs the checker. Prints the scenario's figures and the checker table. The status is an
+  // error only when the final state could not be read; the drain's result is in drain_status().
+  absl::StatusOr<CheckReport> Finish();
+  const absl::Status& drain_status() const { return drain_status_; }
+
+  // Sleeps `d`, or less when `done()` turns true (polled every 20 ms).
+  static void Sleep(absl::Duration d, const std::function<bool()>& done);
+
+  FaultProxy& proxy(Hop hop) { return *proxies_[static_cast<int>(hop)]; }
+  RetryingClient& client() { return *client_; }
+  PostgresCluster* postgres() { return pg_; }
+  const ScenarioOptions& options() const { return options_; }
+  std::string order_address();    // directly, not through a proxy
+  std::string payment_address();  // directly
+  // The client-facing address (the proxy in front of the order service).
+  std::string client_address() const { return proxies_[0]->address(); }
+
+  // Process control; safe while the supervisor runs.
+  void KillOrder();                  // the --role=all process; the supervisor restarts it
+  void KillRelay(int index);         // an extra --role=relay process; restarted too
+  void HoldPaymentDown();            // SIGKILL, and not restarted until ReleasePayment()
+  absl::Status ReleasePayment();     // start it again (new port, the proxy follows)
+  void KillPayment();                // SIGKILL; the supervisor restarts it
+  void PausePayment();               // SIGSTOP
+  void ResumePayment();              // SIGCONT
+  void PauseRelay(int index);
+  void ResumeRelay(int index);
+  // pg_ctl stop -m immediate, `down_for`, start (own_postgres only).
+  absl::Status RestartPostgres(absl::Duration down_for);
+  // PaymentFaultAdmin.SetFaults (the payment service runs with --enable_fault_admin).
+  absl::Status SetPaymentFaults(double fail_before, double fail_after, int latency_ms,
+                                int jitter_ms, uint64_t seed);
+
+  // Crashes seen by the supervisor (a process found dead that the scenario did not kill).
+  int crashes() const { return crashes_.load(); }
+  int restarts() const { return restarts_.load(); }
+
+ private:
+  struct Managed {
+    ServiceProcess* process = nullptr;
+    int proxy = -1;          // the proxy whose upstream follows it, or -1
+    bool hold_down = false;  // killed on purpose, not to be restarted yet
+    bool expect_death = false;  // the next death was caused by the scenario, not a crash
+    int failpoint_crashes = 0;
+    bool paused = false;
+  };
+
+  ServiceProcess::Spec OrderSpec(const std::string& name, const std::string& role);
+  absl::Status RestartLocked(Managed& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Supervise();
+  void StripFailpoints(Managed& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string OrderTargetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ReadOptions MakeReadOptions();
+  std::string OutboxFigures();
+
+  const ScenarioOptions options_;
+  const absl::Time started_ = absl::Now();
+  ProcessHarness harness_;
+  PostgresCluster* pg_ = nullptr;
+  std::string order_db_, payment_db_;
+  std::vector<std::unique_ptr<FaultProxy>> proxies_;
+  std::unique_ptr<RetryingClient> client_;
+
+  absl::Mutex mu_;
+  Managed payment_ ABSL_GUARDED_BY(mu_);
+  Managed order_ ABSL_GUARDED_BY(mu_);
+  std::vector<Managed> relays_ ABSL_GUARDED_BY(mu_);
+  bool healing_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> crashes_{0};
+  std::atomic<int> restarts_{0};
+  std::thread supervisor_;
+  absl::Duration run_time_ = absl::ZeroDuration();
+  absl::Status drain_status_;
+};
+
+// Environment knobs (soak mode): an integer from the environment, or `fallback`.
+int64_t EnvInt(const char* name, int64_t fallback);
+
+}  // namespace network_test

@@ -1,0 +1,550 @@
+// The fault matrix of issue 5 (DESIGN.md §6) against the real binaries: each scenario starts
+// PostgreSQL, payment_service and order_service behind a fault proxy per hop, runs a seeded plan
+// through the retrying client while one kind of fault bites, heals, drains, and fails unless the
+// exactly-once checker counts no violation. Every scenario prints its checker table.
+//
+// Soak: NETWORK_SOAK_ORDERS=20000 [NETWORK_SOAK_SECONDS=...] [NETWORK_SOAK_SEED=...]
+//   build-net/tests/network/network_scenarios_tests --gtest_filter='*Soak*'
+#include <iostream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/network/scenario.h"
+
+namespace network_test {
+namespace {
+
+using Hop = Scenario::Hop;
+
+ScenarioOptions Options(const std::string& name, uint64_t seed) {
+  ScenarioOptions o;
+  o.name = name;
+  o.seed = seed;
+  o.policy.attempt_timeout = absl::Seconds(2);
+  o.policy.budget = absl::Seconds(20);
+  return o;
+}
+
+std::vector<PlannedOrder> Plan(const ScenarioOptions& o, int count, PlanOptions p = {}) {
+  p.key_prefix = o.name;
+  return MakePlan(count, o.seed, p);
+}
+
+// Heals, drains, checks; the test fails on any violation, on a drain that did not finish, and
+// when a create is still unknown after the network healed.
+void FinishAndCheck(Scenario& s, CheckReport* out = nullptr) {
+  absl::StatusOr<CheckReport> report = s.Finish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(s.drain_status().ok()) << s.drain_status();
+  EXPECT_TRUE(report->ok()) << report->Table();
+  EXPECT_EQ(report->unknown, 0) << "creates still unknown after the network healed";
+  EXPECT_GT(report->acknowledged, 0);
+  if (out != nullptr) *out = *report;
+}
+
+#define START_SCENARIO(s)                       \
+  Scenario s(options);                          \
+  {                                             \
+    absl::Status started = s.Start();           \
+    ASSERT_TRUE(started.ok()) << started;       \
+  }
+
+int64_t Faults(Scenario& s, Hop hop, FaultKind kind) { return s.proxy(hop).counters().fault(kind); }
+
+// --- latency --------------------------------------------------------------------------------
+
+TEST(NetworkScenarios, LatencyBelowTheDeadline) {
+  ScenarioOptions options = Options("latency", 101);
+  START_SCENARIO(s);
+  s.proxy(Hop::kClientOrder).SetLatency(absl::Milliseconds(40), absl::Milliseconds(30));
+  s.proxy(Hop::kOrderPayment).SetLatency(absl::Milliseconds(150), absl::Milliseconds(100));
+  s.proxy(Hop::kOrderPg).SetLatency(absl::Milliseconds(2), absl::Milliseconds(1));
+  s.proxy(Hop::kPaymentPg).SetLatency(absl::Milliseconds(2), absl::Milliseconds(1));
+  s.Run(Plan(options, 150));
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(Faults(s, Hop::kOrderPayment, FaultKind::kLatency), 0);
+}
+
+// --- "request delivered, response dropped", on each hop -------------------------------------
+
+TEST(NetworkScenarios, ResponseDroppedClientToOrder) {
+  ScenarioOptions options = Options("drop_client", 102);
+  START_SCENARIO(s);
+  s.proxy(Hop::kClientOrder)
+      .SetResponseDrop(0.3, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+  s.Run(Plan(options, 200));
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(Faults(s, Hop::kClientOrder, FaultKind::kResponseDropped), 0);
+  EXPECT_GT(r.recovered, 0);
+}
+
+TEST(NetworkScenarios, ResponseDroppedOrderToPayment) {
+  ScenarioOptions options = Options("drop_payment", 103);
+  START_SCENARIO(s);
+  s.proxy(Hop::kOrderPayment)
+      .SetResponseDrop(0.5, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+  s.Run(Plan(options, 200));
+  FinishAndCheck(s);
+  EXPECT_GT(Faults(s, Hop::kOrderPayment, FaultKind::kResponseDropped), 0);
+}
+
+TEST(NetworkScenarios, ResponseDroppedOrderToPostgresAtCommit) {
+  ScenarioOptions options = Options("drop_order_pg", 104);
+  START_SCENARIO(s);
+  // The COMMIT reaches PostgreSQL and commits; its answer is lost and the connection reset.
+  s.proxy(Hop::kOrderPg).SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 0.15, 30,
+                                       absl::Milliseconds(100));
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(Faults(s, Hop::kOrderPg, FaultKind::kMatch), 0);
+  EXPECT_GT(r.recovered, 0);
+}
+
+TEST(NetworkScenarios, ResponseDroppedPaymentToPostgresAtCommit) {
+  ScenarioOptions options = Options("drop_payment_pg", 105);
+  START_SCENARIO(s);
+  s.proxy(Hop::kPaymentPg).SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 0.15, 30,
+                                         absl::Milliseconds(100));
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
+  FinishAndCheck(s);
+  EXPECT_GT(Faults(s, Hop::kPaymentPg, FaultKind::kMatch), 0);
+}
+
+// --- blackhole, reset, close after N bytes ----------------------------------------------------
+
+TEST(NetworkScenarios, RequestBlackholedCallerHitsItsDeadline) {
+  ScenarioOptions options = Options("blackhole", 106);
+  options.policy.attempt_timeout = absl::Seconds(1);
+  START_SCENARIO(s);
+  s.Run(Plan(options, 200), [](Scenario& s, const std::function<bool()>& done) {
+    while (!done()) {
+      // Requests vanish for longer than the client's and the relay's deadlines (1 s).
+      // (The relay has one connection to payments: all of it goes dark.)
+      s.proxy(Hop::kClientOrder).SetBlackhole(0.4, Direction::kClientToUpstream);
+      s.proxy(Hop::kOrderPayment).SetBlackhole(1.0, Direction::kClientToUpstream);
+      Scenario::Sleep(absl::Milliseconds(1500), done);
+      s.proxy(Hop::kClientOrder).ClearBlackhole();
+      s.proxy(Hop::kOrderPayment).ClearBlackhole();
+      Scenario::Sleep(absl::Milliseconds(700), done);
+    }
+  });
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(Faults(s, Hop::kClientOrder, FaultKind::kBlackhole), 0);
+  EXPECT_GT(Faults(s, Hop::kOrderPayment, FaultKind::kBlackhole), 0);
+  EXPECT_GT(r.recovered, 0);
+}
+
+TEST(NetworkScenarios, ResetMidCallOnEveryHop) {
+  ScenarioOptions options = Options("reset", 107);
+  START_SCENARIO(s);
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}),
+        [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
+          std::mt19937_64 rng(seed);
+          while (!done()) {
+            s.proxy(Hop(rng() % Scenario::kHops)).ResetOpenConnections(0.6);
+            Scenario::Sleep(absl::Milliseconds(120), done);
+          }
+        });
+  FinishAndCheck(s);
+  int64_t resets = 0;
+  for (int i = 0; i < Scenario::kHops; ++i) resets += Faults(s, Hop(i), FaultKind::kReset);
+  EXPECT_GT(resets, 0);
+}
+
+TEST(NetworkScenarios, CloseAfterNBytesOnEveryHop) {
+  ScenarioOptions options = Options("close_bytes", 108);
+  START_SCENARIO(s);
+  s.proxy(Hop::kClientOrder).SetCloseAfterBytes(Direction::kBoth, 6000, 0.5);
+  s.proxy(Hop::kOrderPayment).SetCloseAfterBytes(Direction::kBoth, 5000, 0.5);
+  s.proxy(Hop::kOrderPg).SetCloseAfterBytes(Direction::kBoth, 40000, 0.3, /*reset=*/true);
+  s.proxy(Hop::kPaymentPg).SetCloseAfterBytes(Direction::kBoth, 40000, 0.3);
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
+  FinishAndCheck(s);
+  int64_t closed = 0;
+  for (int i = 0; i < Scenario::kHops; ++i) closed += Faults(s, Hop(i), FaultKind::kCloseAfterBytes);
+  EXPECT_GT(closed, 0);
+}
+
+TEST(NetworkScenarios, OrderConnectionToPostgresResetDuringCommit) {
+  ScenarioOptions options = Options("reset_commit", 109);
+  START_SCENARIO(s);
+  // The connection is reset exactly when COMMIT passes: the transaction rolls back.
+  s.proxy(Hop::kOrderPg).SetMatchFault("COMMIT", MatchAction::kResetBefore, 0.25);
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(Faults(s, Hop::kOrderPg, FaultKind::kMatch), 0);
+  EXPECT_GT(r.recovered, 0);
+}
+
+// --- processes: down, killed at failpoints, stopped ---------------------------------------------
+
+TEST(NetworkScenarios, PaymentServiceDownThenBack) {
+  ScenarioOptions options = Options("payment_down", 110);
+  START_SCENARIO(s);
+  s.Run(Plan(options, 200), [](Scenario& s, const std::function<bool()>& done) {
+    Scenario::Sleep(absl::Milliseconds(500), done);
+    while (!done()) {
+      s.HoldPaymentDown();  // killed: connections refused behind the proxy
+      Scenario::Sleep(absl::Seconds(2), done);
+      (void)s.ReleasePayment();
+      Scenario::Sleep(absl::Milliseconds(800), done);
+      // The port itself refuses (ECONNREFUSED) for a while.
+      (void)s.proxy(Hop::kOrderPayment).SetRefuse(RefuseMode::kStopListening);
+      s.proxy(Hop::kOrderPayment).ResetOpenConnections();
+      Scenario::Sleep(absl::Milliseconds(1200), done);
+      (void)s.proxy(Hop::kOrderPayment).ClearRefuse();
+      Scenario::Sleep(absl::Milliseconds(800), done);
+    }
+  });
+  FinishAndCheck(s);
+  EXPECT_GE(s.restarts(), 1);
+}
+
+struct FailpointCase {
+  std::string failpoint;  // name@N
+  uint64_t seed = 0;
+  bool in_payment = false;
+};
+
+class CrashAtFailpoint : public ::testing::TestWithParam<FailpointCase> {};
+
+TEST_P(CrashAtFailpoint, RestartAndGoOn) {
+  const FailpointCase& c = GetParam();
+  const std::string name = c.failpoint.substr(0, c.failpoint.find('@'));
+  ScenarioOptions options = Options(absl::StrCat("fp_", name), c.seed);
+  (c.in_payment ? options.payment_failpoints : options.order_failpoints) = c.failpoint;
+  options.max_failpoint_crashes = 3;
+  START_SCENARIO(s);
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
+  FinishAndCheck(s);
+  EXPECT_GE(s.crashes(), 1) << c.failpoint << " never fired";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    NetworkScenarios, CrashAtFailpoint,
+    ::testing::Values(FailpointCase{"order_before_commit@30", 121},
+                      FailpointCase{"order_after_commit@30", 122},
+                      FailpointCase{"relay_before_dispatch@12", 123},
+                      FailpointCase{"relay_after_payment@12", 124},
+                      FailpointCase{"payment_after_charge_commit@12", 125, true}),
+    [](const ::testing::TestParamInfo<FailpointCase>& info) {
+      return info.param.failpoint.substr(0, info.param.failpoint.find('@'));
+    });
+
+TEST(NetworkScenarios, PaymentStoppedAndContinuedLateReplies) {
+  ScenarioOptions options = Options("sigstop", 112);
+  START_SCENARIO(s);
+  s.Run(Plan(options, 150, {.cancel_fraction = 0.1}),
+        [](Scenario& s, const std::function<bool()>& done) {
+          while (!done()) {
+            Scenario::Sleep(absl::Milliseconds(400), done);
+            // SIGSTOP past the relay's deadline (1 s): its calls time out, the payment service
+            // answers them late once continued, and the retries are replays.
+            s.PausePayment();
+            Scenario::Sleep(absl::Milliseconds(2000), [] { return false; });
+            s.ResumePayment();
+          }
+        });
+  FinishAndCheck(s);
+}
+
+TEST(NetworkScenarios, TwoRelaysAtOnce) {
+  ScenarioOptions options = Options("two_relays", 113);
+  options.extra_relays = 1;
+  options.payment_args = {"--latency_ms=20", "--latency_jitter_ms=15"};
+  START_SCENARIO(s);
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.2}),
+        [](Scenario& s, const std::function<bool()>& done) {
+          Scenario::Sleep(absl::Milliseconds(700), done);
+          // The extra relay stops while it holds leases, for longer than the lease: the other
+          // relay takes its events over; continued, it must not overwrite their outcome.
+          s.PauseRelay(0);
+          Scenario::Sleep(absl::Milliseconds(4000), done);
+          s.ResumeRelay(0);
+          Scenario::Sleep(absl::Milliseconds(700), done);
+          s.KillRelay(0);  // and it crashes once (the supervisor restarts it)
+        });
+  FinishAndCheck(s);
+}
+
+// --- the same key: concurrent, and reused with a different body ------------------------------
+
+TEST(NetworkScenarios, ConcurrentSameKeyAndReusedKeyWithDifferentAmount) {
+  ScenarioOptions options = Options("same_key", 114);
+  options.client_threads = 8;
+  START_SCENARIO(s);
+  // Each order four times in a row: four workers send the same key at the same moment.
+  std::vector<PlannedOrder> unique = Plan(options, 60);
+  std::vector<PlannedOrder> plan;
+  for (const PlannedOrder& p : unique) plan.insert(plan.end(), 4, p);
+  s.proxy(Hop::kOrderPg).SetLatency(absl::Milliseconds(3), absl::Milliseconds(2));
+  s.proxy(Hop::kClientOrder)
+      .SetResponseDrop(0.2, absl::Milliseconds(100), kGrpcHandshakeClientBytes);
+  s.Run(plan);
+  s.proxy(Hop::kClientOrder).ClearResponseDrop();
+
+  // The same keys with another amount (one more of the first item): refused, nothing written.
+  ClientRecords first = s.client().records();
+  std::vector<PlannedOrder> reused;
+  for (const PlannedOrder& p : unique) {
+    if (first.creates[p.key].outcome != Outcome::kAcknowledged) continue;
+    PlannedOrder q = p;
+    q.items[0].quantity += 1;
+    reused.push_back(q);
+  }
+  RetryingClient::Options co;
+  co.target = s.client_address();
+  co.threads = 4;
+  co.seed = options.seed + 1;
+  RetryingClient reuse(co);
+  reuse.Run(reused);
+  const ClientRecords refused = reuse.records();
+  int64_t failed_precondition = 0;
+  for (const auto& [key, out] : refused.creates) {
+    EXPECT_EQ(out.outcome, Outcome::kFailedDefinitely) << key;
+    EXPECT_EQ(out.final_code, grpc::StatusCode::FAILED_PRECONDITION) << key;
+    EXPECT_EQ(out.final_reason, "IDEMPOTENCY_KEY_REUSED") << key;
+    failed_precondition += out.final_code == grpc::StatusCode::FAILED_PRECONDITION;
+  }
+  std::cout << "reused keys with a different amount: " << reused.size() << " sent, "
+            << failed_precondition << " FAILED_PRECONDITION (definite failures)\n";
+  EXPECT_EQ(failed_precondition, static_cast<int64_t>(reused.size()));
+  EXPECT_GT(reused.size(), 0u);
+  // Anything the refused requests had written would show as a second order for the key
+  // (duplicated) or an amount that is not the first plan's (amount_mismatch).
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_EQ(r.planned, 60);
+}
+
+// --- declines, cancels ------------------------------------------------------------------------
+
+TEST(NetworkScenarios, DeclinesAreFinal) {
+  ScenarioOptions options = Options("declines", 115);
+  options.payment_args = {"--fail_before_charge=0.15", "--fail_after_charge=0.15"};
+  START_SCENARIO(s);
+  std::vector<PlannedOrder> plan = Plan(options, 200, {.declined_fraction = 0.4});
+  int n = 0;
+  for (PlannedOrder& p : plan) {
+    if (p.payment_method == "pm_card_declined" && n++ % 2 == 0) {
+      p.payment_method = "pm_card_insufficient_funds";
+    }
+  }
+  s.proxy(Hop::kOrderPayment)
+      .SetResponseDrop(0.2, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+  s.Run(plan);
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(r.payment_failed, 0);
+  EXPECT_GT(r.paid, 0);
+}
+
+TEST(NetworkScenarios, CancelsRacingWithCharges) {
+  ScenarioOptions options = Options("cancel_race", 116);
+  options.payment_args = {"--latency_ms=30", "--latency_jitter_ms=25"};
+  START_SCENARIO(s);
+  std::vector<PlannedOrder> plan = Plan(options, 200, {.declined_fraction = 0.1,
+                                                       .cancel_fraction = 0.6});
+  std::mt19937_64 rng(options.seed);
+  for (PlannedOrder& p : plan) {
+    // Before the relay claims the charge, while it is in flight, or after it finished.
+    p.cancel_delay = absl::Milliseconds(std::uniform_int_distribution<int>(0, 80)(rng));
+  }
+  s.proxy(Hop::kOrderPayment)
+      .SetResponseDrop(0.2, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+  s.Run(plan);
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(r.cancelled, 0);
+}
+
+// --- PostgreSQL -------------------------------------------------------------------------------
+
+TEST(NetworkScenarios, PostgresImmediateRestartUnderLoad) {
+  ScenarioOptions options = Options("pg_restart", 117);
+  options.own_postgres = true;  // restarted: a private cluster
+  START_SCENARIO(s);
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}),
+        [](Scenario& s, const std::function<bool()>& done) {
+          Scenario::Sleep(absl::Milliseconds(800), done);
+          for (absl::Duration down : {absl::Milliseconds(500), absl::Seconds(1)}) {
+            if (done()) break;
+            absl::Status st = s.RestartPostgres(down);
+            EXPECT_TRUE(st.ok()) << st;
+            Scenario::Sleep(absl::Seconds(2), done);
+          }
+        });
+  FinishAndCheck(s);
+}
+
+// --- everything at once -----------------------------------------------------------------------
+
+// A seeded schedule of every fault above, one after another on random hops and processes.
+void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
+                absl::Duration pg_restart_every) {
+  std::mt19937_64 rng(seed);
+  auto uni = [&rng](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto ms = [&rng](int a, int b) {
+    return absl::Milliseconds(std::uniform_int_distribution<int>(a, b)(rng));
+  };
+  absl::Time last_pg_restart = absl::Now();
+  while (!done()) {
+    const Hop hop = Hop(rng() % Scenario::kHops);
+    const bool pg_hop = hop == Hop::kOrderPg || hop == Hop::kPaymentPg;
+    FaultProxy& p = s.proxy(hop);
+    const absl::Duration hold = ms(200, 1200);
+    switch (rng() % 14) {
+      case 0:
+        p.SetLatency(ms(5, pg_hop ? 20 : 150), ms(0, 20), uni(0.3, 1.0));
+        Scenario::Sleep(hold, done);
+        p.ClearLatency();
+        break;
+      case 1:
+        // PostgreSQL has no statement timeout here: hold its bytes (a partition) rather than
+        // lose them; gRPC hops lose them and their callers hit the deadline.
+        p.SetBlackhole(uni(0.2, 0.6), Direction::kBoth,
+                       pg_hop ? BlackholeMode::kHold : BlackholeMode::kDrop);
+        Scenario::Sleep(std::min(hold, absl::Milliseconds(pg_hop ? 600 : 1500)), done);
+        p.ClearBlackhole();
+        break;
+      case 2:
+        p.ResetOpenConnections(uni(0.3, 1.0));
+        break;
+      case 3:
+        p.SetCloseAfterBytes(Direction::kBoth, 500 + static_cast<int64_t>(rng() % 30000),
+                             uni(0.2, 0.6), rng() % 2 == 0);
+        Scenario::Sleep(hold, done);
+        p.ClearCloseAfterBytes();
+        break;
+      case 4:
+        (void)p.SetRefuse(rng() % 2 ? RefuseMode::kAcceptThenReset : RefuseMode::kStopListening,
+                          uni(0.3, 1.0));
+        Scenario::Sleep(std::min(hold, absl::Milliseconds(800)), done);
+        (void)p.ClearRefuse();
+        break;
+      case 5:
+        if (pg_hop) {
+          p.SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, uni(0.1, 0.4), 5,
+                          absl::Milliseconds(100));
+        } else {
+          p.SetResponseDrop(uni(0.2, 0.6), absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+        }
+        Scenario::Sleep(hold, done);
+        p.ClearMatchFault();
+        p.ClearResponseDrop();
+        break;
+      case 6:
+        if (pg_hop) {
+          p.SetMatchFault("COMMIT", MatchAction::kResetBefore, uni(0.1, 0.4), 5);
+          Scenario::Sleep(hold, done);
+          p.ClearMatchFault();
+        } else {
+          p.SetCloseAfterBytes(Direction::kUpstreamToClient, 50 + static_cast<int64_t>(rng() % 400),
+                               uni(0.2, 0.6), true);
+          Scenario::Sleep(hold, done);
+          p.ClearCloseAfterBytes();
+        }
+        break;
+      case 7:
+        s.KillOrder();
+        break;
+      case 8:
+        s.KillPayment();
+        break;
+      case 9:
+        s.KillRelay(0);
+        break;
+      case 10:
+        s.PausePayment();
+        Scenario::Sleep(ms(500, 2000), [] { return false; });
+        s.ResumePayment();
+        break;
+      case 11:
+        s.PauseRelay(0);
+        Scenario::Sleep(ms(1000, 4000), [] { return false; });
+        s.ResumeRelay(0);
+        break;
+      case 12:
+        (void)s.SetPaymentFaults(uni(0, 0.3), uni(0, 0.3), static_cast<int>(rng() % 50),
+                                 static_cast<int>(rng() % 20), rng() | 1);
+        Scenario::Sleep(hold, done);
+        (void)s.SetPaymentFaults(0, 0, 0, 0, 0);
+        break;
+      case 13:
+        if (s.postgres()->owned() && absl::Now() - last_pg_restart > pg_restart_every) {
+          absl::Status st = s.RestartPostgres(ms(100, 1000));
+          EXPECT_TRUE(st.ok()) << st;
+          last_pg_restart = absl::Now();
+        }
+        break;
+    }
+    Scenario::Sleep(ms(0, 300), done);
+  }
+}
+
+ScenarioOptions MixedOptions(const std::string& name, uint64_t seed) {
+  ScenarioOptions options = Options(name, seed);
+  options.own_postgres = true;  // PostgreSQL restarts are part of the mix
+  options.extra_relays = 1;
+  options.max_failpoint_crashes = 0;
+  return options;
+}
+
+PlanOptions MixedPlan() { return {.declined_fraction = 0.1, .cancel_fraction = 0.15}; }
+
+TEST(NetworkScenarios, MixedAllFaultsSeeded) {
+  ScenarioOptions options = MixedOptions("mixed", 2024);
+  START_SCENARIO(s);
+  s.Run(Plan(options, 1000, MixedPlan()),
+        [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
+          MixedChaos(s, done, seed, absl::Seconds(8));
+        });
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_EQ(r.planned, 1000);
+}
+
+// The mixed scenario, long: NETWORK_SOAK_ORDERS orders (nothing to do when unset), in batches
+// while NETWORK_SOAK_SECONDS (default: no limit) last, seed NETWORK_SOAK_SEED (default 7).
+TEST(NetworkScenarios, Soak) {
+  const int64_t orders = EnvInt("NETWORK_SOAK_ORDERS", 0);
+  if (orders <= 0) {
+    std::cout << "soak mode is off: set NETWORK_SOAK_ORDERS (e.g. 20000), optionally "
+                 "NETWORK_SOAK_SECONDS and NETWORK_SOAK_SEED, to run the mixed scenario long\n";
+    return;
+  }
+  const int64_t seconds = EnvInt("NETWORK_SOAK_SECONDS", 0);
+  const uint64_t seed = static_cast<uint64_t>(EnvInt("NETWORK_SOAK_SEED", 7));
+  ScenarioOptions options = MixedOptions("soak", seed);
+  options.drain_timeout = absl::Minutes(5);
+  options.retry_unknown_budget = absl::Minutes(1);
+  START_SCENARIO(s);
+  const std::vector<PlannedOrder> plan = Plan(options, static_cast<int>(orders), MixedPlan());
+  const absl::Time until =
+      seconds > 0 ? absl::Now() + absl::Seconds(seconds) : absl::InfiniteFuture();
+  constexpr size_t kBatch = 500;
+  size_t submitted = 0;
+  for (size_t i = 0; i < plan.size() && absl::Now() < until; i += kBatch) {
+    std::vector<PlannedOrder> batch(plan.begin() + i,
+                                    plan.begin() + std::min(plan.size(), i + kBatch));
+    s.Run(batch, [seed = seed * 1000 + i](Scenario& s, const std::function<bool()>& done) {
+      MixedChaos(s, done, seed, absl::Seconds(30));
+    });
+    submitted += batch.size();
+    std::cout << "soak: " << submitted << " of " << plan.size() << " orders submitted\n"
+              << std::flush;
+  }
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_EQ(r.planned, static_cast<int64_t>(submitted));
+}
+
+}  // namespace
+}  // namespace network_test
