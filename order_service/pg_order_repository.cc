@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/failpoint.h"
 #include "common/pg/connection.h"
@@ -47,6 +48,43 @@ ev AS (
   INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
   SELECT $1, $2, o.id, 'ORDER_CREATED', $4 FROM o)
 SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM o)sql"};
+
+// CreateOrder in one statement (one round trip, its own transaction): take the key and, only if
+// it was free, write the order, its items, its CHARGE event, its ORDER_CREATED event and the
+// response. The order id is reserved from the sequence beforehand and the response is built
+// before the statement, so the stored answer is written together with everything it describes.
+// A concurrent holder of the key makes the INSERT wait on its row lock (bounded by lock_timeout).
+constexpr pg::Query kCreateOrder{"order_create", R"sql(
+WITH k AS (
+  INSERT INTO idempotency_keys (tenant, method, key, fingerprint, response, order_id)
+  SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bigint
+  FROM (SELECT set_config('lock_timeout', $7, true)) AS cfg
+  ON CONFLICT DO NOTHING
+  RETURNING order_id),
+o AS (
+  INSERT INTO orders (id, tenant, customer_id, currency, amount_cents, payment_method, status,
+                      created_at, updated_at)
+  SELECT order_id, $1, $8, $9, $10, $11, 1, $15::timestamptz, $15::timestamptz FROM k
+  RETURNING id),
+i AS (
+  INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)
+  SELECT o.id, t.line, t.sku, t.quantity, t.price
+  FROM o, unnest($12::text[], $13::bigint[], $14::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, line)),
+e AS (
+  INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
+  SELECT o.id, 'CHARGE', 'charge:order:' || o.id,
+         json_build_object('order_id', o.id, 'amount_cents', $10::bigint, 'currency', $9::text,
+                           'payment_method', $11::text, 'customer_id', $8::text)::text
+  FROM o),
+ev AS (
+  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
+  SELECT $1, $8, o.id, 'ORDER_CREATED', $10 FROM o)
+SELECT count(*) FROM k)sql"};
+
+// Order ids reserved in blocks: one round trip per block instead of one per order. Ids of a
+// block a process never uses are simply skipped; ids are never reused.
+constexpr pg::Query kReserveIds{"order_reserve_ids", R"sql(
+SELECT nextval('orders_id_seq') FROM generate_series(1, $1))sql"};
 
 constexpr pg::Query kStoreResponse{"order_store_response", R"sql(
 UPDATE idempotency_keys SET response = $4, order_id = $5
@@ -156,26 +194,16 @@ std::string LockTimeoutFor(absl::Time deadline) {
   return absl::StrCat(absl::ToInt64Milliseconds(left), "ms");
 }
 
-// Takes the idempotency key inside the open transaction on `conn`. nullopt: the key is ours, go
-// on. A string: the stored response of the first request, to replay. Errors: REUSED, IN_USE.
-absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
-                                                    const IdempotencyScope& scope,
-                                                    absl::Time deadline) {
-  auto claimed = conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
-                                       pg::Param::Bytes(scope.fingerprint),
-                                       LockTimeoutFor(deadline)});
-  if (!claimed.ok()) {
-    if (pg::SqlStateOf(claimed.status()) == "55P03") {
-      return common::WithRetryDelay(
-          common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE",
-                                  "a request with this idempotency-key is still in progress; "
-                                  "retry with the same key"),
-          absl::Seconds(1));
-    }
-    return claimed.status();
-  }
-  if (claimed->rows() == 1) return std::nullopt;
-  // The key was used before, and that request has finished (we waited on its row lock).
+absl::Status KeyInUse() {
+  return common::WithRetryDelay(
+      common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE",
+                              "a request with this idempotency-key is still in progress; "
+                              "retry with the same key"),
+      absl::Seconds(1));
+}
+
+// The response stored under a used key, or IDEMPOTENCY_KEY_REUSED when the request differs.
+absl::StatusOr<std::string> StoredResponseFor(pg::Connection& conn, const IdempotencyScope& scope) {
   auto stored = conn.Exec(kStoredResponse, {scope.tenant, scope.method, scope.key});
   if (!stored.ok()) return stored.status();
   if (stored->rows() == 0) {
@@ -187,6 +215,25 @@ absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
         "this idempotency-key was already used for a different request");
   }
   return stored->Bytes(0, 1);
+}
+
+// Takes the idempotency key inside the open transaction on `conn`. nullopt: the key is ours, go
+// on. A string: the stored response of the first request, to replay. Errors: REUSED, IN_USE.
+absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
+                                                    const IdempotencyScope& scope,
+                                                    absl::Time deadline) {
+  auto claimed = conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
+                                       pg::Param::Bytes(scope.fingerprint),
+                                       LockTimeoutFor(deadline)});
+  if (!claimed.ok()) {
+    if (pg::SqlStateOf(claimed.status()) == "55P03") return KeyInUse();
+    return claimed.status();
+  }
+  if (claimed->rows() == 1) return std::nullopt;
+  // The key was used before, and that request has finished (we waited on its row lock).
+  auto stored = StoredResponseFor(conn, scope);
+  if (!stored.ok()) return stored.status();
+  return std::optional<std::string>(*std::move(stored));
 }
 
 absl::Status StoreResponse(pg::Connection& conn, const IdempotencyScope& scope,
@@ -227,36 +274,76 @@ absl::StatusOr<Order> InsertOrderRow(pg::Connection& conn, const std::string& te
   return order;
 }
 
+absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(pg::Connection& conn) {
+  {
+    absl::MutexLock lock(&ids_mu_);
+    if (!reserved_ids_.empty()) {
+      const int64_t id = reserved_ids_.front();
+      reserved_ids_.pop_front();
+      return id;
+    }
+  }
+  auto rows = conn.Exec(kReserveIds, {kIdBlock});
+  if (!rows.ok()) return rows.status();
+  absl::MutexLock lock(&ids_mu_);
+  for (int r = 1; r < rows->rows(); ++r) reserved_ids_.push_back(rows->Int(r, 0));
+  return rows->Int(0, 0);
+}
+
 absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
     const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
     int64_t amount_cents, absl::Time deadline) {
   auto conn = pool_.Acquire(deadline);
   if (!conn.ok()) return conn.status();
-  pg::Transaction tx(**conn);
-  if (absl::Status s = tx.Begin(); !s.ok()) return s;
-  auto claim = ClaimKey(**conn, scope, deadline);
-  if (!claim.ok()) return claim.status();
-  if (claim->has_value()) {
-    CreateResult result;
-    result.replayed = true;
-    if (!result.response.ParseFromString(**claim)) {
-      return absl::InternalError("stored response is unreadable");
-    }
-    return result;
-  }
+  auto id = ReserveOrderId(**conn);
+  if (!id.ok()) return id.status();
 
+  // The answer, complete before the statement that stores it.
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
   CreateResult result;
-  auto order = InsertOrderRow(**conn, scope.tenant, request, amount_cents);
-  if (!order.ok()) return order.status();
-  *result.response.mutable_order() = *std::move(order);
-  if (absl::Status s = StoreResponse(**conn, scope, result.response, result.response.order().id());
-      !s.ok()) {
-    return s;
+  Order* order = result.response.mutable_order();
+  order->set_id(*id);
+  order->set_customer_id(request.customer_id());
+  *order->mutable_items() = request.items();
+  order->set_amount_cents(amount_cents);
+  order->set_currency(request.currency());
+  order->set_status(orders::v1::ORDER_STATUS_CREATED);
+  order->set_payment_method(request.payment_method());
+  *order->mutable_create_time() = FromMicros(absl::ToUnixMicros(now));
+  *order->mutable_update_time() = order->create_time();
+
+  std::vector<std::string> skus;
+  std::vector<int64_t> quantities, prices;
+  for (const auto& item : request.items()) {
+    skus.push_back(item.sku());
+    quantities.push_back(item.quantity());
+    prices.push_back(item.unit_price_cents());
   }
   common::Failpoint("order_before_commit");
-  if (absl::Status s = tx.Commit(); !s.ok()) return s;
-  common::Failpoint("order_after_commit");
-  return result;
+  auto created = (*conn)->Exec(
+      kCreateOrder,
+      {scope.tenant, scope.method, scope.key, pg::Param::Bytes(scope.fingerprint),
+       pg::Param::Bytes(result.response.SerializeAsString()), *id, LockTimeoutFor(deadline),
+       request.customer_id(), request.currency(), amount_cents, request.payment_method(),
+       pg::ArrayLiteral(skus), pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices),
+       absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", now, absl::UTCTimeZone())});
+  if (!created.ok()) {
+    if (pg::SqlStateOf(created.status()) == "55P03") return KeyInUse();
+    return created.status();
+  }
+  if (created->Int(0, 0) == 1) {
+    common::Failpoint("order_after_commit");
+    return result;
+  }
+  // The key was used before (we waited for that request to finish): replay or refuse.
+  auto stored = StoredResponseFor(**conn, scope);
+  if (!stored.ok()) return stored.status();
+  CreateResult replay;
+  replay.replayed = true;
+  if (!replay.response.ParseFromString(*stored)) {
+    return absl::InternalError("stored response is unreadable");
+  }
+  return replay;
 }
 
 absl::StatusOr<Order> PgOrderRepository::GetOrder(const std::string& tenant, int64_t id) {

@@ -1,6 +1,10 @@
 // OrderRepository over PostgreSQL (libpq through common/pg, named statements only).
 #pragma once
 
+#include <deque>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "common/pg/pool.h"
 #include "order_service/order_repository.h"
 
@@ -30,7 +34,13 @@ class PgOrderRepository : public OrderRepository {
                                                   absl::Time deadline) override;
 
  private:
+  static constexpr int kIdBlock = 32;
+  // An order id from this process's reserved block, refilled from the sequence when empty.
+  absl::StatusOr<int64_t> ReserveOrderId(pg::Connection& conn);
+
   pg::Pool& pool_;
+  absl::Mutex ids_mu_;
+  std::deque<int64_t> reserved_ids_ ABSL_GUARDED_BY(ids_mu_);
 };
 
 // Inserts one order with its items, CHARGE event and ORDER_CREATED event on `conn` (inside the
