@@ -219,7 +219,9 @@ absl::Status Scenario::RestartLocked(Managed& m) {
   absl::Status s = m.process->Restart();
   if (!s.ok()) {
     std::cerr << "[" << options_.name << "] restart of " << m.process->spec().name
-              << " failed: " << s.message().substr(0, 300) << "\n";
+              << " failed: "
+              << s.message().substr(s.message().size() - std::min<size_t>(s.message().size(), 300))
+              << "\n";
     m.process->Kill();  // a half-started process would keep a stale port
     return s;
   }

@@ -7,6 +7,7 @@
 //   build-net/tests/network/network_scenarios_tests --gtest_filter='*Soak*'
 #include <iostream>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -386,30 +387,38 @@ TEST(NetworkScenarios, PostgresImmediateRestartUnderLoad) {
 
 // --- everything at once -----------------------------------------------------------------------
 
-// A seeded schedule of every fault above, one after another on random hops and processes.
-void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
-                absl::Duration pg_restart_every) {
+// A seeded schedule of every fault above, in two lanes that run at once: one for the network
+// (a fault on a random hop, held for a while, healed), one for processes and PostgreSQL (kills,
+// SIGSTOP, the payment service's own faults, immediate restarts).
+// The client hop keeps a base latency (pacing the client, so that faults land among its calls).
+constexpr absl::Duration kMixedBaseLatency = absl::Milliseconds(25);
+constexpr absl::Duration kMixedBaseJitter = absl::Milliseconds(10);
+
+void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto uni = [&rng](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
   auto ms = [&rng](int a, int b) {
     return absl::Milliseconds(std::uniform_int_distribution<int>(a, b)(rng));
   };
-  absl::Time last_pg_restart = absl::Now();
   while (!done()) {
     const Hop hop = Hop(rng() % Scenario::kHops);
     const bool pg_hop = hop == Hop::kOrderPg || hop == Hop::kPaymentPg;
     FaultProxy& p = s.proxy(hop);
-    const absl::Duration hold = ms(200, 1200);
-    switch (rng() % 14) {
+    const absl::Duration hold = ms(150, 1000);
+    switch (rng() % 7) {
       case 0:
         p.SetLatency(ms(5, pg_hop ? 20 : 150), ms(0, 20), uni(0.3, 1.0));
         Scenario::Sleep(hold, done);
-        p.ClearLatency();
+        if (hop == Hop::kClientOrder) {
+          p.SetLatency(kMixedBaseLatency, kMixedBaseJitter);
+        } else {
+          p.ClearLatency();
+        }
         break;
       case 1:
         // PostgreSQL has no statement timeout here: hold its bytes (a partition) rather than
         // lose them; gRPC hops lose them and their callers hit the deadline.
-        p.SetBlackhole(uni(0.2, 0.6), Direction::kBoth,
+        p.SetBlackhole(uni(0.2, 1.0), Direction::kBoth,
                        pg_hop ? BlackholeMode::kHold : BlackholeMode::kDrop);
         Scenario::Sleep(std::min(hold, absl::Milliseconds(pg_hop ? 600 : 1500)), done);
         p.ClearBlackhole();
@@ -419,7 +428,7 @@ void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
         break;
       case 3:
         p.SetCloseAfterBytes(Direction::kBoth, 500 + static_cast<int64_t>(rng() % 30000),
-                             uni(0.2, 0.6), rng() % 2 == 0);
+                             uni(0.2, 0.8), rng() % 2 == 0);
         Scenario::Sleep(hold, done);
         p.ClearCloseAfterBytes();
         break;
@@ -431,10 +440,10 @@ void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
         break;
       case 5:
         if (pg_hop) {
-          p.SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, uni(0.1, 0.4), 5,
+          p.SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, uni(0.1, 0.5), 5,
                           absl::Milliseconds(100));
         } else {
-          p.SetResponseDrop(uni(0.2, 0.6), absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+          p.SetResponseDrop(uni(0.2, 1.0), absl::Milliseconds(150), kGrpcHandshakeClientBytes);
         }
         Scenario::Sleep(hold, done);
         p.ClearMatchFault();
@@ -442,42 +451,58 @@ void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
         break;
       case 6:
         if (pg_hop) {
-          p.SetMatchFault("COMMIT", MatchAction::kResetBefore, uni(0.1, 0.4), 5);
+          p.SetMatchFault("COMMIT", MatchAction::kResetBefore, uni(0.1, 0.5), 5);
           Scenario::Sleep(hold, done);
           p.ClearMatchFault();
         } else {
           p.SetCloseAfterBytes(Direction::kUpstreamToClient, 50 + static_cast<int64_t>(rng() % 400),
-                               uni(0.2, 0.6), true);
+                               uni(0.2, 0.8), true);
           Scenario::Sleep(hold, done);
           p.ClearCloseAfterBytes();
         }
         break;
-      case 7:
-        s.KillOrder();
+    }
+    Scenario::Sleep(ms(0, 150), done);
+  }
+}
+
+void ProcessLane(Scenario& s, const std::function<bool()>& done, uint64_t seed,
+                 absl::Duration pg_restart_every) {
+  std::mt19937_64 rng(seed);
+  auto uni = [&rng](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto ms = [&rng](int a, int b) {
+    return absl::Milliseconds(std::uniform_int_distribution<int>(a, b)(rng));
+  };
+  absl::Time last_pg_restart = absl::Now();
+  Scenario::Sleep(ms(100, 500), done);
+  while (!done()) {
+    switch (rng() % 7) {
+      case 0:
+        s.KillOrder();  // the API and its relay; the supervisor restarts it
         break;
-      case 8:
+      case 1:
         s.KillPayment();
         break;
-      case 9:
+      case 2:
         s.KillRelay(0);
         break;
-      case 10:
-        s.PausePayment();
+      case 3:
+        s.PausePayment();  // late replies, past the relay's deadline
         Scenario::Sleep(ms(500, 2000), [] { return false; });
         s.ResumePayment();
         break;
-      case 11:
-        s.PauseRelay(0);
+      case 4:
+        s.PauseRelay(0);  // past its lease: the other relay takes over
         Scenario::Sleep(ms(1000, 4000), [] { return false; });
         s.ResumeRelay(0);
         break;
-      case 12:
+      case 5:
         (void)s.SetPaymentFaults(uni(0, 0.3), uni(0, 0.3), static_cast<int>(rng() % 50),
                                  static_cast<int>(rng() % 20), rng() | 1);
-        Scenario::Sleep(hold, done);
+        Scenario::Sleep(ms(300, 1500), done);
         (void)s.SetPaymentFaults(0, 0, 0, 0, 0);
         break;
-      case 13:
+      case 6:
         if (s.postgres()->owned() && absl::Now() - last_pg_restart > pg_restart_every) {
           absl::Status st = s.RestartPostgres(ms(100, 1000));
           EXPECT_TRUE(st.ok()) << st;
@@ -485,15 +510,30 @@ void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
         }
         break;
     }
-    Scenario::Sleep(ms(0, 300), done);
+    Scenario::Sleep(ms(300, 1500), done);
   }
+}
+
+void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
+                absl::Duration pg_restart_every) {
+  s.proxy(Hop::kClientOrder).SetLatency(kMixedBaseLatency, kMixedBaseJitter);
+  std::thread processes([&] { ProcessLane(s, done, seed * 2 + 1, pg_restart_every); });
+  NetworkLane(s, done, seed * 2);
+  processes.join();
 }
 
 ScenarioOptions MixedOptions(const std::string& name, uint64_t seed) {
   ScenarioOptions options = Options(name, seed);
   options.own_postgres = true;  // PostgreSQL restarts are part of the mix
   options.extra_relays = 1;
-  options.max_failpoint_crashes = 0;
+  options.client_threads = 4;
+  // Every failpoint, armed at odd counts so the crashes land anywhere (the counts start again
+  // at each restart; the extra relay has the relay ones).
+  options.order_failpoints =
+      "order_before_commit@173,order_after_commit@191,relay_before_dispatch@157,"
+      "relay_after_payment@181";
+  options.payment_failpoints = "payment_after_charge_commit@167";
+  options.max_failpoint_crashes = 3;
   return options;
 }
 
@@ -502,13 +542,13 @@ PlanOptions MixedPlan() { return {.declined_fraction = 0.1, .cancel_fraction = 0
 TEST(NetworkScenarios, MixedAllFaultsSeeded) {
   ScenarioOptions options = MixedOptions("mixed", 2024);
   START_SCENARIO(s);
-  s.Run(Plan(options, 1000, MixedPlan()),
+  s.Run(Plan(options, 1200, MixedPlan()),
         [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
           MixedChaos(s, done, seed, absl::Seconds(8));
         });
   CheckReport r;
   FinishAndCheck(s, &r);
-  EXPECT_EQ(r.planned, 1000);
+  EXPECT_EQ(r.planned, 1200);
 }
 
 // The mixed scenario, long: NETWORK_SOAK_ORDERS orders (nothing to do when unset), in batches
@@ -525,6 +565,7 @@ TEST(NetworkScenarios, Soak) {
   ScenarioOptions options = MixedOptions("soak", seed);
   options.drain_timeout = absl::Minutes(5);
   options.retry_unknown_budget = absl::Minutes(1);
+  options.max_failpoint_crashes = 1000;  // keep crashing at failpoints all along
   START_SCENARIO(s);
   const std::vector<PlannedOrder> plan = Plan(options, static_cast<int>(orders), MixedPlan());
   const absl::Time until =
