@@ -301,7 +301,8 @@ mode=full; ((quick)) && mode=quick
 log "done in ${SECONDS}s (budget ${budget}s)"
 echo
 echo "bench/run.sh ($mode): $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)," \
-  "load average $(cut -d' ' -f1-3 /proc/loadavg), $clients clients, ${seconds}s per phase, backlog $backlog"
+  "load average $(cut -d' ' -f1-3 /proc/loadavg), $clients clients, ${seconds}s per phase," \
+  "backlog $backlog_pending of $backlog"
 printf '%-44s %14s   %-16s %s\n' "figure" "value" "goal" "measured as"
 printf '%-44s %14s   %-16s %s\n' "--------------------------------------------" "--------------" "----------------" "-----------"
 row() { printf '%-44s %14s   %-16s %s\n' "$@"; }
@@ -310,7 +311,7 @@ row "  pgbench, 8 orders per transaction" "$pgbench_batch8" "" "orders/s, $batch
 row "CreateOrder RPS (--role=all)" "$(fmt "$create_rps")" "" "loadgen closed loop, $clients in flight, errors $create_errors"
 row "  CreateOrder / pgbench" "$create_vs_pgbench" ">= 1.0" ""
 row "  CreateOrder p50 / p99 (ms)" "$create_p50 / $create_p99" "" "from send"
-row "CreateOrder RPS (--role=api, no relay)" "$(fmt "$create_api_rps")" "" "backlog fill, $backlog orders; / pgbench = $create_api_vs_pgbench"
+row "CreateOrder RPS (--role=api, no relay)" "$(fmt "$create_api_rps")" "" "backlog fill, $backlog_pending orders; / pgbench = $create_api_vs_pgbench"
 row "replay RPS" "$(fmt "$replay_rps")" "" "$replay_keys keys, $replay_replayed answers marked replayed"
 row "  replay / CreateOrder" "$replay_vs_create" ">= 2.0" ""
 row "outbox lag p50 (ms)" "$lag_p50" "<= 5" "open loop at $lag_rate/s (half the create rate); not DONE: $lag_open"
