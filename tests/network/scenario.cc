@@ -223,6 +223,7 @@ absl::Status Scenario::RestartLocked(Managed& m) {
               << s.message().substr(s.message().size() - std::min<size_t>(s.message().size(), 300))
               << "\n";
     m.process->Kill();  // a half-started process would keep a stale port
+    m.expect_death = true;  // not a crash: the supervisor tries again
     return s;
   }
   restarts_++;
@@ -297,6 +298,7 @@ void Scenario::KillOrder() {
   absl::MutexLock lock(&mu_);
   order_.expect_death = true;
   order_.process->Kill();
+  kills_++;
 }
 
 void Scenario::KillRelay(int index) {
@@ -306,6 +308,7 @@ void Scenario::KillRelay(int index) {
   r.expect_death = true;
   r.paused = false;
   r.process->Kill();
+  kills_++;
 }
 
 void Scenario::HoldPaymentDown() {
@@ -313,6 +316,7 @@ void Scenario::HoldPaymentDown() {
   payment_.hold_down = true;
   payment_.paused = false;
   payment_.process->Kill();
+  kills_++;
 }
 
 absl::Status Scenario::ReleasePayment() {
@@ -330,6 +334,7 @@ void Scenario::KillPayment() {
   payment_.expect_death = true;
   payment_.paused = false;
   payment_.process->Kill();
+  kills_++;
 }
 
 void Scenario::PausePayment() {
@@ -337,6 +342,7 @@ void Scenario::PausePayment() {
   if (payment_.hold_down || !payment_.process->Running()) return;
   payment_.paused = true;
   payment_.process->Pause();
+  pauses_++;
 }
 
 void Scenario::ResumePayment() {
@@ -353,6 +359,7 @@ void Scenario::PauseRelay(int index) {
   if (!r.process->Running()) return;
   r.paused = true;
   r.process->Pause();
+  pauses_++;
 }
 
 void Scenario::ResumeRelay(int index) {
@@ -366,6 +373,7 @@ void Scenario::ResumeRelay(int index) {
 
 absl::Status Scenario::RestartPostgres(absl::Duration down_for) {
   if (!pg_->owned()) return absl::FailedPreconditionError("the test cluster is shared");
+  pg_restarts_++;
   return pg_->RestartImmediate(down_for);
 }
 
@@ -492,11 +500,12 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
 
   std::string out = absl::StrFormat(
       "=== scenario %s (seed %d): run %.1fs, heal+retry %.1fs (retry %.1fs), drain %.1fs, "
-      "total %.1fs; crashes %d, restarts %d\n",
+      "total %.1fs; crashes %d, kills %d, SIGSTOPs %d, PostgreSQL restarts %d, service "
+      "restarts %d\n",
       options_.name, options_.seed, absl::ToDoubleSeconds(run_time_),
       absl::ToDoubleSeconds(drain_start - heal_start), absl::ToDoubleSeconds(retry_time),
       absl::ToDoubleSeconds(drain_time), absl::ToDoubleSeconds(absl::Now() - started_),
-      crashes_.load(), restarts_.load());
+      crashes_.load(), kills_.load(), pauses_.load(), pg_restarts_.load(), restarts_.load());
   for (int i = 0; i < kHops; ++i) {
     absl::StrAppend(&out, "  proxy ", HopName(Hop(i)), ": ", proxies_[i]->counters().DebugString(),
                     "\n");

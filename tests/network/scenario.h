@@ -154,6 +154,9 @@ class Scenario {
   std::atomic<bool> stop_{false};
   std::atomic<int> crashes_{0};
   std::atomic<int> restarts_{0};
+  std::atomic<int> kills_{0};        // SIGKILLs the scenario sent
+  std::atomic<int> pauses_{0};       // SIGSTOPs the scenario sent
+  std::atomic<int> pg_restarts_{0};  // immediate PostgreSQL restarts
   std::thread supervisor_;
   absl::Duration run_time_ = absl::ZeroDuration();
   absl::Status drain_status_;

@@ -93,13 +93,29 @@ TEST(NetworkScenarios, ResponseDroppedOrderToPayment) {
   EXPECT_GT(Faults(s, Hop::kOrderPayment, FaultKind::kResponseDropped), 0);
 }
 
+// The order service's commits on its PostgreSQL connection: CreateOrder is one autocommit
+// statement (the prepared statement "order_create": its name travels in every Bind), CancelOrder
+// a BEGIN ... COMMIT transaction. A scenario alternates between the two patterns.
+constexpr const char* kOrderCommitPatterns[] = {"order_create", "COMMIT"};
+
+void AlternateOrderCommitFault(Scenario& s, const std::function<bool()>& done, MatchAction action,
+                               double probability) {
+  for (int i = 0; !done(); ++i) {
+    s.proxy(Hop::kOrderPg).SetMatchFault(kOrderCommitPatterns[i % 2], action, probability, 10,
+                                         absl::Milliseconds(100));
+    Scenario::Sleep(absl::Milliseconds(i % 2 == 0 ? 600 : 300), done);
+  }
+  s.proxy(Hop::kOrderPg).ClearMatchFault();
+}
+
 TEST(NetworkScenarios, ResponseDroppedOrderToPostgresAtCommit) {
   ScenarioOptions options = Options("drop_order_pg", 104);
   START_SCENARIO(s);
-  // The COMMIT reaches PostgreSQL and commits; its answer is lost and the connection reset.
-  s.proxy(Hop::kOrderPg).SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 0.15, 30,
-                                       absl::Milliseconds(100));
-  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
+  // The commit reaches PostgreSQL and commits; its answer is lost and the connection reset.
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.2}),
+        [](Scenario& s, const std::function<bool()>& done) {
+          AlternateOrderCommitFault(s, done, MatchAction::kDropResponseAfter, 0.15);
+        });
   CheckReport r;
   FinishAndCheck(s, &r);
   EXPECT_GT(Faults(s, Hop::kOrderPg, FaultKind::kMatch), 0);
@@ -175,9 +191,11 @@ TEST(NetworkScenarios, CloseAfterNBytesOnEveryHop) {
 TEST(NetworkScenarios, OrderConnectionToPostgresResetDuringCommit) {
   ScenarioOptions options = Options("reset_commit", 109);
   START_SCENARIO(s);
-  // The connection is reset exactly when COMMIT passes: the transaction rolls back.
-  s.proxy(Hop::kOrderPg).SetMatchFault("COMMIT", MatchAction::kResetBefore, 0.25);
-  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
+  // The connection is reset exactly when the commit passes: the transaction rolls back.
+  s.Run(Plan(options, 200, {.cancel_fraction = 0.2}),
+        [](Scenario& s, const std::function<bool()>& done) {
+          AlternateOrderCommitFault(s, done, MatchAction::kResetBefore, 0.25);
+        });
   CheckReport r;
   FinishAndCheck(s, &r);
   EXPECT_GT(Faults(s, Hop::kOrderPg, FaultKind::kMatch), 0);
@@ -440,7 +458,8 @@ void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) 
         break;
       case 5:
         if (pg_hop) {
-          p.SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, uni(0.1, 0.5), 5,
+          p.SetMatchFault(hop == Hop::kOrderPg ? kOrderCommitPatterns[rng() % 2] : "COMMIT",
+                          MatchAction::kDropResponseAfter, uni(0.1, 0.5), 5,
                           absl::Milliseconds(100));
         } else {
           p.SetResponseDrop(uni(0.2, 1.0), absl::Milliseconds(150), kGrpcHandshakeClientBytes);
@@ -451,7 +470,8 @@ void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) 
         break;
       case 6:
         if (pg_hop) {
-          p.SetMatchFault("COMMIT", MatchAction::kResetBefore, uni(0.1, 0.5), 5);
+          p.SetMatchFault(hop == Hop::kOrderPg ? kOrderCommitPatterns[rng() % 2] : "COMMIT",
+                          MatchAction::kResetBefore, uni(0.1, 0.5), 5);
           Scenario::Sleep(hold, done);
           p.ClearMatchFault();
         } else {
