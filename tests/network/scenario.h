@@ -119,6 +119,7 @@ class Scenario {
   // Crashes seen by the supervisor (a process found dead that the scenario did not kill).
   int crashes() const { return crashes_.load(); }
   int restarts() const { return restarts_.load(); }
+  int pg_restarts() const { return pg_restarts_.load(); }
 
  private:
   struct Managed {
