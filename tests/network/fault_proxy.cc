@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -137,6 +138,7 @@ std::string ProxyCounters::DebugString() const {
 }
 
 struct FaultProxy::Connection {
+  uint64_t id = 0;  // unique per proxy: survives the Connection (reaped and freed once done)
   int client_fd = -1;
   int upstream_fd = -1;
   int wake[2] = {-1, -1};
@@ -356,7 +358,9 @@ absl::Status FaultProxy::ClearAll() {
 }
 
 int FaultProxy::ResetOpenConnections(double probability) {
-  std::vector<Connection*> targets;
+  // By id, not by pointer: while this waits (mu_ released), the accept loop reaps and frees the
+  // connections that finished, and a new connection may even reuse a freed address.
+  std::set<uint64_t> targets;
   {
     absl::MutexLock lock(&mu_);
     for (auto& c : connections_) {
@@ -364,14 +368,15 @@ int FaultProxy::ResetOpenConnections(double probability) {
       if (c->dice[static_cast<int>(FaultKind::kReset)] < probability) {
         c->reset_requested = true;
         Wake(c.get());
-        targets.push_back(c.get());
+        targets.insert(c->id);
       }
     }
     if (!targets.empty()) CountFault(FaultKind::kReset, static_cast<int64_t>(targets.size()));
     // Waits (bounded) until those connections are gone, so the caller can rely on "reset now".
-    auto all_done = [&targets]() {
-      for (Connection* c : targets) {
-        if (!c->done.load()) return false;
+    // Evaluated under mu_: a target is gone when it is done or no longer listed (reaped).
+    auto all_done = [this, &targets]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& c : connections_) {
+        if (targets.count(c->id) && !c->done.load()) return false;
       }
       return true;
     };
@@ -466,6 +471,7 @@ void FaultProxy::AcceptLoop() {
         continue;
       }
       auto conn = std::make_unique<Connection>();
+      conn->id = ++next_connection_id_;
       conn->client_fd = fd;
       for (double& d : conn->dice) d = unit(rng_);
       conn->seed = rng_();

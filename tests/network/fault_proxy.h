@@ -224,6 +224,7 @@ class FaultProxy {
   bool TakeMatchBudget();
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_connection_id_ ABSL_GUARDED_BY(mu_) = 0;
   // Listening state, applied by the accept loop: wanted vs applied.
   bool want_listening_ ABSL_GUARDED_BY(mu_) = true;
   bool listening_ ABSL_GUARDED_BY(mu_) = false;

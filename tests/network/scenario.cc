@@ -438,8 +438,24 @@ std::string Scenario::OutboxFigures() {
   return out;
 }
 
+// The payment service's own injected faults (PaymentFaultAdmin.GetFaults; since its last start).
+std::string Scenario::PaymentFaultFigures() {
+  auto stub = payments::v1::PaymentFaultAdmin::NewStub(
+      grpc::CreateChannel(payment_address(), grpc::InsecureChannelCredentials()));
+  payments::v1::FaultState state;
+  auto context = common::NewClientContext({.timeout = absl::Seconds(2)});
+  grpc::Status s = stub->GetFaults(context.get(), payments::v1::GetFaultsRequest(), &state);
+  if (!s.ok()) return absl::StrCat("  payment faults: GetFaults failed: ", s.error_message(), "\n");
+  return absl::StrFormat(
+      "  payment faults injected (since its last start): fail_before_charge=%d "
+      "fail_after_charge=%d latency=%d\n",
+      state.injected_fail_before_charge(), state.injected_fail_after_charge(),
+      state.injected_latency());
+}
+
 absl::StatusOr<CheckReport> Scenario::Finish() {
   const absl::Time heal_start = absl::Now();
+  const std::string payment_faults = PaymentFaultFigures();
   // Heal: no fault on any hop, nobody paused or held down, PostgreSQL up, failpoints disarmed
   // for every later restart, the payment service's own faults off.
   {
@@ -510,6 +526,7 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
     absl::StrAppend(&out, "  proxy ", HopName(Hop(i)), ": ", proxies_[i]->counters().DebugString(),
                     "\n");
   }
+  out += payment_faults;
   out += figures;
   absl::StrAppend(&out, "  drain: ", drain_status_.ok() ? "OK" : drain_status_.ToString(), "\n");
   if (report.ok()) {

@@ -138,6 +138,7 @@ class Scenario {
   std::string OrderTargetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ReadOptions MakeReadOptions();
   std::string OutboxFigures();
+  std::string PaymentFaultFigures();
 
   const ScenarioOptions options_;
   const absl::Time started_ = absl::Now();

@@ -71,6 +71,19 @@ TEST(NetworkScenarios, LatencyBelowTheDeadline) {
 
 // --- "request delivered, response dropped", on each hop -------------------------------------
 
+// The relay has one connection to payments, so a per-connection probability would hit it all
+// the time or never: instead every answer on that hop is lost for `on`, then none for `off`.
+void ToggleOrderToPaymentResponseDrop(Scenario& s, const std::function<bool()>& done,
+                                      absl::Duration on, absl::Duration off) {
+  while (!done()) {
+    s.proxy(Hop::kOrderPayment)
+        .SetResponseDrop(1.0, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+    Scenario::Sleep(on, done);
+    s.proxy(Hop::kOrderPayment).ClearResponseDrop();
+    Scenario::Sleep(off, done);
+  }
+}
+
 TEST(NetworkScenarios, ResponseDroppedClientToOrder) {
   ScenarioOptions options = Options("drop_client", 102);
   START_SCENARIO(s);
@@ -86,9 +99,10 @@ TEST(NetworkScenarios, ResponseDroppedClientToOrder) {
 TEST(NetworkScenarios, ResponseDroppedOrderToPayment) {
   ScenarioOptions options = Options("drop_payment", 103);
   START_SCENARIO(s);
-  s.proxy(Hop::kOrderPayment)
-      .SetResponseDrop(0.5, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
-  s.Run(Plan(options, 200));
+  // The charges happen; their answers are lost.
+  s.Run(Plan(options, 200), [](Scenario& s, const std::function<bool()>& done) {
+    ToggleOrderToPaymentResponseDrop(s, done, absl::Milliseconds(250), absl::Milliseconds(350));
+  });
   FinishAndCheck(s);
   EXPECT_GT(Faults(s, Hop::kOrderPayment, FaultKind::kResponseDropped), 0);
 }
@@ -160,12 +174,15 @@ TEST(NetworkScenarios, RequestBlackholedCallerHitsItsDeadline) {
 TEST(NetworkScenarios, ResetMidCallOnEveryHop) {
   ScenarioOptions options = Options("reset", 107);
   START_SCENARIO(s);
-  s.Run(Plan(options, 200, {.cancel_fraction = 0.1}),
+  s.Run(Plan(options, 300, {.cancel_fraction = 0.1}),
         [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
           std::mt19937_64 rng(seed);
           while (!done()) {
-            s.proxy(Hop(rng() % Scenario::kHops)).ResetOpenConnections(0.6);
-            Scenario::Sleep(absl::Milliseconds(120), done);
+            // RST on a random hop: half of its connections (the relay's single connection to
+            // payments: that one).
+            const Hop hop = Hop(rng() % Scenario::kHops);
+            s.proxy(hop).ResetOpenConnections(hop == Hop::kOrderPayment ? 1.0 : 0.5);
+            Scenario::Sleep(absl::Milliseconds(150), done);
           }
         });
   FinishAndCheck(s);
@@ -177,10 +194,12 @@ TEST(NetworkScenarios, ResetMidCallOnEveryHop) {
 TEST(NetworkScenarios, CloseAfterNBytesOnEveryHop) {
   ScenarioOptions options = Options("close_bytes", 108);
   START_SCENARIO(s);
-  s.proxy(Hop::kClientOrder).SetCloseAfterBytes(Direction::kBoth, 6000, 0.5);
-  s.proxy(Hop::kOrderPayment).SetCloseAfterBytes(Direction::kBoth, 5000, 0.5);
-  s.proxy(Hop::kOrderPg).SetCloseAfterBytes(Direction::kBoth, 40000, 0.3, /*reset=*/true);
-  s.proxy(Hop::kPaymentPg).SetCloseAfterBytes(Direction::kBoth, 40000, 0.3);
+  // Budgets below what a connection carries in the run, so most connections on a hop end
+  // mid-stream (FIN, or RST on the order->pg hop) and are replaced, again and again.
+  s.proxy(Hop::kClientOrder).SetCloseAfterBytes(Direction::kBoth, 2500, 0.7);
+  s.proxy(Hop::kOrderPayment).SetCloseAfterBytes(Direction::kBoth, 3000, 1.0);
+  s.proxy(Hop::kOrderPg).SetCloseAfterBytes(Direction::kBoth, 8000, 0.7, /*reset=*/true);
+  s.proxy(Hop::kPaymentPg).SetCloseAfterBytes(Direction::kBoth, 8000, 0.7);
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
   FinishAndCheck(s);
   int64_t closed = 0;
@@ -358,9 +377,9 @@ TEST(NetworkScenarios, DeclinesAreFinal) {
       p.payment_method = "pm_card_insufficient_funds";
     }
   }
-  s.proxy(Hop::kOrderPayment)
-      .SetResponseDrop(0.2, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
-  s.Run(plan);
+  s.Run(plan, [](Scenario& s, const std::function<bool()>& done) {
+    ToggleOrderToPaymentResponseDrop(s, done, absl::Milliseconds(200), absl::Milliseconds(400));
+  });
   CheckReport r;
   FinishAndCheck(s, &r);
   EXPECT_GT(r.payment_failed, 0);
@@ -378,9 +397,9 @@ TEST(NetworkScenarios, CancelsRacingWithCharges) {
     // Before the relay claims the charge, while it is in flight, or after it finished.
     p.cancel_delay = absl::Milliseconds(std::uniform_int_distribution<int>(0, 80)(rng));
   }
-  s.proxy(Hop::kOrderPayment)
-      .SetResponseDrop(0.2, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
-  s.Run(plan);
+  s.Run(plan, [](Scenario& s, const std::function<bool()>& done) {
+    ToggleOrderToPaymentResponseDrop(s, done, absl::Milliseconds(200), absl::Milliseconds(400));
+  });
   CheckReport r;
   FinishAndCheck(s, &r);
   EXPECT_GT(r.cancelled, 0);
