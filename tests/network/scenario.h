@@ -110,6 +110,9 @@ class Scenario {
   void ResumePayment();              // SIGCONT
   void PauseRelay(int index);
   void ResumeRelay(int index);
+  // CHECKPOINT: the setup's WAL (two CREATE DATABASEs) need not be replayed by a later crash
+  // recovery, as in a database that has been up for a while.
+  absl::Status Checkpoint();
   // pg_ctl stop -m immediate, `down_for`, start (own_postgres only).
   absl::Status RestartPostgres(absl::Duration down_for);
   // PaymentFaultAdmin.SetFaults (the payment service runs with --enable_fault_admin).
@@ -143,6 +146,8 @@ class Scenario {
   const ScenarioOptions options_;
   const absl::Time started_ = absl::Now();
   ProcessHarness harness_;
+  // The service processes (in harness_.dir()); destroyed (killed) before the harness goes.
+  std::vector<std::unique_ptr<ServiceProcess>> processes_;
   PostgresCluster* pg_ = nullptr;
   std::string order_db_, payment_db_;
   std::vector<std::unique_ptr<FaultProxy>> proxies_;
@@ -160,6 +165,7 @@ class Scenario {
   std::atomic<int> pauses_{0};       // SIGSTOPs the scenario sent
   std::atomic<int> pg_restarts_{0};  // immediate PostgreSQL restarts
   std::thread supervisor_;
+  absl::Duration setup_time_ = absl::ZeroDuration();
   absl::Duration run_time_ = absl::ZeroDuration();
   absl::Status drain_status_;
 };

@@ -260,7 +260,7 @@ TEST_P(CrashAtFailpoint, RestartAndGoOn) {
   const std::string name = c.failpoint.substr(0, c.failpoint.find('@'));
   ScenarioOptions options = Options(absl::StrCat("fp_", name), c.seed);
   (c.in_payment ? options.payment_failpoints : options.order_failpoints) = c.failpoint;
-  options.max_failpoint_crashes = 3;
+  options.max_failpoint_crashes = 2;
   START_SCENARIO(s);
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
   FinishAndCheck(s);
@@ -411,13 +411,17 @@ TEST(NetworkScenarios, PostgresImmediateRestartUnderLoad) {
   ScenarioOptions options = Options("pg_restart", 117);
   options.own_postgres = true;  // restarted: a private cluster
   START_SCENARIO(s);
+  ASSERT_TRUE(s.Checkpoint().ok());
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}),
         [](Scenario& s, const std::function<bool()>& done) {
           Scenario::Sleep(absl::Milliseconds(300), done);
-          for (absl::Duration down : {absl::Milliseconds(500), absl::Seconds(1)}) {
+          for (absl::Duration down : {absl::Milliseconds(300), absl::Milliseconds(600)}) {
             if (done()) break;
+            const absl::Time t0 = absl::Now();
             absl::Status st = s.RestartPostgres(down);
             EXPECT_TRUE(st.ok()) << st;
+            std::cout << "PostgreSQL stopped (immediate) and started again in "
+                      << absl::FormatDuration(absl::Now() - t0) << "\n";
             Scenario::Sleep(absl::Seconds(1), done);
           }
         });
@@ -431,8 +435,8 @@ TEST(NetworkScenarios, PostgresImmediateRestartUnderLoad) {
 // (a fault on a random hop, held for a while, healed), one for processes and PostgreSQL (kills,
 // SIGSTOP, the payment service's own faults, immediate restarts).
 // The client hop keeps a base latency (pacing the client, so that faults land among its calls).
-constexpr absl::Duration kMixedBaseLatency = absl::Milliseconds(25);
-constexpr absl::Duration kMixedBaseJitter = absl::Milliseconds(10);
+constexpr absl::Duration kMixedBaseLatency = absl::Milliseconds(15);
+constexpr absl::Duration kMixedBaseJitter = absl::Milliseconds(5);
 
 void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -568,7 +572,7 @@ ScenarioOptions MixedOptions(const std::string& name, uint64_t seed) {
   ScenarioOptions options = Options(name, seed);
   options.own_postgres = true;  // PostgreSQL restarts are part of the mix
   options.extra_relays = 1;
-  options.client_threads = 4;
+  options.client_threads = 6;
   // Every failpoint, armed at odd counts so the crashes land anywhere (the counts start again
   // at each restart; the extra relay has the relay ones).
   options.order_failpoints =
@@ -584,6 +588,7 @@ PlanOptions MixedPlan() { return {.declined_fraction = 0.1, .cancel_fraction = 0
 TEST(NetworkScenarios, MixedAllFaultsSeeded) {
   ScenarioOptions options = MixedOptions("mixed", 2024);
   START_SCENARIO(s);
+  ASSERT_TRUE(s.Checkpoint().ok());
   s.Run(Plan(options, 1000, MixedPlan()),
         [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
           MixedChaos(s, done, seed, absl::Seconds(8));
@@ -609,6 +614,7 @@ TEST(NetworkScenarios, Soak) {
   options.retry_unknown_budget = absl::Minutes(1);
   options.max_failpoint_crashes = 1000;  // keep crashing at failpoints all along
   START_SCENARIO(s);
+  ASSERT_TRUE(s.Checkpoint().ok());
   const std::vector<PlannedOrder> plan = Plan(options, static_cast<int>(orders), MixedPlan());
   const absl::Time until =
       seconds > 0 ? absl::Now() + absl::Seconds(seconds) : absl::InfiniteFuture();
