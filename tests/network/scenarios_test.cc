@@ -519,9 +519,18 @@ void ProcessLane(Scenario& s, const std::function<bool()>& done, uint64_t seed,
   auto ms = [&rng](int a, int b) {
     return absl::Milliseconds(std::uniform_int_distribution<int>(a, b)(rng));
   };
-  absl::Time last_pg_restart = absl::Now();
+  const absl::Time start = absl::Now();
+  absl::Time last_pg_restart = start;
+  bool pg_restarted = false;
   Scenario::Sleep(ms(100, 500), done);
   while (!done()) {
+    // At least one PostgreSQL restart per run (4 s in), then at random.
+    if (s.postgres()->owned() && !pg_restarted && absl::Now() - start > absl::Seconds(4)) {
+      absl::Status st = s.RestartPostgres(ms(100, 1000));
+      EXPECT_TRUE(st.ok()) << st;
+      last_pg_restart = absl::Now();
+      pg_restarted = true;
+    }
     switch (rng() % 7) {
       case 0:
         s.KillOrder();  // the API and its relay; the supervisor restarts it
@@ -553,6 +562,7 @@ void ProcessLane(Scenario& s, const std::function<bool()>& done, uint64_t seed,
           absl::Status st = s.RestartPostgres(ms(100, 1000));
           EXPECT_TRUE(st.ok()) << st;
           last_pg_restart = absl::Now();
+          pg_restarted = true;
         }
         break;
     }
@@ -591,7 +601,7 @@ TEST(NetworkScenarios, MixedAllFaultsSeeded) {
   ASSERT_TRUE(s.Checkpoint().ok());
   s.Run(Plan(options, 1000, MixedPlan()),
         [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
-          MixedChaos(s, done, seed, absl::Seconds(8));
+          MixedChaos(s, done, seed, absl::Seconds(20));
         });
   CheckReport r;
   FinishAndCheck(s, &r);
