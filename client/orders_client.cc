@@ -65,9 +65,10 @@ absl::StatusOr<std::unique_ptr<OrdersClient>> OrdersClient::Create(const ClientO
       }
       args.SetServiceConfigJSON(options.service_config_json);
     }
-    // Come back quickly after a server restart; the default backoff grows to two minutes.
+    // Come back quickly after a server restart; the default backoff grows to two minutes. The
+    // minimum backoff is also gRPC's connect timeout: keep it long enough for a slow handshake.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     // Detect dead connections while calls are in flight (the servers allow pings every 10 s).
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);

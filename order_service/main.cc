@@ -47,7 +47,12 @@ ABSL_FLAG(std::string, tokens, common::EnvOr("ORDER_TOKENS", ""),
           "token=tenant,... accepted as 'authorization: Bearer <token>'; empty: one tenant, "
           "'default', no authentication; env ORDER_TOKENS");
 ABSL_FLAG(int, relay_workers, 4, "outbox relay worker threads");
-ABSL_FLAG(int, relay_batch, 8, "events claimed per round trip");
+ABSL_FLAG(int, relay_batch, 16,
+          "events each relay worker claims, sends to payments at once and completes together");
+ABSL_FLAG(bool, relay_synchronous_commit, false,
+          "wait for the WAL flush on the relay's own writes (claim, complete, reschedule). Off by "
+          "default: a write lost in a PostgreSQL crash only means the event is sent again under "
+          "the same derived key, and payments replays its first answer");
 ABSL_FLAG(absl::Duration, relay_lease, absl::Seconds(30), "lease on a claimed event");
 ABSL_FLAG(int, relay_max_attempts, 20, "attempts before an event is DEAD");
 ABSL_FLAG(absl::Duration, relay_backoff_initial, absl::Milliseconds(50),
@@ -192,7 +197,15 @@ int main(int argc, char** argv) {
        .timeout = absl::GetFlag(FLAGS_payment_timeout),
        .credentials = payment_credentials,
        .tls_server_name = absl::GetFlag(FLAGS_payment_tls_server_name)});
-  orders::PgOutboxStore outbox(pool);
+  orders::PgOutboxStore outbox(pool);  // operators' reads and requeues: durable commits
+  // The relay's own connections. Its writes need not wait for a WAL flush (see the flag); every
+  // durable commit that follows (a CreateOrder, a cancel) flushes them anyway, since the WAL is
+  // written in order.
+  pg::Pool relay_pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_relay_workers) + 1,
+                      absl::GetFlag(FLAGS_relay_synchronous_commit)
+                          ? ""
+                          : "SET synchronous_commit = off");
+  orders::PgOutboxStore relay_outbox(relay_pool);
   orders::RelayOptions relay_options;
   relay_options.workers = absl::GetFlag(FLAGS_relay_workers);
   relay_options.batch = absl::GetFlag(FLAGS_relay_batch);
@@ -203,7 +216,7 @@ int main(int argc, char** argv) {
   char host[256] = "local";
   gethostname(host, sizeof host);
   relay_options.owner = absl::StrCat(host, ":", getpid());
-  orders::OutboxRelay relay(outbox, *gateway, relay_options);
+  orders::OutboxRelay relay(relay_outbox, *gateway, relay_options);
   const bool run_relay = role != "api";
   std::unique_ptr<orders::OutboxListener> listener;
   std::unique_ptr<orders::Reaper> reaper;
@@ -251,6 +264,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   common::AddPoolMetrics(**metrics, pool, "orders");
+  if (run_relay) common::AddPoolMetrics(**metrics, relay_pool, "orders_relay");
   orders::AddOutboxMetrics(**metrics, outbox, run_relay ? &relay : nullptr);
 
   common::ServerConfig config = ops_config;

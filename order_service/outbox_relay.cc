@@ -4,6 +4,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/time/clock.h"
 #include "common/failpoint.h"
 #include "common/status_mapper.h"
@@ -73,70 +74,106 @@ void OutboxRelay::Work(int index) {
       absl::MutexLock lock(&mu_);
       stats_.claimed += events->size();
     }
-    for (const OutboxEvent& event : *events) Dispatch(event, owner);
+    Dispatch(*events, owner);
   }
 }
 
-absl::StatusOr<EventOutcome> OutboxRelay::Call(const OutboxEvent& event) {
+namespace {
+
+EventOutcome OutcomeOfCharge(const payments::v1::Charge& charge) {
   EventOutcome outcome;
+  outcome.charge_id = charge.id();
+  switch (charge.status()) {
+    case payments::v1::CHARGE_STATUS_SUCCEEDED:
+      outcome.order_status = orders::v1::ORDER_STATUS_PAID;
+      break;
+    case payments::v1::CHARGE_STATUS_DECLINED:
+      outcome.order_status = orders::v1::ORDER_STATUS_PAYMENT_FAILED;
+      outcome.decline_reason = charge.decline_reason();
+      break;
+    default:  // VOIDED or REFUNDED: the order was cancelled meanwhile; leave it as it is
+      break;
+  }
+  return outcome;
+}
+
+}  // namespace
+
+void OutboxRelay::StartCall(const OutboxEvent& event,
+                            std::function<void(absl::StatusOr<EventOutcome>)> done) {
   if (event.kind == "CHARGE") {
     payments::v1::ChargeRequest request;
     if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
-      return absl::InvalidArgumentError("unreadable CHARGE payload");
+      return done(absl::InvalidArgumentError("unreadable CHARGE payload"));
     }
     common::Failpoint("relay_before_dispatch");
-    absl::StatusOr<payments::v1::Charge> charge = gateway_.Charge(request, event.payment_key);
-    common::Failpoint("relay_after_payment");
-    if (!charge.ok()) return charge.status();
-    outcome.charge_id = charge->id();
-    switch (charge->status()) {
-      case payments::v1::CHARGE_STATUS_SUCCEEDED:
-        outcome.order_status = orders::v1::ORDER_STATUS_PAID;
-        break;
-      case payments::v1::CHARGE_STATUS_DECLINED:
-        outcome.order_status = orders::v1::ORDER_STATUS_PAYMENT_FAILED;
-        outcome.decline_reason = charge->decline_reason();
-        break;
-      default:  // VOIDED or REFUNDED: the order was cancelled meanwhile; leave it as it is
-        break;
-    }
-    return outcome;
+    gateway_.StartCharge(request, event.payment_key,
+                         [done = std::move(done)](absl::StatusOr<payments::v1::Charge> charge) {
+                           if (!charge.ok()) return done(charge.status());
+                           done(OutcomeOfCharge(*charge));
+                         });
+    return;
   }
   if (event.kind == "REFUND") {
     payments::v1::RefundRequest request;
     if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
-      return absl::InvalidArgumentError("unreadable REFUND payload");
+      return done(absl::InvalidArgumentError("unreadable REFUND payload"));
     }
     common::Failpoint("relay_before_dispatch");
-    absl::StatusOr<payments::v1::Refund> refund = gateway_.Refund(request, event.payment_key);
-    common::Failpoint("relay_after_payment");
-    if (!refund.ok()) return refund.status();
-    return outcome;  // the order is already CANCELLED
+    gateway_.StartRefund(request, event.payment_key,
+                         [done = std::move(done)](absl::StatusOr<payments::v1::Refund> refund) {
+                           if (!refund.ok()) return done(refund.status());
+                           done(EventOutcome{});  // the order is already CANCELLED
+                         });
+    return;
   }
-  return absl::UnimplementedError(absl::StrCat("unknown event kind ", event.kind));
+  done(absl::UnimplementedError(absl::StrCat("unknown event kind ", event.kind)));
 }
 
-void OutboxRelay::Dispatch(const OutboxEvent& event, const std::string& owner) {
-  if (event.attempts > options_.max_attempts) {
-    Finish(event, owner,
-           absl::ResourceExhaustedError(absl::StrCat("gave up after ", options_.max_attempts,
-                                                     " attempts")));
-    return;
+void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::string& owner) {
+  // Every call of the batch is in flight at once; the batch finishes when the last answers
+  // (each call has its own deadline).
+  std::vector<absl::StatusOr<EventOutcome>> results(events.size(),
+                                                    absl::UnknownError("not sent"));
+  absl::BlockingCounter answered(static_cast<int>(events.size()));
+  for (size_t i = 0; i < events.size(); ++i) {
+    auto record = [&results, &answered, i](absl::StatusOr<EventOutcome> result) {
+      results[i] = std::move(result);
+      answered.DecrementCount();
+    };
+    if (events[i].attempts > options_.max_attempts) {
+      record(absl::ResourceExhaustedError(
+          absl::StrCat("gave up after ", options_.max_attempts, " attempts")));
+      continue;
+    }
+    StartCall(events[i], record);
   }
-  absl::StatusOr<EventOutcome> outcome = Call(event);
-  if (!outcome.ok()) {
-    Finish(event, owner, outcome.status());
-    return;
+  answered.Wait();
+
+  std::vector<Completion> completions;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!results[i].ok()) {
+      Finish(events[i], owner, results[i].status());
+      continue;
+    }
+    common::Failpoint("relay_after_payment");
+    completions.push_back({&events[i], *results[i]});
   }
-  absl::StatusOr<bool> done = store_.Complete(event, owner, *outcome);
-  if (done.ok() && *done) commit_to_sent_.Record(absl::Now() - event.created_at);
+  if (completions.empty()) return;
+  // A failed CompleteAll leaves the leases to expire; the retries are deduplicated by payments.
+  absl::StatusOr<std::vector<bool>> done = store_.CompleteAll(completions, owner);
+  if (!done.ok()) return;
+  const absl::Time now = absl::Now();
+  int64_t completed = 0;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    if ((*done)[i]) {
+      ++completed;
+      commit_to_sent_.Record(now - completions[i].event->created_at);
+    }
+  }
   absl::MutexLock lock(&mu_);
-  if (done.ok() && *done) {
-    ++stats_.completed;
-  } else if (done.ok()) {
-    ++stats_.lease_lost;
-  }
-  // A failed Complete leaves the lease to expire; the retry is deduplicated by payments.
+  stats_.completed += completed;
+  stats_.lease_lost += static_cast<int64_t>(completions.size()) - completed;
 }
 
 void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,

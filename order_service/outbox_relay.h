@@ -1,9 +1,11 @@
-// The outbox relay: worker threads that claim committed events, call payments outside any
-// transaction with the event's derived key, and finish each event fenced on its lease.
+// The outbox relay: worker threads that claim committed events in batches, call payments for the
+// whole batch at once (outside any transaction, each with its event's derived key), and finish
+// the batch in one statement, each event fenced on its lease.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,7 +22,7 @@ namespace orders {
 
 struct RelayOptions {
   int workers = 4;
-  int batch = 8;
+  int batch = 16;  // events claimed, in flight and completed together per worker
   absl::Duration lease = absl::Seconds(30);  // longer than a payment call's deadline
   int max_attempts = 20;                     // then DEAD
   common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(5), 2.0};
@@ -50,15 +52,20 @@ class OutboxRelay {
   // Commit of the event -> its outcome recorded, for events this relay completed.
   const common::LatencyHistogram& commit_to_sent() const { return commit_to_sent_; }
 
-  // Processes one claimed event: call payments, then finish it. Public for tests.
-  void Dispatch(const OutboxEvent& event, const std::string& owner);
+  // Processes claimed events: calls payments for all of them at once, then finishes them.
+  // Public for tests.
+  void Dispatch(const std::vector<OutboxEvent>& events, const std::string& owner);
+  void Dispatch(const OutboxEvent& event, const std::string& owner) {
+    Dispatch(std::vector<OutboxEvent>{event}, owner);
+  }
 
  private:
   void Work(int index);
   // Waits until Notify() moves past `seen` or `timeout` passes.
   void WaitForWork(uint64_t seen, absl::Duration timeout);
-  // The payment call for an event, outside any transaction.
-  absl::StatusOr<EventOutcome> Call(const OutboxEvent& event);
+  // Starts the payment call for an event, outside any transaction; `done` gets its outcome.
+  void StartCall(const OutboxEvent& event,
+                 std::function<void(absl::StatusOr<EventOutcome>)> done);
   void Finish(const OutboxEvent& event, const std::string& owner, const absl::Status& status);
 
   OutboxStore& store_;

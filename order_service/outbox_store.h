@@ -29,6 +29,12 @@ struct EventOutcome {
   std::string decline_reason;
 };
 
+// One answered event to finish, for CompleteAll.
+struct Completion {
+  const OutboxEvent* event = nullptr;
+  EventOutcome outcome;
+};
+
 struct OutboxCounts {
   int64_t pending = 0;
   int64_t dead = 0;
@@ -54,6 +60,18 @@ class OutboxStore {
   // Marks the event DONE and applies `outcome` to its order. false: the lease was lost.
   virtual absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
                                         const EventOutcome& outcome) = 0;
+  // Complete for several events in one round trip; element i answers completions[i]. An error
+  // leaves every event of the call leased (each is retried after its lease).
+  virtual absl::StatusOr<std::vector<bool>> CompleteAll(const std::vector<Completion>& completions,
+                                                        const std::string& owner) {
+    std::vector<bool> done;
+    for (const Completion& c : completions) {
+      absl::StatusOr<bool> one = Complete(*c.event, owner, c.outcome);
+      if (!one.ok()) return one.status();
+      done.push_back(*one);
+    }
+    return done;
+  }
   // Releases the lease; the event is due again after `delay`. false: the lease was lost.
   virtual absl::StatusOr<bool> Reschedule(const OutboxEvent& event, const std::string& owner,
                                           absl::Duration delay, const std::string& error) = 0;

@@ -1,6 +1,7 @@
 // What the relay needs from the payment provider.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -10,6 +11,9 @@ namespace orders {
 
 class PaymentGateway {
  public:
+  using ChargeDone = std::function<void(absl::StatusOr<payments::v1::Charge>)>;
+  using RefundDone = std::function<void(absl::StatusOr<payments::v1::Refund>)>;
+
   virtual ~PaymentGateway() = default;
   // Charges under `key`; the provider deduplicates on it, so a retry is always safe.
   virtual absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
@@ -17,6 +21,18 @@ class PaymentGateway {
   // Refunds the charge made under request.charge_key(); deduplicated on `key`.
   virtual absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest& request,
                                                       const std::string& key) = 0;
+
+  // The same calls without blocking, so that the relay keeps a whole batch in flight. `done`
+  // runs exactly once, on some thread. By default they run the blocking calls inline (enough
+  // for test doubles).
+  virtual void StartCharge(const payments::v1::ChargeRequest& request, const std::string& key,
+                           ChargeDone done) {
+    done(Charge(request, key));
+  }
+  virtual void StartRefund(const payments::v1::RefundRequest& request, const std::string& key,
+                           RefundDone done) {
+    done(Refund(request, key));
+  }
 };
 
 }  // namespace orders

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -49,6 +50,35 @@ ev AS (
          CASE status WHEN 2 THEN 'ORDER_PAID' ELSE 'ORDER_PAYMENT_FAILED' END, amount_cents
   FROM upd)
 SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM upd))sql"};
+
+// kComplete for a whole batch: every row still fenced on its own (id, owner, attempts).
+// `id = ANY($1)` gives the planner the primary key; the unnest join pairs each id with its
+// attempt and outcome.
+constexpr pg::Query kCompleteAll{"outbox_complete_all", R"sql(
+WITH input AS (
+  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[], $5::text[])
+    AS i(id, attempts, order_status, charge_id, decline_reason)),
+done AS (
+  UPDATE outbox_events e
+  SET status = 'DONE', done_at = clock_timestamp(), lease_owner = NULL, lease_until = NULL,
+      last_error = ''
+  FROM input i
+  WHERE e.id = ANY($1::bigint[]) AND e.id = i.id AND e.lease_owner = $6
+    AND e.attempts = i.attempts AND e.status = 'PENDING'
+  RETURNING e.id, e.aggregate_id, i.order_status, i.charge_id, i.decline_reason),
+upd AS (
+  UPDATE orders
+  SET status = done.order_status, charge_id = done.charge_id,
+      decline_reason = done.decline_reason, updated_at = now()
+  FROM done
+  WHERE orders.id = done.aggregate_id AND done.order_status <> 0 AND orders.status = 1
+  RETURNING orders.id, orders.tenant, orders.customer_id, orders.amount_cents, orders.status),
+ev AS (
+  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
+  SELECT tenant, customer_id, id,
+         CASE status WHEN 2 THEN 'ORDER_PAID' ELSE 'ORDER_PAYMENT_FAILED' END, amount_cents
+  FROM upd ORDER BY id)
+SELECT id FROM done)sql"};
 
 constexpr pg::Query kReschedule{"outbox_reschedule", R"sql(
 UPDATE outbox_events
@@ -136,6 +166,32 @@ absl::StatusOr<bool> PgOutboxStore::Complete(const OutboxEvent& event, const std
                                         outcome.decline_reason});
   if (!rows.ok()) return rows.status();
   return rows->Int(0, 0) == 1;
+}
+
+absl::StatusOr<std::vector<bool>> PgOutboxStore::CompleteAll(
+    const std::vector<Completion>& completions, const std::string& owner) {
+  if (completions.empty()) return std::vector<bool>{};
+  std::vector<int64_t> ids, attempts, statuses, charge_ids;
+  std::vector<std::string> reasons;
+  for (const Completion& c : completions) {
+    ids.push_back(c.event->id);
+    attempts.push_back(c.event->attempts);
+    statuses.push_back(static_cast<int64_t>(c.outcome.order_status));
+    charge_ids.push_back(c.outcome.charge_id);
+    reasons.push_back(c.outcome.decline_reason);
+  }
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kCompleteAll,
+                            {pg::ArrayLiteral(ids), pg::ArrayLiteral(attempts),
+                             pg::ArrayLiteral(statuses), pg::ArrayLiteral(charge_ids),
+                             pg::ArrayLiteral(reasons), owner});
+  if (!rows.ok()) return rows.status();
+  absl::flat_hash_set<int64_t> finished;
+  for (int r = 0; r < rows->rows(); ++r) finished.insert(rows->Int(r, 0));
+  std::vector<bool> done;
+  for (const Completion& c : completions) done.push_back(finished.contains(c.event->id));
+  return done;
 }
 
 absl::StatusOr<bool> PgOutboxStore::Reschedule(const OutboxEvent& event, const std::string& owner,

@@ -14,6 +14,8 @@ class PgOutboxStore : public OutboxStore {
                                                  absl::Duration lease) override;
   absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
                                 const EventOutcome& outcome) override;
+  absl::StatusOr<std::vector<bool>> CompleteAll(const std::vector<Completion>& completions,
+                                                const std::string& owner) override;
   absl::StatusOr<bool> Reschedule(const OutboxEvent& event, const std::string& owner,
                                   absl::Duration delay, const std::string& error) override;
   absl::StatusOr<bool> Bury(const OutboxEvent& event, const std::string& owner,
