@@ -37,6 +37,11 @@ ABSL_FLAG(std::string, database,
           common::EnvOr("ORDER_DATABASE", "host=/var/run/postgresql dbname=orders"),
           "libpq connection string; env ORDER_DATABASE");
 ABSL_FLAG(int, pool_size, 16, "database connections");
+ABSL_FLAG(int, create_batch, 32,
+          "group commit: CreateOrders that arrive while others are being written are written "
+          "together, up to this many per statement and commit; 1 turns it off");
+ABSL_FLAG(int, create_lanes, 2,
+          "group commit: batches written at once (each holds one connection while it writes)");
 ABSL_FLAG(std::string, role, "all", "api (serve RPCs), relay (run the outbox relay) or all");
 ABSL_FLAG(std::string, payment_addr, common::EnvOr("PAYMENT_ADDR", "127.0.0.1:50052"),
           "payment service address; env PAYMENT_ADDR");
@@ -119,6 +124,8 @@ int main(int argc, char** argv) {
               .Port("port", absl::GetFlag(FLAGS_port))
               .Port("metrics_port", absl::GetFlag(FLAGS_metrics_port), /*allow_off=*/true)
               .AtLeast("pool_size", absl::GetFlag(FLAGS_pool_size), 1)
+              .AtLeast("create_batch", absl::GetFlag(FLAGS_create_batch), 1)
+              .AtLeast("create_lanes", absl::GetFlag(FLAGS_create_lanes), 1)
               .AtLeast("relay_workers", absl::GetFlag(FLAGS_relay_workers), 1)
               .AtLeast("relay_batch", absl::GetFlag(FLAGS_relay_batch), 1)
               .AtLeast("relay_max_attempts", absl::GetFlag(FLAGS_relay_max_attempts), 1)
@@ -238,7 +245,12 @@ int main(int argc, char** argv) {
     notifier = std::make_unique<orders::OutboxNotifier>(absl::GetFlag(FLAGS_database));
   }
 
-  orders::PgOrderRepository repository(pool);
+  // Without batching every request is its own batch: as many lanes as connections.
+  const int create_batch = absl::GetFlag(FLAGS_create_batch);
+  orders::PgOrderRepository repository(
+      pool, {.lanes = create_batch == 1 ? absl::GetFlag(FLAGS_pool_size)
+                                        : absl::GetFlag(FLAGS_create_lanes),
+             .max_batch = create_batch});
   orders::OrderLogic logic(repository, [&relay, run_relay, &notifier] {
     if (run_relay) relay.Notify();
     if (notifier) notifier->Signal();

@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/errors.h"
@@ -80,6 +82,49 @@ ev AS (
   INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
   SELECT $1, $8, o.id, 'ORDER_CREATED', $10 FROM o)
 SELECT count(*) FROM k)sql"};
+
+// kCreateOrder for many requests at once (group commit): one statement, one commit. Every row
+// takes its own key; only the rows that got theirs write an order. Keys are taken in a fixed
+// order so that two batches never wait on each other in a cycle.
+constexpr pg::Query kCreateOrderBatch{"order_create_batch", R"sql(
+WITH cfg AS (SELECT set_config('lock_timeout', $1, true)),
+input AS (
+  SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+                       $8::text[], $9::text[], $10::bigint[], $11::text[], $12::timestamptz[])
+    AS t(tenant, method, key, fingerprint_hex, response_hex, order_id, customer_id, currency,
+         amount_cents, payment_method, created_at)),
+k AS (
+  INSERT INTO idempotency_keys (tenant, method, key, fingerprint, response, order_id)
+  SELECT tenant, method, key, decode(fingerprint_hex, 'hex'), decode(response_hex, 'hex'),
+         order_id
+  FROM input, cfg
+  ORDER BY tenant, method, key
+  ON CONFLICT DO NOTHING
+  RETURNING order_id),
+o AS (
+  INSERT INTO orders (id, tenant, customer_id, currency, amount_cents, payment_method, status,
+                      created_at, updated_at)
+  SELECT i.order_id, i.tenant, i.customer_id, i.currency, i.amount_cents, i.payment_method, 1,
+         i.created_at, i.created_at
+  FROM input i JOIN k ON k.order_id = i.order_id
+  RETURNING id, tenant, customer_id, currency, amount_cents, payment_method),
+i AS (
+  INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)
+  SELECT t.order_id, t.line, t.sku, t.quantity, t.price
+  FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::bigint[], $17::bigint[])
+    AS t(order_id, line, sku, quantity, price)
+  JOIN o ON o.id = t.order_id),
+e AS (
+  INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
+  SELECT o.id, 'CHARGE', 'charge:order:' || o.id,
+         json_build_object('order_id', o.id, 'amount_cents', o.amount_cents,
+                           'currency', o.currency, 'payment_method', o.payment_method,
+                           'customer_id', o.customer_id)::text
+  FROM o ORDER BY o.id),
+ev AS (
+  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
+  SELECT o.tenant, o.customer_id, o.id, 'ORDER_CREATED', o.amount_cents FROM o ORDER BY o.id)
+SELECT order_id FROM k)sql"};
 
 // Order ids reserved in blocks: one round trip per block instead of one per order. Ids of a
 // block a process never uses are simply skipped; ids are never reused.
@@ -274,7 +319,12 @@ absl::StatusOr<Order> InsertOrderRow(pg::Connection& conn, const std::string& te
   return order;
 }
 
-absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(pg::Connection& conn) {
+PgOrderRepository::PgOrderRepository(pg::Pool& pool, CreateBatchOptions batching)
+    : pool_(pool),
+      batcher_([this](const std::vector<PendingCreate*>& batch) { WriteBatch(batch); },
+               std::max(1, batching.lanes), std::max(1, batching.max_batch)) {}
+
+absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(absl::Time deadline) {
   {
     absl::MutexLock lock(&ids_mu_);
     if (!reserved_ids_.empty()) {
@@ -283,19 +333,97 @@ absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(pg::Connection& conn) 
       return id;
     }
   }
-  auto rows = conn.Exec(kReserveIds, {kIdBlock});
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kReserveIds, {kIdBlock});
   if (!rows.ok()) return rows.status();
   absl::MutexLock lock(&ids_mu_);
   for (int r = 1; r < rows->rows(); ++r) reserved_ids_.push_back(rows->Int(r, 0));
   return rows->Int(0, 0);
 }
 
+// One request alone: kCreateOrder.
+void PgOrderRepository::WriteOne(pg::Connection& conn, PendingCreate& p) {
+  auto created = conn.Exec(
+      kCreateOrder,
+      {p.tenant, p.method, p.key, pg::Param::Bytes(p.fingerprint), pg::Param::Bytes(p.response),
+       p.order_id, LockTimeoutFor(p.deadline), p.customer_id, p.currency, p.amount_cents,
+       p.payment_method, pg::ArrayLiteral(p.skus), pg::ArrayLiteral(p.quantities),
+       pg::ArrayLiteral(p.prices), p.created_at});
+  if (!created.ok()) {
+    p.written = created.status();
+    return;
+  }
+  p.written = created->Int(0, 0) == 1;
+}
+
+void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
+  absl::Time deadline = batch.front()->deadline;
+  for (const PendingCreate* p : batch) deadline = std::min(deadline, p->deadline);
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) {
+    for (PendingCreate* p : batch) p->written = conn.status();
+    return;
+  }
+  if (batch.size() == 1) return WriteOne(**conn, *batch.front());
+
+  std::vector<std::string> tenants, methods, keys, fingerprints, responses, customers,
+      currencies, payment_methods, created, skus;
+  std::vector<int64_t> ids, amounts, item_orders, item_lines, quantities, prices;
+  for (const PendingCreate* p : batch) {
+    tenants.push_back(p->tenant);
+    methods.push_back(p->method);
+    keys.push_back(p->key);
+    fingerprints.push_back(absl::BytesToHexString(p->fingerprint));
+    responses.push_back(absl::BytesToHexString(p->response));
+    ids.push_back(p->order_id);
+    customers.push_back(p->customer_id);
+    currencies.push_back(p->currency);
+    amounts.push_back(p->amount_cents);
+    payment_methods.push_back(p->payment_method);
+    created.push_back(p->created_at);
+    for (size_t line = 0; line < p->skus.size(); ++line) {
+      item_orders.push_back(p->order_id);
+      item_lines.push_back(static_cast<int64_t>(line) + 1);
+      skus.push_back(p->skus[line]);
+      quantities.push_back(p->quantities[line]);
+      prices.push_back(p->prices[line]);
+    }
+  }
+  auto rows = (*conn)->Exec(
+      kCreateOrderBatch,
+      {LockTimeoutFor(deadline), pg::ArrayLiteral(tenants), pg::ArrayLiteral(methods),
+       pg::ArrayLiteral(keys), pg::ArrayLiteral(fingerprints), pg::ArrayLiteral(responses),
+       pg::ArrayLiteral(ids), pg::ArrayLiteral(customers), pg::ArrayLiteral(currencies),
+       pg::ArrayLiteral(amounts), pg::ArrayLiteral(payment_methods), pg::ArrayLiteral(created),
+       pg::ArrayLiteral(item_orders), pg::ArrayLiteral(item_lines), pg::ArrayLiteral(skus),
+       pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices)});
+  if (!rows.ok()) {
+    // One failure must not fail the others: each request is written alone. If the batch did
+    // commit after all (its answer was lost), each finds its key taken and replays it.
+    for (PendingCreate* p : batch) {
+      if ((*conn)->broken()) {
+        auto fresh = pool_.Acquire(p->deadline);
+        if (!fresh.ok()) {
+          p->written = fresh.status();
+          continue;
+        }
+        WriteOne(**fresh, *p);
+      } else {
+        WriteOne(**conn, *p);
+      }
+    }
+    return;
+  }
+  absl::flat_hash_set<int64_t> written;
+  for (int r = 0; r < rows->rows(); ++r) written.insert(rows->Int(r, 0));
+  for (PendingCreate* p : batch) p->written = written.contains(p->order_id);
+}
+
 absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
     const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
     int64_t amount_cents, absl::Time deadline) {
-  auto conn = pool_.Acquire(deadline);
-  if (!conn.ok()) return conn.status();
-  auto id = ReserveOrderId(**conn);
+  auto id = ReserveOrderId(deadline);
   if (!id.ok()) return id.status();
 
   // The answer, complete before the statement that stores it.
@@ -312,30 +440,37 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   *order->mutable_create_time() = FromMicros(absl::ToUnixMicros(now));
   *order->mutable_update_time() = order->create_time();
 
-  std::vector<std::string> skus;
-  std::vector<int64_t> quantities, prices;
+  PendingCreate pending{.tenant = scope.tenant,
+                        .method = scope.method,
+                        .key = scope.key,
+                        .fingerprint = scope.fingerprint,
+                        .response = result.response.SerializeAsString(),
+                        .order_id = *id,
+                        .customer_id = request.customer_id(),
+                        .currency = request.currency(),
+                        .payment_method = request.payment_method(),
+                        .amount_cents = amount_cents,
+                        .created_at = absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", now,
+                                                       absl::UTCTimeZone()),
+                        .deadline = deadline};
   for (const auto& item : request.items()) {
-    skus.push_back(item.sku());
-    quantities.push_back(item.quantity());
-    prices.push_back(item.unit_price_cents());
+    pending.skus.push_back(item.sku());
+    pending.quantities.push_back(item.quantity());
+    pending.prices.push_back(item.unit_price_cents());
   }
   common::Failpoint("order_before_commit");
-  auto created = (*conn)->Exec(
-      kCreateOrder,
-      {scope.tenant, scope.method, scope.key, pg::Param::Bytes(scope.fingerprint),
-       pg::Param::Bytes(result.response.SerializeAsString()), *id, LockTimeoutFor(deadline),
-       request.customer_id(), request.currency(), amount_cents, request.payment_method(),
-       pg::ArrayLiteral(skus), pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices),
-       absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", now, absl::UTCTimeZone())});
-  if (!created.ok()) {
-    if (pg::SqlStateOf(created.status()) == "55P03") return KeyInUse();
-    return created.status();
+  batcher_.Submit(pending);
+  if (!pending.written.ok()) {
+    if (pg::SqlStateOf(pending.written.status()) == "55P03") return KeyInUse();
+    return pending.written.status();
   }
-  if (created->Int(0, 0) == 1) {
+  if (*pending.written) {
     common::Failpoint("order_after_commit");
     return result;
   }
   // The key was used before (we waited for that request to finish): replay or refuse.
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) return conn.status();
   auto stored = StoredResponseFor(**conn, scope);
   if (!stored.ok()) return stored.status();
   CreateResult replay;

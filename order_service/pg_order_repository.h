@@ -6,13 +6,20 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/pg/pool.h"
+#include "order_service/create_batcher.h"
 #include "order_service/order_repository.h"
 
 namespace orders {
 
+// Group commit of CreateOrder (see CreateBatcher).
+struct CreateBatchOptions {
+  int lanes = 2;       // batches written at once, each on its own connection
+  int max_batch = 32;  // requests per batch; 1 turns group commit off
+};
+
 class PgOrderRepository : public OrderRepository {
  public:
-  explicit PgOrderRepository(pg::Pool& pool) : pool_(pool) {}
+  explicit PgOrderRepository(pg::Pool& pool, CreateBatchOptions batching = {});
 
   absl::StatusOr<CreateResult> CreateOrder(const IdempotencyScope& scope,
                                            const orders::v1::CreateOrderRequest& request,
@@ -36,11 +43,17 @@ class PgOrderRepository : public OrderRepository {
  private:
   static constexpr int kIdBlock = 32;
   // An order id from this process's reserved block, refilled from the sequence when empty.
-  absl::StatusOr<int64_t> ReserveOrderId(pg::Connection& conn);
+  absl::StatusOr<int64_t> ReserveOrderId(absl::Time deadline);
+  void WriteOne(pg::Connection& conn, PendingCreate& pending);
+  void WriteBatch(const std::vector<PendingCreate*>& batch);
 
   pg::Pool& pool_;
+  CreateBatcher batcher_;
   absl::Mutex ids_mu_;
   std::deque<int64_t> reserved_ids_ ABSL_GUARDED_BY(ids_mu_);
+
+ public:
+  CreateBatcher::Stats batch_stats() const { return batcher_.stats(); }
 };
 
 // Inserts one order with its items, CHARGE event and ORDER_CREATED event on `conn` (inside the

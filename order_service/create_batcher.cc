@@ -1,0 +1,55 @@
+#include "order_service/create_batcher.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
+namespace orders {
+
+void CreateBatcher::Submit(PendingCreate& pending) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(&pending);
+  while (true) {
+    // Either another request's batch wrote ours, or a lane is free and we lead the next batch.
+    auto ready = [this, &pending]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return pending.finished || (busy_lanes_ < lanes_ && !queue_.empty() &&
+                                  queue_.front() == &pending);
+    };
+    mu_.Await(absl::Condition(&ready));
+    if (pending.finished) return;
+    std::vector<PendingCreate*> batch = TakeBatch();
+    ++busy_lanes_;
+    ++stats_.batches;
+    stats_.requests += static_cast<int64_t>(batch.size());
+    stats_.largest = std::max<int64_t>(stats_.largest, static_cast<int64_t>(batch.size()));
+    mu_.Unlock();
+    write_(batch);
+    mu_.Lock();
+    for (PendingCreate* p : batch) p->finished = true;
+    --busy_lanes_;
+  }
+}
+
+std::vector<PendingCreate*> CreateBatcher::TakeBatch() {
+  std::vector<PendingCreate*> batch;
+  absl::flat_hash_set<std::string> keys;
+  for (auto it = queue_.begin(); it != queue_.end() && static_cast<int>(batch.size()) < max_batch_;) {
+    PendingCreate* p = *it;
+    // The same key twice in one statement would conflict with itself: the later one waits.
+    if (keys.insert(absl::StrCat(p->tenant, "\n", p->method, "\n", p->key)).second) {
+      batch.push_back(p);
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return batch;
+}
+
+CreateBatcher::Stats CreateBatcher::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace orders

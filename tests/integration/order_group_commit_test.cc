@@ -1,0 +1,151 @@
+// Group commit of CreateOrder against a real PostgreSQL: many requests per statement and commit,
+// each with its own answer, and one request's failure never fails the others of its batch.
+#include <memory>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/errors.h"
+#include "common/pg/migrate.h"
+#include "common/pg/pool.h"
+#include "gtest/gtest.h"
+#include "order_service/pg_order_repository.h"
+#include "order_service/schema.h"
+#include "tests/support/test_db.h"
+
+namespace orders {
+namespace {
+
+constexpr char kMethod[] = "orders.v1.OrderService/CreateOrder";
+
+orders::v1::CreateOrderRequest Request(const std::string& customer, int items) {
+  orders::v1::CreateOrderRequest request;
+  request.set_customer_id(customer);
+  request.set_currency("USD");
+  request.set_payment_method("pm_card_visa");
+  for (int i = 0; i < items; ++i) {
+    auto* item = request.add_items();
+    item->set_sku("sku-" + std::to_string(i) + "-\"q\"");
+    item->set_quantity(i + 1);
+    item->set_unit_price_cents(100);
+  }
+  return request;
+}
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = testing_support::CreateTestDatabase("group_commit");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *db;
+    pool_ = std::make_unique<pg::Pool>(db_, 8);
+    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+  }
+  std::string Scalar(const char* sql) { return testing_support::ScalarOrError(db_, sql); }
+
+  std::string db_;
+  std::unique_ptr<pg::Pool> pool_;
+};
+
+TEST_F(GroupCommitTest, ConcurrentCreatesShareCommitsAndEachGetsItsOwnOrder) {
+  PgOrderRepository repo(*pool_, {.lanes = 1, .max_batch = 32});
+  constexpr int kKeys = 96;
+  constexpr int kDuplicates = 24;  // keys sent twice at once
+  std::vector<absl::StatusOr<CreateResult>> results(kKeys + kDuplicates,
+                                                    absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kKeys + kDuplicates; ++i) {
+    threads.emplace_back([&, i] {
+      const int key = i % kKeys;
+      results[i] = repo.CreateOrder({"t1", kMethod, "k" + std::to_string(key), "fp"},
+                                    Request("c" + std::to_string(key), 1 + key % 3),
+                                    100 * (1 + key), absl::Now() + absl::Seconds(20));
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  int fresh = 0;
+  for (int i = 0; i < kKeys + kDuplicates; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+    const auto& order = results[i]->response.order();
+    const int key = i % kKeys;
+    EXPECT_EQ(order.customer_id(), "c" + std::to_string(key));
+    EXPECT_EQ(order.amount_cents(), 100 * (1 + key));
+    // Both calls under one key saw the same order.
+    EXPECT_EQ(order.id(), results[key]->response.order().id()) << i;
+    fresh += results[i]->replayed ? 0 : 1;
+  }
+  EXPECT_EQ(fresh, kKeys);
+  const CreateBatcher::Stats stats = repo.batch_stats();
+  EXPECT_LT(stats.batches, stats.requests) << "no two requests shared a commit";
+  EXPECT_GT(stats.largest, 1);
+
+  // Everything each answer describes was written, once: order, items, CHARGE event, event.
+  EXPECT_EQ(Scalar("SELECT count(*) FROM orders"), std::to_string(kKeys));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM idempotency_keys WHERE order_id IS NOT NULL"),
+            std::to_string(kKeys));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM order_items"), "192");  // (1+2+3) * 32
+  EXPECT_EQ(Scalar("SELECT count(*) FROM outbox_events o JOIN orders r ON r.id = o.aggregate_id "
+                   "AND o.kind = 'CHARGE' AND o.payment_key = 'charge:order:' || r.id "
+                   "AND (o.payload::json->>'amount_cents')::bigint = r.amount_cents"),
+            std::to_string(kKeys));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM order_events WHERE kind = 'ORDER_CREATED'"),
+            std::to_string(kKeys));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM orders o JOIN idempotency_keys k ON k.order_id = o.id "
+                   "WHERE k.key = 'k' || (o.amount_cents / 100 - 1) "
+                   "AND o.customer_id = 'c' || (o.amount_cents / 100 - 1)"),
+            std::to_string(kKeys));
+  EXPECT_EQ(Scalar("SELECT string_agg(sku || 'x' || quantity, ',' ORDER BY line) FROM order_items "
+                   "WHERE order_id = (SELECT order_id FROM idempotency_keys WHERE key = 'k5')"),
+            "sku-0-\"q\"x1,sku-1-\"q\"x2,sku-2-\"q\"x3");
+}
+
+// lanes = 1: request A waits on a key held by an open transaction, so B-E queue and are then
+// written as one batch. B's key is held too and its deadline is short: the batch statement hits
+// B's lock timeout, and each request is written alone instead; only B fails.
+TEST_F(GroupCommitTest, OneRequestWaitingOnAHeldKeyDoesNotFailItsBatch) {
+  PgOrderRepository repo(*pool_, {.lanes = 1, .max_batch = 32});
+  auto holder = pg::Connection::Open(db_);
+  ASSERT_TRUE(holder.ok());
+  ASSERT_TRUE((*holder)->ExecScript("BEGIN").ok());
+  ASSERT_TRUE((*holder)->ExecScript(
+      "INSERT INTO idempotency_keys (tenant, method, key, fingerprint) VALUES "
+      "('t1', 'orders.v1.OrderService/CreateOrder', 'held-a', '\\x00'), "
+      "('t1', 'orders.v1.OrderService/CreateOrder', 'held-b', '\\x00')").ok());
+
+  auto create = [&](const std::string& key, absl::Duration patience) {
+    return repo.CreateOrder({"t1", kMethod, key, "fp"}, Request("c", 1), 500,
+                            absl::Now() + patience);
+  };
+  absl::StatusOr<CreateResult> a = absl::UnknownError("not run");
+  std::thread first([&] { a = create("held-a", absl::Seconds(1)); });
+  absl::SleepFor(absl::Milliseconds(200));  // A holds the only lane, waiting on its key
+  std::vector<absl::StatusOr<CreateResult>> rest(4, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  const std::vector<std::string> keys = {"held-b", "free-c", "free-d", "free-e"};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      rest[i] = create(keys[i], i == 0 ? absl::Milliseconds(1300) : absl::Seconds(20));
+    });
+  }
+  first.join();
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE((*holder)->ExecScript("ROLLBACK").ok());
+
+  EXPECT_EQ(common::ErrorReason(a.status()), "IDEMPOTENCY_KEY_IN_USE") << a.status();
+  EXPECT_EQ(common::ErrorReason(rest[0].status()), "IDEMPOTENCY_KEY_IN_USE") << rest[0].status();
+  for (int i = 1; i < 4; ++i) {
+    ASSERT_TRUE(rest[i].ok()) << keys[i] << ": " << rest[i].status();
+    EXPECT_FALSE(rest[i]->replayed);
+  }
+  EXPECT_GE(repo.batch_stats().largest, 4) << "B-E were not written as one batch";
+  EXPECT_EQ(Scalar("SELECT string_agg(key, ',' ORDER BY key) FROM idempotency_keys"),
+            "free-c,free-d,free-e");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM orders"), "3");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM outbox_events"), "3");
+}
+
+}  // namespace
+}  // namespace orders
