@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,11 @@ struct PendingCreate {
   // Set by the batch: true when this request took its key and its order was written; false
   // when the key was already taken (replay or refuse); an error when the batch failed.
   absl::StatusOr<bool> written = absl::UnknownError("not written");
+  // When the key was taken and its record was visible to the statement: what it holds.
+  struct Stored {
+    std::string fingerprint, response;
+  };
+  std::optional<Stored> stored;
   bool finished = false;
 };
 

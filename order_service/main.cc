@@ -71,6 +71,9 @@ ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(24),
           "idempotency records kept this long (at least 24h in production)");
 ABSL_FLAG(absl::Duration, reaper_period, absl::Seconds(10), "how often retention runs");
 ABSL_FLAG(bool, outbox_admin, true, "serve orders.v1.OutboxAdmin");
+ABSL_FLAG(bool, analytics_projector, true,
+          "with --role=relay|all: also run the analytics projection (turn it off in relays "
+          "when one process of the fleet runs it, so it does not compete with charging)");
 ABSL_FLAG(double, chaos_failure_rate, 0,
           "demonstrations and tests only: probability that a mutating RPC answers UNAVAILABLE, "
           "before or after doing its work");
@@ -237,8 +240,10 @@ int main(int argc, char** argv) {
                                        .idempotency_keys = absl::GetFlag(FLAGS_idempotency_retention),
                                        .period = absl::GetFlag(FLAGS_reaper_period)});
     reaper->Start();
-    projector = std::make_unique<orders::AnalyticsProjector>(pool);
-    projector->Start();
+    if (absl::GetFlag(FLAGS_analytics_projector)) {
+      projector = std::make_unique<orders::AnalyticsProjector>(pool);
+      projector->Start();
+    }
   }
   std::unique_ptr<orders::OutboxNotifier> notifier;
   if (role == "api" || absl::GetFlag(FLAGS_outbox_notify)) {

@@ -4,7 +4,7 @@
 #include <map>
 #include <optional>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -53,7 +53,9 @@ SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM o)sql"};
 
 // CreateOrder in one statement (one round trip, its own transaction): take the key and, only if
 // it was free, write the order, its items, its CHARGE event, its ORDER_CREATED event and the
-// response. The order id is reserved from the sequence beforehand and the response is built
+// response. If the key was taken, the same statement reads the stored fingerprint and response
+// for the replay (when the first request committed before this statement's snapshot; else the
+// row is not visible yet and the caller reads it afterwards). The order id is reserved from the sequence beforehand and the response is built
 // before the statement, so the stored answer is written together with everything it describes.
 // A concurrent holder of the key makes the INSERT wait on its row lock (bounded by lock_timeout).
 constexpr pg::Query kCreateOrder{"order_create", R"sql(
@@ -81,7 +83,10 @@ e AS (
 ev AS (
   INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
   SELECT $1, $8, o.id, 'ORDER_CREATED', $10 FROM o)
-SELECT count(*) FROM k)sql"};
+SELECT (SELECT count(*) FROM k), s.fingerprint, s.response
+FROM (SELECT 1) AS one
+LEFT JOIN idempotency_keys s
+  ON NOT EXISTS (SELECT 1 FROM k) AND s.tenant = $1 AND s.method = $2 AND s.key = $3)sql"};
 
 // kCreateOrder for many requests at once (group commit): one statement, one commit. Every row
 // takes its own key; only the rows that got theirs write an order. Keys are taken in a fixed
@@ -124,7 +129,11 @@ e AS (
 ev AS (
   INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
   SELECT o.tenant, o.customer_id, o.id, 'ORDER_CREATED', o.amount_cents FROM o ORDER BY o.id)
-SELECT order_id FROM k)sql"};
+SELECT i.order_id, k.order_id IS NOT NULL, s.fingerprint, s.response
+FROM input i
+LEFT JOIN k ON k.order_id = i.order_id
+LEFT JOIN idempotency_keys s
+  ON k.order_id IS NULL AND s.tenant = i.tenant AND s.method = i.method AND s.key = i.key)sql"};
 
 // Order ids reserved in blocks: one round trip per block instead of one per order. Ids of a
 // block a process never uses are simply skipped; ids are never reused.
@@ -247,6 +256,11 @@ absl::Status KeyInUse() {
       absl::Seconds(1));
 }
 
+absl::Status KeyReused() {
+  return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+                                 "this idempotency-key was already used for a different request");
+}
+
 // The response stored under a used key, or IDEMPOTENCY_KEY_REUSED when the request differs.
 absl::StatusOr<std::string> StoredResponseFor(pg::Connection& conn, const IdempotencyScope& scope) {
   auto stored = conn.Exec(kStoredResponse, {scope.tenant, scope.method, scope.key});
@@ -254,11 +268,7 @@ absl::StatusOr<std::string> StoredResponseFor(pg::Connection& conn, const Idempo
   if (stored->rows() == 0) {
     return absl::AbortedError("idempotency record vanished; retry with the same key");
   }
-  if (stored->Bytes(0, 0) != scope.fingerprint) {
-    return common::ErrorWithReason(
-        absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-        "this idempotency-key was already used for a different request");
-  }
+  if (stored->Bytes(0, 0) != scope.fingerprint) return KeyReused();
   return stored->Bytes(0, 1);
 }
 
@@ -355,6 +365,7 @@ void PgOrderRepository::WriteOne(pg::Connection& conn, PendingCreate& p) {
     return;
   }
   p.written = created->Int(0, 0) == 1;
+  if (!created->IsNull(0, 1)) p.stored = {created->Bytes(0, 1), created->Bytes(0, 2)};
 }
 
 void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
@@ -415,9 +426,19 @@ void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
     }
     return;
   }
-  absl::flat_hash_set<int64_t> written;
-  for (int r = 0; r < rows->rows(); ++r) written.insert(rows->Int(r, 0));
-  for (PendingCreate* p : batch) p->written = written.contains(p->order_id);
+  absl::flat_hash_map<int64_t, int> row_of;
+  for (int r = 0; r < rows->rows(); ++r) row_of[rows->Int(r, 0)] = r;
+  for (PendingCreate* p : batch) {
+    auto it = row_of.find(p->order_id);
+    if (it == row_of.end()) {
+      p->written = absl::InternalError("the batch statement returned no row for a request");
+      continue;
+    }
+    p->written = rows->Bool(it->second, 1);
+    if (!rows->IsNull(it->second, 2)) {
+      p->stored = {rows->Bytes(it->second, 2), rows->Bytes(it->second, 3)};
+    }
+  }
 }
 
 absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
@@ -468,11 +489,19 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
     common::Failpoint("order_after_commit");
     return result;
   }
-  // The key was used before (we waited for that request to finish): replay or refuse.
-  auto conn = pool_.Acquire(deadline);
-  if (!conn.ok()) return conn.status();
-  auto stored = StoredResponseFor(**conn, scope);
-  if (!stored.ok()) return stored.status();
+  // The key was used before (we waited for that request to finish): replay or refuse. The
+  // statement usually read the stored answer already; if the first request committed after the
+  // statement's snapshot, it is read now.
+  absl::StatusOr<std::string> stored;
+  if (pending.stored) {
+    if (pending.stored->fingerprint != scope.fingerprint) return KeyReused();
+    stored = pending.stored->response;
+  } else {
+    auto conn = pool_.Acquire(deadline);
+    if (!conn.ok()) return conn.status();
+    stored = StoredResponseFor(**conn, scope);
+    if (!stored.ok()) return stored.status();
+  }
   CreateResult replay;
   replay.replayed = true;
   if (!replay.response.ParseFromString(*stored)) {

@@ -100,6 +100,32 @@ TEST_F(GroupCommitTest, ConcurrentCreatesShareCommitsAndEachGetsItsOwnOrder) {
   EXPECT_EQ(Scalar("SELECT string_agg(sku || 'x' || quantity, ',' ORDER BY line) FROM order_items "
                    "WHERE order_id = (SELECT order_id FROM idempotency_keys WHERE key = 'k5')"),
             "sku-0-\"q\"x1,sku-1-\"q\"x2,sku-2-\"q\"x3");
+
+  // Replays batched together read their stored answers in the same statement; a key reused
+  // for another request is refused. Nothing new is written.
+  const int64_t batches_before = repo.batch_stats().batches;
+  std::vector<absl::StatusOr<CreateResult>> again(kKeys, absl::UnknownError("not run"));
+  threads.clear();
+  for (int key = 0; key < kKeys; ++key) {
+    threads.emplace_back([&, key] {
+      const bool reuse = key % 12 == 0;
+      again[key] = repo.CreateOrder({"t1", kMethod, "k" + std::to_string(key), reuse ? "fp2" : "fp"},
+                                    Request("c" + std::to_string(key), 1 + key % 3),
+                                    100 * (1 + key), absl::Now() + absl::Seconds(20));
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int key = 0; key < kKeys; ++key) {
+    if (key % 12 == 0) {
+      EXPECT_EQ(common::ErrorReason(again[key].status()), "IDEMPOTENCY_KEY_REUSED") << key;
+      continue;
+    }
+    ASSERT_TRUE(again[key].ok()) << key << ": " << again[key].status();
+    EXPECT_TRUE(again[key]->replayed);
+    EXPECT_EQ(again[key]->response.SerializeAsString(), results[key]->response.SerializeAsString());
+  }
+  EXPECT_LT(repo.batch_stats().batches - batches_before, kKeys);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM orders"), std::to_string(kKeys));
 }
 
 // lanes = 1: request A waits on a key held by an open transaction, so B-E queue and are then
