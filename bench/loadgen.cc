@@ -1,4 +1,4 @@
-// loadgen: a gRPC load generator for order_service and payment_service (issue 7, DESIGN.md §7).
+// loadgen: a gRPC load generator for order_service and payment_service.
 //
 // Asynchronous: one CompletionQueue and one polling thread per channel, never a thread per
 // request. Two ways to drive the load:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark of DESIGN.md §7 / issue 7: figures as ratios, measured side by side in one run on
+# The benchmark: figures as ratios, measured side by side in one run on
 # one private PostgreSQL cluster (fsync on, the same cluster and settings for both sides).
 #
 #   bench/run.sh [--quick] [--no-build]
@@ -14,15 +14,15 @@
 #   1. pgbench, bench/sql/create_order.sql: CreateOrder's SQL as one plain transaction (the bar),
 #      CLIENTS clients; references: create_order_1stmt.sql (CreateOrder's one statement of today)
 #      and create_order_batch8.sql (8 orders per transaction, the ceiling of group commit).
-#   2. replay: loadgen replays keys created in its prepare phase (order_service --role=all).
-#   3. create: loadgen creates orders with new keys, CLIENTS in flight: on the same process
-#      (--role=all: it charges them too), then on a --role=api process (the goal figure: the
-#      same work as pgbench's script).
-#   4. outbox lag: a fresh order_service --role=all; after a warm-up, loadgen open loop at half
+#   2. create: loadgen creates orders with new keys, CLIENTS in flight, on order_service
+#      --role=api (the same work as pgbench's script): the goal figure.
+#   3. replay: loadgen replays keys created in its prepare phase (order_service --role=all).
+#   4. create on that --role=all process, which also charges every order it creates.
+#   5. outbox lag: a fresh order_service --role=all; after a warm-up, loadgen open loop at half
 #      its create rate; lag = done_at - created_at of the events created after the warm-up.
-#   5. direct Charge rate: loadgen charge scenario against payment_service, CLIENTS in flight.
-#   6. backlog drain: order_service --role=api (no relay) creates BACKLOG orders; then one
-#      --role=relay process starts and the time until no event is pending is measured.
+#   6. direct Charge rate: loadgen charge scenario against payment_service, CLIENTS in flight.
+#   7. backlog drain: order_service --role=api (no relay) creates BACKLOG orders; then one
+#      --role=relay process (no analytics projector) starts; the time until no event is pending.
 #   Peak RSS: VmHWM of every order_service process, the largest.
 # Prints one table, then exactly one name=value line per figure.
 set -euo pipefail
@@ -33,7 +33,7 @@ for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (--quick, --no-build)" >&2; exit 2 ;;
   esac
 done
@@ -175,6 +175,7 @@ pgbench_run() {  # pgbench_run SECONDS OUT [SCRIPT [CLIENTS]]
   "$pgbench_bin" -n -M prepared -c "${4:-$clients}" -j 2 -T "$1" -D run="$RANDOM$1" \
     -f "$root/bench/sql/${3:-create_order.sql}" "$cluster dbname=bench_pgbench" >"$2" 2>&1
 }
+psql_db postgres "CHECKPOINT" >/dev/null
 log "pgbench: $clients clients, ${warm}s warm-up, ${seconds}s"
 pgbench_run "$warm" "$work/pgbench-warm.out"
 pgbench_run "$seconds" "$work/pgbench.out"
@@ -201,6 +202,29 @@ if ((!quick)); then
   log "pgbench, 8 orders per transaction: $pgbench_batch8 orders/s"
 fi
 
+# --- 2. create, side by side with pgbench ------------------------------------------------------
+# The goal figure compares like with like: pgbench runs CreateOrder's SQL and nothing else, so
+# the service runs as --role=api (no relay in the process; the charges are measured below), right
+# after pgbench on the same cluster, each after a CHECKPOINT so neither pays for the other's
+# dirty pages.
+create_phase() {  # create_phase ADDR OUT LABEL
+  log "create: ${seconds}s, $clients in flight ($3)"
+  "$loadgen" --target="$1" --scenario=create --concurrency="$clients" \
+    --duration="${seconds}s" --warmup="${warm}s" >"$2" 2>>"$work/loadgen.log"
+  log "create ($3): $(value ok_rps "$2")/s ok, p50 $(value p50_ms "$2") ms," \
+    "p99 $(value p99_ms "$2") ms, errors $(value errors "$2")"
+}
+psql_db postgres "CHECKPOINT" >/dev/null
+start api "$order_bin" --role=api --database="$cluster dbname=bench_create"
+api_pid=$started_pid
+create_phase "127.0.0.1:$started_port" "$work/create.out" "order_service --role=api"
+create_rps=$(value ok_rps "$work/create.out")
+create_p50=$(value p50_ms "$work/create.out")
+create_p99=$(value p99_ms "$work/create.out")
+create_errors=$(value errors "$work/create.out")
+note_rss "$api_pid"
+stop "$api_pid"
+
 # --- services --------------------------------------------------------------------------------
 # Each orders database gets its own payment service and ledger: order ids start at 1 in every
 # orders database, and the relay's charge keys (charge:order:<id>) would collide in one ledger.
@@ -212,7 +236,7 @@ start_payments bench_payments
 start orders "$order_bin" --database="$cluster dbname=bench_orders" --payment_addr="$payment_addr"
 orders_pid=$started_pid orders_addr=127.0.0.1:$started_port
 
-# --- 2. replay -------------------------------------------------------------------------------
+# --- 3. replay -------------------------------------------------------------------------------
 # The keys are created first and charged by the relay before the replay is measured, so the
 # relay's work does not overlap the measurement.
 replay_prefix=replay-$RANDOM
@@ -230,33 +254,17 @@ replay_rps=$(value ok_rps "$work/replay.out")
 replay_replayed=$(value replayed "$work/replay.out")
 log "replay: $replay_rps/s ok, $replay_replayed replayed, errors $(value errors "$work/replay.out")"
 
-# --- 3. create -------------------------------------------------------------------------------
+# --- 4. create, --role=all: the same load on a process that also charges every order ----------
 # The goal figure compares like with like: pgbench runs CreateOrder's SQL and nothing else, so
 # the service runs as --role=api (no relay in the process; the charges are measured in 4-6).
 # Then the same load on the --role=all process, which also charges every order it creates.
-create_phase() {  # create_phase ADDR OUT LABEL
-  log "create: ${seconds}s, $clients in flight ($3)"
-  "$loadgen" --target="$1" --scenario=create --concurrency="$clients" \
-    --duration="${seconds}s" --warmup="${warm}s" >"$2" 2>>"$work/loadgen.log"
-  log "create ($3): $(value ok_rps "$2")/s ok, p50 $(value p50_ms "$2") ms," \
-    "p99 $(value p99_ms "$2") ms, errors $(value errors "$2")"
-}
 create_phase "$orders_addr" "$work/create-all.out" "order_service --role=all"
 create_all_rps=$(value ok_rps "$work/create-all.out")
 note_rss "$orders_pid"
 stop "$orders_pid"
 stop "$payment_pid"
-start api "$order_bin" --role=api --database="$cluster dbname=bench_create"
-api_pid=$started_pid
-create_phase "127.0.0.1:$started_port" "$work/create.out" "order_service --role=api"
-create_rps=$(value ok_rps "$work/create.out")
-create_p50=$(value p50_ms "$work/create.out")
-create_p99=$(value p99_ms "$work/create.out")
-create_errors=$(value errors "$work/create.out")
-note_rss "$api_pid"
-stop "$api_pid"
 
-# --- 4. outbox lag at half the peak create rate ----------------------------------------------
+# --- 5. outbox lag at half the peak create rate ----------------------------------------------
 # Half the peak of the process that runs the lag phase (--role=all: it creates and charges).
 lag_rate=$(calc "%.0f" "$create_all_rps / 2")
 ((lag_rate >= 1)) || lag_rate=1
@@ -290,7 +298,7 @@ note_rss "$lag_pid"
 stop "$lag_pid"
 stop "$payment_pid"
 
-# --- 5. direct Charge rate ---------------------------------------------------------------------
+# --- 6. direct Charge rate ---------------------------------------------------------------------
 # Against the payment service the drain will use (loadgen's keys cannot collide with the relay's).
 start_payments bench_payments_drain
 log "charge: ${seconds}s, $clients in flight, straight to payment_service"
@@ -299,7 +307,7 @@ log "charge: ${seconds}s, $clients in flight, straight to payment_service"
 charge_rps=$(value ok_rps "$work/charge.out")
 log "charge: $charge_rps/s ok, p50 $(value p50_ms "$work/charge.out") ms"
 
-# --- 6. backlog drain --------------------------------------------------------------------------
+# --- 7. backlog drain --------------------------------------------------------------------------
 left_s() { echo $(( budget - SECONDS )); }
 fill_cap=$(( ($(left_s) - 20) * 2 / 5 ))
 ((fill_cap >= 10)) || fill_cap=10

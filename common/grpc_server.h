@@ -42,6 +42,7 @@ struct ServerConfig {
   int port = 0;                 // 0 picks a free port
   std::string port_file;        // when set, the chosen port is written here once listening
   int max_message_bytes = 4 << 20;
+  int handler_threads = 64;     // idle synchronous handler threads kept for the next calls
   absl::Duration shutdown_grace = absl::Seconds(5);
   ServerTlsConfig tls;           // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
   KeepaliveConfig keepalive;

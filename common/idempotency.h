@@ -1,4 +1,4 @@
-// Idempotency-key rules shared by both services (DESIGN.md §4).
+// Idempotency-key rules shared by both services.
 #pragma once
 
 #include <string>

@@ -82,6 +82,9 @@ ABSL_FLAG(uint64_t, chaos_seed, 1, "seed of the chaos dice");
 ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
           "failpoints to arm (crash tests only); env FAILPOINTS");
 ABSL_FLAG(int, max_message_bytes, 4 << 20, "largest request or response accepted");
+ABSL_FLAG(int, handler_threads, 64,
+          "idle RPC handler threads kept for the next calls (fewer: threads are ended and "
+          "re-created under load)");
 // Operations (deploy/OPERATIONS.md): metrics, logs, TLS, keepalive.
 ABSL_FLAG(int, metrics_port, common::EnvIntOr("ORDER_METRICS_PORT", -1),
           "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env ORDER_METRICS_PORT");
@@ -292,6 +295,7 @@ int main(int argc, char** argv) {
   config.port = absl::GetFlag(FLAGS_port);
   config.port_file = absl::GetFlag(FLAGS_port_file);
   config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  config.handler_threads = absl::GetFlag(FLAGS_handler_threads);
   std::vector<grpc::Service*> services;
   if (role != "relay") services.push_back(&service);
   if (absl::GetFlag(FLAGS_outbox_admin)) services.push_back(&admin);

@@ -1,4 +1,4 @@
-// The order domain: validation and the rules of DESIGN.md §3-4, independent of gRPC and SQL.
+// The order domain: validation and the idempotency and order rules, independent of gRPC and SQL.
 #pragma once
 
 #include <functional>

@@ -1,4 +1,4 @@
-// payment_service: a mock payment provider (DESIGN.md §3-4). Wiring only: flags, store, domain,
+// payment_service: a mock payment provider. Wiring only: flags, store, domain,
 // gRPC services, readiness, reaper, signals.
 #include <cstdio>
 #include <cstdlib>

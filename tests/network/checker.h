@@ -1,4 +1,4 @@
-// The exactly-once checker (DESIGN.md §6, issue 5). It reads the final state through the public
+// The exactly-once checker. It reads the final state through the public
 // APIs only (OrderService.ListOrders, PaymentService.ListCharges and GetLedgerSummary), twice,
 // and checks it against what the retrying client did. Its core, CheckInvariants, is a pure
 // function over plain structs so every rule is unit-tested without servers.

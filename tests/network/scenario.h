@@ -1,4 +1,4 @@
-// One network scenario against the real services (issue 5, DESIGN.md §6): PostgreSQL (the test
+// One network scenario against the real services: PostgreSQL (the test
 // cluster, or a private one when the scenario restarts it), payment_service, order_service
 // (--role=all, plus optional --role=relay processes), a FaultProxy on each hop, the retrying
 // client, and at the end: heal every fault, restart whatever is down, retry the unknown creates,

@@ -1,4 +1,4 @@
-// The fault matrix of issue 5 (DESIGN.md §6) against the real binaries: each scenario starts
+// The fault matrix against the real binaries: each scenario starts
 // PostgreSQL, payment_service and order_service behind a fault proxy per hop, runs a seeded plan
 // through the retrying client while one kind of fault bites, heals, drains, and fails unless the
 // exactly-once checker counts no violation. Every scenario prints its checker table.
