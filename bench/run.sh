@@ -330,7 +330,7 @@ relay_pid=$started_pid
 drain_cap=$(( $(left_s) - 5 ))
 ((drain_cap >= 10)) || drain_cap=10
 until_s=$(( $(date +%s) + drain_cap ))
-while any_pending bench_drain && [ "$(date +%s)" -lt "$until_s" ]; do sleep 0.2; done
+while any_pending bench_drain && [ "$(date +%s)" -lt "$until_s" ]; do sleep 1; done  # each poll is a psql process: keep them rare
 t1=$(date +%s.%N)
 left=$(pending_of bench_drain)
 drained=$((backlog_pending - left))
