@@ -66,7 +66,8 @@ pgbench_bin=$PG_BIN/pgbench
 [ -x "$pgbench_bin" ] || { echo "missing $pgbench_bin (package postgresql)" >&2; exit 1; }
 
 # The pgbench scripts must write what CreateOrder writes: compare the tables its statements
-# insert into (kInsertOrder: the five-round-trip bar; kCreateOrder: the one statement of today).
+# insert into (kInsertOrder: the five-round-trip bar; kCreateOrder: CreateOrder's one statement,
+# for one order or a group commit of many).
 tables_of() {  # tables_of FILE START_PATTERN END_PATTERN
   awk "/$2/,/$3/" "$1" | grep -o 'INSERT INTO [a-z_]*' | sort -u | tr '\n' ' '
 }

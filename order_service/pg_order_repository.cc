@@ -51,47 +51,15 @@ ev AS (
   SELECT $1, $2, o.id, 'ORDER_CREATED', $4 FROM o)
 SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM o)sql"};
 
-// CreateOrder in one statement (one round trip, its own transaction): take the key and, only if
-// it was free, write the order, its items, its CHARGE event, its ORDER_CREATED event and the
-// response. If the key was taken, the same statement reads the stored fingerprint and response
-// for the replay (when the first request committed before this statement's snapshot; else the
-// row is not visible yet and the caller reads it afterwards). The order id is reserved from the sequence beforehand and the response is built
-// before the statement, so the stored answer is written together with everything it describes.
-// A concurrent holder of the key makes the INSERT wait on its row lock (bounded by lock_timeout).
+// CreateOrder in one statement (one round trip, its own transaction) for one request or a group
+// commit of many: each row takes its idempotency key and, only if it was free, writes the order,
+// its items, its CHARGE event, its ORDER_CREATED event and the stored response. Order ids are
+// reserved beforehand and responses built before the statement, so a stored answer commits with
+// everything it describes. Keys are taken in a fixed order, so two batches never wait on each
+// other in a cycle; a concurrent holder of a key makes its row wait (bounded by lock_timeout).
+// For a key already taken, the statement also returns the stored fingerprint and response when
+// the first request committed before its snapshot (otherwise the caller reads them afterwards).
 constexpr pg::Query kCreateOrder{"order_create", R"sql(
-WITH k AS (
-  INSERT INTO idempotency_keys (tenant, method, key, fingerprint, response, order_id)
-  SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bigint
-  FROM (SELECT set_config('lock_timeout', $7, true)) AS cfg
-  ON CONFLICT DO NOTHING
-  RETURNING order_id),
-o AS (
-  INSERT INTO orders (id, tenant, customer_id, currency, amount_cents, payment_method, status,
-                      created_at, updated_at)
-  SELECT order_id, $1, $8, $9, $10, $11, 1, $15::timestamptz, $15::timestamptz FROM k
-  RETURNING id),
-i AS (
-  INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)
-  SELECT o.id, t.line, t.sku, t.quantity, t.price
-  FROM o, unnest($12::text[], $13::bigint[], $14::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, line)),
-e AS (
-  INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
-  SELECT o.id, 'CHARGE', 'charge:order:' || o.id,
-         json_build_object('order_id', o.id, 'amount_cents', $10::bigint, 'currency', $9::text,
-                           'payment_method', $11::text, 'customer_id', $8::text)::text
-  FROM o),
-ev AS (
-  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
-  SELECT $1, $8, o.id, 'ORDER_CREATED', $10 FROM o)
-SELECT (SELECT count(*) FROM k), s.fingerprint, s.response
-FROM (SELECT 1) AS one
-LEFT JOIN idempotency_keys s
-  ON NOT EXISTS (SELECT 1 FROM k) AND s.tenant = $1 AND s.method = $2 AND s.key = $3)sql"};
-
-// kCreateOrder for many requests at once (group commit): one statement, one commit. Every row
-// takes its own key; only the rows that got theirs write an order. Keys are taken in a fixed
-// order so that two batches never wait on each other in a cycle.
-constexpr pg::Query kCreateOrderBatch{"order_create_batch", R"sql(
 WITH cfg AS (SELECT set_config('lock_timeout', $1, true)),
 input AS (
   SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
@@ -352,32 +320,9 @@ absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(absl::Time deadline) {
   return rows->Int(0, 0);
 }
 
-// One request alone: kCreateOrder.
-void PgOrderRepository::WriteOne(pg::Connection& conn, PendingCreate& p) {
-  auto created = conn.Exec(
-      kCreateOrder,
-      {p.tenant, p.method, p.key, pg::Param::Bytes(p.fingerprint), pg::Param::Bytes(p.response),
-       p.order_id, LockTimeoutFor(p.deadline), p.customer_id, p.currency, p.amount_cents,
-       p.payment_method, pg::ArrayLiteral(p.skus), pg::ArrayLiteral(p.quantities),
-       pg::ArrayLiteral(p.prices), p.created_at});
-  if (!created.ok()) {
-    p.written = created.status();
-    return;
-  }
-  p.written = created->Int(0, 0) == 1;
-  if (!created->IsNull(0, 1)) p.stored = {created->Bytes(0, 1), created->Bytes(0, 2)};
-}
-
-void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
-  absl::Time deadline = batch.front()->deadline;
-  for (const PendingCreate* p : batch) deadline = std::min(deadline, p->deadline);
-  auto conn = pool_.Acquire(deadline);
-  if (!conn.ok()) {
-    for (PendingCreate* p : batch) p->written = conn.status();
-    return;
-  }
-  if (batch.size() == 1) return WriteOne(**conn, *batch.front());
-
+absl::Status PgOrderRepository::WriteTogether(pg::Connection& conn,
+                                              const std::vector<PendingCreate*>& batch,
+                                              absl::Time deadline) {
   std::vector<std::string> tenants, methods, keys, fingerprints, responses, customers,
       currencies, payment_methods, created, skus;
   std::vector<int64_t> ids, amounts, item_orders, item_lines, quantities, prices;
@@ -401,43 +346,59 @@ void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
       prices.push_back(p->prices[line]);
     }
   }
-  auto rows = (*conn)->Exec(
-      kCreateOrderBatch,
+  auto rows = conn.Exec(
+      kCreateOrder,
       {LockTimeoutFor(deadline), pg::ArrayLiteral(tenants), pg::ArrayLiteral(methods),
        pg::ArrayLiteral(keys), pg::ArrayLiteral(fingerprints), pg::ArrayLiteral(responses),
        pg::ArrayLiteral(ids), pg::ArrayLiteral(customers), pg::ArrayLiteral(currencies),
        pg::ArrayLiteral(amounts), pg::ArrayLiteral(payment_methods), pg::ArrayLiteral(created),
        pg::ArrayLiteral(item_orders), pg::ArrayLiteral(item_lines), pg::ArrayLiteral(skus),
        pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices)});
-  if (!rows.ok()) {
-    // One failure must not fail the others: each request is written alone. If the batch did
-    // commit after all (its answer was lost), each finds its key taken and replays it.
-    for (PendingCreate* p : batch) {
-      if ((*conn)->broken()) {
-        auto fresh = pool_.Acquire(p->deadline);
-        if (!fresh.ok()) {
-          p->written = fresh.status();
-          continue;
-        }
-        WriteOne(**fresh, *p);
-      } else {
-        WriteOne(**conn, *p);
-      }
-    }
-    return;
-  }
+  if (!rows.ok()) return rows.status();
   absl::flat_hash_map<int64_t, int> row_of;
   for (int r = 0; r < rows->rows(); ++r) row_of[rows->Int(r, 0)] = r;
   for (PendingCreate* p : batch) {
     auto it = row_of.find(p->order_id);
     if (it == row_of.end()) {
-      p->written = absl::InternalError("the batch statement returned no row for a request");
+      p->written = absl::InternalError("the create statement returned no row for a request");
       continue;
     }
     p->written = rows->Bool(it->second, 1);
     if (!rows->IsNull(it->second, 2)) {
       p->stored = {rows->Bytes(it->second, 2), rows->Bytes(it->second, 3)};
     }
+  }
+  return absl::OkStatus();
+}
+
+void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
+  absl::Time deadline = batch.front()->deadline;
+  for (const PendingCreate* p : batch) deadline = std::min(deadline, p->deadline);
+  auto conn = pool_.Acquire(deadline);
+  if (!conn.ok()) {
+    for (PendingCreate* p : batch) p->written = conn.status();
+    return;
+  }
+  absl::Status together = WriteTogether(**conn, batch, deadline);
+  if (together.ok()) return;
+  if (batch.size() == 1) {
+    batch.front()->written = together;
+    return;
+  }
+  // One failure must not fail the others: each request is written alone. If the batch did
+  // commit after all (its answer was lost), each finds its key taken and replays it.
+  for (PendingCreate* p : batch) {
+    absl::StatusOr<pg::Pool::Lease> fresh = absl::UnknownError("unused");
+    pg::Connection* alone = &**conn;
+    if ((*conn)->broken()) {
+      fresh = pool_.Acquire(p->deadline);
+      if (!fresh.ok()) {
+        p->written = fresh.status();
+        continue;
+      }
+      alone = &**fresh;
+    }
+    if (absl::Status one = WriteTogether(*alone, {p}, p->deadline); !one.ok()) p->written = one;
   }
 }
 

@@ -44,7 +44,11 @@ class PgOrderRepository : public OrderRepository {
   static constexpr int kIdBlock = 32;
   // An order id from this process's reserved block, refilled from the sequence when empty.
   absl::StatusOr<int64_t> ReserveOrderId(absl::Time deadline);
-  void WriteOne(pg::Connection& conn, PendingCreate& pending);
+  // Writes `batch` with one statement and one commit, setting each request's outcome; an error
+  // of the statement is returned and leaves the outcomes unset.
+  absl::Status WriteTogether(pg::Connection& conn, const std::vector<PendingCreate*>& batch,
+                             absl::Time deadline);
+  // CreateBatcher's writer: the batch together, or request by request if that fails.
   void WriteBatch(const std::vector<PendingCreate*>& batch);
 
   pg::Pool& pool_;

@@ -1,5 +1,6 @@
--- CreateOrder as order_service runs it since 7250f21 (kCreateOrder in
--- order_service/pg_order_repository.cc): one statement, its own transaction, one round trip:
+-- CreateOrder's one statement for one order (kCreateOrder in order_service/pg_order_repository.cc,
+-- which takes arrays so that group commit can write many orders with it): its own transaction,
+-- one round trip:
 -- the key record (with the response, built before the statement) and the order, its items, its
 -- CHARGE outbox event and its ORDER_CREATED event. order_service reserves order ids in blocks
 -- beforehand; here nextval() runs inside the statement. Response 111 bytes, 3 items, as in
