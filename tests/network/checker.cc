@@ -475,6 +475,11 @@ ObservedCharge FromProto(const payments::v1::Charge& c) {
 constexpr int kMaxPages = 100000;
 
 // Every order of `customer` ("" = all) with `status` (UNSPECIFIED = all), page by page.
+// Every read of the checker: a deadline per attempt and the caller's token.
+std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout, const std::string& token) {
+  return common::NewClientContext({.timeout = timeout, .bearer_token = token});
+}
+
 grpc::Status ListAllOrders(orders::v1::OrderService::Stub& stub, const ReadOptions& options,
                            const std::string& customer, orders::v1::OrderStatus status,
                            absl::Time deadline, int max_orders, std::vector<ObservedOrder>* out) {
@@ -489,10 +494,7 @@ grpc::Status ListAllOrders(orders::v1::OrderService::Stub& stub, const ReadOptio
     orders::v1::ListOrdersResponse response;
     grpc::Status s = CallWithRetry(
         [&](absl::Duration timeout) {
-          common::CallOptions call_options;
-          call_options.timeout = timeout;
-          call_options.bearer_token = options.order_token;
-          auto context = common::NewClientContext(call_options);
+          auto context = NewContext(timeout, options.order_token);
           response.Clear();
           return stub.ListOrders(context.get(), request, &response);
         },
@@ -538,10 +540,7 @@ grpc::Status ReadOutboxStats(const ReadOptions& options, absl::Time deadline,
   orders::v1::OutboxStats stats;
   grpc::Status s = CallWithRetry(
       [&](absl::Duration timeout) {
-        common::CallOptions call_options;
-        call_options.timeout = timeout;
-        call_options.bearer_token = options.order_token;
-        auto context = common::NewClientContext(call_options);
+        auto context = NewContext(timeout, options.order_token);
         stats.Clear();
         return stub->GetOutboxStats(context.get(), orders::v1::GetOutboxStatsRequest(), &stats);
       },
@@ -575,10 +574,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(const ReadOptions& options,
     payments::v1::ListChargesResponse response;
     s = CallWithRetry(
         [&](absl::Duration timeout) {
-          common::CallOptions call_options;
-          call_options.timeout = timeout;
-          call_options.bearer_token = options.payment_token;
-          auto context = common::NewClientContext(call_options);
+          auto context = NewContext(timeout, options.payment_token);
           response.Clear();
           return payments->ListCharges(context.get(), request, &response);
         },
@@ -596,10 +592,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(const ReadOptions& options,
   payments::v1::LedgerSummary summary;
   s = CallWithRetry(
       [&](absl::Duration timeout) {
-        common::CallOptions call_options;
-        call_options.timeout = timeout;
-        call_options.bearer_token = options.payment_token;
-        auto context = common::NewClientContext(call_options);
+        auto context = NewContext(timeout, options.payment_token);
         return payments->GetLedgerSummary(context.get(), payments::v1::GetLedgerSummaryRequest(),
                                           &summary);
       },
