@@ -217,7 +217,7 @@ std::shared_ptr<grpc::Channel> RetryingClient::NewChannel(int worker) {
   return grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
 }
 
-void RetryingClient::RunOne(const PlannedOrder& order, int worker,
+bool RetryingClient::RunOne(const PlannedOrder& order, int worker,
                             std::shared_ptr<grpc::Channel>* channel, int* transient_streak,
                             absl::BitGenRef gen, const RetryPolicy& policy) {
   // Counts transient failures in a row and swaps the channel after too many.
@@ -289,7 +289,8 @@ void RetryingClient::RunOne(const PlannedOrder& order, int worker,
     }
     records_.creates[order.key] = created;
   }
-  if (!order.cancel || created.outcome != Outcome::kAcknowledged || !options_.cancel_call) return;
+  const bool acknowledged = created.outcome == Outcome::kAcknowledged;
+  if (!order.cancel || !acknowledged || !options_.cancel_call) return acknowledged;
 
   // Cancel: its own key, derived from the order's, reused on every retry.
   if (order.cancel_delay > absl::ZeroDuration()) absl::SleepFor(order.cancel_delay);
@@ -315,9 +316,11 @@ void RetryingClient::RunOne(const PlannedOrder& order, int worker,
   next_attempt_[cancel_key] = first + cancelled.attempts - 1;
   for (auto& a : attempts) records_.attempts.push_back(std::move(a));
   records_.cancels[order.key] = cancelled;
+  return acknowledged;
 }
 
-void RetryingClient::RunParallel(const std::vector<PlannedOrder>& plan, const RetryPolicy& policy) {
+void RetryingClient::RunParallel(const std::vector<PlannedOrder>& plan, const RetryPolicy& policy,
+                                 LoadObserver* observer) {
   uint64_t run = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -340,7 +343,12 @@ void RetryingClient::RunParallel(const std::vector<PlannedOrder>& plan, const Re
       while (true) {
         const size_t i = next.fetch_add(1);
         if (i >= plan.size()) break;
-        RunOne(plan[i], w, &channel, &streak, gen, policy);
+        if (observer == nullptr) {
+          RunOne(plan[i], w, &channel, &streak, gen, policy);
+          continue;
+        }
+        observer->OrderStarted();
+        observer->OrderFinished(RunOne(plan[i], w, &channel, &streak, gen, policy));
       }
       absl::MutexLock lock(&mu_);
       channels_[w] = channel;
@@ -354,7 +362,7 @@ void RetryingClient::Run(const std::vector<PlannedOrder>& plan) {
     absl::MutexLock lock(&mu_);
     records_.planned.insert(records_.planned.end(), plan.begin(), plan.end());
   }
-  RunParallel(plan, options_.policy);
+  RunParallel(plan, options_.policy, options_.observer);
 }
 
 void RetryingClient::RetryUnknown(absl::Duration budget) {
@@ -371,7 +379,7 @@ void RetryingClient::RetryUnknown(absl::Duration budget) {
   if (again.empty()) return;
   RetryPolicy policy = options_.policy;
   policy.budget = budget;
-  RunParallel(again, policy);
+  RunParallel(again, policy, nullptr);
 }
 
 ClientRecords RetryingClient::records() const {

@@ -158,6 +158,16 @@ KeyOutcome RunWithRetries(const RetryPolicy& policy, const std::string& key, Ope
 // and the idempotent-replayed response metadata.
 AttemptResult ResultFromCall(const grpc::Status& status, const grpc::ClientContext& context);
 
+// Sees the load of RetryingClient::Run (not RetryUnknown) order by order, so that a scenario can
+// trigger its faults by progress rather than by the clock, and count what ran while they held.
+class LoadObserver {
+ public:
+  virtual ~LoadObserver() = default;
+  virtual void OrderStarted() = 0;
+  // The order's create (and cancel, when planned) is over.
+  virtual void OrderFinished(bool acknowledged) = 0;
+};
+
 class RetryingClient {
  public:
   // Extension point for CancelOrder, which orders.v1 does not have yet: performs one attempt of
@@ -176,6 +186,7 @@ class RetryingClient {
     // stuck on a blackholed connection otherwise never notices).
     int new_channel_after_failures = 2;
     CancelCall cancel_call;
+    LoadObserver* observer = nullptr;  // not owned; outlives the client's runs
   };
 
   explicit RetryingClient(Options options);
@@ -190,10 +201,12 @@ class RetryingClient {
   ClientRecords records() const;
 
  private:
-  void RunOne(const PlannedOrder& order, int worker, std::shared_ptr<grpc::Channel>* channel,
+  // Returns whether the create was acknowledged.
+  bool RunOne(const PlannedOrder& order, int worker, std::shared_ptr<grpc::Channel>* channel,
               int* transient_streak, absl::BitGenRef gen, const RetryPolicy& policy);
   std::shared_ptr<grpc::Channel> NewChannel(int worker);
-  void RunParallel(const std::vector<PlannedOrder>& plan, const RetryPolicy& policy);
+  void RunParallel(const std::vector<PlannedOrder>& plan, const RetryPolicy& policy,
+                   LoadObserver* observer);
 
   const Options options_;
   mutable absl::Mutex mu_;

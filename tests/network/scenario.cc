@@ -1,5 +1,6 @@
 #include "tests/network/scenario.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -76,6 +77,8 @@ int64_t EnvInt(const char* name, int64_t fallback) {
   if (v == nullptr || !absl::SimpleAtoi(v, &n)) return fallback;
   return n;
 }
+
+int LoadFactor() { return static_cast<int>(std::max<int64_t>(1, EnvInt("NETWORK_LOAD_FACTOR", 1))); }
 
 const char* Scenario::HopName(Hop hop) {
   switch (hop) {
@@ -223,7 +226,9 @@ absl::Status Scenario::Start() {
   co.threads = options_.client_threads;
   co.seed = options_.seed;
   co.cancel_call = CancelOnce;
+  co.observer = &load_;
   client_ = std::make_unique<RetryingClient>(co);
+  for (const std::string& fault : options_.required_faults) load_.Require(fault);
   return absl::OkStatus();
 }
 
@@ -256,6 +261,9 @@ void Scenario::Supervise() {
       for (Managed* m : all) {
         if (m->process == nullptr || m->hold_down || m->paused) continue;
         if (m->process->Running()) continue;
+        // Down from now until it is back: a fault window of its own.
+        const int window = load_.Begin(absl::StrCat(m->expect_death ? "killed " : "crash ",
+                                                    m->process->spec().name));
         if (!m->expect_death) {
           crashes_++;
           bool armed = false;
@@ -269,6 +277,7 @@ void Scenario::Supervise() {
           StripFailpoints(*m);
         }
         (void)RestartLocked(*m);
+        load_.End(window);
       }
     }
     absl::SleepFor(absl::Milliseconds(50));
@@ -282,8 +291,17 @@ void Scenario::Sleep(absl::Duration d, const std::function<bool()>& done) {
   }
 }
 
+bool Scenario::AwaitProgress(int64_t more, const std::function<bool()>& done,
+                             absl::Duration at_least) {
+  const absl::Time until = absl::Now() + at_least;
+  if (!load_.AwaitAcknowledged(load_.acknowledged() + more, done)) return false;
+  Sleep(until - absl::Now(), done);
+  return !(done && done());
+}
+
 void Scenario::Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos) {
   const absl::Time start = absl::Now();
+  load_.BeginRun();
   std::atomic<bool> finished{false};
   std::thread chaos_thread;
   if (chaos) {
@@ -293,6 +311,23 @@ void Scenario::Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos) {
     });
   }
   client_->Run(plan);
+  // The plan goes on until every required fault has fired with orders in flight: on a fast
+  // machine the plan may be over before a fault held by the clock (a lease, a deadline) ends.
+  // More of the same orders (new keys), a small batch at a time, paced.
+  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  for (int round = 1; !plan.empty() && !load_.RequiredFired() && absl::Now() < give_up; ++round) {
+    std::vector<PlannedOrder> more;
+    for (int i = 0; i < options_.client_threads; ++i) {
+      PlannedOrder p = plan[(static_cast<size_t>(round) * 7919 + i) % plan.size()];
+      p.key = absl::StrCat(p.key, "-x", round, "-", i);
+      p.customer_id = absl::StrCat("c-", p.key);
+      more.push_back(std::move(p));
+    }
+    client_->Run(more);
+    extension_orders_ += static_cast<int64_t>(more.size());
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  load_.EndRun();
   finished = true;
   if (chaos_thread.joinable()) chaos_thread.join();
   run_time_ += absl::Now() - start;
@@ -478,6 +513,7 @@ std::string Scenario::PaymentFaultFigures() {
 absl::StatusOr<CheckReport> Scenario::Finish() {
   const absl::Time heal_start = absl::Now();
   const std::string payment_faults = PaymentFaultFigures();
+  load_.EndAll();
   // Heal: no fault on any hop, nobody paused or held down, PostgreSQL up, failpoints disarmed
   // for every later restart, the payment service's own faults off.
   {
@@ -539,16 +575,18 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
   std::string out = absl::StrFormat(
       "=== scenario %s (seed %d): setup %.1fs, run %.1fs, heal+retry %.1fs (retry %.1fs), "
       "drain %.1fs, total %.1fs; crashes %d, kills %d, SIGSTOPs %d, PostgreSQL restarts %d, "
-      "service restarts %d\n",
+      "service restarts %d; orders beyond the plan (until its faults fired) %d\n",
       options_.name, options_.seed, absl::ToDoubleSeconds(setup_time_),
       absl::ToDoubleSeconds(run_time_),
       absl::ToDoubleSeconds(drain_start - heal_start), absl::ToDoubleSeconds(retry_time),
       absl::ToDoubleSeconds(drain_time), absl::ToDoubleSeconds(absl::Now() - started_),
-      crashes_.load(), kills_.load(), pauses_.load(), pg_restarts_.load(), restarts_.load());
+      crashes_.load(), kills_.load(), pauses_.load(), pg_restarts_.load(), restarts_.load(),
+      extension_orders_);
   for (int i = 0; i < kHops; ++i) {
     absl::StrAppend(&out, "  proxy ", HopName(Hop(i)), ": ", proxies_[i]->counters().DebugString(),
                     "\n");
   }
+  out += load_.Summary();
   out += payment_faults;
   out += figures;
   absl::StrAppend(&out, "  drain: ", drain_status_.ok() ? "OK" : drain_status_.ToString(), "\n");

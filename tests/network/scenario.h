@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "tests/network/checker.h"
 #include "tests/network/fault_proxy.h"
+#include "tests/network/load_tracker.h"
 #include "tests/network/process_harness.h"
 #include "tests/network/retrying_client.h"
 
@@ -61,7 +62,15 @@ struct ScenarioOptions {
   int pool_size = 8;
   absl::Duration retry_unknown_budget = absl::Seconds(30);
   absl::Duration drain_timeout = absl::Seconds(90);
+  // Faults that must fire with orders in flight (LoadTracker::Require): the end of the plan waits
+  // for them. Names as the scenario's chaos (or the supervisor: "crash <service>", "killed
+  // <service>") gives them.
+  std::vector<std::string> required_faults;
 };
+
+// NETWORK_LOAD_FACTOR (default 1): the client runs this many times its usual callers, so a run
+// shows whether every fault still fires when the work goes several times faster.
+int LoadFactor();
 
 class Scenario {
  public:
@@ -78,7 +87,9 @@ class Scenario {
   absl::Status Start();
 
   // Runs `plan` through the client; `chaos`, when given, runs on its own thread meanwhile and
-  // should return soon after `done()` turns true (Sleep() returns early then).
+  // should return soon after `done()` turns true (Sleep() returns early then). While a required
+  // fault has not fired, more orders like the plan's follow (new keys, small paced batches, up
+  // to 2 minutes), so the schedule completes with work in flight on any machine.
   using Chaos = std::function<void(Scenario& s, const std::function<bool()>& done)>;
   void Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos = nullptr);
 
@@ -90,6 +101,16 @@ class Scenario {
 
   // Sleeps `d`, or less when `done()` turns true (polled every 20 ms).
   static void Sleep(absl::Duration d, const std::function<bool()>& done);
+
+  // Progress, for faults triggered by it: waits until `more` orders beyond those acknowledged
+  // now have been acknowledged and at least `at_least` has passed, or `done()`. True when reached.
+  bool AwaitProgress(int64_t more, const std::function<bool()>& done,
+                     absl::Duration at_least = absl::ZeroDuration());
+  // A fault in place from BeginFault to EndFault (counted in the summary with the orders
+  // attempted meanwhile; Finish ends every open one).
+  int BeginFault(const std::string& fault) { return load_.Begin(fault); }
+  void EndFault(int window) { load_.End(window); }
+  LoadTracker& load() { return load_; }
 
   FaultProxy& proxy(Hop hop) { return *proxies_[static_cast<int>(hop)]; }
   RetryingClient& client() { return *client_; }
@@ -152,6 +173,8 @@ class Scenario {
   std::string order_db_, payment_db_;
   std::vector<std::unique_ptr<FaultProxy>> proxies_;
   std::unique_ptr<RetryingClient> client_;
+  LoadTracker load_;
+  int64_t extension_orders_ = 0;  // orders run beyond the plans, until their faults fired
 
   absl::Mutex mu_;
   Managed payment_ ABSL_GUARDED_BY(mu_);

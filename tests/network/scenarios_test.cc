@@ -23,6 +23,7 @@ ScenarioOptions Options(const std::string& name, uint64_t seed) {
   ScenarioOptions o;
   o.name = name;
   o.seed = seed;
+  o.client_threads *= LoadFactor();
   o.policy.attempt_timeout = absl::Seconds(2);
   o.policy.budget = absl::Seconds(20);
   return o;
@@ -33,10 +34,12 @@ std::vector<PlannedOrder> Plan(const ScenarioOptions& o, int count, PlanOptions 
   return MakePlan(count, o.seed, p);
 }
 
-// Heals, drains, checks; the test fails on any violation, on a drain that did not finish, and
-// when a create is still unknown after the network healed.
+// Heals, drains, checks; the test fails on any violation, on a drain that did not finish, when
+// a create is still unknown after the network healed, and when a fault of the scenario never
+// had an order in flight while it held (it would prove nothing).
 void FinishAndCheck(Scenario& s, CheckReport* out = nullptr) {
   absl::StatusOr<CheckReport> report = s.Finish();
+  for (const std::string& unfired : s.load().Unfired()) ADD_FAILURE() << "fault " << unfired;
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(s.drain_status().ok()) << s.drain_status();
   EXPECT_TRUE(report->ok()) << report->Table();
@@ -54,6 +57,9 @@ void FinishAndCheck(Scenario& s, CheckReport* out = nullptr) {
 
 int64_t Faults(Scenario& s, Hop hop, FaultKind kind) { return s.proxy(hop).counters().fault(kind); }
 
+// A fault placed before the run and held until the heal.
+void WholeRunFault(Scenario& s, const std::string& fault) { (void)s.BeginFault(fault); }
+
 // --- latency --------------------------------------------------------------------------------
 
 TEST(NetworkScenarios, LatencyBelowTheDeadline) {
@@ -63,6 +69,7 @@ TEST(NetworkScenarios, LatencyBelowTheDeadline) {
   s.proxy(Hop::kOrderPayment).SetLatency(absl::Milliseconds(150), absl::Milliseconds(100));
   s.proxy(Hop::kOrderPg).SetLatency(absl::Milliseconds(2), absl::Milliseconds(1));
   s.proxy(Hop::kPaymentPg).SetLatency(absl::Milliseconds(2), absl::Milliseconds(1));
+  WholeRunFault(s, "latency on every hop");
   s.Run(Plan(options, 150));
   CheckReport r;
   FinishAndCheck(s, &r);
@@ -72,15 +79,21 @@ TEST(NetworkScenarios, LatencyBelowTheDeadline) {
 // --- "request delivered, response dropped", on each hop -------------------------------------
 
 // The relay has one connection to payments, so a per-connection probability would hit it all
-// the time or never: instead every answer on that hop is lost for `on`, then none for `off`.
-void ToggleOrderToPaymentResponseDrop(Scenario& s, const std::function<bool()>& done,
-                                      absl::Duration on, absl::Duration off) {
+// the time or never: instead every answer on that hop is lost while `on` more orders are
+// acknowledged (and at least 100 ms), then none while `off` more are.
+constexpr const char* kPaymentAnswersDropped = "order->payment answers dropped";
+
+void ToggleOrderToPaymentResponseDrop(Scenario& s, const std::function<bool()>& done, int on,
+                                      int off) {
+  s.AwaitProgress(off / 2, done);
   while (!done()) {
+    const int w = s.BeginFault(kPaymentAnswersDropped);
     s.proxy(Hop::kOrderPayment)
         .SetResponseDrop(1.0, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
-    Scenario::Sleep(on, done);
+    s.AwaitProgress(on, done, absl::Milliseconds(100));
     s.proxy(Hop::kOrderPayment).ClearResponseDrop();
-    Scenario::Sleep(off, done);
+    s.EndFault(w);
+    s.AwaitProgress(off, done, absl::Milliseconds(100));
   }
 }
 
@@ -89,6 +102,7 @@ TEST(NetworkScenarios, ResponseDroppedClientToOrder) {
   START_SCENARIO(s);
   s.proxy(Hop::kClientOrder)
       .SetResponseDrop(0.3, absl::Milliseconds(150), kGrpcHandshakeClientBytes);
+  WholeRunFault(s, "client->order answers dropped");
   s.Run(Plan(options, 200));
   CheckReport r;
   FinishAndCheck(s, &r);
@@ -98,10 +112,11 @@ TEST(NetworkScenarios, ResponseDroppedClientToOrder) {
 
 TEST(NetworkScenarios, ResponseDroppedOrderToPayment) {
   ScenarioOptions options = Options("drop_payment", 103);
+  options.required_faults = {kPaymentAnswersDropped};
   START_SCENARIO(s);
   // The charges happen; their answers are lost.
   s.Run(Plan(options, 200), [](Scenario& s, const std::function<bool()>& done) {
-    ToggleOrderToPaymentResponseDrop(s, done, absl::Milliseconds(250), absl::Milliseconds(350));
+    ToggleOrderToPaymentResponseDrop(s, done, 25, 35);
   });
   FinishAndCheck(s);
   EXPECT_GT(Faults(s, Hop::kOrderPayment, FaultKind::kResponseDropped), 0);
@@ -112,20 +127,29 @@ TEST(NetworkScenarios, ResponseDroppedOrderToPayment) {
 // a BEGIN ... COMMIT transaction. A scenario alternates between the two patterns.
 constexpr const char* kOrderCommitPatterns[] = {"order_create", "COMMIT"};
 
+std::string CommitFaultName(int pattern) {
+  return absl::StrCat("order->pg fault at ", kOrderCommitPatterns[pattern]);
+}
+
+// The creates' pattern while 30 orders are acknowledged, the cancels' while 20 are, and again.
 void AlternateOrderCommitFault(Scenario& s, const std::function<bool()>& done, MatchAction action,
                                double probability) {
+  s.AwaitProgress(10, done);
   for (int i = 0; !done(); ++i) {
+    const int w = s.BeginFault(CommitFaultName(i % 2));
     s.proxy(Hop::kOrderPg).SetMatchFault(kOrderCommitPatterns[i % 2], action, probability, 10,
                                          absl::Milliseconds(100));
-    Scenario::Sleep(absl::Milliseconds(i % 2 == 0 ? 600 : 300), done);
+    s.AwaitProgress(i % 2 == 0 ? 30 : 20, done, absl::Milliseconds(100));
+    s.proxy(Hop::kOrderPg).ClearMatchFault();
+    s.EndFault(w);
   }
-  s.proxy(Hop::kOrderPg).ClearMatchFault();
 }
 
 // 200 orders (20% cancelled) while `action` hits the order service's commits to PostgreSQL at
 // `rate`; some creates must have needed a retry, and the checker must find nothing wrong.
 void OrderCommitFaultScenario(const char* name, uint64_t seed, MatchAction action, double rate) {
   ScenarioOptions options = Options(name, seed);
+  options.required_faults = {CommitFaultName(0), CommitFaultName(1)};
   START_SCENARIO(s);
   s.Run(Plan(options, 200, {.cancel_fraction = 0.2}),
         [action, rate](Scenario& s, const std::function<bool()>& done) {
@@ -147,6 +171,7 @@ TEST(NetworkScenarios, ResponseDroppedPaymentToPostgresAtCommit) {
   START_SCENARIO(s);
   s.proxy(Hop::kPaymentPg).SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 0.15, 30,
                                          absl::Milliseconds(100));
+  WholeRunFault(s, "payment->pg answer dropped at COMMIT");
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
   FinishAndCheck(s);
   EXPECT_GT(Faults(s, Hop::kPaymentPg, FaultKind::kMatch), 0);
@@ -157,17 +182,21 @@ TEST(NetworkScenarios, ResponseDroppedPaymentToPostgresAtCommit) {
 TEST(NetworkScenarios, RequestBlackholedCallerHitsItsDeadline) {
   ScenarioOptions options = Options("blackhole", 106);
   options.policy.attempt_timeout = absl::Seconds(1);
+  options.required_faults = {"requests blackholed"};
   START_SCENARIO(s);
   s.Run(Plan(options, 200), [](Scenario& s, const std::function<bool()>& done) {
+    s.AwaitProgress(10, done);
     while (!done()) {
       // Requests vanish for longer than the client's and the relay's deadlines (1 s).
       // (The relay has one connection to payments: all of it goes dark.)
+      const int w = s.BeginFault("requests blackholed");
       s.proxy(Hop::kClientOrder).SetBlackhole(0.4, Direction::kClientToUpstream);
       s.proxy(Hop::kOrderPayment).SetBlackhole(1.0, Direction::kClientToUpstream);
-      Scenario::Sleep(absl::Milliseconds(1500), done);
+      s.AwaitProgress(10, done, absl::Milliseconds(1500));
       s.proxy(Hop::kClientOrder).ClearBlackhole();
       s.proxy(Hop::kOrderPayment).ClearBlackhole();
-      Scenario::Sleep(absl::Milliseconds(700), done);
+      s.EndFault(w);
+      s.AwaitProgress(20, done, absl::Milliseconds(300));
     }
   });
   CheckReport r;
@@ -183,12 +212,15 @@ TEST(NetworkScenarios, ResetMidCallOnEveryHop) {
   s.Run(Plan(options, 300, {.cancel_fraction = 0.1}),
         [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
           std::mt19937_64 rng(seed);
+          s.AwaitProgress(5, done);
           while (!done()) {
             // RST on a random hop: half of its connections (the relay's single connection to
-            // payments: that one).
+            // payments: that one), every 8 orders acknowledged.
             const Hop hop = Hop(rng() % Scenario::kHops);
+            const int w = s.BeginFault("connections reset");
             s.proxy(hop).ResetOpenConnections(hop == Hop::kOrderPayment ? 1.0 : 0.5);
-            Scenario::Sleep(absl::Milliseconds(150), done);
+            s.EndFault(w);
+            s.AwaitProgress(8, done, absl::Milliseconds(20));
           }
         });
   FinishAndCheck(s);
@@ -206,6 +238,7 @@ TEST(NetworkScenarios, CloseAfterNBytesOnEveryHop) {
   s.proxy(Hop::kOrderPayment).SetCloseAfterBytes(Direction::kBoth, 3000, 1.0);
   s.proxy(Hop::kOrderPg).SetCloseAfterBytes(Direction::kBoth, 8000, 0.7, /*reset=*/true);
   s.proxy(Hop::kPaymentPg).SetCloseAfterBytes(Direction::kBoth, 8000, 0.7);
+  WholeRunFault(s, "connections closed after N bytes");
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
   FinishAndCheck(s);
   int64_t closed = 0;
@@ -222,20 +255,27 @@ TEST(NetworkScenarios, OrderConnectionToPostgresResetDuringCommit) {
 
 TEST(NetworkScenarios, PaymentServiceDownThenBack) {
   ScenarioOptions options = Options("payment_down", 110);
+  options.required_faults = {"payment_service down", "payment port refuses"};
   START_SCENARIO(s);
   s.Run(Plan(options, 200), [](Scenario& s, const std::function<bool()>& done) {
-    Scenario::Sleep(absl::Milliseconds(500), done);
+    s.AwaitProgress(20, done);
     while (!done()) {
-      s.HoldPaymentDown();  // killed: connections refused behind the proxy
-      Scenario::Sleep(absl::Seconds(2), done);
+      // Killed: connections refused behind the proxy, while 30 orders are acknowledged (the
+      // creates do not need payments) and at least 1 s.
+      int w = s.BeginFault("payment_service down");
+      s.HoldPaymentDown();
+      s.AwaitProgress(30, done, absl::Seconds(1));
       (void)s.ReleasePayment();
-      Scenario::Sleep(absl::Milliseconds(800), done);
+      s.EndFault(w);
+      s.AwaitProgress(20, done, absl::Milliseconds(300));
       // The port itself refuses (ECONNREFUSED) for a while.
+      w = s.BeginFault("payment port refuses");
       (void)s.proxy(Hop::kOrderPayment).SetRefuse(RefuseMode::kStopListening);
       s.proxy(Hop::kOrderPayment).ResetOpenConnections();
-      Scenario::Sleep(absl::Milliseconds(1200), done);
+      s.AwaitProgress(30, done, absl::Milliseconds(600));
       (void)s.proxy(Hop::kOrderPayment).ClearRefuse();
-      Scenario::Sleep(absl::Milliseconds(800), done);
+      s.EndFault(w);
+      s.AwaitProgress(20, done, absl::Milliseconds(300));
     }
   });
   FinishAndCheck(s);
@@ -258,6 +298,7 @@ TEST_P(CrashAtFailpoint, RestartAndGoOn) {
   ScenarioOptions options = Options(absl::StrCat("fp_", name), c.seed);
   (c.in_payment ? options.payment_failpoints : options.order_failpoints) = c.failpoint;
   options.max_failpoint_crashes = 2;
+  options.required_faults = {c.in_payment ? "crash payment_service" : "crash order_service"};
   START_SCENARIO(s);
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
   FinishAndCheck(s);
@@ -277,16 +318,18 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(NetworkScenarios, PaymentStoppedAndContinuedLateReplies) {
   ScenarioOptions options = Options("sigstop", 112);
+  options.required_faults = {"payment_service SIGSTOP"};
   START_SCENARIO(s);
   s.Run(Plan(options, 150, {.cancel_fraction = 0.1}),
         [](Scenario& s, const std::function<bool()>& done) {
-          while (!done()) {
-            Scenario::Sleep(absl::Milliseconds(400), done);
+          while (s.AwaitProgress(15, done, absl::Milliseconds(200))) {
             // SIGSTOP past the relay's deadline (1 s): its calls time out, the payment service
             // answers them late once continued, and the retries are replays.
+            const int w = s.BeginFault("payment_service SIGSTOP");
             s.PausePayment();
             Scenario::Sleep(absl::Milliseconds(2000), [] { return false; });
             s.ResumePayment();
+            s.EndFault(w);
           }
         });
   FinishAndCheck(s);
@@ -296,16 +339,19 @@ TEST(NetworkScenarios, TwoRelaysAtOnce) {
   ScenarioOptions options = Options("two_relays", 113);
   options.extra_relays = 1;
   options.payment_args = {"--latency_ms=20", "--latency_jitter_ms=15"};
+  options.required_faults = {"relay1 SIGSTOP past its lease", "killed relay1"};
   START_SCENARIO(s);
   s.Run(Plan(options, 200, {.cancel_fraction = 0.2}),
         [](Scenario& s, const std::function<bool()>& done) {
-          Scenario::Sleep(absl::Milliseconds(700), done);
+          s.AwaitProgress(30, done);
           // The extra relay stops while it holds leases, for longer than the lease: the other
           // relay takes its events over; continued, it must not overwrite their outcome.
+          const int w = s.BeginFault("relay1 SIGSTOP past its lease");
           s.PauseRelay(0);
-          Scenario::Sleep(absl::Milliseconds(4000), done);
+          s.AwaitProgress(30, done, absl::Seconds(4));
           s.ResumeRelay(0);
-          Scenario::Sleep(absl::Milliseconds(700), done);
+          s.EndFault(w);
+          s.AwaitProgress(20, done);
           s.KillRelay(0);  // and it crashes once (the supervisor restarts it)
         });
   FinishAndCheck(s);
@@ -324,8 +370,10 @@ TEST(NetworkScenarios, ConcurrentSameKeyAndReusedKeyWithDifferentAmount) {
   s.proxy(Hop::kOrderPg).SetLatency(absl::Milliseconds(3), absl::Milliseconds(2));
   s.proxy(Hop::kClientOrder)
       .SetResponseDrop(0.2, absl::Milliseconds(100), kGrpcHandshakeClientBytes);
+  const int dropped = s.BeginFault("client->order answers dropped");
   s.Run(plan);
   s.proxy(Hop::kClientOrder).ClearResponseDrop();
+  s.EndFault(dropped);
 
   // The same keys with another amount (one more of the first item): refused, nothing written.
   ClientRecords first = s.client().records();
@@ -366,6 +414,7 @@ TEST(NetworkScenarios, ConcurrentSameKeyAndReusedKeyWithDifferentAmount) {
 TEST(NetworkScenarios, DeclinesAreFinal) {
   ScenarioOptions options = Options("declines", 115);
   options.payment_args = {"--fail_before_charge=0.15", "--fail_after_charge=0.15"};
+  options.required_faults = {kPaymentAnswersDropped};
   START_SCENARIO(s);
   std::vector<PlannedOrder> plan = Plan(options, 200, {.declined_fraction = 0.4});
   int n = 0;
@@ -375,7 +424,7 @@ TEST(NetworkScenarios, DeclinesAreFinal) {
     }
   }
   s.Run(plan, [](Scenario& s, const std::function<bool()>& done) {
-    ToggleOrderToPaymentResponseDrop(s, done, absl::Milliseconds(200), absl::Milliseconds(400));
+    ToggleOrderToPaymentResponseDrop(s, done, 20, 40);
   });
   CheckReport r;
   FinishAndCheck(s, &r);
@@ -386,6 +435,7 @@ TEST(NetworkScenarios, DeclinesAreFinal) {
 TEST(NetworkScenarios, CancelsRacingWithCharges) {
   ScenarioOptions options = Options("cancel_race", 116);
   options.payment_args = {"--latency_ms=30", "--latency_jitter_ms=25"};
+  options.required_faults = {kPaymentAnswersDropped};
   START_SCENARIO(s);
   std::vector<PlannedOrder> plan = Plan(options, 200, {.declined_fraction = 0.1,
                                                        .cancel_fraction = 0.6});
@@ -395,7 +445,7 @@ TEST(NetworkScenarios, CancelsRacingWithCharges) {
     p.cancel_delay = absl::Milliseconds(std::uniform_int_distribution<int>(0, 80)(rng));
   }
   s.Run(plan, [](Scenario& s, const std::function<bool()>& done) {
-    ToggleOrderToPaymentResponseDrop(s, done, absl::Milliseconds(200), absl::Milliseconds(400));
+    ToggleOrderToPaymentResponseDrop(s, done, 20, 40);
   });
   CheckReport r;
   FinishAndCheck(s, &r);
@@ -404,22 +454,27 @@ TEST(NetworkScenarios, CancelsRacingWithCharges) {
 
 // --- PostgreSQL -------------------------------------------------------------------------------
 
+constexpr const char* kPostgresRestart = "PostgreSQL immediate restart";
+
 TEST(NetworkScenarios, PostgresImmediateRestartUnderLoad) {
   ScenarioOptions options = Options("pg_restart", 117);
   options.own_postgres = true;  // restarted: a private cluster
+  options.required_faults = {kPostgresRestart};
   START_SCENARIO(s);
   ASSERT_TRUE(s.Checkpoint().ok());
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}),
         [](Scenario& s, const std::function<bool()>& done) {
-          Scenario::Sleep(absl::Milliseconds(300), done);
+          s.AwaitProgress(30, done);
           for (absl::Duration down : {absl::Milliseconds(300), absl::Milliseconds(600)}) {
             if (done()) break;
             const absl::Time t0 = absl::Now();
+            const int w = s.BeginFault(kPostgresRestart);
             absl::Status st = s.RestartPostgres(down);
+            s.EndFault(w);
             EXPECT_TRUE(st.ok()) << st;
             std::cout << "PostgreSQL stopped (immediate) and started again in "
                       << absl::FormatDuration(absl::Now() - t0) << "\n";
-            Scenario::Sleep(absl::Seconds(1), done);
+            s.AwaitProgress(40, done, absl::Seconds(1));
           }
         });
   FinishAndCheck(s);
@@ -446,12 +501,18 @@ void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) 
     const bool pg_hop = hop == Hop::kOrderPg || hop == Hop::kPaymentPg;
     FaultProxy& p = s.proxy(hop);
     const absl::Duration hold = ms(150, 1000);
-    switch (rng() % 7) {
+    const int kind = static_cast<int>(rng() % 7);
+    static constexpr const char* kKinds[] = {
+        "net latency",      "net blackhole",          "net reset",
+        "net close after N bytes", "net refuse",      "net answer dropped",
+        "net reset at commit / early close"};
+    const int w = s.BeginFault(kKinds[kind]);
+    switch (kind) {
       case 0:
         p.SetLatency(ms(5, pg_hop ? 20 : 150), ms(0, 20), uni(0.3, 1.0));
         Scenario::Sleep(hold, done);
         if (hop == Hop::kClientOrder) {
-          p.SetLatency(kMixedBaseLatency, kMixedBaseJitter);
+          p.SetLatency(kMixedBaseLatency / LoadFactor(), kMixedBaseJitter / LoadFactor());
         } else {
           p.ClearLatency();
         }
@@ -505,28 +566,35 @@ void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) 
         }
         break;
     }
+    s.EndFault(w);
     Scenario::Sleep(ms(0, 150), done);
   }
 }
 
+// The first PostgreSQL restart comes once `first_pg_restart_at` orders have been acknowledged
+// (progress, not time: on a fast machine a timed one could fall after the work).
 void ProcessLane(Scenario& s, const std::function<bool()>& done, uint64_t seed,
-                 absl::Duration pg_restart_every) {
+                 absl::Duration pg_restart_every, int64_t first_pg_restart_at) {
   std::mt19937_64 rng(seed);
   auto uni = [&rng](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
   auto ms = [&rng](int a, int b) {
     return absl::Milliseconds(std::uniform_int_distribution<int>(a, b)(rng));
   };
-  const absl::Time start = absl::Now();
-  absl::Time last_pg_restart = start;
+  absl::Time last_pg_restart = absl::Now();
   bool pg_restarted = false;
-  Scenario::Sleep(ms(100, 500), done);
+  auto restart_pg = [&] {
+    const int w = s.BeginFault(kPostgresRestart);
+    absl::Status st = s.RestartPostgres(ms(100, 1000));
+    s.EndFault(w);
+    EXPECT_TRUE(st.ok()) << st;
+    last_pg_restart = absl::Now();
+    pg_restarted = true;
+  };
+  s.AwaitProgress(5, done);
   while (!done()) {
-    // At least one PostgreSQL restart per run (4 s in), then at random.
-    if (s.postgres()->owned() && !pg_restarted && absl::Now() - start > absl::Seconds(4)) {
-      absl::Status st = s.RestartPostgres(ms(100, 1000));
-      EXPECT_TRUE(st.ok()) << st;
-      last_pg_restart = absl::Now();
-      pg_restarted = true;
+    // At least one PostgreSQL restart per run, then at random.
+    if (s.postgres()->owned() && !pg_restarted && s.load().acknowledged() >= first_pg_restart_at) {
+      restart_pg();
     }
     switch (rng() % 7) {
       case 0:
@@ -538,28 +606,34 @@ void ProcessLane(Scenario& s, const std::function<bool()>& done, uint64_t seed,
       case 2:
         s.KillRelay(0);
         break;
-      case 3:
+      case 3: {
+        const int w = s.BeginFault("payment_service SIGSTOP");
         s.PausePayment();  // late replies, past the relay's deadline
         Scenario::Sleep(ms(500, 2000), [] { return false; });
         s.ResumePayment();
+        s.EndFault(w);
         break;
-      case 4:
+      }
+      case 4: {
+        const int w = s.BeginFault("relay1 SIGSTOP");
         s.PauseRelay(0);  // past its lease: the other relay takes over
         Scenario::Sleep(ms(1000, 4000), [] { return false; });
         s.ResumeRelay(0);
+        s.EndFault(w);
         break;
-      case 5:
+      }
+      case 5: {
+        const int w = s.BeginFault("payment_service injected faults");
         (void)s.SetPaymentFaults(uni(0, 0.3), uni(0, 0.3), static_cast<int>(rng() % 50),
                                  static_cast<int>(rng() % 20), rng() | 1);
         Scenario::Sleep(ms(300, 1500), done);
         (void)s.SetPaymentFaults(0, 0, 0, 0, 0);
+        s.EndFault(w);
         break;
+      }
       case 6:
         if (s.postgres()->owned() && absl::Now() - last_pg_restart > pg_restart_every) {
-          absl::Status st = s.RestartPostgres(ms(100, 1000));
-          EXPECT_TRUE(st.ok()) << st;
-          last_pg_restart = absl::Now();
-          pg_restarted = true;
+          restart_pg();
         }
         break;
     }
@@ -567,10 +641,13 @@ void ProcessLane(Scenario& s, const std::function<bool()>& done, uint64_t seed,
   }
 }
 
+// `first_pg_restart_at`: see ProcessLane.
 void MixedChaos(Scenario& s, const std::function<bool()>& done, uint64_t seed,
-                absl::Duration pg_restart_every) {
-  s.proxy(Hop::kClientOrder).SetLatency(kMixedBaseLatency, kMixedBaseJitter);
-  std::thread processes([&] { ProcessLane(s, done, seed * 2 + 1, pg_restart_every); });
+                absl::Duration pg_restart_every, int64_t first_pg_restart_at) {
+  s.proxy(Hop::kClientOrder)
+      .SetLatency(kMixedBaseLatency / LoadFactor(), kMixedBaseJitter / LoadFactor());
+  std::thread processes(
+      [&] { ProcessLane(s, done, seed * 2 + 1, pg_restart_every, first_pg_restart_at); });
   NetworkLane(s, done, seed * 2);
   processes.join();
 }
@@ -579,7 +656,8 @@ ScenarioOptions MixedOptions(const std::string& name, uint64_t seed) {
   ScenarioOptions options = Options(name, seed);
   options.own_postgres = true;  // PostgreSQL restarts are part of the mix
   options.extra_relays = 1;
-  options.client_threads = 6;
+  options.client_threads = 6 * LoadFactor();
+  options.required_faults = {kPostgresRestart};
   // Every failpoint, armed at odd counts so the crashes land anywhere (the counts start again
   // at each restart; the extra relay has the relay ones).
   options.order_failpoints =
@@ -598,11 +676,11 @@ TEST(NetworkScenarios, MixedAllFaultsSeeded) {
   ASSERT_TRUE(s.Checkpoint().ok());
   s.Run(Plan(options, 1000, MixedPlan()),
         [seed = options.seed](Scenario& s, const std::function<bool()>& done) {
-          MixedChaos(s, done, seed, absl::Seconds(20));
+          MixedChaos(s, done, seed, absl::Seconds(20), /*first_pg_restart_at=*/250);
         });
   CheckReport r;
   FinishAndCheck(s, &r);
-  EXPECT_EQ(r.planned, 1000);
+  EXPECT_GE(r.planned, 1000);
 }
 
 // The mixed scenario, long: NETWORK_SOAK_ORDERS orders (nothing to do when unset), in batches
@@ -630,8 +708,11 @@ TEST(NetworkScenarios, Soak) {
   for (size_t i = 0; i < plan.size() && absl::Now() < until; i += kBatch) {
     std::vector<PlannedOrder> batch(plan.begin() + i,
                                     plan.begin() + std::min(plan.size(), i + kBatch));
-    s.Run(batch, [seed = seed * 1000 + i](Scenario& s, const std::function<bool()>& done) {
-      MixedChaos(s, done, seed, absl::Seconds(30));
+    const int64_t first_pg_restart_at =
+        s.load().acknowledged() + static_cast<int64_t>(batch.size()) / 4;
+    s.Run(batch, [seed = seed * 1000 + i, first_pg_restart_at](Scenario& s,
+                                                              const std::function<bool()>& done) {
+      MixedChaos(s, done, seed, absl::Seconds(30), first_pg_restart_at);
     });
     submitted += batch.size();
     std::cout << "soak: " << submitted << " of " << plan.size() << " orders submitted\n"
@@ -639,7 +720,7 @@ TEST(NetworkScenarios, Soak) {
   }
   CheckReport r;
   FinishAndCheck(s, &r);
-  EXPECT_EQ(r.planned, static_cast<int64_t>(submitted));
+  EXPECT_GE(r.planned, static_cast<int64_t>(submitted));
 }
 
 }  // namespace
