@@ -228,7 +228,7 @@ stop "$api_pid"
 
 # --- services --------------------------------------------------------------------------------
 # Each orders database gets its own payment service and ledger: order ids start at 1 in every
-# orders database, and the relay's charge keys (charge:order:<id>) would collide in one ledger.
+# orders database, and the relay's charge keys (charge:<deployment>:order:<id>) would collide in one ledger.
 start_payments() {  # start_payments DB: sets $payment_pid, $payment_addr
   start "payments-$1" "$payment_bin" --database="$cluster dbname=$1"
   payment_pid=$started_pid payment_addr=127.0.0.1:$started_port

@@ -59,7 +59,12 @@ ABSL_FLAG(bool, relay_synchronous_commit, false,
           "default: a write lost in a PostgreSQL crash only means the event is sent again under "
           "the same derived key, and payments replays its first answer");
 ABSL_FLAG(absl::Duration, relay_lease, absl::Seconds(30), "lease on a claimed event");
-ABSL_FLAG(int, relay_max_attempts, 20, "attempts before an event is DEAD");
+ABSL_FLAG(int, relay_max_attempts, 20,
+          "claims of one event that end without an answer (crashes, lost leases) before it is "
+          "DEAD; transient answers (payments down, deadlines) are not counted");
+ABSL_FLAG(absl::Duration, relay_retry_window, absl::Hours(12),
+          "transient answers are retried this long after the event was written, then it is "
+          "DEAD; keep it below payments' --idempotency_retention");
 ABSL_FLAG(absl::Duration, relay_backoff_initial, absl::Milliseconds(50),
           "first retry delay ceiling (full jitter)");
 ABSL_FLAG(absl::Duration, relay_backoff_max, absl::Seconds(5), "largest retry delay");
@@ -136,6 +141,8 @@ int main(int argc, char** argv) {
               .AtLeast("relay_batch", absl::GetFlag(FLAGS_relay_batch), 1)
               .AtLeast("relay_max_attempts", absl::GetFlag(FLAGS_relay_max_attempts), 1)
               .Positive("relay_lease", absl::GetFlag(FLAGS_relay_lease))
+              .AtLeast("relay_retry_window",
+                       absl::ToInt64Seconds(absl::GetFlag(FLAGS_relay_retry_window)), 0)
               .Positive("relay_backoff_initial", absl::GetFlag(FLAGS_relay_backoff_initial))
               .Positive("relay_backoff_max", absl::GetFlag(FLAGS_relay_backoff_max))
               .Expect(absl::GetFlag(FLAGS_relay_backoff_initial) <=
@@ -224,6 +231,7 @@ int main(int argc, char** argv) {
   relay_options.batch = absl::GetFlag(FLAGS_relay_batch);
   relay_options.lease = absl::GetFlag(FLAGS_relay_lease);
   relay_options.max_attempts = absl::GetFlag(FLAGS_relay_max_attempts);
+  relay_options.retry_window = absl::GetFlag(FLAGS_relay_retry_window);
   relay_options.backoff.initial = absl::GetFlag(FLAGS_relay_backoff_initial);
   relay_options.backoff.max = absl::GetFlag(FLAGS_relay_backoff_max);
   char host[256] = "local";

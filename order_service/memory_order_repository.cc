@@ -55,7 +55,7 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::InsertLocked(
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   *order->mutable_update_time() = order->create_time();
   orders_[order->id()] = {tenant, *order};
-  outbox_.emplace_back("CHARGE", ChargeKeyForOrder(order->id()));
+  outbox_.emplace_back("CHARGE", ChargeKeyForOrder(deployment_, order->id()));
   return stored;
 }
 
@@ -120,7 +120,7 @@ absl::StatusOr<CancelResult> MemoryOrderRepository::CancelOrder(const Idempotenc
   *result.response.mutable_order() = order;
   keys_[std::make_tuple(scope.tenant, scope.method, scope.key)] = {
       scope.fingerprint, result.response.SerializeAsString()};
-  outbox_.emplace_back("REFUND", RefundKeyForOrder(id));
+  outbox_.emplace_back("REFUND", RefundKeyForOrder(deployment_, id));
   return result;
 }
 

@@ -34,8 +34,11 @@ class MemoryOrderRepository : public OrderRepository {
 
   // Outbox events written so far (kind, payment key), for assertions.
   std::vector<std::pair<std::string, std::string>> OutboxEvents() const;
+  // This store's deployment identity (random per instance, as one per database).
+  const std::string& deployment() const { return deployment_; }
 
  private:
+  const std::string deployment_ = NewDeploymentIdentity();
   struct StoredKey {
     std::string fingerprint;
     std::string response;

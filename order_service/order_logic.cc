@@ -7,6 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/random/random.h"
 #include "common/currency.h"
 #include "common/errors.h"
 #include "common/idempotency.h"
@@ -173,7 +175,15 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
   return response;
 }
 
-std::string ChargeKeyForOrder(int64_t order_id) { return absl::StrCat("charge:order:", order_id); }
-std::string RefundKeyForOrder(int64_t order_id) { return absl::StrCat("refund:order:", order_id); }
+std::string ChargeKeyForOrder(absl::string_view deployment, int64_t order_id) {
+  return absl::StrCat("charge:", deployment, ":order:", order_id);
+}
+std::string NewDeploymentIdentity() {
+  absl::BitGen gen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
+}
+std::string RefundKeyForOrder(absl::string_view deployment, int64_t order_id) {
+  return absl::StrCat("refund:", deployment, ":order:", order_id);
+}
 
 }  // namespace orders

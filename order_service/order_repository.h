@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "orders/v1/orders.pb.h"
 
@@ -100,9 +101,14 @@ class OrderRepository {
                                                           int chunk_count, absl::Time deadline) = 0;
 };
 
-// The payment key the relay sends for an order's charge: derived from the event, never the
-// client's key, so it is the same across relay retries, crashes and replicas.
-std::string ChargeKeyForOrder(int64_t order_id);
-std::string RefundKeyForOrder(int64_t order_id);
+// The payment key the relay sends for an order's charge or refund: derived from the event, never
+// the client's key, so it is the same across relay retries, crashes and replicas, and salted with
+// the deployment identity (one per orders database), so two deployments that charge through one
+// payment account never share a key: "charge:<deployment>:order:<id>". The PostgreSQL store
+// writes the same shape with its SQL function payment_key() (schema.cc, migration 4).
+std::string ChargeKeyForOrder(absl::string_view deployment, int64_t order_id);
+std::string RefundKeyForOrder(absl::string_view deployment, int64_t order_id);
+// 32 random lower-case hex digits, as the schema's gen_random_uuid() without dashes.
+std::string NewDeploymentIdentity();
 
 }  // namespace orders

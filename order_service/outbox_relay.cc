@@ -1,10 +1,11 @@
 #include "order_service/outbox_relay.h"
 
 #include <cstdio>
+#include <memory>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/failpoint.h"
 #include "common/status_mapper.h"
@@ -132,23 +133,50 @@ void OutboxRelay::StartCall(const OutboxEvent& event,
 
 void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::string& owner) {
   // Every call of the batch is in flight at once; the batch finishes when the last answers
-  // (each call has its own deadline).
-  std::vector<absl::StatusOr<EventOutcome>> results(events.size(),
-                                                    absl::UnknownError("not sent"));
-  absl::BlockingCounter answered(static_cast<int>(events.size()));
+  // (each call has its own deadline). Meanwhile the leases are extended every third of a lease:
+  // a call slower than the lease is not taken over, and so not repeated, by another relay.
+  // Shared with the callbacks, which may finish after the waiter has seen the last answer.
+  struct Batch {
+    explicit Batch(size_t n) : results(n, absl::UnknownError("not sent")), pending(n) {}
+    absl::Mutex mu;
+    std::vector<absl::StatusOr<EventOutcome>> results ABSL_GUARDED_BY(mu);
+    size_t pending ABSL_GUARDED_BY(mu);
+  };
+  auto batch = std::make_shared<Batch>(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
-    auto record = [&results, &answered, i](absl::StatusOr<EventOutcome> result) {
-      results[i] = std::move(result);
-      answered.DecrementCount();
+    auto record = [batch, i](absl::StatusOr<EventOutcome> result) {
+      absl::MutexLock lock(&batch->mu);
+      batch->results[i] = std::move(result);
+      --batch->pending;
     };
-    if (events[i].attempts > options_.max_attempts) {
-      record(absl::ResourceExhaustedError(
-          absl::StrCat("gave up after ", options_.max_attempts, " attempts")));
+    // Poison: claimed too often without a transient answer (crashes, lost leases).
+    if (events[i].attempts - events[i].transient_failures > options_.max_attempts) {
+      // Not a transient code: Finish buries it.
+      record(absl::FailedPreconditionError(
+          absl::StrCat("poison event: gave up after ", options_.max_attempts,
+                       " claims that ended without an answer")));
       continue;
     }
     StartCall(events[i], record);
   }
-  answered.Wait();
+  std::vector<int64_t> ids;
+  for (const OutboxEvent& e : events) ids.push_back(e.id);
+  std::vector<absl::StatusOr<EventOutcome>> results;
+  {
+    Batch* b = batch.get();
+    absl::MutexLock lock(&b->mu);
+    auto all_answered = [b]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu) { return b->pending == 0; };
+    while (!b->mu.AwaitWithTimeout(absl::Condition(&all_answered), options_.lease / 3)) {
+      b->mu.Unlock();
+      absl::StatusOr<int64_t> held = store_.ExtendLeases(ids, owner, options_.lease);
+      if (held.ok()) {
+        absl::MutexLock stats_lock(&mu_);
+        ++stats_.lease_extensions;
+      }
+      b->mu.Lock();
+    }
+    results = std::move(b->results);
+  }
 
   std::vector<Completion> completions;
   for (size_t i = 0; i < events.size(); ++i) {
@@ -179,7 +207,8 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
 void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                          const absl::Status& status) {
   const std::string error = status.ToString();
-  const bool retry = common::IsTransient(status.code()) && event.attempts < options_.max_attempts;
+  // A transient answer is retried for the whole window, whatever the attempt count.
+  const bool retry = common::IsTransient(status.code()) && event.age < options_.retry_window;
   absl::StatusOr<bool> finished;
   if (retry) {
     absl::BitGen gen;

@@ -24,7 +24,14 @@ struct RelayOptions {
   int workers = 4;
   int batch = 16;  // events claimed, in flight and completed together per worker
   absl::Duration lease = absl::Seconds(30);  // longer than a payment call's deadline
-  int max_attempts = 20;                     // then DEAD
+  // A poison event's budget: claims that ended without a transient answer (a crash mid-call, a
+  // lost lease, ...), then DEAD. Transient answers (payments down, a deadline) are not counted:
+  // an outage of any length must not bury events that payments will answer once it is back.
+  int max_attempts = 20;
+  // Transient answers are retried for this long after the event was written (by the database's
+  // clock), then the event is DEAD. Keep it well below payments' idempotency-key retention
+  // (24 h by default): a resend after the key expired could charge twice.
+  absl::Duration retry_window = absl::Hours(12);
   common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(5), 2.0};
   absl::Duration busy_poll = absl::Milliseconds(5);  // first idle wait; doubles up to idle_poll
   absl::Duration idle_poll = absl::Seconds(1);
@@ -37,6 +44,7 @@ struct RelayStats {
   int64_t rescheduled = 0;
   int64_t buried = 0;
   int64_t lease_lost = 0;
+  int64_t lease_extensions = 0;  // heartbeats that extended the leases of calls in flight
 };
 
 class OutboxRelay {

@@ -19,7 +19,11 @@ struct OutboxEvent {
   std::string payment_key;
   std::string payload;       // JSON of the payment request
   int attempts = 0;          // including this claim
+  // Claims that ended with a transient answer (payments unreachable, a deadline): not counted
+  // against the attempt budget, which is for poison events.
+  int transient_failures = 0;
   absl::Time created_at;
+  absl::Duration age;  // now - created_at, by the database's clock, at the claim
 };
 
 // What finishing an event does to its order. UNSPECIFIED leaves the order as it is.
@@ -54,9 +58,14 @@ class OutboxStore {
   virtual ~OutboxStore() = default;
 
   // Leases up to `limit` claimable events to `owner` for `lease`, counting an attempt on each.
-  // Claimable: PENDING, due, not leased, and the oldest unfinished event of its order.
+  // Claimable: PENDING, due, not leased, and no earlier PENDING event of its order (a DEAD one
+  // does not hold the next back: a REFUND behind a DEAD CHARGE runs).
   virtual absl::StatusOr<std::vector<OutboxEvent>> Claim(const std::string& owner, int limit,
                                                          absl::Duration lease) = 0;
+  // Extends the leases `owner` still holds on `ids` to now + `lease` (the relay's heartbeat while
+  // its calls are in flight). Returns how many it still held.
+  virtual absl::StatusOr<int64_t> ExtendLeases(const std::vector<int64_t>& ids,
+                                               const std::string& owner, absl::Duration lease) = 0;
   // Marks the event DONE and applies `outcome` to its order. false: the lease was lost.
   virtual absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
                                         const EventOutcome& outcome) = 0;
@@ -72,7 +81,8 @@ class OutboxStore {
     }
     return done;
   }
-  // Releases the lease; the event is due again after `delay`. false: the lease was lost.
+  // Releases the lease after a transient answer (counted in transient_failures); the event is
+  // due again after `delay`. false: the lease was lost.
   virtual absl::StatusOr<bool> Reschedule(const OutboxEvent& event, const std::string& owner,
                                           absl::Duration delay, const std::string& error) = 0;
   // Marks the event DEAD with its last error. false: the lease was lost.

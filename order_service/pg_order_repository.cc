@@ -42,7 +42,7 @@ i AS (
   FROM o, unnest($6::text[], $7::bigint[], $8::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, line)),
 e AS (
   INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
-  SELECT o.id, 'CHARGE', 'charge:order:' || o.id,
+  SELECT o.id, 'CHARGE', payment_key('charge', o.id),
          json_build_object('order_id', o.id, 'amount_cents', $4::bigint, 'currency', $3::text,
                            'payment_method', $5::text, 'customer_id', $2::text)::text
   FROM o),
@@ -89,7 +89,7 @@ i AS (
   JOIN o ON o.id = t.order_id),
 e AS (
   INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
-  SELECT o.id, 'CHARGE', 'charge:order:' || o.id,
+  SELECT o.id, 'CHARGE', payment_key('charge', o.id),
          json_build_object('order_id', o.id, 'amount_cents', o.amount_cents,
                            'currency', o.currency, 'payment_method', o.payment_method,
                            'customer_id', o.customer_id)::text
@@ -136,8 +136,11 @@ skip AS (
     AND (lease_until IS NULL OR lease_until < now()) AND EXISTS (SELECT 1 FROM o)),
 e AS (
   INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
-  SELECT id, 'REFUND', 'refund:order:' || id,
-         json_build_object('charge_key', 'charge:order:' || id, 'reason', $3::text)::text
+  SELECT id, 'REFUND', payment_key('refund', id),
+         json_build_object(
+           'charge_key', (SELECT c.payment_key FROM outbox_events c
+                          WHERE c.aggregate_id = o.id AND c.kind = 'CHARGE' ORDER BY c.id LIMIT 1),
+           'reason', $3::text)::text
   FROM o),
 ev AS (
   INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)

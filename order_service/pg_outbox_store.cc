@@ -13,13 +13,17 @@ namespace orders {
 namespace {
 
 // Autocommit statements only: no transaction is ever open while the relay calls payments.
+// An order's events run one at a time in id order, but only a PENDING event holds the next one
+// back: a REFUND behind a DEAD CHARGE runs (the refund refunds what the charge took, or leaves a
+// tombstone that voids it), so per-order ordering never strands money.
 constexpr pg::Query kClaim{"outbox_claim", R"sql(
 WITH c AS (
   SELECT e.id FROM outbox_events e
   WHERE e.status = 'PENDING' AND e.available_at <= now()
     AND (e.lease_until IS NULL OR e.lease_until < now())
     AND NOT EXISTS (SELECT 1 FROM outbox_events p
-                    WHERE p.aggregate_id = e.aggregate_id AND p.id < e.id AND p.status <> 'DONE')
+                    WHERE p.aggregate_id = e.aggregate_id AND p.id < e.id
+                      AND p.status = 'PENDING')
   ORDER BY e.id
   LIMIT $2
   FOR UPDATE SKIP LOCKED)
@@ -28,7 +32,15 @@ SET lease_owner = $1, lease_until = now() + make_interval(secs => $3::float8),
     attempts = e.attempts + 1
 FROM c WHERE e.id = c.id
 RETURNING e.id, e.aggregate_id, e.kind, e.payment_key, e.payload, e.attempts,
-          (extract(epoch FROM e.created_at) * 1000000)::bigint)sql"};
+          (extract(epoch FROM e.created_at) * 1000000)::bigint, e.transient_failures,
+          extract(epoch FROM now() - e.created_at)::float8)sql"};
+
+// The relay's heartbeat while its calls are in flight: the lease follows liveness, so a call
+// slower than the lease is not taken over (and repeated) by another relay.
+constexpr pg::Query kExtendLeases{"outbox_extend_leases", R"sql(
+UPDATE outbox_events
+SET lease_until = now() + make_interval(secs => $3::float8)
+WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'PENDING')sql"};
 
 // Finishing the event and updating its order happen in one statement, fenced on the lease.
 // An order only moves out of CREATED here, so a late outcome never overrides a cancel.
@@ -80,9 +92,10 @@ ev AS (
   FROM upd ORDER BY id)
 SELECT id FROM done)sql"};
 
+// Only transient answers reschedule; they are counted apart from the attempt budget.
 constexpr pg::Query kReschedule{"outbox_reschedule", R"sql(
 UPDATE outbox_events
-SET lease_owner = NULL, lease_until = NULL,
+SET lease_owner = NULL, lease_until = NULL, transient_failures = transient_failures + 1,
     available_at = now() + make_interval(secs => $4::float8), last_error = $5
 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING')sql"};
 
@@ -103,7 +116,8 @@ LIMIT $4)sql"};
 
 constexpr pg::Query kRequeue{"outbox_requeue", R"sql(
 UPDATE outbox_events
-SET status = 'PENDING', attempts = 0, available_at = now(), lease_owner = NULL, lease_until = NULL
+SET status = 'PENDING', attempts = 0, transient_failures = 0, available_at = now(),
+    lease_owner = NULL, lease_until = NULL
 WHERE status = 'DEAD' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])))sql"};
 
 constexpr pg::Query kCounts{"outbox_counts", R"sql(
@@ -149,12 +163,27 @@ absl::StatusOr<std::vector<OutboxEvent>> PgOutboxStore::Claim(const std::string&
     e.payload = std::string(rows->Text(r, 4));
     e.attempts = static_cast<int>(rows->Int(r, 5));
     e.created_at = absl::FromUnixMicros(rows->Int(r, 6));
+    e.transient_failures = static_cast<int>(rows->Int(r, 7));
+    double age = 0;
+    (void)absl::SimpleAtod(rows->Text(r, 8), &age);
+    e.age = absl::Seconds(age);
     events.push_back(std::move(e));
   }
   // UPDATE ... RETURNING gives no order; dispatch oldest first.
   std::sort(events.begin(), events.end(),
             [](const OutboxEvent& a, const OutboxEvent& b) { return a.id < b.id; });
   return events;
+}
+
+absl::StatusOr<int64_t> PgOutboxStore::ExtendLeases(const std::vector<int64_t>& ids,
+                                                    const std::string& owner,
+                                                    absl::Duration lease) {
+  if (ids.empty()) return 0;
+  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  auto rows = (*conn)->Exec(kExtendLeases, {pg::ArrayLiteral(ids), owner, Seconds(lease)});
+  if (!rows.ok()) return rows.status();
+  return rows->affected();
 }
 
 absl::StatusOr<bool> PgOutboxStore::Complete(const OutboxEvent& event, const std::string& owner,

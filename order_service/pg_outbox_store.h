@@ -12,6 +12,8 @@ class PgOutboxStore : public OutboxStore {
 
   absl::StatusOr<std::vector<OutboxEvent>> Claim(const std::string& owner, int limit,
                                                  absl::Duration lease) override;
+  absl::StatusOr<int64_t> ExtendLeases(const std::vector<int64_t>& ids, const std::string& owner,
+                                       absl::Duration lease) override;
   absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
                                 const EventOutcome& outcome) override;
   absl::StatusOr<std::vector<bool>> CompleteAll(const std::vector<Completion>& completions,

@@ -120,6 +120,28 @@ CREATE TABLE import_commits (
   PRIMARY KEY (tenant, import_id)
 );
 )sql"},
+      {4, R"sql(
+-- The deployment identity: made once per orders database and part of every payment key derived
+-- from an event, so two deployments charging through one payment account (staging and
+-- production, or a copy restored from a backup) never replay each other's charges. A copy that
+-- goes on living beside its original must get a new one (deploy/OPERATIONS.md, "Restoring").
+CREATE TABLE deployment_identity (
+  singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  id         text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO deployment_identity (id) VALUES (replace(gen_random_uuid()::text, '-', ''));
+
+-- The one rule for payment keys: "<kind>:<deployment>:order:<id>", e.g.
+-- charge:3f2a...:order:42. Used by every statement that writes an event.
+CREATE FUNCTION payment_key(kind text, order_id bigint) RETURNS text
+  LANGUAGE sql STABLE
+  AS $$ SELECT kind || ':' || (SELECT id FROM deployment_identity) || ':order:' || order_id $$;
+
+-- Answers that said "try again" (payments down, a deadline) are not a poison event's attempts:
+-- the attempt budget counts claims that ended any other way (a crash, a lost lease).
+ALTER TABLE outbox_events ADD COLUMN transient_failures int NOT NULL DEFAULT 0;
+)sql"},
   };
   return *migrations;
 }

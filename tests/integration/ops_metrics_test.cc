@@ -211,7 +211,7 @@ TEST_F(OpsMetricsTest, SeriesAreServedAndMoveAsRpcsRun) {
   }
   // The relay's derived keys reach payments as hashes too.
   for (int64_t id : ids) {
-    EXPECT_THAT(payment_log, Not(HasSubstr(absl::StrCat("charge:order:", id, "\""))));
+    EXPECT_THAT(payment_log, Not(HasSubstr(absl::StrCat(":order:", id, "\""))));
   }
   EXPECT_THAT(order_log, HasSubstr("\"replayed\":true"));
   EXPECT_THAT(order_log, HasSubstr("\"reason\":\"IDEMPOTENCY_KEY_REUSED\""));

@@ -88,7 +88,7 @@ TEST_F(GroupCommitTest, ConcurrentCreatesShareCommitsAndEachGetsItsOwnOrder) {
             std::to_string(kKeys));
   EXPECT_EQ(Scalar("SELECT count(*) FROM order_items"), "192");  // (1+2+3) * 32
   EXPECT_EQ(Scalar("SELECT count(*) FROM outbox_events o JOIN orders r ON r.id = o.aggregate_id "
-                   "AND o.kind = 'CHARGE' AND o.payment_key = 'charge:order:' || r.id "
+                   "AND o.kind = 'CHARGE' AND o.payment_key = payment_key('charge', r.id) "
                    "AND (o.payload::json->>'amount_cents')::bigint = r.amount_cents"),
             std::to_string(kKeys));
   EXPECT_EQ(Scalar("SELECT count(*) FROM order_events WHERE kind = 'ORDER_CREATED'"),

@@ -1,9 +1,12 @@
 // The outbox store and relay against real PostgreSQL, with a scripted payment gateway: leases,
 // fencing, per-order ordering, exclusive claims, DEAD after N attempts, and no transaction open
 // while the payment call is in flight.
+#include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -23,6 +26,18 @@ namespace {
 
 class ScriptedGateway : public PaymentGateway {
  public:
+  ~ScriptedGateway() override {
+    for (std::thread& t : calls) t.join();
+  }
+  // Asynchronous like the real gateway: StartCharge returns at once and answers on a thread of
+  // its own (so the relay's heartbeat runs while the call is in flight).
+  bool async = false;
+  void StartCharge(const payments::v1::ChargeRequest& request, const std::string& key,
+                   ChargeDone done) override {
+    if (!async) return done(Charge(request, key));
+    calls.emplace_back([this, request, key, done = std::move(done)] { done(Charge(request, key)); });
+  }
+  std::vector<std::thread> calls;
   std::function<absl::StatusOr<payments::v1::Charge>(const payments::v1::ChargeRequest&)> answer;
   absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
                                               const std::string& key) override {
@@ -105,7 +120,8 @@ TEST_F(OutboxTest, ExpiredLeaseIsTakenOverAndTheOldOwnerIsFencedOut) {
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_EQ(first->size(), 1u);
   EXPECT_EQ((*first)[0].attempts, 1);
-  EXPECT_EQ((*first)[0].payment_key, ChargeKeyForOrder(order));
+  EXPECT_EQ((*first)[0].payment_key,
+            ChargeKeyForOrder(Scalar("SELECT id FROM deployment_identity"), order));
   EXPECT_TRUE(store_->Claim("relay-b", 10, absl::Seconds(30))->empty()) << "still leased";
 
   absl::SleepFor(absl::Milliseconds(400));
@@ -123,8 +139,20 @@ TEST_F(OutboxTest, ExpiredLeaseIsTakenOverAndTheOldOwnerIsFencedOut) {
   EXPECT_EQ(Scalar("SELECT status || '/' || attempts FROM outbox_events"), "DONE/2");
 }
 
-// A relay whose payment call outlives its lease: another relay takes the event over and
-// finishes it; the first relay's late answer is fenced out (counted as lease_lost).
+// A relay that cannot reach its database while its call is in flight (frozen, partitioned):
+// its heartbeat fails, so the store says no to every lease extension.
+class NoHeartbeatStore : public PgOutboxStore {
+ public:
+  using PgOutboxStore::PgOutboxStore;
+  absl::StatusOr<int64_t> ExtendLeases(const std::vector<int64_t>&, const std::string&,
+                                       absl::Duration) override {
+    return absl::UnavailableError("partitioned");
+  }
+};
+
+// A relay whose lease runs out mid-call (its heartbeat cannot reach the database): another
+// relay takes the event over and finishes it; the first relay's late answer is fenced out
+// (counted as lease_lost).
 TEST_F(OutboxTest, LeaseExpiringMidCallIsFenced) {
   const int64_t order = CreateOrder("k1");
   RelayOptions slow_options;
@@ -136,7 +164,8 @@ TEST_F(OutboxTest, LeaseExpiringMidCallIsFenced) {
     release.WaitForNotification();
     return absl::StatusOr<payments::v1::Charge>(Succeeded(r));
   };
-  OutboxRelay slow_relay(*store_, slow, slow_options);
+  NoHeartbeatStore partitioned(*pool_);
+  OutboxRelay slow_relay(partitioned, slow, slow_options);
   auto claimed = store_->Claim("slow/0", 1, slow_options.lease);
   ASSERT_EQ(claimed->size(), 1u);
   std::thread call([&] { slow_relay.Dispatch((*claimed)[0], "slow/0"); });
@@ -155,7 +184,63 @@ TEST_F(OutboxTest, LeaseExpiringMidCallIsFenced) {
   EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_PAID);
 }
 
-TEST_F(OutboxTest, OnlyTheOldestOpenEventOfAnOrderIsClaimable) {
+// The lease follows liveness: a call slower than the lease keeps its event (the relay extends
+// the lease while the call is in flight), so no other relay repeats it and the success is
+// recorded once.
+TEST_F(OutboxTest, LeaseIsExtendedWhileACallOutlivesIt) {
+  const int64_t order = CreateOrder("k1");
+  RelayOptions options;
+  options.lease = absl::Milliseconds(150);
+  ScriptedGateway slow;
+  absl::Notification in_call, release;
+  slow.answer = [&](const auto& r) {
+    in_call.Notify();
+    release.WaitForNotification();
+    return absl::StatusOr<payments::v1::Charge>(Succeeded(r));
+  };
+  slow.async = true;
+  OutboxRelay relay(*store_, slow, options);
+  auto claimed = store_->Claim("slow/0", 1, options.lease);
+  ASSERT_EQ(claimed->size(), 1u);
+  std::thread call([&] { relay.Dispatch((*claimed)[0], "slow/0"); });
+  in_call.WaitForNotification();
+  // Several leases long: the heartbeat has extended it at least 4 times.
+  ASSERT_TRUE(testing_support::Eventually([&] { return relay.Stats().lease_extensions >= 4; },
+                                          absl::Seconds(10), "four lease extensions"));
+  EXPECT_TRUE(store_->Claim("other/0", 1, absl::Seconds(30))->empty())
+      << "taken over while its call was in flight";
+  release.Notify();
+  call.join();
+  EXPECT_EQ(relay.Stats().completed, 1);
+  EXPECT_EQ(relay.Stats().lease_lost, 0);
+  EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_PAID);
+  EXPECT_EQ(Scalar("SELECT status || '/' || attempts FROM outbox_events"), "DONE/1");
+  absl::MutexLock lock(&slow.mu);
+  EXPECT_EQ(slow.keys.size(), 1u) << "one call to payments";
+}
+
+// Claims that end without an answer (a relay crashing mid-call, over and over) are a poison
+// event's budget: past max_attempts the event is DEAD.
+TEST_F(OutboxTest, ClaimsWithoutAnAnswerUseUpTheBudget) {
+  CreateOrder("k1");
+  RelayOptions options;
+  options.max_attempts = 3;
+  for (int i = 0; i < 3; ++i) {
+    // A zero lease: as if the claimer died at once and the lease ran out.
+    ASSERT_EQ(store_->Claim(absl::StrCat("crashing/", i), 1, absl::ZeroDuration())->size(), 1u);
+  }
+  auto fourth = store_->Claim("r/0", 1, absl::Seconds(30));
+  ASSERT_EQ(fourth->size(), 1u);
+  EXPECT_EQ((*fourth)[0].attempts, 4);
+  OutboxRelay relay(*store_, gateway_, options);
+  relay.Dispatch((*fourth)[0], "r/0");
+  EXPECT_EQ(relay.Stats().buried, 1);
+  EXPECT_EQ(Scalar("SELECT status FROM outbox_events"), "DEAD");
+  absl::MutexLock lock(&gateway_.mu);
+  EXPECT_TRUE(gateway_.keys.empty());
+}
+
+TEST_F(OutboxTest, OnlyTheOldestPendingEventOfAnOrderIsClaimable) {
   const int64_t a = CreateOrder("a");
   const int64_t b = CreateOrder("b");
   // A second event for order a (as a cancel would enqueue), behind its CHARGE.
@@ -171,23 +256,25 @@ TEST_F(OutboxTest, OnlyTheOldestOpenEventOfAnOrderIsClaimable) {
   EXPECT_EQ((*claimed)[1].kind, "CHARGE");
   EXPECT_EQ((*claimed)[0].aggregate_id, a);
   EXPECT_EQ((*claimed)[1].aggregate_id, b);
-  // a's CHARGE goes DEAD: a's REFUND stays blocked, other orders go on.
+  // While a's CHARGE is leased (PENDING), its REFUND waits.
+  EXPECT_TRUE(store_->Claim("r", 10, absl::Seconds(30))->empty());
+  // a's CHARGE goes DEAD: the REFUND no longer waits for it (a refund behind a dead charge
+  // would hold the customer's money forever); other orders go on.
   EXPECT_TRUE(*store_->Bury((*claimed)[0], "r", "boom"));
   EXPECT_TRUE(*store_->Complete((*claimed)[1], "r", {}));
   const int64_t c = CreateOrder("c");
   auto next = store_->Claim("r", 10, absl::Seconds(30));
-  ASSERT_EQ(next->size(), 1u);
-  EXPECT_EQ((*next)[0].aggregate_id, c);
-  // Re-queued, a's CHARGE runs again (with a fresh attempt budget), then its REFUND.
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ((*next)[0].aggregate_id, a);
+  EXPECT_EQ((*next)[0].kind, "REFUND");
+  EXPECT_EQ((*next)[1].aggregate_id, c);
+  // Re-queued, a's CHARGE runs again with a fresh attempt budget.
   EXPECT_EQ(*store_->Requeue({}), 1);
   auto again = store_->Claim("r", 10, absl::Seconds(30));
   ASSERT_EQ(again->size(), 1u);
   EXPECT_EQ((*again)[0].kind, "CHARGE");
   EXPECT_EQ((*again)[0].attempts, 1);
-  EXPECT_TRUE(*store_->Complete((*again)[0], "r", {}));
-  auto refund = store_->Claim("r", 10, absl::Seconds(30));
-  ASSERT_EQ(refund->size(), 1u);
-  EXPECT_EQ((*refund)[0].kind, "REFUND");
+  EXPECT_EQ((*again)[0].transient_failures, 0);
 }
 
 TEST_F(OutboxTest, ConcurrentClaimersNeverShareAnEvent) {
@@ -211,7 +298,9 @@ TEST_F(OutboxTest, ConcurrentClaimersNeverShareAnEvent) {
   EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 300u) << "an event was claimed twice";
 }
 
-TEST_F(OutboxTest, TransientFailuresRetryThenDeadAfterMaxAttemptsThenRequeue) {
+// Payments down for far more attempts than the budget: transient answers are not a poison
+// event's attempts, so nothing is buried, and the order is paid once payments is back.
+TEST_F(OutboxTest, TransientFailuresNeverUseUpTheAttemptBudget) {
   const int64_t order = CreateOrder("k");
   std::atomic<bool> payments_up{false};
   gateway_.answer = [&](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
@@ -224,15 +313,42 @@ TEST_F(OutboxTest, TransientFailuresRetryThenDeadAfterMaxAttemptsThenRequeue) {
   options.backoff = {absl::Milliseconds(5), absl::Milliseconds(20), 2.0};
   OutboxRelay relay(*store_, gateway_, options);
   relay.Start();
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return std::stoi(Scalar("SELECT attempts FROM outbox_events")) >= 12; },
+      absl::Seconds(20), "four times the budget in transient failures"));
+  EXPECT_EQ(Scalar("SELECT status FROM outbox_events"), "PENDING");
+  EXPECT_EQ(relay.Stats().buried, 0);
+  EXPECT_GE(std::stoi(Scalar("SELECT transient_failures FROM outbox_events")), 11);
+  payments_up = true;
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] { return StatusOf(order) == orders::v1::ORDER_STATUS_PAID; }, absl::Seconds(10),
+      "the order to be paid once payments is back"));
+  relay.Stop();
+  EXPECT_EQ(Scalar("SELECT status FROM outbox_events"), "DONE");
+}
+
+// Past the retry window (kept below payments' key retention) a transient failure buries the
+// event; a DEAD event does not stop other orders, and a requeue runs it again.
+TEST_F(OutboxTest, TransientFailuresPastTheRetryWindowGoDeadThenRequeue) {
+  const int64_t order = CreateOrder("k");
+  std::atomic<bool> payments_up{false};
+  gateway_.answer = [&](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
+    if (!payments_up) return absl::UnavailableError("connection refused");
+    return Succeeded(r);
+  };
+  RelayOptions options;
+  options.workers = 2;
+  options.retry_window = absl::ZeroDuration();
+  options.backoff = {absl::Milliseconds(5), absl::Milliseconds(20), 2.0};
+  OutboxRelay relay(*store_, gateway_, options);
+  relay.Start();
   EXPECT_TRUE(testing_support::Eventually(
       [&] { return Scalar("SELECT status FROM outbox_events") == "DEAD"; }, absl::Seconds(10),
       "the event to go DEAD"));
-  EXPECT_EQ(Scalar("SELECT attempts FROM outbox_events"), "3");
+  EXPECT_EQ(Scalar("SELECT attempts FROM outbox_events"), "1");
   EXPECT_NE(Scalar("SELECT last_error FROM outbox_events").find("connection refused"),
             std::string::npos);
   EXPECT_EQ(relay.Stats().buried, 1);
-  EXPECT_EQ(relay.Stats().rescheduled, 2);
-  // A DEAD event does not stop other orders.
   payments_up = true;
   const int64_t other = CreateOrder("other");
   relay.Notify();

@@ -98,12 +98,13 @@ std::string CheckReport::Table() const {
 
 namespace {
 
-// The relay's derived charge key: "charge:order:<id>" (0 when it is not one).
+// The relay's derived charge key: "charge:<deployment>:order:<id>" (0 when it is not one).
 int64_t OrderIdOfChargeKey(const std::string& charge_key) {
-  constexpr absl::string_view kPrefix = "charge:order:";
+  const absl::string_view key = charge_key;
+  const size_t order = key.rfind(":order:");
   int64_t id = 0;
-  if (!absl::StartsWith(charge_key, kPrefix) ||
-      !absl::SimpleAtoi(absl::string_view(charge_key).substr(kPrefix.size()), &id)) {
+  if (!absl::StartsWith(key, "charge:") || order == absl::string_view::npos ||
+      !absl::SimpleAtoi(key.substr(order + 7), &id)) {
     return 0;
   }
   return id;

@@ -64,7 +64,7 @@ enum class Rule {
   kDuplicated,       // more than one order per key, or more than one captured charge per order
   kUnexpected,       // an order or charge nobody attempted, or one for a key that failed definitely
                      // (a Refund's tombstone -- VOIDED, no order id -- belongs to the order its
-                     // key charge:order:<id> names, which must exist and be CANCELLED)
+                     // key charge:<deployment>:order:<id> names, which must exist and be CANCELLED)
   kAmountMismatch,   // order vs plan (amount, currency, method), charge vs order
   kMoneyHeld,        // a declined or cancelled order holds a succeeded charge
   kLedger,           // PAID without its charge; totals: captured != sum over PAID orders

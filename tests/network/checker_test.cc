@@ -67,7 +67,7 @@ ObservedCharge Charge(int64_t id, int64_t order_id, int64_t amount, ChargeState 
   c.amount_cents = amount;
   c.currency = "USD";
   c.status = status;
-  c.charge_key = "charge:order:" + std::to_string(order_id);
+  c.charge_key = "charge:d1:order:" + std::to_string(order_id);
   return c;
 }
 
@@ -148,20 +148,20 @@ TEST(CheckerTest, RefundTombstoneBelongsToItsCancelledOrder) {
   w.snapshot.charges.erase(w.snapshot.charges.begin() + 2);  // k3 was never charged
   ObservedCharge tombstone = Charge(9, 0, 0, ChargeState::kVoided);
   tombstone.currency = "";
-  tombstone.charge_key = "charge:order:103";
+  tombstone.charge_key = "charge:d1:order:103";
   w.snapshot.charges.push_back(tombstone);
   CheckReport r = w.Check();
   EXPECT_TRUE(r.ok()) << r.Table();
 
-  w.snapshot.charges.back().charge_key = "charge:order:101";  // a PAID order
+  w.snapshot.charges.back().charge_key = "charge:d1:order:101";  // a PAID order
   r = w.Check();
   EXPECT_EQ(r.count(Rule::kWrongStatus), 1) << r.Table();
   EXPECT_THAT(r.Table(), HasSubstr("key=k1"));
 
-  w.snapshot.charges.back().charge_key = "charge:order:999";  // no such order
+  w.snapshot.charges.back().charge_key = "charge:d1:order:999";  // no such order
   r = w.Check();
   EXPECT_EQ(r.count(Rule::kUnexpected), 1) << r.Table();
-  EXPECT_THAT(r.Table(), HasSubstr("charge_key=charge:order:999"));
+  EXPECT_THAT(r.Table(), HasSubstr("charge_key=charge:d1:order:999"));
 }
 
 struct Case {
@@ -242,7 +242,7 @@ INSTANTIATE_TEST_SUITE_P(
              [](World& w) {
                w.snapshot.charges.push_back(Charge(9, 999, 10, ChargeState::kDeclined));
              },
-             Rule::kUnexpected, "charge_key=charge:order:999"},
+             Rule::kUnexpected, "charge_key=charge:d1:order:999"},
         Case{"order_for_a_key_never_attempted",
              [](World& w) {
                w.client.planned.push_back(Plan("k6", 50));
@@ -339,7 +339,7 @@ TEST(CheckerTest, TwoReadsThatDisagreeFail) {
   CheckReport r = CheckInvariants(w.client, w.snapshot, second);
   EXPECT_EQ(r.count(Rule::kReadsDisagree), 2) << r.Table();
   EXPECT_THAT(r.Table(), HasSubstr("VIOLATION reads_disagree key=k2"));
-  EXPECT_THAT(r.Table(), HasSubstr("VIOLATION reads_disagree key=charge_key=charge:order:103"));
+  EXPECT_THAT(r.Table(), HasSubstr("VIOLATION reads_disagree key=charge_key=charge:d1:order:103"));
   Snapshot third = w.snapshot;
   third.orders.pop_back();
   r = CheckInvariants(w.client, w.snapshot, third);

@@ -168,7 +168,7 @@ class FakeBackend final : public orders::v1::OrderService::Service,
     charge.set_order_id(order.id());
     charge.set_amount_cents(order.amount_cents());
     charge.set_currency(order.currency());
-    charge.set_charge_key(absl::StrCat("charge:order:", order.id()));
+    charge.set_charge_key(absl::StrCat("charge:d1:order:", order.id()));
     const bool declined = order.payment_method() == "pm_card_declined";
     charge.set_status(declined ? payments::v1::CHARGE_STATUS_DECLINED
                                : payments::v1::CHARGE_STATUS_SUCCEEDED);

@@ -50,7 +50,7 @@ TEST_F(OrderLogicTest, CreatesOneOrderWithTotalAndChargeEvent) {
   EXPECT_EQ(wakeups_, 1);
   EXPECT_THAT(repository_.OutboxEvents(),
               UnorderedElementsAre(std::make_pair(std::string("CHARGE"),
-                                                  ChargeKeyForOrder(order.id()))));
+                                                  ChargeKeyForOrder(repository_.deployment(), order.id()))));
 }
 
 TEST_F(OrderLogicTest, SameKeySameRequestReplaysWithoutSecondEffect) {
@@ -191,7 +191,7 @@ TEST_F(CancelTest, CancelEnqueuesRefundAndSameKeyReplays) {
   EXPECT_TRUE(again->replayed);
   EXPECT_EQ(again->response.SerializeAsString(), first->response.SerializeAsString());
   EXPECT_THAT(repository_.OutboxEvents(),
-              Contains(std::make_pair(std::string("REFUND"), RefundKeyForOrder(id))));
+              Contains(std::make_pair(std::string("REFUND"), RefundKeyForOrder(repository_.deployment(), id))));
   EXPECT_EQ(repository_.OutboxEvents().size(), 2u);
 }
 
