@@ -1,5 +1,8 @@
 #include "common/errors.h"
 
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+
 #include "google/rpc/error_details.pb.h"
 
 namespace common {
@@ -53,6 +56,13 @@ std::vector<std::string> ViolatedFields(const absl::Status& status) {
   if (!bad.ParseFromString(std::string(*payload))) return fields;
   for (const auto& v : bad.field_violations()) fields.push_back(v.field());
   return fields;
+}
+
+absl::Status CheckEnumValue(const google::protobuf::EnumDescriptor* descriptor, int value,
+                            absl::string_view field, absl::string_view reason) {
+  if (descriptor->FindValueByNumber(value) != nullptr) return absl::OkStatus();
+  return InvalidArgument(reason, absl::StrCat(field, " ", value, " is not a ", descriptor->name()),
+                         {{std::string(field), absl::StrCat("unknown value ", value)}});
 }
 
 }  // namespace common

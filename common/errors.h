@@ -11,6 +11,10 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
+namespace google::protobuf {
+class EnumDescriptor;
+}
+
 namespace common {
 
 inline constexpr char kErrorInfoUrl[] = "type.googleapis.com/google.rpc.ErrorInfo";
@@ -33,6 +37,12 @@ absl::Status InvalidArgument(absl::string_view reason, absl::string_view message
 
 // Adds RetryInfo: the caller should retry after `delay`.
 absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
+
+// OK when `value` is a number `descriptor` defines; else INVALID_ARGUMENT `reason` with a
+// BadRequest violation on `field`. An unknown enum number (proto3 keeps it) is never read as
+// "no filter" or as some other value (AIP-126: unknown values are an error for the server).
+absl::Status CheckEnumValue(const google::protobuf::EnumDescriptor* descriptor, int value,
+                            absl::string_view field, absl::string_view reason);
 
 // The ErrorInfo reason of a status, if it has one.
 std::optional<std::string> ErrorReason(const absl::Status& status);

@@ -38,6 +38,14 @@ absl::StatusOr<std::string> ValidateIdempotencyKey(const std::vector<absl::strin
                              "'idempotency-key' must be visible ASCII (no spaces)",
                              {{field, "contains a character outside visible ASCII"}});
     }
+    // RFC 9110 section 5.3: a proxy may fold two copies of a header into one value joined by
+    // commas ("K3,K3"). Such a value must not become a third key that a retry with "K3" misses.
+    if (c == ',') {
+      return InvalidArgument("IDEMPOTENCY_KEY_INVALID",
+                             "'idempotency-key' must be one key: a comma joins several (as a "
+                             "proxy folding repeated headers does)",
+                             {{field, "contains a comma"}});
+    }
   }
   return std::string(key);
 }

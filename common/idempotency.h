@@ -18,7 +18,8 @@ inline constexpr char kReplayedHeader[] = "idempotent-replayed";
 inline constexpr size_t kMaxIdempotencyKeyLength = 255;
 
 // Checks the values of the `idempotency-key` metadata entry: exactly one, 1-255 visible ASCII
-// characters. Errors are INVALID_ARGUMENT with reason IDEMPOTENCY_KEY_MISSING or _INVALID.
+// characters other than ',' (RFC 9110 5.3: a comma joins folded copies of a header, so "K,K" is
+// two keys, not one). Errors are INVALID_ARGUMENT with reason IDEMPOTENCY_KEY_MISSING or _INVALID.
 absl::StatusOr<std::string> ValidateIdempotencyKey(const std::vector<absl::string_view>& values);
 
 // SHA-256 over the method name and the request's deterministic serialization: the same request

@@ -160,6 +160,11 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
     return common::InvalidArgument("PAGE_SIZE_INVALID", "page_size must be between 0 and 100",
                                    {{"page_size", "between 0 and 100"}});
   }
+  if (absl::Status s = common::CheckEnumValue(orders::v1::OrderStatus_descriptor(),
+                                             request.status(), "status", "ORDER_STATUS_INVALID");
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<int64_t> before = DecodePageToken(request.page_token());
   if (!before.ok()) return before.status();
   ListQuery query;

@@ -18,6 +18,12 @@ grpc::Status ToGrpc(const absl::Status& status) {
 grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext*,
                                                   const orders::v1::ListOutboxEventsRequest* request,
                                                   orders::v1::ListOutboxEventsResponse* response) {
+  if (absl::Status s =
+          common::CheckEnumValue(orders::v1::OutboxEventStatus_descriptor(), request->status(),
+                                 "status", "OUTBOX_EVENT_STATUS_INVALID");
+      !s.ok()) {
+    return ToGrpc(s);
+  }
   OutboxListQuery query;
   query.status = request->status();
   query.min_age = absl::Seconds(std::max<int64_t>(0, request->min_age_seconds()));

@@ -103,7 +103,9 @@ absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
     absl::string_view caller, const payments::v1::ListChargesRequest& request) {
   std::vector<common::FieldViolation> violations;
   if (request.order_id() < 0) violations.push_back({"order_id", "must not be negative"});
-  if (request.page_size() < 0) violations.push_back({"page_size", "must not be negative"});
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
+    violations.push_back({"page_size", absl::StrCat("must be between 0 and ", kMaxPageSize)});
+  }
   if (!violations.empty()) {
     return common::InvalidArgument("INVALID_LIST_REQUEST", "invalid ListCharges request",
                                    violations);

@@ -42,6 +42,15 @@ bool IsVisibleAscii(absl::string_view text) {
 
 }  // namespace
 
+bool IsKnownPaymentMethod(absl::string_view method) {
+  for (absl::string_view known : {"pm_card_visa", "pm_card_mastercard", "pm_card_amex",
+                                  "pm_card_declined", "pm_card_insufficient_funds",
+                                  "pm_card_flaky"}) {
+    if (method == known) return true;
+  }
+  return false;
+}
+
 absl::Status ValidateCharge(const payments::v1::ChargeRequest& request) {
   Violations v;
   if (request.order_id() <= 0) {
@@ -59,11 +68,11 @@ absl::Status ValidateCharge(const payments::v1::ChargeRequest& request) {
   const std::string& method = request.payment_method();
   if (method.empty()) {
     v.Add("INVALID_PAYMENT_METHOD", "payment_method", "is required");
-  } else if (!absl::StartsWith(method, "pm_card_") || method.size() > kMaxTextLength ||
-             !IsVisibleAscii(method)) {
+  } else if (!IsKnownPaymentMethod(method)) {
+    // A real provider refuses a method it does not know; so does the mock.
     v.Add("INVALID_PAYMENT_METHOD", "payment_method",
-          "unknown payment method; test methods are pm_card_visa, pm_card_declined, "
-          "pm_card_insufficient_funds, pm_card_flaky");
+          "unknown payment method; test methods are pm_card_visa, pm_card_mastercard, "
+          "pm_card_amex, pm_card_declined, pm_card_insufficient_funds, pm_card_flaky");
   }
   if (request.customer_id().size() > kMaxTextLength) {
     v.Add("INVALID_CUSTOMER_ID", "customer_id", "must be at most 255 characters");

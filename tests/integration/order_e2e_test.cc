@@ -141,6 +141,8 @@ TEST_F(EndToEndTest, BadInputIsInvalidArgumentWithDetailsAndWritesNothing) {
   std::vector<Case> cases;
   cases.push_back({"missing key", OrderRequest(), "", "IDEMPOTENCY_KEY_MISSING"});
   cases.push_back({"long key", OrderRequest(), std::string(256, 'k'), "IDEMPOTENCY_KEY_INVALID"});
+  // Two copies of the header folded into one by a proxy.
+  cases.push_back({"comma-joined key", OrderRequest(), "K3,K3", "IDEMPOTENCY_KEY_INVALID"});
   auto no_items = OrderRequest();
   no_items.clear_items();
   cases.push_back({"no items", no_items, "k1", "ORDER_INVALID"});
@@ -169,6 +171,11 @@ TEST_F(EndToEndTest, BadInputIsInvalidArgumentWithDetailsAndWritesNothing) {
   EXPECT_EQ(Count(stack_->order_db(), "SELECT count(*) FROM outbox_events"), "0");
   // Bad input was not stored: the corrected request succeeds under the same key.
   EXPECT_TRUE(Create(*stack_, OrderRequest(), "k1").status.ok());
+  // The folded key wrote nothing: a retry with the single key is the one and only order.
+  CallResult k3 = Create(*stack_, OrderRequest(), "K3");
+  ASSERT_TRUE(k3.status.ok());
+  EXPECT_TRUE(Create(*stack_, OrderRequest(), "K3").status.ok());
+  EXPECT_EQ(Count(stack_->order_db(), "SELECT count(*) FROM orders"), "2");
 }
 
 TEST_F(EndToEndTest, UnknownOrderIsNotFound) {

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/client_context.h"
+#include "common/errors.h"
+#include "common/status_mapper.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
@@ -186,6 +188,17 @@ TEST(RelayProcessTest, DeadEventIsListedAndRequeuedThroughTheAdminRpc) {
       },
       absl::Seconds(10), "one DEAD event"));
   EXPECT_EQ(dead.events(0).attempts(), 1);
+  {
+    // A status outside the enum is refused, never read as "every event".
+    orders::v1::ListOutboxEventsRequest unknown;
+    unknown.set_status(static_cast<orders::v1::OutboxEventStatus>(7));
+    orders::v1::ListOutboxEventsResponse none;
+    auto context = common::NewClientContext({});
+    grpc::Status refused = admin->ListOutboxEvents(context.get(), unknown, &none);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(common::ErrorReason(common::FromGrpcStatus(refused)), "OUTBOX_EVENT_STATUS_INVALID");
+    EXPECT_EQ(none.events_size(), 0);
+  }
   EXPECT_NE(dead.events(0).last_error().find("UNAVAILABLE"), std::string::npos);
   faults.set_fail_before_charge(0);
   {

@@ -548,6 +548,25 @@ TEST_F(PaymentServiceTest, BadInputIsRejectedWithCodeAndReasonAndWritesNothing) 
                          c.AddMetadata("idempotency-key", "k2");
                        },
                        Req(1, 100))});
+  cases.push_back({{"comma-joined key (a folded header)", grpc::StatusCode::INVALID_ARGUMENT,
+                    "IDEMPOTENCY_KEY_INVALID", "idempotency-key"},
+                   charge_with(with_key("P1,P1"), Req(1, 100))});
+  {
+    ChargeRequest unknown_method = Req(1, 100);
+    unknown_method.set_payment_method("pm_card_unknown");
+    cases.push_back({{"unknown pm_card_ method", grpc::StatusCode::INVALID_ARGUMENT,
+                      "INVALID_PAYMENT_METHOD", "payment_method"},
+                     charge(unknown_method)});
+  }
+  {
+    payments::v1::ListChargesRequest list;
+    list.set_page_size(501);
+    payments::v1::ListChargesResponse out;
+    auto context = common::NewClientContext({.bearer_token = kTokenA});
+    cases.push_back({{"page_size over 500", grpc::StatusCode::INVALID_ARGUMENT,
+                      "INVALID_LIST_REQUEST", "page_size"},
+                     server_->payments().ListCharges(context.get(), list, &out)});
+  }
   cases.push_back({{"amount 0", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT",
                     "amount_cents"},
                    charge(Req(1, 0))});

@@ -35,6 +35,16 @@ TEST(IdempotencyKeyTest, RejectsMissingRepeatedEmptyLongAndInvisible) {
   }
 }
 
+// A proxy that folds two copies of the header sends "K3,K3": refused, so that a later retry
+// with "K3" cannot become a second order (or charge).
+TEST(IdempotencyKeyTest, RejectsACommaJoinedValue) {
+  for (absl::string_view folded : {"K3,K3", "K3,", ",K3", ","}) {
+    auto result = common::ValidateIdempotencyKey({folded});
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << folded;
+    EXPECT_EQ(ReasonOf(result), "IDEMPOTENCY_KEY_INVALID") << folded;
+  }
+}
+
 TEST(FingerprintTest, SameRequestSameFingerprintDifferentRequestOrMethodDiffers) {
   orders::v1::CreateOrderRequest a;
   a.set_customer_id("c1");

@@ -156,6 +156,20 @@ TEST_F(OrderLogicTest, ListPaginatesNewestFirstAndFilters) {
   bad_token.set_page_token("garbage!");
   EXPECT_EQ(common::ErrorReason(logic_.ListOrders(Scope(""), bad_token).status()),
             "PAGE_TOKEN_INVALID");
+
+  // A status number outside the enum is refused, never read as "no filter".
+  for (int status : {99, -1, 5}) {
+    orders::v1::ListOrdersRequest unknown;
+    unknown.set_status(static_cast<orders::v1::OrderStatus>(status));
+    const absl::Status s = logic_.ListOrders(Scope(""), unknown).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_EQ(common::ErrorReason(s), "ORDER_STATUS_INVALID") << status;
+    EXPECT_EQ(common::ViolatedFields(s), std::vector<std::string>{"status"}) << status;
+  }
+  orders::v1::ListOrdersRequest paid;
+  paid.set_status(orders::v1::ORDER_STATUS_PAID);
+  ASSERT_TRUE(logic_.ListOrders(Scope(""), paid).ok());
+  EXPECT_EQ(logic_.ListOrders(Scope(""), paid)->orders_size(), 0);
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ struct Case {
 
 TEST(PaymentValidationTest, GoodChargeAndEveryTestMethodPass) {
   EXPECT_TRUE(ValidateCharge(Good()).ok());
-  for (const char* method : {"pm_card_visa", "pm_card_mastercard", "pm_card_declined",
+  for (const char* method : {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_declined",
                              "pm_card_insufficient_funds", "pm_card_flaky"}) {
     auto r = Good();
     r.set_payment_method(method);
@@ -62,6 +62,9 @@ TEST(PaymentValidationTest, EachBadFieldHasItsReasonAndViolation) {
       {"method empty", [](auto& r) { r.set_payment_method(""); }, "INVALID_PAYMENT_METHOD",
        "payment_method"},
       {"method unknown", [](auto& r) { r.set_payment_method("tok_visa"); },
+       "INVALID_PAYMENT_METHOD", "payment_method"},
+      // A real provider refuses a card method it does not know; the mock once charged it.
+      {"pm_card_ method unknown", [](auto& r) { r.set_payment_method("pm_card_unknown"); },
        "INVALID_PAYMENT_METHOD", "payment_method"},
       {"customer too long", [](auto& r) { r.set_customer_id(std::string(256, 'c')); },
        "INVALID_CUSTOMER_ID", "customer_id"},
