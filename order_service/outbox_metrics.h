@@ -41,6 +41,10 @@ inline void AddOutboxMetrics(common::Metrics& metrics, OutboxStore& store,
               static_cast<double>(s.rescheduled));
     w.Counter("orders_relay_buried_total", "Events made DEAD by this relay.",
               static_cast<double>(s.buried));
+    w.Counter("orders_relay_key_conflicts_total",
+              "Events made DEAD because payments holds their derived key for another request "
+              "(two deployments with one identity): an alarm.",
+              static_cast<double>(s.key_conflicts));
     w.Counter("orders_relay_lease_lost_total",
               "Finishes refused because the lease had passed to another relay.",
               static_cast<double>(s.lease_lost));

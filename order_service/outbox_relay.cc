@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/errors.h"
 #include "common/failpoint.h"
 #include "common/status_mapper.h"
 #include "google/protobuf/util/json_util.h"
@@ -206,7 +207,20 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
 
 void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                          const absl::Status& status) {
-  const std::string error = status.ToString();
+  // Payments has this key with another request: another deployment (or a copy of this database
+  // that kept its identity) used it. Never a silent DEAD: marked, counted and logged as an alarm.
+  const bool key_conflict = common::ErrorReason(status) == "IDEMPOTENCY_KEY_REUSED";
+  const std::string error =
+      key_conflict ? absl::StrCat("PAYMENT_KEY_CONFLICT: payments holds key ", event.payment_key,
+                                  " for another request (another deployment with the same "
+                                  "identity?): ",
+                                  status.ToString())
+                   : status.ToString();
+  if (key_conflict) {
+    std::fprintf(stderr, "relay: ERROR event %lld (order %lld): %s\n",
+                 static_cast<long long>(event.id), static_cast<long long>(event.aggregate_id),
+                 error.c_str());
+  }
   // A transient answer is retried for the whole window, whatever the attempt count.
   const bool retry = common::IsTransient(status.code()) && event.age < options_.retry_window;
   absl::StatusOr<bool> finished;
@@ -224,6 +238,7 @@ void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
   absl::MutexLock lock(&mu_);
   if (finished.ok() && !*finished) ++stats_.lease_lost;
   if (finished.ok() && *finished) ++(retry ? stats_.rescheduled : stats_.buried);
+  if (finished.ok() && *finished && key_conflict) ++stats_.key_conflicts;
 }
 
 }  // namespace orders

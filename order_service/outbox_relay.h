@@ -45,6 +45,7 @@ struct RelayStats {
   int64_t buried = 0;
   int64_t lease_lost = 0;
   int64_t lease_extensions = 0;  // heartbeats that extended the leases of calls in flight
+  int64_t key_conflicts = 0;  // events DEAD because payments holds their key for another request
 };
 
 class OutboxRelay {

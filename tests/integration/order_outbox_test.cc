@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/errors.h"
 #include "common/pg/migrate.h"
 #include "common/pg/pool.h"
 #include "gtest/gtest.h"
@@ -238,6 +239,73 @@ TEST_F(OutboxTest, ClaimsWithoutAnAnswerUseUpTheBudget) {
   EXPECT_EQ(Scalar("SELECT status FROM outbox_events"), "DEAD");
   absl::MutexLock lock(&gateway_.mu);
   EXPECT_TRUE(gateway_.keys.empty());
+}
+
+// Two deployments (staging and production, or a database restored beside its original) charge
+// through one payment account: their order 1 must not share a payment key, or the second
+// would be "paid" with the first's charge and its cancel would refund the first's money.
+TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredChargeKey) {
+  auto other_db = testing_support::CreateTestDatabase("outbox_other");
+  ASSERT_TRUE(other_db.ok()) << other_db.status();
+  pg::Pool other_pool(*other_db, 2);
+  {
+    auto conn = other_pool.Acquire(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+  }
+  PgOrderRepository other_repo(other_pool);
+  const int64_t here = CreateOrder("same-key");
+  orders::v1::CreateOrderRequest request;
+  request.set_customer_id("c");
+  request.set_currency("USD");
+  request.set_payment_method("pm_card_visa");
+  auto* item = request.add_items();
+  item->set_sku("s");
+  item->set_quantity(1);
+  item->set_unit_price_cents(999);
+  auto there = other_repo.CreateOrder({"t", "m", "same-key", "fp"}, request, 999,
+                                      absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(there.ok()) << there.status();
+  ASSERT_EQ(there->response.order().id(), here) << "both databases number their orders alike";
+
+  const std::string identity = Scalar("SELECT id FROM deployment_identity");
+  const std::string other_identity =
+      *testing_support::QueryScalar(*other_db, "SELECT id FROM deployment_identity");
+  EXPECT_EQ(identity.size(), 32u);
+  EXPECT_NE(identity, other_identity);
+  const std::string key = Scalar("SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'");
+  EXPECT_EQ(key, ChargeKeyForOrder(identity, here));
+  EXPECT_NE(key, *testing_support::QueryScalar(
+                     *other_db, "SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'"));
+
+  // The refund names the key its charge was made under (stored with the CHARGE event), so a
+  // later change of identity never points a refund at another charge.
+  ASSERT_TRUE(repo_->CancelOrder({"t", "cancel", "c1", "fp"}, here, "r",
+                                 absl::Now() + absl::Seconds(5))
+                  .ok());
+  EXPECT_EQ(Scalar("SELECT payload::json->>'charge_key' FROM outbox_events WHERE kind = 'REFUND'"),
+            key);
+  EXPECT_EQ(Scalar("SELECT payment_key FROM outbox_events WHERE kind = 'REFUND'"),
+            RefundKeyForOrder(identity, here));
+}
+
+// Payments holds the derived key for another request (two deployments with one identity): the
+// event is DEAD as an alarm (marked, counted), not silently.
+TEST_F(OutboxTest, APaymentKeyConflictIsAVisibleCountedAlarm) {
+  const int64_t order = CreateOrder("k1");
+  gateway_.answer = [](const auto&) -> absl::StatusOr<payments::v1::Charge> {
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                   "IDEMPOTENCY_KEY_REUSED", "key reused with another request");
+  };
+  OutboxRelay relay(*store_, gateway_, RelayOptions{});
+  auto claimed = store_->Claim("r/0", 1, absl::Seconds(30));
+  ASSERT_EQ(claimed->size(), 1u);
+  relay.Dispatch((*claimed)[0], "r/0");
+  EXPECT_EQ(relay.Stats().key_conflicts, 1);
+  EXPECT_EQ(relay.Stats().buried, 1);
+  EXPECT_EQ(Scalar("SELECT status FROM outbox_events"), "DEAD");
+  EXPECT_EQ(Scalar("SELECT left(last_error, 20) FROM outbox_events"), "PAYMENT_KEY_CONFLICT");
+  EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_CREATED);
 }
 
 TEST_F(OutboxTest, OnlyTheOldestPendingEventOfAnOrderIsClaimable) {
