@@ -2,6 +2,7 @@
 // fencing, per-order ordering, exclusive claims, DEAD after N attempts, and no transaction open
 // while the payment call is in flight.
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -72,6 +73,16 @@ payments::v1::Charge Succeeded(const payments::v1::ChargeRequest& request) {
   return charge;
 }
 
+// A charge answer that signals `in_call` and succeeds once `release` is notified.
+std::function<absl::StatusOr<payments::v1::Charge>(const payments::v1::ChargeRequest&)>
+AnswerWhenReleased(absl::Notification& in_call, absl::Notification& release) {
+  return [&in_call, &release](const payments::v1::ChargeRequest& r) {
+    in_call.Notify();
+    release.WaitForNotification();
+    return absl::StatusOr<payments::v1::Charge>(Succeeded(r));
+  };
+}
+
 class OutboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -88,7 +99,7 @@ class OutboxTest : public ::testing::Test {
     gateway_.answer = [](const auto& r) { return Succeeded(r); };
   }
 
-  int64_t CreateOrder(const std::string& key, const std::string& method = "pm_card_visa") {
+  static orders::v1::CreateOrderRequest Request(const std::string& method = "pm_card_visa") {
     orders::v1::CreateOrderRequest request;
     request.set_customer_id("c");
     request.set_currency("USD");
@@ -97,9 +108,28 @@ class OutboxTest : public ::testing::Test {
     item->set_sku("s");
     item->set_quantity(1);
     item->set_unit_price_cents(999);
-    auto r = repo_->CreateOrder({"t", "m", key, "fp"}, request, 999, absl::Now() + absl::Seconds(5));
+    return request;
+  }
+
+  int64_t CreateOrder(const std::string& key, const std::string& method = "pm_card_visa") {
+    auto r = repo_->CreateOrder({"t", "m", key, "fp"}, Request(method), 999,
+                                absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->response.order().id() : 0;
+  }
+
+  // The gateway answers UNAVAILABLE until `payments_up`; a relay with two workers and a short
+  // backoff.
+  RelayOptions DownThenUp(std::atomic<bool>& payments_up) {
+    gateway_.answer = [&payments_up](const payments::v1::ChargeRequest& r)
+        -> absl::StatusOr<payments::v1::Charge> {
+      if (!payments_up) return absl::UnavailableError("connection refused");
+      return Succeeded(r);
+    };
+    RelayOptions options;
+    options.workers = 2;
+    options.backoff = {absl::Milliseconds(5), absl::Milliseconds(20), 2.0};
+    return options;
   }
 
   std::string Scalar(const char* sql) { return *testing_support::QueryScalar(db_, sql); }
@@ -160,11 +190,7 @@ TEST_F(OutboxTest, LeaseExpiringMidCallIsFenced) {
   slow_options.lease = absl::Milliseconds(200);
   ScriptedGateway slow;
   absl::Notification in_call, release;
-  slow.answer = [&](const auto& r) {
-    in_call.Notify();
-    release.WaitForNotification();
-    return absl::StatusOr<payments::v1::Charge>(Succeeded(r));
-  };
+  slow.answer = AnswerWhenReleased(in_call, release);
   NoHeartbeatStore partitioned(*pool_);
   OutboxRelay slow_relay(partitioned, slow, slow_options);
   auto claimed = store_->Claim("slow/0", 1, slow_options.lease);
@@ -194,11 +220,7 @@ TEST_F(OutboxTest, LeaseIsExtendedWhileACallOutlivesIt) {
   options.lease = absl::Milliseconds(150);
   ScriptedGateway slow;
   absl::Notification in_call, release;
-  slow.answer = [&](const auto& r) {
-    in_call.Notify();
-    release.WaitForNotification();
-    return absl::StatusOr<payments::v1::Charge>(Succeeded(r));
-  };
+  slow.answer = AnswerWhenReleased(in_call, release);
   slow.async = true;
   OutboxRelay relay(*store_, slow, options);
   auto claimed = store_->Claim("slow/0", 1, options.lease);
@@ -255,15 +277,7 @@ TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredC
   }
   PgOrderRepository other_repo(other_pool);
   const int64_t here = CreateOrder("same-key");
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("c");
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("s");
-  item->set_quantity(1);
-  item->set_unit_price_cents(999);
-  auto there = other_repo.CreateOrder({"t", "m", "same-key", "fp"}, request, 999,
+  auto there = other_repo.CreateOrder({"t", "m", "same-key", "fp"}, Request(), 999,
                                       absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(there.ok()) << there.status();
   ASSERT_EQ(there->response.order().id(), here) << "both databases number their orders alike";
@@ -371,14 +385,8 @@ TEST_F(OutboxTest, ConcurrentClaimersNeverShareAnEvent) {
 TEST_F(OutboxTest, TransientFailuresNeverUseUpTheAttemptBudget) {
   const int64_t order = CreateOrder("k");
   std::atomic<bool> payments_up{false};
-  gateway_.answer = [&](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
-    if (!payments_up) return absl::UnavailableError("connection refused");
-    return Succeeded(r);
-  };
-  RelayOptions options;
-  options.workers = 2;
+  RelayOptions options = DownThenUp(payments_up);
   options.max_attempts = 3;
-  options.backoff = {absl::Milliseconds(5), absl::Milliseconds(20), 2.0};
   OutboxRelay relay(*store_, gateway_, options);
   relay.Start();
   ASSERT_TRUE(testing_support::Eventually(
@@ -400,14 +408,8 @@ TEST_F(OutboxTest, TransientFailuresNeverUseUpTheAttemptBudget) {
 TEST_F(OutboxTest, TransientFailuresPastTheRetryWindowGoDeadThenRequeue) {
   const int64_t order = CreateOrder("k");
   std::atomic<bool> payments_up{false};
-  gateway_.answer = [&](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
-    if (!payments_up) return absl::UnavailableError("connection refused");
-    return Succeeded(r);
-  };
-  RelayOptions options;
-  options.workers = 2;
+  RelayOptions options = DownThenUp(payments_up);
   options.retry_window = absl::ZeroDuration();
-  options.backoff = {absl::Milliseconds(5), absl::Milliseconds(20), 2.0};
   OutboxRelay relay(*store_, gateway_, options);
   relay.Start();
   EXPECT_TRUE(testing_support::Eventually(
