@@ -119,16 +119,20 @@ TEST_F(PaymentDomainTest, PageSizeIsCappedAndValidated) {
     ASSERT_TRUE(payments_.Charge({"alice", absl::StrCat("k", i)}, Req(), Soon()).ok());
   }
   payments::v1::ListChargesRequest request;
-  request.set_page_size(100000);
+  request.set_page_size(kMaxPageSize);
   absl::StatusOr<payments::v1::ListChargesResponse> page = payments_.ListCharges("alice", request);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->charges_size(), kMaxPageSize);
   EXPECT_FALSE(page->next_page_token().empty());
   EXPECT_EQ(payments_.ListCharges("alice", {})->charges_size(), kDefaultPageSize);
 
-  request.set_page_size(-1);
-  EXPECT_EQ(common::ErrorReason(payments_.ListCharges("alice", request).status()).value_or(""),
-            "INVALID_LIST_REQUEST");
+  // Outside 0..500 is refused with the field named, like ListOrders (never silently capped).
+  for (int size : {-1, kMaxPageSize + 1, 100000}) {
+    request.set_page_size(size);
+    const absl::Status s = payments_.ListCharges("alice", request).status();
+    EXPECT_EQ(common::ErrorReason(s).value_or(""), "INVALID_LIST_REQUEST") << size;
+    EXPECT_EQ(common::ViolatedFields(s), std::vector<std::string>{"page_size"}) << size;
+  }
   payments::v1::GetChargeRequest get;
   EXPECT_EQ(common::ErrorReason(payments_.GetCharge("alice", get).status()).value_or(""),
             "INVALID_CHARGE_ID");
