@@ -221,11 +221,8 @@ int main(int argc, char** argv) {
   // The relay's own connections. Its writes need not wait for a WAL flush (see the flag); every
   // durable commit that follows (a CreateOrder, a cancel) flushes them anyway, since the WAL is
   // written in order.
-  pg::Pool relay_pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_relay_workers) + 1,
-                      absl::GetFlag(FLAGS_relay_synchronous_commit)
-                          ? ""
-                          : "SET synchronous_commit = off");
-  orders::PgOutboxStore relay_outbox(relay_pool);
+  pg::Pool relay_pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_relay_workers) + 1);
+  orders::PgOutboxStore relay_outbox(relay_pool, absl::GetFlag(FLAGS_relay_synchronous_commit));
   orders::RelayOptions relay_options;
   relay_options.workers = absl::GetFlag(FLAGS_relay_workers);
   relay_options.batch = absl::GetFlag(FLAGS_relay_batch);

@@ -12,6 +12,9 @@
 namespace orders {
 namespace {
 
+// The relay's writes end with `FROM ... <cfg>`: the commit setting for this statement's own
+// transaction (see PgOutboxStore's constructor). The last parameter is synchronous_commit_.
+
 // Autocommit statements only: no transaction is ever open while the relay calls payments.
 // An order's events run one at a time in id order, but only a PENDING event holds the next one
 // back: a REFUND behind a DEAD CHARGE runs (the refund refunds what the charge took, or leaves a
@@ -30,7 +33,7 @@ WITH c AS (
 UPDATE outbox_events e
 SET lease_owner = $1, lease_until = now() + make_interval(secs => $3::float8),
     attempts = e.attempts + 1
-FROM c WHERE e.id = c.id
+FROM c, (SELECT set_config('synchronous_commit', coalesce(nullif($4, ''), current_setting('synchronous_commit')), true)) cfg WHERE e.id = c.id
 RETURNING e.id, e.aggregate_id, e.kind, e.payment_key, e.payload, e.attempts,
           (extract(epoch FROM e.created_at) * 1000000)::bigint, e.transient_failures,
           extract(epoch FROM now() - e.created_at)::float8)sql"};
@@ -40,6 +43,7 @@ RETURNING e.id, e.aggregate_id, e.kind, e.payment_key, e.payload, e.attempts,
 constexpr pg::Query kExtendLeases{"outbox_extend_leases", R"sql(
 UPDATE outbox_events
 SET lease_until = now() + make_interval(secs => $3::float8)
+FROM (SELECT set_config('synchronous_commit', coalesce(nullif($4, ''), current_setting('synchronous_commit')), true)) cfg
 WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'PENDING')sql"};
 
 // Finishing the event and updating its order happen in one statement, fenced on the lease.
@@ -49,6 +53,7 @@ WITH done AS (
   UPDATE outbox_events
   SET status = 'DONE', done_at = clock_timestamp(), lease_owner = NULL, lease_until = NULL,
       last_error = ''
+  FROM (SELECT set_config('synchronous_commit', coalesce(nullif($7, ''), current_setting('synchronous_commit')), true)) cfg
   WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING'
   RETURNING aggregate_id),
 upd AS (
@@ -74,7 +79,7 @@ done AS (
   UPDATE outbox_events e
   SET status = 'DONE', done_at = clock_timestamp(), lease_owner = NULL, lease_until = NULL,
       last_error = ''
-  FROM input i
+  FROM input i, (SELECT set_config('synchronous_commit', coalesce(nullif($7, ''), current_setting('synchronous_commit')), true)) cfg
   WHERE e.id = ANY($1::bigint[]) AND e.id = i.id AND e.lease_owner = $6
     AND e.attempts = i.attempts AND e.status = 'PENDING'
   RETURNING e.id, e.aggregate_id, i.order_status, i.charge_id, i.decline_reason),
@@ -97,11 +102,13 @@ constexpr pg::Query kReschedule{"outbox_reschedule", R"sql(
 UPDATE outbox_events
 SET lease_owner = NULL, lease_until = NULL, transient_failures = transient_failures + 1,
     available_at = now() + make_interval(secs => $4::float8), last_error = $5
+FROM (SELECT set_config('synchronous_commit', coalesce(nullif($6, ''), current_setting('synchronous_commit')), true)) cfg
 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING')sql"};
 
 constexpr pg::Query kBury{"outbox_bury", R"sql(
 UPDATE outbox_events
 SET status = 'DEAD', lease_owner = NULL, lease_until = NULL, last_error = $4
+FROM (SELECT set_config('synchronous_commit', coalesce(nullif($5, ''), current_setting('synchronous_commit')), true)) cfg
 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING')sql"};
 
 constexpr pg::Query kList{"outbox_list", R"sql(
@@ -151,7 +158,7 @@ absl::StatusOr<std::vector<OutboxEvent>> PgOutboxStore::Claim(const std::string&
                                                               absl::Duration lease) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kClaim, {owner, limit, Seconds(lease)});
+  auto rows = (*conn)->Exec(kClaim, {owner, limit, Seconds(lease), synchronous_commit_});
   if (!rows.ok()) return rows.status();
   std::vector<OutboxEvent> events;
   for (int r = 0; r < rows->rows(); ++r) {
@@ -181,7 +188,8 @@ absl::StatusOr<int64_t> PgOutboxStore::ExtendLeases(const std::vector<int64_t>& 
   if (ids.empty()) return 0;
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kExtendLeases, {pg::ArrayLiteral(ids), owner, Seconds(lease)});
+  auto rows = (*conn)->Exec(kExtendLeases,
+                            {pg::ArrayLiteral(ids), owner, Seconds(lease), synchronous_commit_});
   if (!rows.ok()) return rows.status();
   return rows->affected();
 }
@@ -192,7 +200,7 @@ absl::StatusOr<bool> PgOutboxStore::Complete(const OutboxEvent& event, const std
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(kComplete, {event.id, owner, event.attempts,
                                         static_cast<int>(outcome.order_status), outcome.charge_id,
-                                        outcome.decline_reason});
+                                        outcome.decline_reason, synchronous_commit_});
   if (!rows.ok()) return rows.status();
   return rows->Int(0, 0) == 1;
 }
@@ -214,7 +222,7 @@ absl::StatusOr<std::vector<bool>> PgOutboxStore::CompleteAll(
   auto rows = (*conn)->Exec(kCompleteAll,
                             {pg::ArrayLiteral(ids), pg::ArrayLiteral(attempts),
                              pg::ArrayLiteral(statuses), pg::ArrayLiteral(charge_ids),
-                             pg::ArrayLiteral(reasons), owner});
+                             pg::ArrayLiteral(reasons), owner, synchronous_commit_});
   if (!rows.ok()) return rows.status();
   absl::flat_hash_set<int64_t> finished;
   for (int r = 0; r < rows->rows(); ++r) finished.insert(rows->Int(r, 0));
@@ -227,7 +235,8 @@ absl::StatusOr<bool> PgOutboxStore::Reschedule(const OutboxEvent& event, const s
                                                absl::Duration delay, const std::string& error) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kReschedule, {event.id, owner, event.attempts, Seconds(delay), error});
+  auto rows = (*conn)->Exec(kReschedule, {event.id, owner, event.attempts, Seconds(delay), error,
+                                          synchronous_commit_});
   if (!rows.ok()) return rows.status();
   return rows->affected() == 1;
 }
@@ -236,7 +245,7 @@ absl::StatusOr<bool> PgOutboxStore::Bury(const OutboxEvent& event, const std::st
                                          const std::string& error) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kBury, {event.id, owner, event.attempts, error});
+  auto rows = (*conn)->Exec(kBury, {event.id, owner, event.attempts, error, synchronous_commit_});
   if (!rows.ok()) return rows.status();
   return rows->affected() == 1;
 }

@@ -8,7 +8,11 @@ namespace orders {
 
 class PgOutboxStore : public OutboxStore {
  public:
-  explicit PgOutboxStore(pg::Pool& pool) : pool_(pool) {}
+  // `durable_commits` false: the relay's own writes (claim, extend, finish, reschedule, bury)
+  // commit without waiting for the WAL flush, set for each of their transactions only
+  // (set_config(..., true)), never on the session, so nothing leaks through a pooler.
+  explicit PgOutboxStore(pg::Pool& pool, bool durable_commits = true)
+      : pool_(pool), synchronous_commit_(durable_commits ? "" : "off") {}
 
   absl::StatusOr<std::vector<OutboxEvent>> Claim(const std::string& owner, int limit,
                                                  absl::Duration lease) override;
@@ -28,6 +32,9 @@ class PgOutboxStore : public OutboxStore {
 
  private:
   pg::Pool& pool_;
+  // The value set_config gives synchronous_commit in the relay's write transactions; "" keeps
+  // the server's setting (which may be remote_apply on a synchronous cluster).
+  const std::string synchronous_commit_;
 };
 
 }  // namespace orders

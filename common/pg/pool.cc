@@ -2,8 +2,7 @@
 
 namespace pg {
 
-Pool::Pool(std::string conninfo, int size, std::string session_script)
-    : conninfo_(std::move(conninfo)), size_(size), session_script_(std::move(session_script)) {}
+Pool::Pool(std::string conninfo, int size) : conninfo_(std::move(conninfo)), size_(size) {}
 Pool::~Pool() = default;
 
 Pool::Lease::~Lease() {
@@ -37,10 +36,6 @@ absl::StatusOr<Pool::Lease> Pool::Acquire(absl::Time deadline) {
     ++open_;  // reserve a slot, then connect without holding the lock
   }
   auto conn = Connection::Open(conninfo_);
-  if (conn.ok() && !session_script_.empty()) {
-    absl::Status set = (*conn)->ExecScript(session_script_.c_str());
-    if (!set.ok()) conn = set;
-  }
   if (!conn.ok()) {
     absl::MutexLock lock(&mu_);
     --open_;

@@ -15,9 +15,10 @@ namespace pg {
 
 class Pool {
  public:
-  // `session_script`: a fixed, parameter-free script (from code, never from input) run on every
-  // new connection, e.g. "SET synchronous_commit = off" for a pool whose commits may be lost.
-  Pool(std::string conninfo, int size, std::string session_script = "");
+  // No session state is ever set on a pooled connection: behind a transaction pooler
+  // (PgBouncer) a session setting would leak into other clients' transactions. A setting that
+  // applies to some statements is set for their transaction only (set_config(..., true)).
+  Pool(std::string conninfo, int size);
   ~Pool();
 
   // A connection on loan; it goes back to the pool when destroyed (or is dropped if broken or
@@ -59,7 +60,6 @@ class Pool {
 
   const std::string conninfo_;
   const int size_;
-  const std::string session_script_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + on loan

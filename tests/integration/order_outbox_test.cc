@@ -322,6 +322,27 @@ TEST_F(OutboxTest, APaymentKeyConflictIsAVisibleCountedAlarm) {
   EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_CREATED);
 }
 
+// The relay's writes commit without waiting for the WAL flush, but only in their own
+// transactions: the pooled connection (behind a pooler, the next client's) keeps the server's
+// setting.
+TEST_F(OutboxTest, RelayCommitSettingNeverLeaksIntoTheSession) {
+  pg::Pool one(db_, 1);
+  PgOutboxStore relay_store(one, /*durable_commits=*/false);
+  CreateOrder("k1");
+  CreateOrder("k2");
+  auto claimed = relay_store.Claim("r/0", 10, absl::Seconds(30));
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  ASSERT_EQ(claimed->size(), 2u);
+  ASSERT_TRUE(relay_store.ExtendLeases({(*claimed)[0].id}, "r/0", absl::Seconds(30)).ok());
+  EXPECT_TRUE(*relay_store.Complete((*claimed)[0], "r/0", {}));
+  EXPECT_TRUE(*relay_store.Reschedule((*claimed)[1], "r/0", absl::ZeroDuration(), "x"));
+  auto conn = one.Acquire(absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(conn.ok());
+  auto setting = (*conn)->Exec(pg::Query{"t_show", "SHOW synchronous_commit"}, {});
+  ASSERT_TRUE(setting.ok()) << setting.status();
+  EXPECT_EQ(setting->Text(0, 0), "on");
+}
+
 TEST_F(OutboxTest, OnlyTheOldestPendingEventOfAnOrderIsClaimable) {
   const int64_t a = CreateOrder("a");
   const int64_t b = CreateOrder("b");
