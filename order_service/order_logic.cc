@@ -12,6 +12,7 @@
 #include "common/currency.h"
 #include "common/errors.h"
 #include "common/idempotency.h"
+#include "common/page_token.h"
 
 namespace orders {
 namespace {
@@ -41,21 +42,10 @@ void CheckText(absl::string_view value, const std::string& field, size_t max_len
   }
 }
 
-std::string EncodePageToken(int64_t before_id) {
-  return absl::WebSafeBase64Escape(absl::StrCat("before:", before_id));
-}
-
-absl::StatusOr<int64_t> DecodePageToken(absl::string_view token) {
-  if (token.empty()) return 0;
-  std::string raw;
-  int64_t id = 0;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) raw.clear();
-  absl::string_view view(raw);
-  if (!absl::ConsumePrefix(&view, "before:") || !absl::SimpleAtoi(view, &id) || id <= 0) {
-    return common::InvalidArgument("PAGE_TOKEN_INVALID", "page_token is not one this service issued",
-                                   {{"page_token", "not a token from a previous ListOrders"}});
-  }
-  return id;
+// The query a ListOrders page token is bound to: the tenant and every filter.
+std::string ListOrdersQuery(const RequestScope& scope, const orders::v1::ListOrdersRequest& r) {
+  return common::PageQuery({"orders.v1.OrderService/ListOrders", scope.tenant, r.customer_id(),
+                            absl::StrCat(static_cast<int>(r.status()))});
 }
 
 }  // namespace
@@ -165,7 +155,9 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<int64_t> before = DecodePageToken(request.page_token());
+  const std::string page_query = ListOrdersQuery(scope, request);
+  absl::StatusOr<int64_t> before =
+      common::DecodePageToken(request.page_token(), page_query, "PAGE_TOKEN_INVALID");
   if (!before.ok()) return before.status();
   ListQuery query;
   query.customer_id = request.customer_id();
@@ -176,7 +168,7 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
   if (!page.ok()) return page.status();
   orders::v1::ListOrdersResponse response;
   for (auto& order : page->orders) *response.add_orders() = std::move(order);
-  if (page->next_before_id > 0) response.set_next_page_token(EncodePageToken(page->next_before_id));
+  if (page->next_before_id > 0) response.set_next_page_token(common::EncodePageToken(page_query, page->next_before_id));
   return response;
 }
 

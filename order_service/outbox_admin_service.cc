@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
+#include "common/page_token.h"
 #include "common/status_mapper.h"
 #include "order_service/order_grpc_service.h"
 
@@ -32,15 +33,20 @@ grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext*,
                                           {{"page_size", "between 0 and 500"}}));
   }
   query.page_size = request->page_size() == 0 ? 50 : request->page_size();
-  if (!request->page_token().empty() && !absl::SimpleAtoi(request->page_token(), &query.after_id)) {
-    return ToGrpc(common::InvalidArgument("PAGE_TOKEN_INVALID", "page_token is not valid",
-                                          {{"page_token", "not from a previous call"}}));
-  }
+  const std::string page_query =
+      common::PageQuery({"orders.v1.OutboxAdmin/ListOutboxEvents",
+                         absl::StrCat(static_cast<int>(request->status())),
+                         absl::StrCat(request->min_age_seconds())});
+  absl::StatusOr<int64_t> after_id =
+      common::DecodePageToken(request->page_token(), page_query, "PAGE_TOKEN_INVALID");
+  if (!after_id.ok()) return ToGrpc(after_id.status());
+  query.after_id = *after_id;
   auto events = store_.List(query);
   if (!events.ok()) return ToGrpc(events.status());
   for (auto& e : *events) *response->add_events() = std::move(e);
   if (static_cast<int>(response->events_size()) == query.page_size) {
-    response->set_next_page_token(absl::StrCat(response->events().rbegin()->id()));
+    response->set_next_page_token(
+        common::EncodePageToken(page_query, response->events().rbegin()->id()));
   }
   return grpc::Status::OK;
 }

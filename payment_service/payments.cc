@@ -8,7 +8,7 @@
 #include "common/failpoint.h"
 #include "common/idempotency.h"
 #include "payment_service/ledger_rules.h"
-#include "payment_service/page_token.h"
+#include "common/page_token.h"
 #include "payment_service/validation.h"
 
 namespace payment_service {
@@ -110,33 +110,28 @@ absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
     return common::InvalidArgument("INVALID_LIST_REQUEST", "invalid ListCharges request",
                                    violations);
   }
-  PageCursor cursor;
-  cursor.order_id = request.order_id();
-  if (request.has_created_after()) {
-    cursor.created_after_us = absl::ToUnixMicros(TimeOf(request.created_after()));
-  }
-  if (!request.page_token().empty()) {
-    absl::StatusOr<PageCursor> from = DecodePageToken(request.page_token());
-    if (!from.ok()) return from.status();
-    if (from->order_id != cursor.order_id || from->created_after_us != cursor.created_after_us) {
-      return InvalidPageTokenError();  // a token of another query
-    }
-    cursor.after_id = from->after_id;
-  }
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize
-                                                 : std::min(request.page_size(), kMaxPageSize);
+  // The token is bound to the caller and every filter.
+  const std::string page_query = common::PageQuery(
+      {"payments.v1.PaymentService/ListCharges", caller, absl::StrCat(request.order_id()),
+       request.has_created_after()
+           ? absl::StrCat(absl::ToUnixMicros(TimeOf(request.created_after())))
+           : std::string("-")});
+  absl::StatusOr<int64_t> after_id =
+      common::DecodePageToken(request.page_token(), page_query, "INVALID_PAGE_TOKEN");
+  if (!after_id.ok()) return after_id.status();
+  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   ChargeFilter filter;
-  filter.order_id = cursor.order_id;
+  filter.order_id = request.order_id();
   if (request.has_created_after()) filter.created_after = TimeOf(request.created_after());
-  filter.after_id = cursor.after_id;
+  filter.after_id = *after_id;
   filter.limit = page_size + 1;  // one more tells whether another page exists
   absl::StatusOr<std::vector<payments::v1::Charge>> charges = ledger_.ListCharges(caller, filter);
   if (!charges.ok()) return charges.status();
   payments::v1::ListChargesResponse response;
   for (auto& charge : *charges) {
     if (response.charges_size() == page_size) {
-      cursor.after_id = response.charges(page_size - 1).id();
-      response.set_next_page_token(EncodePageToken(cursor));
+      response.set_next_page_token(
+          common::EncodePageToken(page_query, response.charges(page_size - 1).id()));
       break;
     }
     *response.add_charges() = std::move(charge);

@@ -299,6 +299,12 @@ TEST_P(LedgerSuite, ListChargesPaginatesInIdOrderAndFilters) {
       payments_->ListCharges("alice", by_order);
   EXPECT_EQ(mismatched.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Reason(mismatched.status()), "INVALID_PAGE_TOKEN");
+  // ... and to its caller: alice's token is no key to bob's charges.
+  first_page.set_page_token(token);
+  absl::StatusOr<payments::v1::ListChargesResponse> other_caller =
+      payments_->ListCharges("bob", first_page);
+  EXPECT_EQ(Reason(other_caller.status()), "INVALID_PAGE_TOKEN");
+  EXPECT_TRUE(payments_->ListCharges("alice", first_page).ok());
 }
 
 TEST_P(LedgerSuite, SummaryCountsAndSumsPerStatus) {

@@ -157,6 +157,30 @@ TEST_F(OrderLogicTest, ListPaginatesNewestFirstAndFilters) {
   EXPECT_EQ(common::ErrorReason(logic_.ListOrders(Scope(""), bad_token).status()),
             "PAGE_TOKEN_INVALID");
 
+  // A token is bound to its query: alice's page token used for another customer, another
+  // status or another tenant is refused, never an empty (or someone else's) page.
+  orders::v1::ListOrdersRequest first_even;
+  first_even.set_customer_id("even");
+  first_even.set_page_size(1);
+  auto even_page = logic_.ListOrders(Scope(""), first_even);
+  ASSERT_TRUE(even_page.ok());
+  ASSERT_FALSE(even_page->next_page_token().empty());
+  orders::v1::ListOrdersRequest as_odd = first_even;
+  as_odd.set_customer_id("odd");
+  as_odd.set_page_token(even_page->next_page_token());
+  orders::v1::ListOrdersRequest as_paid = first_even;
+  as_paid.set_status(orders::v1::ORDER_STATUS_PAID);
+  as_paid.set_page_token(even_page->next_page_token());
+  for (const auto& misuse : {as_odd, as_paid}) {
+    EXPECT_EQ(common::ErrorReason(logic_.ListOrders(Scope(""), misuse).status()),
+              "PAGE_TOKEN_INVALID");
+  }
+  orders::v1::ListOrdersRequest next_even = first_even;
+  next_even.set_page_token(even_page->next_page_token());
+  EXPECT_EQ(common::ErrorReason(logic_.ListOrders(Scope("", "other-tenant"), next_even).status()),
+            "PAGE_TOKEN_INVALID");
+  ASSERT_TRUE(logic_.ListOrders(Scope(""), next_even).ok());
+
   // A status number outside the enum is refused, never read as "no filter".
   for (int status : {99, -1, 5}) {
     orders::v1::ListOrdersRequest unknown;
