@@ -52,6 +52,17 @@ class GrpcPaymentGateway : public PaymentGateway {
     return refund;
   }
 
+  absl::StatusOr<payments::v1::Charge> GetChargeByKey(const std::string& charge_key) override {
+    auto context =
+        common::NewClientContext({.timeout = config_.timeout, .bearer_token = config_.token});
+    payments::v1::GetChargeRequest request;
+    request.set_charge_key(charge_key);
+    payments::v1::Charge charge;
+    grpc::Status status = stub_->GetCharge(context.get(), request, &charge);
+    if (!status.ok()) return common::FromGrpcStatus(status);
+    return charge;
+  }
+
   void StartCharge(const payments::v1::ChargeRequest& request, const std::string& key,
                    ChargeDone done) override {
     auto* call = new Call<payments::v1::ChargeRequest, payments::v1::Charge>(

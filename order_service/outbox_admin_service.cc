@@ -77,6 +77,7 @@ grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext*,
     response->set_relay_buried(stats.buried);
     response->set_relay_lease_lost(stats.lease_lost);
     response->set_relay_key_conflicts(stats.key_conflicts);
+    response->set_relay_asked_payments(stats.asked_payments);
     const auto& latency = relay_->commit_to_sent();
     response->set_commit_to_sent_p50_ms(absl::ToDoubleMilliseconds(latency.Percentile(0.5)));
     response->set_commit_to_sent_p99_ms(absl::ToDoubleMilliseconds(latency.Percentile(0.99)));

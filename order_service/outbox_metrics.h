@@ -45,6 +45,10 @@ inline void AddOutboxMetrics(common::Metrics& metrics, OutboxStore& store,
               "Events made DEAD because payments holds their derived key for another request "
               "(two deployments with one identity): an alarm.",
               static_cast<double>(s.key_conflicts));
+    w.Counter("orders_relay_asked_payments_total",
+              "Events given up on (poison, or past the retry window) whose outcome was asked of "
+              "payments before they were completed, buried or kept.",
+              static_cast<double>(s.asked_payments));
     w.Counter("orders_relay_lease_lost_total",
               "Finishes refused because the lease had passed to another relay.",
               static_cast<double>(s.lease_lost));

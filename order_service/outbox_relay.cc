@@ -99,7 +99,84 @@ EventOutcome OutcomeOfCharge(const payments::v1::Charge& charge) {
   return outcome;
 }
 
+// A relay-side decision to stop sending an event whose outcome it does not know. Carried as a
+// status with this payload so Finish tells it from a payments answer.
+constexpr char kGiveUpPayload[] = "orders.example/relay-give-up";
+
+absl::Status GiveUpError(const std::string& why) {
+  absl::Status s = absl::AbortedError(why);
+  s.SetPayload(kGiveUpPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsGiveUp(const absl::Status& s) { return s.GetPayload(kGiveUpPayload).has_value(); }
+
+// The charge key an event's outcome is recorded under at payments: a CHARGE's own key, a
+// REFUND's charge_key.
+std::string ChargeKeyOf(const OutboxEvent& event) {
+  if (event.kind != "REFUND") return event.payment_key;
+  payments::v1::RefundRequest request;
+  if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) return "";
+  return request.charge_key();
+}
+
 }  // namespace
+
+void OutboxRelay::GiveUp(const OutboxEvent& event, const std::string& owner,
+                         absl::string_view why) {
+  const std::string key = ChargeKeyOf(event);
+  absl::StatusOr<payments::v1::Charge> held =
+      key.empty() ? absl::StatusOr<payments::v1::Charge>(absl::InvalidArgumentError("no key"))
+                  : gateway_.GetChargeByKey(key);
+  absl::StatusOr<bool> finished;
+  enum { kCompleted, kBuried, kRescheduled } result;
+  if (held.ok()) {
+    const payments::v1::ChargeStatus status = held->status();
+    if (event.kind == "REFUND" && status == payments::v1::CHARGE_STATUS_SUCCEEDED) {
+      // The refund did not happen and the money is still taken: DEAD, as an alarm for the
+      // reconciler and the operator (a requeue sends the refund again).
+      finished = store_.Bury(event, owner,
+                             absl::StrCat(why, "; payments still holds the charge SUCCEEDED: "
+                                               "money held on a cancelled order"));
+      result = kBuried;
+    } else {
+      // Payments knows the outcome: record it as if the answer had arrived.
+      finished = store_.Complete(event, owner,
+                                 event.kind == "CHARGE" ? OutcomeOfCharge(*held) : EventOutcome{});
+      result = kCompleted;
+    }
+  } else if (held.status().code() == absl::StatusCode::kNotFound) {
+    finished = store_.Bury(event, owner,
+                           absl::StrCat(why, "; payments holds nothing under the key: no money "
+                                             "was taken"));
+    result = kBuried;
+  } else if (common::IsTransient(held.status().code())) {
+    // Still unknown: keep the event and ask again later.
+    finished = store_.Reschedule(event, owner, options_.backoff.max,
+                                 absl::StrCat(why, "; outcome unknown, payments unreachable: ",
+                                              held.status().ToString()));
+    result = kRescheduled;
+  } else {
+    finished = store_.Bury(event, owner,
+                           absl::StrCat(why, "; outcome unknown, payments could not be asked: ",
+                                        held.status().ToString()));
+    result = kBuried;
+  }
+  if (result == kBuried) {
+    std::fprintf(stderr, "relay: event %lld (order %lld) is DEAD: %s\n",
+                 static_cast<long long>(event.id), static_cast<long long>(event.aggregate_id),
+                 std::string(why).c_str());
+  }
+  absl::MutexLock lock(&mu_);
+  if (finished.ok() && !*finished) ++stats_.lease_lost;
+  if (!finished.ok() || !*finished) return;
+  ++stats_.asked_payments;
+  switch (result) {
+    case kCompleted: ++stats_.completed; break;
+    case kBuried: ++stats_.buried; break;
+    case kRescheduled: ++stats_.rescheduled; break;
+  }
+}
 
 void OutboxRelay::StartCall(const OutboxEvent& event,
                             std::function<void(absl::StatusOr<EventOutcome>)> done) {
@@ -150,12 +227,17 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
       batch->results[i] = std::move(result);
       --batch->pending;
     };
-    // Poison: claimed too often without a transient answer (crashes, lost leases).
+    // Poison (claimed too often without a transient answer: crashes, lost leases), or past the
+    // retry window (a resend could outlive payments' key retention): not sent again; Finish
+    // asks payments what happened before it gives up.
     if (events[i].attempts - events[i].transient_failures > options_.max_attempts) {
-      // Not a transient code: Finish buries it.
-      record(absl::FailedPreconditionError(
-          absl::StrCat("poison event: gave up after ", options_.max_attempts,
-                       " claims that ended without an answer")));
+      record(GiveUpError(absl::StrCat("poison event: gave up after ", options_.max_attempts,
+                                      " claims that ended without an answer")));
+      continue;
+    }
+    if (events[i].age >= options_.retry_window) {
+      record(GiveUpError(absl::StrCat("past the retry window (",
+                                      absl::FormatDuration(options_.retry_window), ")")));
       continue;
     }
     StartCall(events[i], record);
@@ -207,6 +289,11 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
 
 void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                          const absl::Status& status) {
+  // The outcome is unknown (only transient answers, or none): never buried without asking.
+  if (IsGiveUp(status) ||
+      (common::IsTransient(status.code()) && event.age >= options_.retry_window)) {
+    return GiveUp(event, owner, status.message());
+  }
   // Payments has this key with another request: another deployment (or a copy of this database
   // that kept its identity) used it. Never a silent DEAD: marked, counted and logged as an alarm.
   const bool key_conflict = common::ErrorReason(status) == "IDEMPOTENCY_KEY_REUSED";
@@ -221,8 +308,9 @@ void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                  static_cast<long long>(event.id), static_cast<long long>(event.aggregate_id),
                  error.c_str());
   }
-  // A transient answer is retried for the whole window, whatever the attempt count.
-  const bool retry = common::IsTransient(status.code()) && event.age < options_.retry_window;
+  // A transient answer is retried for the whole window, whatever the attempt count (past it,
+  // GiveUp above).
+  const bool retry = common::IsTransient(status.code());
   absl::StatusOr<bool> finished;
   if (retry) {
     absl::BitGen gen;

@@ -45,7 +45,8 @@ struct RelayStats {
   int64_t buried = 0;
   int64_t lease_lost = 0;
   int64_t lease_extensions = 0;  // heartbeats that extended the leases of calls in flight
-  int64_t key_conflicts = 0;  // events DEAD because payments holds their key for another request
+  int64_t key_conflicts = 0;
+  int64_t asked_payments = 0;  // events given up on whose outcome was asked of payments  // events DEAD because payments holds their key for another request
 };
 
 class OutboxRelay {
@@ -76,6 +77,11 @@ class OutboxRelay {
   void StartCall(const OutboxEvent& event,
                  std::function<void(absl::StatusOr<EventOutcome>)> done);
   void Finish(const OutboxEvent& event, const std::string& owner, const absl::Status& status);
+  // An event whose outcome is unknown (poison, or past the retry window): asks payments what it
+  // holds under the event's charge key and completes it with that outcome, buries it when
+  // payments holds nothing (or, for a REFUND, still holds the money: an alarm), or reschedules it
+  // while payments cannot be asked.
+  void GiveUp(const OutboxEvent& event, const std::string& owner, absl::string_view why);
 
   OutboxStore& store_;
   PaymentGateway& gateway_;

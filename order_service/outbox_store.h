@@ -23,7 +23,9 @@ struct OutboxEvent {
   // against the attempt budget, which is for poison events.
   int transient_failures = 0;
   absl::Time created_at;
-  absl::Duration age;  // now - created_at, by the database's clock, at the claim
+  // now - the start of its retry window (its creation, or its last requeue), by the database's
+  // clock, at the claim.
+  absl::Duration age;
 };
 
 // What finishing an event does to its order. UNSPECIFIED leaves the order as it is.

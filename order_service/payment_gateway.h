@@ -22,6 +22,14 @@ class PaymentGateway {
   virtual absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest& request,
                                                       const std::string& key) = 0;
 
+  // What payments holds under `charge_key` (GetCharge by key): a charge, a Refund's tombstone,
+  // or NOT_FOUND CHARGE_NOT_FOUND (nothing was taken). No side effect, so the relay asks before
+  // it gives up on an event whose outcome it does not know. The default (test doubles that
+  // cannot answer): UNIMPLEMENTED.
+  virtual absl::StatusOr<payments::v1::Charge> GetChargeByKey(const std::string& charge_key) {
+    return absl::UnimplementedError("this gateway cannot look charges up");
+  }
+
   // The same calls without blocking, so that the relay keeps a whole batch in flight. `done`
   // runs exactly once, on some thread. By default they run the blocking calls inline (enough
   // for test doubles).

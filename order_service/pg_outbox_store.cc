@@ -36,7 +36,7 @@ SET lease_owner = $1, lease_until = now() + make_interval(secs => $3::float8),
 FROM c, (SELECT set_config('synchronous_commit', coalesce(nullif($4, ''), current_setting('synchronous_commit')), true)) cfg WHERE e.id = c.id
 RETURNING e.id, e.aggregate_id, e.kind, e.payment_key, e.payload, e.attempts,
           (extract(epoch FROM e.created_at) * 1000000)::bigint, e.transient_failures,
-          extract(epoch FROM now() - e.created_at)::float8)sql"};
+          extract(epoch FROM now() - e.window_start)::float8)sql"};
 
 // The relay's heartbeat while its calls are in flight: the lease follows liveness, so a call
 // slower than the lease is not taken over (and repeated) by another relay.
@@ -124,6 +124,7 @@ LIMIT $4)sql"};
 constexpr pg::Query kRequeue{"outbox_requeue", R"sql(
 UPDATE outbox_events
 SET status = 'PENDING', attempts = 0, transient_failures = 0, available_at = now(),
+    window_start = now(),
     lease_owner = NULL, lease_until = NULL
 WHERE status = 'DEAD' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])))sql"};
 

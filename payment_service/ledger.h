@@ -77,6 +77,10 @@ class Ledger {
   // The current state of a charge of `caller`; NOT_FOUND CHARGE_NOT_FOUND otherwise.
   virtual absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller,
                                                          int64_t id) = 0;
+  // The charge (or Refund tombstone) `caller` holds under `charge_key`; NOT_FOUND
+  // CHARGE_NOT_FOUND when there is none.
+  virtual absl::StatusOr<payments::v1::Charge> GetChargeByKey(absl::string_view caller,
+                                                              absl::string_view charge_key) = 0;
   // Charges of `caller` matching the filter, ordered by id, at most filter.limit of them.
   virtual absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(
       absl::string_view caller, const ChargeFilter& filter) = 0;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
+#include "common/idempotency.h"
 
 namespace payment_service {
 namespace {
@@ -32,6 +33,12 @@ absl::Status ChargeNotFoundError(int64_t id) {
   return common::ErrorWithReason(absl::StatusCode::kNotFound, "CHARGE_NOT_FOUND",
                                  absl::StrCat("no charge with id ", id),
                                  {{"charge_id", absl::StrCat(id)}});
+}
+
+absl::Status ChargeKeyNotFoundError(absl::string_view charge_key) {
+  return common::ErrorWithReason(absl::StatusCode::kNotFound, "CHARGE_NOT_FOUND",
+                                 "no charge and no tombstone under this charge key",
+                                 {{"charge_key_hash", common::ShortHash(charge_key)}});
 }
 
 payments::v1::Charge MakeCharge(int64_t id, absl::Time created, absl::string_view charge_key,

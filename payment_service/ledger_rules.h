@@ -19,6 +19,8 @@ absl::Status KeyReusedError();
 absl::Status KeyInUseError();
 // NOT_FOUND CHARGE_NOT_FOUND.
 absl::Status ChargeNotFoundError(int64_t id);
+// NOT_FOUND CHARGE_NOT_FOUND for a lookup by key (the key itself is not echoed, only a hash).
+absl::Status ChargeKeyNotFoundError(absl::string_view charge_key);
 
 // The Charge answered for a request. `amount_cents` is what was asked for; money moved only
 // when the status is SUCCEEDED (and went back when it is REFUNDED).

@@ -90,6 +90,14 @@ absl::StatusOr<RefundOutcome> MemoryLedger::Refund(const RequestKey& key,
   return outcome;
 }
 
+absl::StatusOr<payments::v1::Charge> MemoryLedger::GetChargeByKey(absl::string_view caller,
+                                                                  absl::string_view charge_key) {
+  absl::MutexLock lock(&mu_);
+  auto id = charge_ids_.find(Key(std::string(caller), std::string(charge_key)));
+  if (id == charge_ids_.end()) return ChargeKeyNotFoundError(charge_key);
+  return charges_.at(id->second).charge;
+}
+
 absl::StatusOr<payments::v1::Charge> MemoryLedger::GetCharge(absl::string_view caller,
                                                              int64_t id) {
   absl::MutexLock lock(&mu_);

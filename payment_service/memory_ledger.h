@@ -24,6 +24,8 @@ class MemoryLedger final : public Ledger {
                                        const payments::v1::RefundRequest& request,
                                        absl::Time deadline) override;
   absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id) override;
+  absl::StatusOr<payments::v1::Charge> GetChargeByKey(absl::string_view caller,
+                                                      absl::string_view charge_key) override;
   absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(
       absl::string_view caller, const ChargeFilter& filter) override;
   absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller) override;

@@ -92,6 +92,14 @@ absl::StatusOr<RefundOutcome> Payments::Refund(const RequestKey& key,
 
 absl::StatusOr<payments::v1::Charge> Payments::GetCharge(
     absl::string_view caller, const payments::v1::GetChargeRequest& request) {
+  if (!request.charge_key().empty()) {
+    if (request.id() != 0) {
+      return common::InvalidArgument("INVALID_CHARGE_ID", "give id or charge_key, not both",
+                                     {{"id", "must be 0 when charge_key is set"}});
+    }
+    if (absl::Status s = ValidateChargeKey(request.charge_key()); !s.ok()) return s;
+    return ledger_.GetChargeByKey(caller, request.charge_key());
+  }
   if (request.id() <= 0) {
     return common::InvalidArgument("INVALID_CHARGE_ID", "id must be a positive charge id",
                                    {{"id", "must be positive"}});

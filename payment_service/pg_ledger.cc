@@ -74,6 +74,9 @@ constexpr pg::Query kStoreRefundResponse{
 constexpr pg::Query kGetCharge{
     "pay_get_charge",
     "SELECT " PAY_CHARGE_COLUMNS " FROM charges WHERE caller = $1 AND id = $2"};
+constexpr pg::Query kGetChargeByKey{
+    "pay_get_charge_by_key",
+    "SELECT " PAY_CHARGE_COLUMNS " FROM charges WHERE caller = $1 AND charge_key = $2"};
 constexpr pg::Query kListCharges{
     "pay_list_charges",
     "SELECT " PAY_CHARGE_COLUMNS " FROM charges"
@@ -288,6 +291,16 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key,
   if (!stored.ok()) return stored.status();
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
   return outcome;
+}
+
+absl::StatusOr<payments::v1::Charge> PgLedger::GetChargeByKey(absl::string_view caller,
+                                                              absl::string_view charge_key) {
+  absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
+  if (!lease.ok()) return lease.status();
+  absl::StatusOr<pg::Result> r = Run(**lease, kGetChargeByKey, {caller, charge_key});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return ChargeKeyNotFoundError(charge_key);
+  return ChargeFromRow(*r, 0);
 }
 
 absl::StatusOr<payments::v1::Charge> PgLedger::GetCharge(absl::string_view caller, int64_t id) {

@@ -80,14 +80,24 @@ absl::Status ValidateCharge(const payments::v1::ChargeRequest& request) {
   return v.ToStatus("charge request");
 }
 
-absl::Status ValidateRefund(const payments::v1::RefundRequest& request) {
-  Violations v;
-  const std::string& key = request.charge_key();
+// The charge_key rule of Refund and GetCharge.
+static void CheckChargeKey(absl::string_view key, Violations& v) {
   if (key.empty()) {
     v.Add("INVALID_CHARGE_KEY", "charge_key", "is required: the idempotency key of the charge");
   } else if (key.size() > kMaxTextLength || !IsVisibleAscii(key)) {
     v.Add("INVALID_CHARGE_KEY", "charge_key", "must be 1-255 visible ASCII characters");
   }
+}
+
+absl::Status ValidateChargeKey(absl::string_view charge_key) {
+  Violations v;
+  CheckChargeKey(charge_key, v);
+  return v.ToStatus("charge key");
+}
+
+absl::Status ValidateRefund(const payments::v1::RefundRequest& request) {
+  Violations v;
+  CheckChargeKey(request.charge_key(), v);
   if (request.reason().size() > 1000) {
     v.Add("INVALID_REASON", "reason", "must be at most 1000 characters");
   }

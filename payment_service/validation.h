@@ -16,6 +16,9 @@ inline constexpr size_t kMaxTextLength = 255;
 // INVALID_CUSTOMER_ID (the first failing field names the reason; every failing field is listed).
 absl::Status ValidateCharge(const payments::v1::ChargeRequest& request);
 
+// INVALID_ARGUMENT INVALID_CHARGE_KEY unless 1-255 visible ASCII characters.
+absl::Status ValidateChargeKey(absl::string_view charge_key);
+
 // Reasons: INVALID_CHARGE_KEY, INVALID_REASON.
 absl::Status ValidateRefund(const payments::v1::RefundRequest& request);
 

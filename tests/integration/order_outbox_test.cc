@@ -40,6 +40,17 @@ class ScriptedGateway : public PaymentGateway {
     calls.emplace_back([this, request, key, done = std::move(done)] { done(Charge(request, key)); });
   }
   std::vector<std::thread> calls;
+  // GetChargeByKey; unset: UNIMPLEMENTED (a gateway that cannot be asked).
+  std::function<absl::StatusOr<payments::v1::Charge>(const std::string&)> lookup;
+  absl::StatusOr<payments::v1::Charge> GetChargeByKey(const std::string& charge_key) override {
+    {
+      absl::MutexLock lock(&mu);
+      looked_up.push_back(charge_key);
+    }
+    if (!lookup) return PaymentGateway::GetChargeByKey(charge_key);
+    return lookup(charge_key);
+  }
+  std::vector<std::string> looked_up ABSL_GUARDED_BY(mu);
   std::function<absl::StatusOr<payments::v1::Charge>(const payments::v1::ChargeRequest&)> answer;
   absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
                                               const std::string& key) override {
@@ -343,6 +354,75 @@ TEST_F(OutboxTest, RelayCommitSettingNeverLeaksIntoTheSession) {
   EXPECT_EQ(setting->Text(0, 0), "on");
 }
 
+// Giving up on an event never buries an outcome payments knows: the relay asks first.
+TEST_F(OutboxTest, GivingUpAsksPaymentsWhatHappened) {
+  RelayOptions options;
+  options.max_attempts = 1;
+  auto poison = [&](const std::string& key) {
+    CreateOrder(key);
+    // A claim that ended without an answer (the relay died), then the one that gives up.
+    EXPECT_EQ(store_->Claim("crashing/0", 1, absl::ZeroDuration())->size(), 1u);
+    auto claimed = store_->Claim("r/0", 1, absl::Seconds(30));
+    EXPECT_EQ(claimed->size(), 1u);
+    return (*claimed)[0];
+  };
+  // 1. Payments charged it (the answer was lost every time): recorded PAID, not DEAD.
+  gateway_.lookup = [](const std::string&) -> absl::StatusOr<payments::v1::Charge> {
+    payments::v1::ChargeRequest r;
+    r.set_order_id(1);
+    return Succeeded(r);
+  };
+  OutboxRelay relay(*store_, gateway_, options);
+  const OutboxEvent charged = poison("charged");
+  relay.Dispatch(charged, "r/0");
+  EXPECT_EQ(StatusOf(charged.aggregate_id), orders::v1::ORDER_STATUS_PAID);
+  EXPECT_EQ(Scalar("SELECT status FROM outbox_events WHERE kind = 'CHARGE' ORDER BY id LIMIT 1"),
+            "DONE");
+  // 2. Payments cannot be asked now: the unknown outcome stays PENDING, rescheduled.
+  gateway_.lookup = [](const std::string&) -> absl::StatusOr<payments::v1::Charge> {
+    return absl::UnavailableError("connection refused");
+  };
+  const OutboxEvent unknown = poison("unknown");
+  relay.Dispatch(unknown, "r/0");
+  EXPECT_EQ(Scalar("SELECT status FROM outbox_events WHERE kind = 'CHARGE' ORDER BY id DESC "
+                   "LIMIT 1"),
+            "PENDING");
+  EXPECT_EQ(StatusOf(unknown.aggregate_id), orders::v1::ORDER_STATUS_CREATED);
+  EXPECT_EQ(relay.Stats().asked_payments, 2);
+  absl::MutexLock lock(&gateway_.mu);
+  EXPECT_TRUE(gateway_.keys.empty()) << "nothing was sent again";
+  EXPECT_EQ(gateway_.looked_up.size(), 2u);
+  EXPECT_EQ(gateway_.looked_up[0], charged.payment_key);
+}
+
+// A REFUND given up on while payments still holds the charge: DEAD, as an alarm that names the
+// money held (never DONE).
+TEST_F(OutboxTest, AGivenUpRefundWhileTheMoneyIsHeldIsAnAlarm) {
+  const int64_t order = CreateOrder("k1");
+  ASSERT_TRUE(repo_->CancelOrder({"t", "cancel", "c1", "fp"}, order, "r",
+                                 absl::Now() + absl::Seconds(5))
+                  .ok());
+  gateway_.lookup = [](const std::string&) -> absl::StatusOr<payments::v1::Charge> {
+    payments::v1::ChargeRequest r;
+    r.set_order_id(1);
+    return Succeeded(r);
+  };
+  RelayOptions options;
+  options.retry_window = absl::ZeroDuration();
+  OutboxRelay relay(*store_, gateway_, options);
+  auto claimed = store_->Claim("r/0", 10, absl::Seconds(30));
+  ASSERT_EQ(claimed->size(), 1u);
+  ASSERT_EQ((*claimed)[0].kind, "REFUND");
+  relay.Dispatch((*claimed)[0], "r/0");
+  EXPECT_EQ(Scalar("SELECT status FROM outbox_events WHERE kind = 'REFUND'"), "DEAD");
+  EXPECT_NE(Scalar("SELECT last_error FROM outbox_events WHERE kind = 'REFUND'").find("money held"),
+            std::string::npos);
+  absl::MutexLock lock(&gateway_.mu);
+  ASSERT_EQ(gateway_.looked_up.size(), 1u);
+  EXPECT_EQ(gateway_.looked_up[0],
+            Scalar("SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'"));
+}
+
 TEST_F(OutboxTest, OnlyTheOldestPendingEventOfAnOrderIsClaimable) {
   const int64_t a = CreateOrder("a");
   const int64_t b = CreateOrder("b");
@@ -424,22 +504,27 @@ TEST_F(OutboxTest, TransientFailuresNeverUseUpTheAttemptBudget) {
   EXPECT_EQ(Scalar("SELECT status FROM outbox_events"), "DONE");
 }
 
-// Past the retry window (kept below payments' key retention) a transient failure buries the
-// event; a DEAD event does not stop other orders, and a requeue runs it again.
+// Past the retry window (kept below payments' key retention) the relay stops sending and asks
+// payments what it holds; holding nothing, the event is DEAD. A DEAD event does not stop other
+// orders, and a requeue starts a fresh window and runs it again.
 TEST_F(OutboxTest, TransientFailuresPastTheRetryWindowGoDeadThenRequeue) {
   const int64_t order = CreateOrder("k");
   std::atomic<bool> payments_up{false};
   RelayOptions options = DownThenUp(payments_up);
-  options.retry_window = absl::ZeroDuration();
+  options.retry_window = absl::Milliseconds(300);
+  gateway_.lookup = [](const std::string&) -> absl::StatusOr<payments::v1::Charge> {
+    return absl::NotFoundError("no charge under the key");
+  };
   OutboxRelay relay(*store_, gateway_, options);
   relay.Start();
   EXPECT_TRUE(testing_support::Eventually(
       [&] { return Scalar("SELECT status FROM outbox_events") == "DEAD"; }, absl::Seconds(10),
       "the event to go DEAD"));
-  EXPECT_EQ(Scalar("SELECT attempts FROM outbox_events"), "1");
-  EXPECT_NE(Scalar("SELECT last_error FROM outbox_events").find("connection refused"),
-            std::string::npos);
+  EXPECT_NE(Scalar("SELECT last_error FROM outbox_events").find("no money was taken"),
+            std::string::npos)
+      << Scalar("SELECT last_error FROM outbox_events");
   EXPECT_EQ(relay.Stats().buried, 1);
+  EXPECT_EQ(relay.Stats().asked_payments, 1);
   payments_up = true;
   const int64_t other = CreateOrder("other");
   relay.Notify();

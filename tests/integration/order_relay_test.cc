@@ -163,8 +163,8 @@ TEST(RelayProcessTest, PaymentServiceDownForTenSecondsLosesNothingAndDrains) {
 }
 
 TEST(RelayProcessTest, DeadEventIsListedAndRequeuedThroughTheAdminRpc) {
-  // A retry window of 0: the first transient answer buries the event.
-  auto stack = ServiceStack::Start({.order_args = {"--relay_retry_window=0s",
+  // A short retry window: past it the relay asks payments (which holds nothing) and buries.
+  auto stack = ServiceStack::Start({.order_args = {"--relay_retry_window=1s",
                                                    "--relay_backoff_initial=10ms",
                                                    "--relay_backoff_max=50ms"}});
   ASSERT_TRUE(stack.ok()) << stack.status();
@@ -187,7 +187,9 @@ TEST(RelayProcessTest, DeadEventIsListedAndRequeuedThroughTheAdminRpc) {
         return admin->ListOutboxEvents(context.get(), list, &dead).ok() && dead.events_size() == 1;
       },
       absl::Seconds(10), "one DEAD event"));
-  EXPECT_EQ(dead.events(0).attempts(), 1);
+  EXPECT_GE(dead.events(0).attempts(), 1);
+  EXPECT_NE(dead.events(0).last_error().find("no money was taken"), std::string::npos)
+      << dead.events(0).last_error();
   {
     // A status outside the enum is refused, never read as "every event".
     orders::v1::ListOutboxEventsRequest unknown;
@@ -199,7 +201,6 @@ TEST(RelayProcessTest, DeadEventIsListedAndRequeuedThroughTheAdminRpc) {
     EXPECT_EQ(common::ErrorReason(common::FromGrpcStatus(refused)), "OUTBOX_EVENT_STATUS_INVALID");
     EXPECT_EQ(none.events_size(), 0);
   }
-  EXPECT_NE(dead.events(0).last_error().find("UNAVAILABLE"), std::string::npos);
   faults.set_fail_before_charge(0);
   {
     auto context = common::NewClientContext({});

@@ -124,6 +124,41 @@ TEST_P(LedgerSuite, ChargeSucceedsAndIsReadable) {
   EXPECT_EQ(Reason(missing.status()), "CHARGE_NOT_FOUND");
 }
 
+// Asking what happened under a key, without side effects: the charge, a refund's tombstone, or
+// NOT_FOUND (nothing taken); scoped to the caller.
+TEST_P(LedgerSuite, GetChargeByKeyTellsWhatHappenedUnderAKey) {
+  absl::StatusOr<ChargeOutcome> charged = Charge("charge:d1:order:7", Req(7, 1250));
+  ASSERT_TRUE(charged.ok()) << charged.status();
+  payments::v1::GetChargeRequest by_key;
+  by_key.set_charge_key("charge:d1:order:7");
+  absl::StatusOr<payments::v1::Charge> read = payments_->GetCharge("alice", by_key);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->SerializeAsString(), charged->charge.SerializeAsString());
+  EXPECT_EQ(Reason(payments_->GetCharge("bob", by_key).status()), "CHARGE_NOT_FOUND");
+
+  // A refund before any charge leaves a tombstone: VOIDED under the key.
+  ASSERT_TRUE(Refund("refund:d1:order:8", "charge:d1:order:8").ok());
+  by_key.set_charge_key("charge:d1:order:8");
+  read = payments_->GetCharge("alice", by_key);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->status(), payments::v1::CHARGE_STATUS_VOIDED);
+
+  by_key.set_charge_key("charge:d1:order:9");
+  absl::StatusOr<payments::v1::Charge> none = payments_->GetCharge("alice", by_key);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Reason(none.status()), "CHARGE_NOT_FOUND");
+  // Asking wrote nothing: the key is still free for a first charge.
+  absl::StatusOr<ChargeOutcome> later = Charge("charge:d1:order:9", Req(9, 100));
+  ASSERT_TRUE(later.ok());
+  EXPECT_FALSE(later->replayed);
+
+  by_key.set_id(1);
+  EXPECT_EQ(Reason(payments_->GetCharge("alice", by_key).status()), "INVALID_CHARGE_ID");
+  payments::v1::GetChargeRequest bad_key;
+  bad_key.set_charge_key("has space");
+  EXPECT_EQ(Reason(payments_->GetCharge("alice", bad_key).status()), "INVALID_CHARGE_KEY");
+}
+
 TEST_P(LedgerSuite, ReplayReturnsTheSameBytes) {
   absl::StatusOr<ChargeOutcome> first = Charge("k1", Req(7, 1250));
   absl::StatusOr<ChargeOutcome> second = Charge("k1", Req(7, 1250));
