@@ -27,4 +27,16 @@ absl::StatusOr<std::string> TokenAuthenticator::Identify(absl::string_view token
   return it->second;
 }
 
+absl::StatusOr<std::string> AuthorizeAdmin(const TokenAuthenticator& admins,
+                                           const TokenAuthenticator& tenants,
+                                           absl::string_view token) {
+  if (admins.enabled()) return admins.Identify(token);
+  if (tenants.enabled()) {
+    return ErrorWithReason(absl::StatusCode::kPermissionDenied, "ADMIN_CREDENTIAL_REQUIRED",
+                           "operator RPCs need an admin token (--admin_tokens) when tenant "
+                           "tokens are configured");
+  }
+  return std::string("default");
+}
+
 }  // namespace common

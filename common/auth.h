@@ -23,4 +23,13 @@ class TokenAuthenticator {
   std::map<std::string, std::string, std::less<>> identities_;
 };
 
+// Operator RPCs (OutboxAdmin) have a credential of their own: a tenant's token never opens them,
+// and they list every tenant's events. With admin tokens configured, `token` must be one of them
+// (else UNAUTHENTICATED, reason UNAUTHENTICATED). With tenant tokens but no admin tokens they are
+// closed: PERMISSION_DENIED, reason ADMIN_CREDENTIAL_REQUIRED. With neither (a local, single
+// tenant setup) they are open. Returns the operator's identity ("default" when open).
+absl::StatusOr<std::string> AuthorizeAdmin(const TokenAuthenticator& admins,
+                                           const TokenAuthenticator& tenants,
+                                           absl::string_view token);
+
 }  // namespace common

@@ -76,6 +76,10 @@ ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(24),
           "idempotency records kept this long (at least 24h in production)");
 ABSL_FLAG(absl::Duration, reaper_period, absl::Seconds(10), "how often retention runs");
 ABSL_FLAG(bool, outbox_admin, true, "serve orders.v1.OutboxAdmin");
+ABSL_FLAG(std::string, admin_tokens, common::EnvOr("ORDER_ADMIN_TOKENS", ""),
+          "operator bearer tokens for OutboxAdmin, \"token=operator,...\"; env "
+          "ORDER_ADMIN_TOKENS. With --tokens set and no admin tokens, OutboxAdmin refuses "
+          "everyone (a tenant's token never opens it)");
 ABSL_FLAG(bool, analytics_projector, true,
           "with --role=relay|all: also run the analytics projection (turn it off in relays "
           "when one process of the fleet runs it, so it does not compete with charging)");
@@ -197,6 +201,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--tokens: %s\n", auth.status().ToString().c_str());
     return 2;
   }
+  auto admin_auth = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_admin_tokens));
+  if (!admin_auth.ok()) {
+    std::fprintf(stderr, "--admin_tokens: %s\n", admin_auth.status().ToString().c_str());
+    return 2;
+  }
 
   pg::Pool pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_pool_size));
   {
@@ -276,7 +285,7 @@ int main(int argc, char** argv) {
   orders::ChaosDice chaos(chaos_rate, absl::GetFlag(FLAGS_chaos_methods),
                           absl::GetFlag(FLAGS_chaos_seed));
   orders::OrderGrpcService service(logic, *auth, chaos_rate > 0 ? &chaos : nullptr);
-  orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr);
+  orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr, *admin_auth, *auth);
 
   // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
   auto metrics = common::Metrics::Start(

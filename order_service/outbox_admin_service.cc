@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
+#include "common/grpc_metadata.h"
 #include "common/page_token.h"
 #include "common/status_mapper.h"
 #include "order_service/order_grpc_service.h"
@@ -16,9 +17,16 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 }  // namespace
 
-grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext*,
+grpc::Status OutboxAdminService::Authorize(const grpc::ServerContext* context) const {
+  absl::StatusOr<std::string> admin =
+      common::AuthorizeAdmin(admins_, tenants_, common::BearerTokenOf(*context));
+  return admin.ok() ? grpc::Status::OK : ToGrpc(admin.status());
+}
+
+grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext* context,
                                                   const orders::v1::ListOutboxEventsRequest* request,
                                                   orders::v1::ListOutboxEventsResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   if (absl::Status s =
           common::CheckEnumValue(orders::v1::OutboxEventStatus_descriptor(), request->status(),
                                  "status", "OUTBOX_EVENT_STATUS_INVALID");
@@ -52,17 +60,19 @@ grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext*,
 }
 
 grpc::Status OutboxAdminService::RequeueOutboxEvents(
-    grpc::ServerContext*, const orders::v1::RequeueOutboxEventsRequest* request,
+    grpc::ServerContext* context, const orders::v1::RequeueOutboxEventsRequest* request,
     orders::v1::RequeueOutboxEventsResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   auto requeued = store_.Requeue({request->ids().begin(), request->ids().end()});
   if (!requeued.ok()) return ToGrpc(requeued.status());
   response->set_requeued(*requeued);
   return grpc::Status::OK;
 }
 
-grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext*,
+grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext* context,
                                                 const orders::v1::GetOutboxStatsRequest*,
                                                 orders::v1::OutboxStats* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   auto counts = store_.Counts();
   if (!counts.ok()) return ToGrpc(counts.status());
   response->set_pending(counts->pending);

@@ -1,6 +1,7 @@
 // gRPC adapter of OutboxAdmin: list events, re-queue DEAD ones, outbox and relay figures.
 #pragma once
 
+#include "common/auth.h"
 #include "order_service/outbox_relay.h"
 #include "order_service/outbox_store.h"
 #include "orders/v1/orders.grpc.pb.h"
@@ -9,8 +10,13 @@ namespace orders {
 
 class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
  public:
-  // `relay` may be null (an api-only process): relay figures are then zero.
-  OutboxAdminService(OutboxStore& store, const OutboxRelay* relay) : store_(store), relay_(relay) {}
+  // `relay` may be null (an api-only process): relay figures are then zero. Every RPC is
+  // authorized by common::AuthorizeAdmin(admins, tenants, bearer token) first; both
+  // authenticators outlive the service.
+  OutboxAdminService(OutboxStore& store, const OutboxRelay* relay,
+                     const common::TokenAuthenticator& admins,
+                     const common::TokenAuthenticator& tenants)
+      : store_(store), relay_(relay), admins_(admins), tenants_(tenants) {}
 
   grpc::Status ListOutboxEvents(grpc::ServerContext* context,
                                 const orders::v1::ListOutboxEventsRequest* request,
@@ -23,8 +29,12 @@ class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
                               orders::v1::OutboxStats* response) override;
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext* context) const;
+
   OutboxStore& store_;
   const OutboxRelay* relay_;
+  const common::TokenAuthenticator& admins_;
+  const common::TokenAuthenticator& tenants_;
 };
 
 }  // namespace orders

@@ -15,7 +15,8 @@
 //   orderctl outbox stats
 //   orderctl health
 //
-// Global: --addr (env ORDER_ADDR), --token (env ORDER_TOKEN), --json, --timeout, TLS flags.
+// Global: --addr (env ORDER_ADDR), --token (env ORDER_TOKEN), --json, --timeout, TLS flags;
+// outbox commands: --admin_token (env ORDER_ADMIN_TOKEN).
 // Exit status: 0 success, 1 the server said no (code and reason on stderr), 2 usage error.
 #include <cstdio>
 #include <string>
@@ -45,6 +46,8 @@ ABSL_FLAG(std::string, addr, common::EnvOr("ORDER_ADDR", "127.0.0.1:50051"),
           "order service target: host:port, dns:///name:port or ipv4:a:p1,b:p2; env ORDER_ADDR");
 ABSL_FLAG(std::string, token, common::EnvOr("ORDER_TOKEN", ""),
           "bearer token; env ORDER_TOKEN");
+ABSL_FLAG(std::string, admin_token, common::EnvOr("ORDER_ADMIN_TOKEN", ""),
+          "operator token for the outbox commands (OutboxAdmin); env ORDER_ADMIN_TOKEN");
 ABSL_FLAG(bool, json, false, "print JSON (proto field names) instead of text");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30), "overall deadline, retries included");
 ABSL_FLAG(absl::Duration, attempt_timeout, absl::Seconds(5), "deadline of each try");
@@ -108,7 +111,8 @@ constexpr char kUsage[] =
     "  orderctl outbox requeue [ID...]\n"
     "  orderctl outbox stats\n"
     "  orderctl health\n"
-    "global: --addr (env ORDER_ADDR) --token (env ORDER_TOKEN) --json --timeout --tls --tls_ca\n"
+    "global: --addr (env ORDER_ADDR) --token (env ORDER_TOKEN) --admin_token (env ORDER_ADMIN_TOKEN)\n"
+    "        --json --timeout --tls --tls_ca\n"
     "        --tls_cert --tls_key --tls_server_name --lb --service_config";
 
 int Usage(const std::string& problem) {
@@ -500,6 +504,10 @@ int main(int argc, char** argv) {
   orders_client::ClientOptions options;
   options.target = absl::GetFlag(FLAGS_addr);
   options.token = absl::GetFlag(FLAGS_token);
+  // Operator RPCs take the operator's credential, not a tenant's.
+  if (command == "outbox" && !absl::GetFlag(FLAGS_admin_token).empty()) {
+    options.token = absl::GetFlag(FLAGS_admin_token);
+  }
   options.lb_policy = absl::GetFlag(FLAGS_lb);
   options.overall_timeout = absl::GetFlag(FLAGS_timeout);
   options.attempt_timeout = absl::GetFlag(FLAGS_attempt_timeout);

@@ -220,4 +220,56 @@ TEST(RelayProcessTest, DeadEventIsListedAndRequeuedThroughTheAdminRpc) {
   ExpectChargedExactlyOnce(**stack, 1);
 }
 
+// Operator RPCs list every tenant's events: with tenant tokens they need an admin credential of
+// their own; a tenant's token, no token or a wrong one never opens them.
+TEST(RelayProcessTest, OutboxAdminNeedsAnAdminCredential) {
+  auto admin_call = [](ServiceStack& stack, const std::string& token) {
+    auto admin = orders::v1::OutboxAdmin::NewStub(
+        grpc::CreateChannel(stack.order_addr(), grpc::InsecureChannelCredentials()));
+    std::vector<grpc::Status> out;
+    {
+      auto context = common::NewClientContext({.bearer_token = token});
+      orders::v1::ListOutboxEventsResponse r;
+      out.push_back(admin->ListOutboxEvents(context.get(), {}, &r));
+    }
+    {
+      auto context = common::NewClientContext({.bearer_token = token});
+      orders::v1::RequeueOutboxEventsResponse r;
+      out.push_back(admin->RequeueOutboxEvents(context.get(), {}, &r));
+    }
+    {
+      auto context = common::NewClientContext({.bearer_token = token});
+      orders::v1::OutboxStats r;
+      out.push_back(admin->GetOutboxStats(context.get(), {}, &r));
+    }
+    return out;
+  };
+  auto reasons = [](const std::vector<grpc::Status>& calls) {
+    std::vector<std::string> out;
+    for (const grpc::Status& s : calls) {
+      out.push_back(s.ok() ? "OK" : common::ErrorReason(common::FromGrpcStatus(s)).value_or("?"));
+    }
+    return out;
+  };
+  const std::vector<std::string> unauthenticated(3, "UNAUTHENTICATED");
+  {
+    auto stack = ServiceStack::Start(
+        {.order_args = {"--tokens=tenant-tok=acme", "--admin_tokens=ops-tok=oncall"}});
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    EXPECT_EQ(reasons(admin_call(**stack, "")), unauthenticated);
+    EXPECT_EQ(reasons(admin_call(**stack, "tenant-tok")), unauthenticated);
+    EXPECT_EQ(reasons(admin_call(**stack, "wrong")), unauthenticated);
+    EXPECT_EQ(reasons(admin_call(**stack, "ops-tok")), std::vector<std::string>(3, "OK"));
+  }
+  {
+    // Tenant tokens but no admin token: closed to everyone, with a reason that says why.
+    auto stack = ServiceStack::Start({.order_args = {"--tokens=tenant-tok=acme"}});
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    for (const grpc::Status& s : admin_call(**stack, "tenant-tok")) {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+      EXPECT_EQ(common::ErrorReason(common::FromGrpcStatus(s)), "ADMIN_CREDENTIAL_REQUIRED");
+    }
+  }
+}
+
 }  // namespace
