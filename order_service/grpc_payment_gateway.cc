@@ -63,6 +63,22 @@ class GrpcPaymentGateway : public PaymentGateway {
     return charge;
   }
 
+  absl::StatusOr<std::vector<payments::v1::Charge>> ListAllCharges() override {
+    std::vector<payments::v1::Charge> all;
+    payments::v1::ListChargesRequest request;
+    request.set_page_size(500);
+    do {
+      auto context =
+          common::NewClientContext({.timeout = config_.timeout, .bearer_token = config_.token});
+      payments::v1::ListChargesResponse page;
+      grpc::Status status = stub_->ListCharges(context.get(), request, &page);
+      if (!status.ok()) return common::FromGrpcStatus(status);
+      for (auto& c : *page.mutable_charges()) all.push_back(std::move(c));
+      request.set_page_token(page.next_page_token());
+    } while (!request.page_token().empty());
+    return all;
+  }
+
   void StartCharge(const payments::v1::ChargeRequest& request, const std::string& key,
                    ChargeDone done) override {
     auto* call = new Call<payments::v1::ChargeRequest, payments::v1::Charge>(

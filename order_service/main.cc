@@ -23,7 +23,9 @@
 #include "order_service/outbox_admin_service.h"
 #include "order_service/outbox_metrics.h"
 #include "order_service/outbox_signals.h"
+#include "order_service/pg_reconcile_store.h"
 #include "order_service/reaper.h"
+#include "order_service/reconciler.h"
 #include "order_service/order_logic.h"
 #include "order_service/outbox_relay.h"
 #include "order_service/pg_order_repository.h"
@@ -76,6 +78,12 @@ ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(24),
           "idempotency records kept this long (at least 24h in production)");
 ABSL_FLAG(absl::Duration, reaper_period, absl::Seconds(10), "how often retention runs");
 ABSL_FLAG(bool, outbox_admin, true, "serve orders.v1.OutboxAdmin");
+ABSL_FLAG(absl::Duration, reconcile_every, absl::Minutes(15),
+          "how often a relay process reconciles orders with the payment ledger (0: never; "
+          "OutboxAdmin.Reconcile and orderctl reconcile run one pass on demand)");
+ABSL_FLAG(bool, reconcile_repair, true,
+          "the periodic reconciliation repairs what is safe (orders left CREATED with a "
+          "succeeded charge; refunds of cancelled orders still holding money)");
 ABSL_FLAG(std::string, admin_tokens, common::EnvOr("ORDER_ADMIN_TOKENS", ""),
           "operator bearer tokens for OutboxAdmin, \"token=operator,...\"; env "
           "ORDER_ADMIN_TOKENS. With --tokens set and no admin tokens, OutboxAdmin refuses "
@@ -285,7 +293,13 @@ int main(int argc, char** argv) {
   orders::ChaosDice chaos(chaos_rate, absl::GetFlag(FLAGS_chaos_methods),
                           absl::GetFlag(FLAGS_chaos_seed));
   orders::OrderGrpcService service(logic, *auth, chaos_rate > 0 ? &chaos : nullptr);
-  orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr, *admin_auth, *auth);
+  orders::PgReconcileStore reconcile_store(pool);
+  orders::Reconciler reconciler(reconcile_store, *gateway);
+  if (run_relay && absl::GetFlag(FLAGS_reconcile_every) > absl::ZeroDuration()) {
+    reconciler.Start(absl::GetFlag(FLAGS_reconcile_every), absl::GetFlag(FLAGS_reconcile_repair));
+  }
+  orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr, *admin_auth, *auth,
+                                   &reconciler);
 
   // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
   auto metrics = common::Metrics::Start(
@@ -300,6 +314,7 @@ int main(int argc, char** argv) {
   common::AddPoolMetrics(**metrics, pool, "orders");
   if (run_relay) common::AddPoolMetrics(**metrics, relay_pool, "orders_relay");
   orders::AddOutboxMetrics(**metrics, outbox, run_relay ? &relay : nullptr);
+  orders::AddReconcileMetrics(**metrics, reconciler);
 
   common::ServerConfig config = ops_config;
   config.metrics = metrics->get();

@@ -97,4 +97,19 @@ grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status OutboxAdminService::Reconcile(grpc::ServerContext* context,
+                                           const orders::v1::ReconcileRequest* request,
+                                           orders::v1::ReconcileReport* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  if (reconciler_ == nullptr) {
+    return ToGrpc(common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                          "RECONCILER_UNAVAILABLE",
+                                          "this process runs no reconciler"));
+  }
+  absl::StatusOr<orders::v1::ReconcileReport> report = reconciler_->Run(request->repair());
+  if (!report.ok()) return ToGrpc(report.status());
+  *response = *std::move(report);
+  return grpc::Status::OK;
+}
+
 }  // namespace orders

@@ -3,6 +3,7 @@
 
 #include "common/auth.h"
 #include "order_service/outbox_relay.h"
+#include "order_service/reconciler.h"
 #include "order_service/outbox_store.h"
 #include "orders/v1/orders.grpc.pb.h"
 
@@ -13,10 +14,11 @@ class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
   // `relay` may be null (an api-only process): relay figures are then zero. Every RPC is
   // authorized by common::AuthorizeAdmin(admins, tenants, bearer token) first; both
   // authenticators outlive the service.
+  // `reconciler` may be null: Reconcile then answers FAILED_PRECONDITION.
   OutboxAdminService(OutboxStore& store, const OutboxRelay* relay,
                      const common::TokenAuthenticator& admins,
-                     const common::TokenAuthenticator& tenants)
-      : store_(store), relay_(relay), admins_(admins), tenants_(tenants) {}
+                     const common::TokenAuthenticator& tenants, Reconciler* reconciler = nullptr)
+      : store_(store), relay_(relay), admins_(admins), tenants_(tenants), reconciler_(reconciler) {}
 
   grpc::Status ListOutboxEvents(grpc::ServerContext* context,
                                 const orders::v1::ListOutboxEventsRequest* request,
@@ -27,6 +29,9 @@ class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
   grpc::Status GetOutboxStats(grpc::ServerContext* context,
                               const orders::v1::GetOutboxStatsRequest* request,
                               orders::v1::OutboxStats* response) override;
+  // Errors: the reconciler's (UNAVAILABLE while payments or the database cannot be read).
+  grpc::Status Reconcile(grpc::ServerContext* context, const orders::v1::ReconcileRequest* request,
+                         orders::v1::ReconcileReport* response) override;
 
  private:
   grpc::Status Authorize(const grpc::ServerContext* context) const;
@@ -35,6 +40,7 @@ class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
   const OutboxRelay* relay_;
   const common::TokenAuthenticator& admins_;
   const common::TokenAuthenticator& tenants_;
+  Reconciler* reconciler_;
 };
 
 }  // namespace orders

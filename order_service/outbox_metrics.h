@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "order_service/outbox_relay.h"
 #include "order_service/outbox_store.h"
+#include "order_service/reconciler.h"
 
 namespace orders {
 
@@ -63,6 +64,34 @@ inline void AddOutboxMetrics(common::Metrics& metrics, OutboxStore& store,
             {{"quantile", "1"}});
     w.Counter("orders_outbox_commit_to_sent_count", "Events measured for commit-to-sent.",
               static_cast<double>(h.count()));
+  });
+}
+
+// The last reconciliation pass (OutboxAdmin.Reconcile or the periodic job): mismatches per kind,
+// all of which should read 0. `reconciler` must outlive `metrics`.
+//   orders_reconcile_mismatches{kind}, orders_reconcile_repaired, orders_reconcile_in_flight,
+//   orders_reconcile_ran (0 before the first pass), orders_reconcile_failed_runs_total
+inline void AddReconcileMetrics(common::Metrics& metrics, const Reconciler& reconciler) {
+  metrics.AddCollector([&reconciler](common::MetricsWriter& w) {
+    const std::optional<orders::v1::ReconcileReport> r = reconciler.last();
+    w.Gauge("orders_reconcile_ran", "1 once a reconciliation pass has completed.", r ? 1 : 0);
+    w.Counter("orders_reconcile_failed_runs_total", "Periodic passes that could not complete.",
+              static_cast<double>(reconciler.failed_runs()));
+    if (!r) return;
+    constexpr char kHelp[] = "Orders and ledger disagreeing, per kind, in the last pass (0).";
+    const std::pair<const char*, int64_t> kinds[] = {
+        {"ORDER_NOT_PAID_CHARGE_SUCCEEDED", r->order_not_paid_charge_succeeded()},
+        {"CANCELLED_ORDER_HOLDS_MONEY", r->cancelled_order_holds_money()},
+        {"CHARGE_WITHOUT_ORDER", r->charge_without_order()},
+        {"AMOUNT_OR_CURRENCY_MISMATCH", r->amount_or_currency_mismatch()},
+        {"PAID_ORDER_WITHOUT_CHARGE", r->paid_order_without_charge()}};
+    for (const auto& [kind, n] : kinds) {
+      w.Gauge("orders_reconcile_mismatches", kHelp, static_cast<double>(n), {{"kind", kind}});
+    }
+    w.Gauge("orders_reconcile_repaired", "Mismatches the last pass repaired.",
+            static_cast<double>(r->repaired()));
+    w.Gauge("orders_reconcile_in_flight", "Orders the last pass skipped: an event still PENDING.",
+            static_cast<double>(r->in_flight()));
   });
 }
 

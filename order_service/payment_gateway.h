@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "payments/v1/payments.pb.h"
@@ -28,6 +29,12 @@ class PaymentGateway {
   // cannot answer): UNIMPLEMENTED.
   virtual absl::StatusOr<payments::v1::Charge> GetChargeByKey(const std::string& charge_key) {
     return absl::UnimplementedError("this gateway cannot look charges up");
+  }
+
+  // Every charge the caller holds at payments (ListCharges to the end), for reconciliation.
+  // Default: UNIMPLEMENTED.
+  virtual absl::StatusOr<std::vector<payments::v1::Charge>> ListAllCharges() {
+    return absl::UnimplementedError("this gateway cannot list charges");
   }
 
   // The same calls without blocking, so that the relay keeps a whole batch in flight. `done`

@@ -35,14 +35,14 @@ constexpr pg::Query kInsertOrder{"order_insert", R"sql(
 WITH o AS (
   INSERT INTO orders (tenant, customer_id, currency, amount_cents, payment_method, status)
   VALUES ($1, $2, $3, $4, $5, 1)
-  RETURNING id, created_at),
+  RETURNING id, created_at, charge_key),
 i AS (
   INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)
   SELECT o.id, t.line, t.sku, t.quantity, t.price
   FROM o, unnest($6::text[], $7::bigint[], $8::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, line)),
 e AS (
   INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
-  SELECT o.id, 'CHARGE', payment_key('charge', o.id),
+  SELECT o.id, 'CHARGE', o.charge_key,
          json_build_object('order_id', o.id, 'amount_cents', $4::bigint, 'currency', $3::text,
                            'payment_method', $5::text, 'customer_id', $2::text)::text
   FROM o),
@@ -80,7 +80,7 @@ o AS (
   SELECT i.order_id, i.tenant, i.customer_id, i.currency, i.amount_cents, i.payment_method, 1,
          i.created_at, i.created_at
   FROM input i JOIN k ON k.order_id = i.order_id
-  RETURNING id, tenant, customer_id, currency, amount_cents, payment_method),
+  RETURNING id, tenant, customer_id, currency, amount_cents, payment_method, charge_key),
 i AS (
   INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)
   SELECT t.order_id, t.line, t.sku, t.quantity, t.price
@@ -89,7 +89,7 @@ i AS (
   JOIN o ON o.id = t.order_id),
 e AS (
   INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
-  SELECT o.id, 'CHARGE', payment_key('charge', o.id),
+  SELECT o.id, 'CHARGE', o.charge_key,
          json_build_object('order_id', o.id, 'amount_cents', o.amount_cents,
                            'currency', o.currency, 'payment_method', o.payment_method,
                            'customer_id', o.customer_id)::text
@@ -137,10 +137,7 @@ skip AS (
 e AS (
   INSERT INTO outbox_events (aggregate_id, kind, payment_key, payload)
   SELECT id, 'REFUND', payment_key('refund', id),
-         json_build_object(
-           'charge_key', (SELECT c.payment_key FROM outbox_events c
-                          WHERE c.aggregate_id = o.id AND c.kind = 'CHARGE' ORDER BY c.id LIMIT 1),
-           'reason', $3::text)::text
+         json_build_object('charge_key', charge_key, 'reason', $3::text)::text
   FROM o),
 ev AS (
   INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)

@@ -138,6 +138,23 @@ CREATE FUNCTION payment_key(kind text, order_id bigint) RETURNS text
   LANGUAGE sql STABLE
   AS $$ SELECT kind || ':' || (SELECT id FROM deployment_identity) || ':order:' || order_id $$;
 
+-- Each order keeps the key its charge is sent under, for its refund and for reconciliation, for
+-- as long as the order exists (its DONE events are reaped). Orders from before this migration
+-- keep the key their event was sent with ("charge:order:<id>" then).
+ALTER TABLE orders ADD COLUMN charge_key text;
+UPDATE orders o SET charge_key = coalesce(
+  (SELECT e.payment_key FROM outbox_events e
+   WHERE e.aggregate_id = o.id AND e.kind = 'CHARGE' ORDER BY e.id LIMIT 1),
+  'charge:order:' || o.id);
+ALTER TABLE orders ALTER COLUMN charge_key SET NOT NULL;
+CREATE FUNCTION orders_set_charge_key() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.charge_key IS NULL THEN NEW.charge_key := payment_key('charge', NEW.id); END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER orders_charge_key BEFORE INSERT ON orders
+  FOR EACH ROW EXECUTE FUNCTION orders_set_charge_key();
+
 -- Answers that said "try again" (payments down, a deadline) are not a poison event's attempts:
 -- the attempt budget counts claims that ended any other way (a crash, a lost lease).
 ALTER TABLE outbox_events ADD COLUMN transient_failures int NOT NULL DEFAULT 0;
