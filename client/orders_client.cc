@@ -267,6 +267,18 @@ absl::StatusOr<orders::v1::OutboxStats> OrdersClient::GetOutboxStats(const Opera
   return stats;
 }
 
+absl::StatusOr<orders::v1::ReconcileReport> OrdersClient::Reconcile(bool repair,
+                                                                    const OperationOptions& op) {
+  orders::v1::ReconcileRequest request;
+  request.set_repair(repair);
+  orders::v1::ReconcileReport report;
+  absl::Status s = Call(false, op, [&](grpc::ClientContext& context) {
+    return admin_->Reconcile(&context, request, &report);
+  });
+  if (!s.ok()) return s;
+  return report;
+}
+
 absl::Status OrdersClient::CheckHealth(const std::string& service, const OperationOptions& op) {
   auto stub = grpc::health::v1::Health::NewStub(channel_);
   grpc::health::v1::HealthCheckRequest request;

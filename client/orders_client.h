@@ -115,6 +115,10 @@ class OrdersClient {
   absl::StatusOr<int64_t> RequeueOutboxEvents(const orders::v1::RequeueOutboxEventsRequest& request,
                                               const OperationOptions& op = {});
   absl::StatusOr<orders::v1::OutboxStats> GetOutboxStats(const OperationOptions& op = {});
+  // OutboxAdmin.Reconcile: orders against the payment ledger; `repair` fixes what is safe. Not
+  // retried (a pass is long and a repeat is no help to a person reading its answer).
+  absl::StatusOr<orders::v1::ReconcileReport> Reconcile(bool repair,
+                                                        const OperationOptions& op = {});
 
   // grpc.health.v1: OK when the server reports SERVING for `service` ("" = the whole server).
   absl::Status CheckHealth(const std::string& service = "", const OperationOptions& op = {});

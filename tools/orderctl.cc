@@ -13,6 +13,7 @@
 //   orderctl outbox list [--status=DEAD] [--min_age=10m] [--page_size=N]
 //   orderctl outbox requeue [ID...]          (no ids: every DEAD event)
 //   orderctl outbox stats
+//   orderctl reconcile [--repair]            (= outbox reconcile; exit 1 while mismatches remain)
 //   orderctl health
 //
 // Global: --addr (env ORDER_ADDR), --token (env ORDER_TOKEN), --json, --timeout, TLS flags;
@@ -90,6 +91,7 @@ ABSL_FLAG(std::string, import_id, "",
           "name of the import (import); empty: a new random one, printed so you can resume");
 ABSL_FLAG(int, chunk_size, 100, "orders per chunk (import)");
 // outbox
+ABSL_FLAG(bool, repair, false, "repair what is safe (outbox reconcile)");
 ABSL_FLAG(absl::Duration, min_age, absl::ZeroDuration(), "only events at least this old (outbox list)");
 
 namespace {
@@ -110,6 +112,7 @@ constexpr char kUsage[] =
     "  orderctl outbox list [--status=DEAD] [--min_age=10m] [--page_size=N]\n"
     "  orderctl outbox requeue [ID...]\n"
     "  orderctl outbox stats\n"
+    "  orderctl reconcile [--repair]   (exit 1 while mismatches remain)\n"
     "  orderctl health\n"
     "global: --addr (env ORDER_ADDR) --token (env ORDER_TOKEN) --admin_token (env ORDER_ADMIN_TOKEN)\n"
     "        --json --timeout --tls --tls_ca\n"
@@ -408,7 +411,10 @@ int Import(orders_client::OrdersClient& client) {
 }
 
 int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) {
-  const std::string sub = args.size() > 2 ? args[2] : "";
+  // `orderctl reconcile` is `orderctl outbox reconcile`.
+  const std::string sub = std::string(args[1]) == "reconcile" ? "reconcile"
+                          : args.size() > 2                    ? args[2]
+                                                               : "";
   const bool json = absl::GetFlag(FLAGS_json);
   if (sub == "list") {
     v1::ListOutboxEventsRequest request;
@@ -483,7 +489,43 @@ int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) 
                 static_cast<long long>(s.commit_to_sent_count()));
     return 0;
   }
-  return Usage("outbox needs list, requeue or stats");
+  if (sub == "reconcile") {
+    auto report = client.Reconcile(absl::GetFlag(FLAGS_repair));
+    if (!report.ok()) return Fail(report.status());
+    if (json) {
+      std::printf("%s\n", ToJson(*report).c_str());
+    } else {
+      const auto& r = *report;
+      std::printf("checked %lld orders, %lld charges (%lld in flight, %lld of other deployments)\n",
+                  static_cast<long long>(r.orders_checked()),
+                  static_cast<long long>(r.charges_checked()),
+                  static_cast<long long>(r.in_flight()),
+                  static_cast<long long>(r.foreign_charges()));
+      std::printf("order not paid, charge succeeded  %lld\n"
+                  "cancelled order holds money       %lld\n"
+                  "charge without order              %lld\n"
+                  "amount or currency mismatch       %lld\n"
+                  "paid order without charge         %lld\n"
+                  "repaired                          %lld\n",
+                  static_cast<long long>(r.order_not_paid_charge_succeeded()),
+                  static_cast<long long>(r.cancelled_order_holds_money()),
+                  static_cast<long long>(r.charge_without_order()),
+                  static_cast<long long>(r.amount_or_currency_mismatch()),
+                  static_cast<long long>(r.paid_order_without_charge()),
+                  static_cast<long long>(r.repaired()));
+      for (const auto& m : r.mismatches()) {
+        std::printf("  %s order=%lld %s%s\n", m.kind().c_str(),
+                    static_cast<long long>(m.order_id()), m.detail().c_str(),
+                    m.repaired() ? " (repaired)" : "");
+      }
+    }
+    const int64_t open = report->order_not_paid_charge_succeeded() +
+                         report->cancelled_order_holds_money() + report->charge_without_order() +
+                         report->amount_or_currency_mismatch() +
+                         report->paid_order_without_charge() - report->repaired();
+    return open > 0 ? 1 : 0;  // scripts can alert on a non-zero exit
+  }
+  return Usage("outbox needs list, requeue, stats or reconcile");
 }
 
 int Health(orders_client::OrdersClient& client) {
@@ -505,7 +547,7 @@ int main(int argc, char** argv) {
   options.target = absl::GetFlag(FLAGS_addr);
   options.token = absl::GetFlag(FLAGS_token);
   // Operator RPCs take the operator's credential, not a tenant's.
-  if (command == "outbox" && !absl::GetFlag(FLAGS_admin_token).empty()) {
+  if ((command == "outbox" || command == "reconcile") && !absl::GetFlag(FLAGS_admin_token).empty()) {
     options.token = absl::GetFlag(FLAGS_admin_token);
   }
   options.lb_policy = absl::GetFlag(FLAGS_lb);
@@ -530,7 +572,7 @@ int main(int argc, char** argv) {
   if (command == "list") return List(**client);
   if (command == "cancel") return Cancel(**client, args);
   if (command == "address") return Address(**client, args);
-  if (command == "outbox") return Outbox(**client, args);
+  if (command == "outbox" || command == "reconcile") return Outbox(**client, args);
   if (command == "analytics") return Analytics(**client, args);
   if (command == "import") return Import(**client);
   if (command == "health") return Health(**client);

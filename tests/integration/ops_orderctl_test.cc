@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
 #include "tests/support/service_stack.h"
+#include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
 namespace {
@@ -207,6 +208,35 @@ TEST_F(OpsOrderctlTest, ImportInChunksResumesWithTheSameIdAndAnalyticsCatchUp) {
       << analytics.DebugString();
   CtlRun text = Orderctl({"analytics", "ctl-imp"});
   EXPECT_THAT(text.out, HasSubstr("customer ctl-imp"));
+}
+
+// orderctl reconcile against the real services: clean after a paid order; an order left
+// CREATED while its charge succeeded is found (exit 1) and repaired with --repair.
+TEST_F(OpsOrderctlTest, ReconcileFindsAndRepairsAnOrderLeftUnpaid) {
+  CtlRun created = Orderctl({"--json", "create", "--customer=ctl-rec", "--items=book:1:1250"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string db = stack_->order_db();
+  auto scalar = [&](const char* sql) { return *testing_support::QueryScalar(db, sql); };
+  ASSERT_TRUE(testing_support::Eventually([&] { return scalar("SELECT status FROM orders") == "2"; },
+                                          absl::Seconds(10), "the order to be paid"));
+  CtlRun clean = Orderctl({"--json", "reconcile"});
+  ASSERT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  auto report = Parse<orders::v1::ReconcileReport>(clean.out);
+  EXPECT_EQ(report.orders_checked(), 1);
+  EXPECT_EQ(report.charges_checked(), 1);
+  EXPECT_EQ(report.mismatches_size(), 0);
+
+  // As if the relay had given up after payments charged: the order CREATED, its event DEAD.
+  scalar("WITH a AS (UPDATE orders SET status = 1, charge_id = 0 RETURNING 1), "
+         "b AS (UPDATE outbox_events SET status = 'DEAD' RETURNING 1) SELECT 1");
+  CtlRun found = Orderctl({"reconcile"});
+  EXPECT_EQ(found.exit_code, 1) << found.out << found.err;
+  EXPECT_THAT(found.out, HasSubstr("ORDER_NOT_PAID_CHARGE_SUCCEEDED"));
+  CtlRun repaired = Orderctl({"reconcile", "--repair"});
+  EXPECT_EQ(repaired.exit_code, 0) << repaired.out << repaired.err;
+  EXPECT_THAT(repaired.out, HasSubstr("(repaired)"));
+  EXPECT_EQ(scalar("SELECT status FROM orders"), "2");
+  EXPECT_EQ(Orderctl({"reconcile"}).exit_code, 0);
 }
 
 TEST_F(OpsOrderctlTest, ErrorsAndUsage) {
