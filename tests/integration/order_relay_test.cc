@@ -272,4 +272,71 @@ TEST(RelayProcessTest, OutboxAdminNeedsAnAdminCredential) {
   }
 }
 
+// Two deployments (their own orders databases) charging through one payment account: both
+// number their orders from 1, yet neither is ever paid with the other's charge, a different
+// order 2 is not refused as a reused key, and a cancel refunds only its own money.
+TEST(RelayProcessTest, TwoDeploymentsOnOnePaymentAccountNeverShareACharge) {
+  auto stack = ServiceStack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto other_db = testing_support::CreateTestDatabase("deployment_b");
+  ASSERT_TRUE(other_db.ok()) << other_db.status();
+  auto b_index = (*stack)->StartExtraOrderProcess({"--database=" + *other_db, "--role=all"});
+  ASSERT_TRUE(b_index.ok()) << b_index.status();
+  auto b = orders::v1::OrderService::NewStub(grpc::CreateChannel(
+      (*stack)->extra_addr(*b_index), grpc::InsecureChannelCredentials()));
+  auto create = [](orders::v1::OrderService::Stub& stub, const std::string& key, int64_t price) {
+    orders::v1::CreateOrderRequest request;
+    request.set_customer_id("c");
+    request.set_currency("USD");
+    request.set_payment_method("pm_card_visa");
+    auto* item = request.add_items();
+    item->set_sku("s");
+    item->set_quantity(1);
+    item->set_unit_price_cents(price);
+    auto context = common::NewClientContext({.timeout = absl::Seconds(10), .idempotency_key = key});
+    orders::v1::CreateOrderResponse response;
+    EXPECT_TRUE(stub.CreateOrder(context.get(), request, &response).ok());
+    return response.order().id();
+  };
+  const int64_t a1 = create((*stack)->orders(), "a-1", 1000);
+  const int64_t b1 = create(*b, "b-1", 1000);
+  const int64_t b2 = create(*b, "b-2", 2500);
+  ASSERT_EQ(a1, b1) << "both databases number orders alike";
+  const std::string a_db = (*stack)->order_db();
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] {
+        return Scalar(a_db, "SELECT count(*) FROM orders WHERE status = 2") == "1" &&
+               Scalar(*other_db, "SELECT count(*) FROM orders WHERE status = 2") == "2";
+      },
+      absl::Seconds(20), "all three orders to be paid"));
+  EXPECT_EQ(Scalar(*other_db, "SELECT count(*) FROM outbox_events WHERE status = 'DEAD'"), "0");
+  // Three charges, three keys, and each order paid with its own.
+  const std::string pay_db = (*stack)->payment_db();
+  EXPECT_EQ(Scalar(pay_db, "SELECT count(DISTINCT charge_key) FROM charges "
+                           "WHERE status = 'SUCCEEDED'"),
+            "3");
+  EXPECT_NE(Scalar(a_db, "SELECT charge_id FROM orders"),
+            Scalar(*other_db, absl::StrCat("SELECT charge_id FROM orders WHERE id = ", b1).c_str()));
+  // B cancels its order 1: B's charge is refunded, A's money stays where it belongs.
+  {
+    orders::v1::CancelOrderRequest cancel;
+    cancel.set_id(b1);
+    auto context =
+        common::NewClientContext({.timeout = absl::Seconds(10), .idempotency_key = "b-cancel"});
+    orders::v1::CancelOrderResponse response;
+    ASSERT_TRUE(b->CancelOrder(context.get(), cancel, &response).ok());
+  }
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar(pay_db, "SELECT count(*) FROM charges WHERE status = 'REFUNDED'") == "1"; },
+      absl::Seconds(20), "B's refund"));
+  const std::string b_charge =
+      Scalar(*other_db, absl::StrCat("SELECT charge_id FROM orders WHERE id = ", b1).c_str());
+  EXPECT_EQ(Scalar(pay_db, "SELECT id FROM charges WHERE status = 'REFUNDED'"), b_charge);
+  EXPECT_EQ(Scalar(pay_db, absl::StrCat("SELECT status FROM charges WHERE id = ",
+                                        Scalar(a_db, "SELECT charge_id FROM orders"))
+                               .c_str()),
+            "SUCCEEDED");
+  (void)b2;
+}
+
 }  // namespace

@@ -571,6 +571,19 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
   const absl::Duration drain_time = absl::Now() - drain_start;
   const std::string figures = OutboxFigures();
   absl::StatusOr<CheckReport> report = CheckFinalState(MakeReadOptions(), records);
+  // The product's own reconciler must agree with the checker: nothing to report.
+  {
+    auto stub = orders::v1::OutboxAdmin::NewStub(grpc::CreateChannel(
+        proxies_[static_cast<int>(Hop::kClientOrder)]->address(),
+        grpc::InsecureChannelCredentials()));
+    auto context = common::NewClientContext({.timeout = absl::Seconds(30)});
+    orders::v1::ReconcileReport reconciled;
+    grpc::Status s = stub->Reconcile(context.get(), orders::v1::ReconcileRequest(), &reconciled);
+    reconcile_status_ = s.ok() ? absl::OkStatus()
+                               : absl::UnavailableError(absl::StrCat("Reconcile: ",
+                                                                     s.error_message()));
+    reconcile_ = reconciled;
+  }
 
   std::string out = absl::StrFormat(
       "=== scenario %s (seed %d): setup %.1fs, run %.1fs, heal+retry %.1fs (retry %.1fs), "
@@ -587,6 +600,16 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
                     "\n");
   }
   out += load_.Summary();
+  absl::StrAppendFormat(
+      &out,
+      "  reconcile: %s orders=%d charges=%d in_flight=%d order_not_paid_charge_succeeded=%d "
+      "cancelled_order_holds_money=%d charge_without_order=%d amount_or_currency_mismatch=%d "
+      "paid_order_without_charge=%d\n",
+      reconcile_status_.ok() ? "OK" : reconcile_status_.ToString(), reconcile_.orders_checked(),
+      reconcile_.charges_checked(), reconcile_.in_flight(),
+      reconcile_.order_not_paid_charge_succeeded(), reconcile_.cancelled_order_holds_money(),
+      reconcile_.charge_without_order(), reconcile_.amount_or_currency_mismatch(),
+      reconcile_.paid_order_without_charge());
   out += payment_faults;
   out += figures;
   absl::StrAppend(&out, "  drain: ", drain_status_.ok() ? "OK" : drain_status_.ToString(), "\n");

@@ -30,6 +30,7 @@
 #include "tests/network/fault_proxy.h"
 #include "tests/network/load_tracker.h"
 #include "tests/network/process_harness.h"
+#include "orders/v1/orders.pb.h"
 #include "tests/network/retrying_client.h"
 
 namespace network_test {
@@ -98,6 +99,9 @@ class Scenario {
   // error only when the final state could not be read; the drain's result is in drain_status().
   absl::StatusOr<CheckReport> Finish();
   const absl::Status& drain_status() const { return drain_status_; }
+  // The order service's own reconciliation after the drain (OutboxAdmin.Reconcile, no repair).
+  const absl::Status& reconcile_status() const { return reconcile_status_; }
+  const orders::v1::ReconcileReport& reconcile() const { return reconcile_; }
 
   // Sleeps `d`, or less when `done()` turns true (polled every 20 ms).
   static void Sleep(absl::Duration d, const std::function<bool()>& done);
@@ -191,6 +195,8 @@ class Scenario {
   absl::Duration setup_time_ = absl::ZeroDuration();
   absl::Duration run_time_ = absl::ZeroDuration();
   absl::Status drain_status_;
+  absl::Status reconcile_status_;
+  orders::v1::ReconcileReport reconcile_;
 };
 
 // Environment knobs (soak mode): an integer from the environment, or `fallback`.

@@ -40,6 +40,15 @@ std::vector<PlannedOrder> Plan(const ScenarioOptions& o, int count, PlanOptions 
 void FinishAndCheck(Scenario& s, CheckReport* out = nullptr) {
   absl::StatusOr<CheckReport> report = s.Finish();
   for (const std::string& unfired : s.load().Unfired()) ADD_FAILURE() << "fault " << unfired;
+  // The reconciler, a product feature, reads zero where the checker does.
+  EXPECT_TRUE(s.reconcile_status().ok()) << s.reconcile_status();
+  const orders::v1::ReconcileReport& rec = s.reconcile();
+  EXPECT_EQ(rec.order_not_paid_charge_succeeded() + rec.cancelled_order_holds_money() +
+                rec.charge_without_order() + rec.amount_or_currency_mismatch() +
+                rec.paid_order_without_charge(),
+            0)
+      << rec.DebugString();
+  EXPECT_EQ(rec.in_flight(), 0) << "the outbox drained";
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(s.drain_status().ok()) << s.drain_status();
   EXPECT_TRUE(report->ok()) << report->Table();
