@@ -65,8 +65,9 @@ ABSL_FLAG(int, relay_max_attempts, 20,
           "claims of one event that end without an answer (crashes, lost leases) before it is "
           "DEAD; transient answers (payments down, deadlines) are not counted");
 ABSL_FLAG(absl::Duration, relay_retry_window, absl::Hours(12),
-          "transient answers are retried this long after the event was written, then it is "
-          "DEAD; keep it below payments' --idempotency_retention");
+          "a CHARGE's transient answers are retried this long from its first attempt, then "
+          "payments is asked what it holds; keep it below payments' --idempotency_retention "
+          "(REFUNDs retry for ever)");
 ABSL_FLAG(absl::Duration, relay_backoff_initial, absl::Milliseconds(50),
           "first retry delay ceiling (full jitter)");
 ABSL_FLAG(absl::Duration, relay_backoff_max, absl::Seconds(5), "largest retry delay");

@@ -122,6 +122,13 @@ std::string ChargeKeyOf(const OutboxEvent& event) {
 
 }  // namespace
 
+bool OutboxRelay::PastRetryWindow(const OutboxEvent& event) const {
+  // Only a CHARGE resent after payments forgot its key could take money twice. A REFUND is safe
+  // to resend for ever (payments refunds a charge at most once, whatever the refund key), and
+  // giving one up would leave a cancelled order's money held: it retries until it is answered.
+  return event.kind == "CHARGE" && event.age >= options_.retry_window;
+}
+
 void OutboxRelay::GiveUp(const OutboxEvent& event, const std::string& owner,
                          absl::string_view why) {
   const std::string key = ChargeKeyOf(event);
@@ -163,9 +170,11 @@ void OutboxRelay::GiveUp(const OutboxEvent& event, const std::string& owner,
     result = kBuried;
   }
   if (result == kBuried) {
-    std::fprintf(stderr, "relay: event %lld (order %lld) is DEAD: %s\n",
+    std::fprintf(stderr, "relay: event %lld (order %lld) is DEAD: %s (asked payments: %s)\n",
                  static_cast<long long>(event.id), static_cast<long long>(event.aggregate_id),
-                 std::string(why).c_str());
+                 std::string(why).c_str(),
+                 held.ok() ? payments::v1::ChargeStatus_Name(held->status()).c_str()
+                           : held.status().ToString().c_str());
   }
   absl::MutexLock lock(&mu_);
   if (finished.ok() && !*finished) ++stats_.lease_lost;
@@ -235,7 +244,7 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
                                       " claims that ended without an answer")));
       continue;
     }
-    if (events[i].age >= options_.retry_window) {
+    if (PastRetryWindow(events[i])) {
       record(GiveUpError(absl::StrCat("past the retry window (",
                                       absl::FormatDuration(options_.retry_window), ")")));
       continue;
@@ -290,8 +299,7 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
 void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                          const absl::Status& status) {
   // The outcome is unknown (only transient answers, or none): never buried without asking.
-  if (IsGiveUp(status) ||
-      (common::IsTransient(status.code()) && event.age >= options_.retry_window)) {
+  if (IsGiveUp(status) || (common::IsTransient(status.code()) && PastRetryWindow(event))) {
     return GiveUp(event, owner, status.message());
   }
   // Payments has this key with another request: another deployment (or a copy of this database

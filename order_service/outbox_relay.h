@@ -28,8 +28,9 @@ struct RelayOptions {
   // lost lease, ...), then DEAD. Transient answers (payments down, a deadline) are not counted:
   // an outage of any length must not bury events that payments will answer once it is back.
   int max_attempts = 20;
-  // Transient answers are retried for this long after the event was written (by the database's
-  // clock), then the event is DEAD. Keep it well below payments' idempotency-key retention
+  // A CHARGE's transient answers are retried for this long after its first attempt (by the
+  // database's clock), then the relay asks payments what happened (see GiveUp). REFUNDs retry
+  // for ever: a refund cannot take money twice. Keep it well below payments' idempotency-key retention
   // (24 h by default): a resend after the key expired could charge twice.
   absl::Duration retry_window = absl::Hours(12);
   common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(5), 2.0};
@@ -82,6 +83,8 @@ class OutboxRelay {
   // payments holds nothing (or, for a REFUND, still holds the money: an alarm), or reschedules it
   // while payments cannot be asked.
   void GiveUp(const OutboxEvent& event, const std::string& owner, absl::string_view why);
+  // A CHARGE past --relay_retry_window (measured from its first attempt or last requeue).
+  bool PastRetryWindow(const OutboxEvent& event) const;
 
   OutboxStore& store_;
   PaymentGateway& gateway_;

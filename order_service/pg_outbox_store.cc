@@ -32,7 +32,9 @@ WITH c AS (
   FOR UPDATE SKIP LOCKED)
 UPDATE outbox_events e
 SET lease_owner = $1, lease_until = now() + make_interval(secs => $3::float8),
-    attempts = e.attempts + 1
+    attempts = e.attempts + 1,
+    -- The retry window runs from the first attempt (an event may wait behind an earlier one).
+    window_start = CASE WHEN e.attempts = 0 THEN now() ELSE e.window_start END
 FROM c, (SELECT set_config('synchronous_commit', coalesce(nullif($4, ''), current_setting('synchronous_commit')), true)) cfg WHERE e.id = c.id
 RETURNING e.id, e.aggregate_id, e.kind, e.payment_key, e.payload, e.attempts,
           (extract(epoch FROM e.created_at) * 1000000)::bigint, e.transient_failures,

@@ -158,7 +158,7 @@ CREATE TRIGGER orders_charge_key BEFORE INSERT ON orders
 -- Answers that said "try again" (payments down, a deadline) are not a poison event's attempts:
 -- the attempt budget counts claims that ended any other way (a crash, a lost lease).
 ALTER TABLE outbox_events ADD COLUMN transient_failures int NOT NULL DEFAULT 0;
--- The retry window runs from here: the event's creation, or its last requeue by an operator.
+-- The retry window runs from here: the event's first attempt, or its last requeue.
 ALTER TABLE outbox_events ADD COLUMN window_start timestamptz NOT NULL DEFAULT clock_timestamp();
 UPDATE outbox_events SET window_start = created_at;
 )sql"},

@@ -471,6 +471,7 @@ std::string Scenario::OutboxFigures() {
     for (Managed& r : relays_) targets.emplace_back(r.process->spec().name, r.process->address());
   }
   std::string out;
+  relay_asked_payments_ = 0;
   for (const auto& [name, address] : targets) {
     auto stub = orders::v1::OutboxAdmin::NewStub(
         grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -485,12 +486,14 @@ std::string Scenario::OutboxFigures() {
     absl::StrAppendFormat(
         &out,
         "  relay %s (since its last start): claimed=%d completed=%d rescheduled=%d buried=%d "
-        "lease_lost=%d commit_to_sent p50=%.1fms p99=%.1fms max=%.1fms; outbox pending=%d "
-        "dead=%d\n",
+        "lease_lost=%d asked_payments=%d key_conflicts=%d commit_to_sent p50=%.1fms p99=%.1fms "
+        "max=%.1fms; outbox pending=%d dead=%d\n",
         name, stats.relay_claimed(), stats.relay_completed(), stats.relay_rescheduled(),
-        stats.relay_buried(), stats.relay_lease_lost(), stats.commit_to_sent_p50_ms(),
+        stats.relay_buried(), stats.relay_lease_lost(), stats.relay_asked_payments(),
+        stats.relay_key_conflicts(), stats.commit_to_sent_p50_ms(),
         stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(), stats.pending(),
         stats.dead());
+    relay_asked_payments_ += stats.relay_asked_payments();
   }
   return out;
 }

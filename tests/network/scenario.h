@@ -102,6 +102,8 @@ class Scenario {
   // The order service's own reconciliation after the drain (OutboxAdmin.Reconcile, no repair).
   const absl::Status& reconcile_status() const { return reconcile_status_; }
   const orders::v1::ReconcileReport& reconcile() const { return reconcile_; }
+  // Events the relays gave up sending and asked payments about (GetOutboxStats, at Finish).
+  int64_t relay_asked_payments() const { return relay_asked_payments_; }
 
   // Sleeps `d`, or less when `done()` turns true (polled every 20 ms).
   static void Sleep(absl::Duration d, const std::function<bool()>& done);
@@ -197,6 +199,7 @@ class Scenario {
   absl::Status drain_status_;
   absl::Status reconcile_status_;
   orders::v1::ReconcileReport reconcile_;
+  int64_t relay_asked_payments_ = 0;
 };
 
 // Environment knobs (soak mode): an integer from the environment, or `fallback`.

@@ -490,6 +490,80 @@ TEST(NetworkScenarios, PostgresImmediateRestartUnderLoad) {
   EXPECT_GE(s.pg_restarts(), 1);
 }
 
+// --- where deployments break exactly-once ------------------------------------------------------
+
+// Payments charges but every answer is lost (fail_after_charge: committed, then UNAVAILABLE)
+// while most orders are cancelled 300 ms after they are created. The relay gives up on
+// those charges after its retry window and asks payments what happened; the cancels' REFUNDs do
+// not wait behind them. Nothing stays captured on a cancelled order, nothing stays CREATED.
+TEST(NetworkScenarios, CancelBehindAChargeGivenUpOn) {
+  ScenarioOptions options = Options("cancel_behind_dead", 131);
+  options.order_args = {"--relay_retry_window=2s"};
+  options.required_faults = {"payments answers lost"};
+  START_SCENARIO(s);
+  std::vector<PlannedOrder> plan = Plan(options, 60, {.declined_fraction = 0, .cancel_fraction = 0.6});
+  for (PlannedOrder& p : plan) p.cancel_delay = absl::Milliseconds(300);
+  s.Run(plan, [](Scenario& s, const std::function<bool()>& done) {
+    const int w = s.BeginFault("payments answers lost");
+    EXPECT_TRUE(s.SetPaymentFaults(0, 1.0, 0, 0, 7).ok());
+    // Past the retry window for the first orders, with orders flowing.
+    s.AwaitProgress(40, done, absl::Seconds(4));
+    EXPECT_TRUE(s.SetPaymentFaults(0, 0, 0, 0, 0).ok());
+    s.EndFault(w);
+  });
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(r.cancelled, 0);
+  EXPECT_GT(s.relay_asked_payments(), 0) << "no charge was given up on: the fault did not bite";
+}
+
+// A long payments outage under load (the default relay budget and backoff), begun by a crash
+// right after payments committed a charge: transient failures bury nothing, and every order is
+// paid once payments is back. NETWORK_OUTAGE_SECONDS (default 180) sets the outage.
+TEST(NetworkScenarios, LongPaymentsOutageAfterACrashAfterCommit) {
+  ScenarioOptions options = Options("long_outage", 132);
+  options.relay_max_attempts = 20;  // production's default: an outage must not use it up
+  options.relay_backoff_max = absl::Seconds(5);
+  options.client_threads = 2;
+  options.payment_failpoints = "payment_after_charge_commit@20";
+  options.max_failpoint_crashes = 1;
+  options.drain_timeout = absl::Minutes(3);
+  options.required_faults = {"crash payment_service", "payments down for the outage"};
+  const absl::Duration outage = absl::Seconds(EnvInt("NETWORK_OUTAGE_SECONDS", 180));
+  START_SCENARIO(s);
+  // Paced: about four orders a second, so the outage sees a steady trickle, not a flood.
+  s.proxy(Hop::kClientOrder).SetLatency(absl::Milliseconds(500), absl::Milliseconds(50));
+  s.Run(Plan(options, 120, {.cancel_fraction = 0.1}),
+        [outage](Scenario& s, const std::function<bool()>& done) {
+          // The failpoint kills payments after its 20th charge commit (the supervisor
+          // restarts it once); then it is held down for the whole outage.
+          s.AwaitProgress(30, done);
+          const int w = s.BeginFault("payments down for the outage");
+          s.HoldPaymentDown();
+          s.AwaitProgress(20, done, outage);
+          (void)s.ReleasePayment();
+          s.EndFault(w);
+        });
+  FinishAndCheck(s);
+}
+
+// Leases shorter than the calls: 1 s leases against payments answering in 800 +/- 700 ms. The
+// relay extends its leases while calls are in flight, so none is taken over mid-call and
+// nothing ends DEAD although every call may outlive a lease.
+TEST(NetworkScenarios, ShortLeasesAgainstSlowPayments) {
+  ScenarioOptions options = Options("short_leases", 133);
+  options.relay_lease = absl::Seconds(1);
+  options.payment_timeout = absl::Seconds(3);
+  options.extra_relays = 1;
+  options.payment_args = {"--latency_ms=800", "--latency_jitter_ms=700"};
+  START_SCENARIO(s);
+  WholeRunFault(s, "payments slower than the lease");
+  s.Run(Plan(options, 120, {.cancel_fraction = 0.5}));
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_GT(r.cancelled, 0);
+}
+
 // --- everything at once -----------------------------------------------------------------------
 
 // A seeded schedule of every fault above, in two lanes that run at once: one for the network
