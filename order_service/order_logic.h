@@ -44,6 +44,15 @@ class OrderLogic {
   std::function<void()> on_outbox_write_;
 };
 
+// An import chunk holds 1 to kMaxOrdersPerChunk orders, each within CreateOrder's limits.
+inline constexpr int kMaxOrdersPerChunk = 1000;
+// The largest PutImportChunkRequest those limits allow, serialized: 1,000 orders of 100 line
+// items with every text at its longest and every number at its largest varint (8,105 bytes an
+// order, 134 for the import's name and index). gRPC refuses a larger message before the service
+// sees it (RESOURCE_EXHAUSTED, which no retry fixes), so order_service refuses to start with a
+// --max_message_bytes below this: a chunk the service would accept always reaches it.
+inline constexpr int64_t kMaxImportChunkBytes = 8'105'134;
+
 // Validates a CreateOrderRequest and returns its total in minor units; INVALID_ARGUMENT with
 // every field violation otherwise.
 absl::StatusOr<int64_t> ValidateCreateOrder(const orders::v1::CreateOrderRequest& request);

@@ -221,8 +221,9 @@ void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                  static_cast<long long>(event.id), static_cast<long long>(event.aggregate_id),
                  error.c_str());
   }
-  // A transient answer is retried for the whole window, whatever the attempt count.
-  const bool retry = common::IsTransient(status.code()) && event.age < options_.retry_window;
+  // A transient answer is retried for the whole window, whatever the attempt count (a message
+  // over gRPC's size limit is not transient: it would be refused for the whole window).
+  const bool retry = common::IsTransient(status) && event.age < options_.retry_window;
   absl::StatusOr<bool> finished;
   if (retry) {
     absl::BitGen gen;
