@@ -34,8 +34,12 @@ class OrderLogic {
       const RequestScope& scope, const orders::v1::SetShippingAddressRequest& request);
   absl::StatusOr<orders::v1::OrderAnalytics> GetOrderAnalytics(
       const RequestScope& scope, const orders::v1::GetOrderAnalyticsRequest& request);
+  // INVALID_ARGUMENT IMPORT_CHUNK_INVALID naming import_id, chunk_index, orders (1 to
+  // kMaxOrdersPerChunk) or orders[i].<field>; then OrderRepository::PutImportChunk's rules.
   absl::StatusOr<ImportChunkResult> PutImportChunk(
       const RequestScope& scope, const orders::v1::PutImportChunkRequest& request);
+  // INVALID_ARGUMENT IMPORT_COMMIT_INVALID naming import_id or chunk_count; then
+  // OrderRepository::CommitImport's rules.
   absl::StatusOr<ImportCommitResult> CommitImport(const RequestScope& scope,
                                                   const orders::v1::CommitImportRequest& request);
 

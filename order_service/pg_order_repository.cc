@@ -104,8 +104,8 @@ LEFT JOIN idempotency_keys s
   ON k.order_id IS NULL AND s.tenant = i.tenant AND s.method = i.method AND s.key = i.key)sql"};
 
 // Order ids reserved in blocks: one round trip per block instead of one per order. Ids of a
-// block a process never uses are simply skipped; ids are never reused.
-// A block of consecutive ids (schema.cc, migration 5); returns the first.
+// block a process never uses are simply skipped; ids are never reused. A block is consecutive
+// (reserve_order_ids, schema.cc migration 5), so the statement returns its first id.
 constexpr pg::Query kReserveIds{"order_reserve_ids", R"sql(
 SELECT reserve_order_ids($1))sql"};
 
