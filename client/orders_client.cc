@@ -34,6 +34,8 @@ std::string NewIdempotencyKey() {
 
 bool IsRetryable(absl::StatusCode code) { return common::IsTransient(code); }
 
+bool IsRetryable(const absl::Status& status) { return common::IsTransient(status); }
+
 absl::Duration RetryDelayOf(const absl::Status& status) {
   auto payload = status.GetPayload(common::kRetryInfoUrl);
   if (!payload) return absl::ZeroDuration();
@@ -111,7 +113,7 @@ absl::Status OrdersClient::Call(bool mutating, const OperationOptions& op, const
     if (status.ok()) return absl::OkStatus();
 
     absl::Status error = common::FromGrpcStatus(status);
-    if (!IsRetryable(error.code())) return error;
+    if (!IsRetryable(error)) return error;
     if (options_.max_attempts > 0 && n >= options_.max_attempts) return error;
     const absl::Duration wait =
         std::max(common::FullJitterBackoff(options_.backoff, n, gen), RetryDelayOf(error));
@@ -220,8 +222,6 @@ absl::StatusOr<orders::v1::ImportSummary> OrdersClient::ImportOrders(
   if (import_id.empty()) return absl::InvalidArgumentError("import_id must not be empty");
   if (chunk_size < 1) return absl::InvalidArgumentError("chunk_size must be at least 1");
   if (orders.empty()) return absl::InvalidArgumentError("nothing to import");
-  OperationOptions each = op;
-  each.info = nullptr;
   int chunks = 0;
   for (size_t begin = 0; begin < orders.size(); begin += chunk_size, ++chunks) {
     orders::v1::PutImportChunkRequest request;
@@ -230,7 +230,7 @@ absl::StatusOr<orders::v1::ImportSummary> OrdersClient::ImportOrders(
     for (size_t i = begin; i < std::min(orders.size(), begin + chunk_size); ++i) {
       *request.add_orders() = orders[i];
     }
-    auto chunk = PutImportChunk(request, each);
+    auto chunk = PutImportChunk(request, op);
     if (!chunk.ok()) return chunk.status();
   }
   return CommitImport(import_id, chunks, op);

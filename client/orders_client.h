@@ -6,7 +6,9 @@
 // - Transient answers (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED) are retried
 //   with exponential backoff and full jitter (common/backoff.h) under one overall deadline; a
 //   server's google.rpc.RetryInfo delay is honoured as the minimum wait.
-// - Deterministic answers (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ...) are never retried.
+// - Deterministic answers (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ...) are never
+//   retried, nor is gRPC's RESOURCE_EXHAUSTED for a message over the size limit (see
+//   common::IsMessageTooLarge): the same message is refused every time.
 // - Reads and SetShippingAddress (declarative) are retried the same way; they need no key.
 //
 //   orders_client::ClientOptions options;
@@ -104,7 +106,9 @@ class OrdersClient {
                                                          const OperationOptions& op = {});
   // Splits `orders` into chunks of `chunk_size`, puts each (retried alone on transient errors)
   // and commits. Running it again with the same import_id and orders finishes an interrupted
-  // import without creating anything twice. `op.timeout` bounds each call.
+  // import without creating anything twice. `op.timeout` bounds each call; `op.info` describes
+  // the last call made (on an error, the call that failed). A chunk_size over 1,000 is
+  // INVALID_ARGUMENT from the server (FieldViolation "orders").
   absl::StatusOr<orders::v1::ImportSummary> ImportOrders(
       const std::string& import_id, const std::vector<orders::v1::CreateOrderRequest>& orders,
       int chunk_size = 100, const OperationOptions& op = {});
@@ -146,5 +150,8 @@ absl::Duration RetryDelayOf(const absl::Status& status);
 
 // Whether the client retries this code (the transient ones).
 bool IsRetryable(absl::StatusCode code);
+// Whether the client retries this answer: a transient code, except gRPC's RESOURCE_EXHAUSTED for
+// a message over the size limit (common::IsMessageTooLarge), which no retry changes.
+bool IsRetryable(const absl::Status& status);
 
 }  // namespace orders_client

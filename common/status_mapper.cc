@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "common/errors.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -69,6 +70,16 @@ bool IsTransient(absl::StatusCode code) {
     default:
       return false;
   }
+}
+
+bool IsMessageTooLarge(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         !status.GetPayload(kErrorInfoUrl).has_value() &&
+         absl::StrContains(status.message(), "larger than max");
+}
+
+bool IsTransient(const absl::Status& status) {
+  return IsTransient(status.code()) && !IsMessageTooLarge(status);
 }
 
 }  // namespace common

@@ -18,4 +18,14 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 // ABORTED, RESOURCE_EXHAUSTED).
 bool IsTransient(absl::StatusCode code);
 
+// gRPC's own refusal of a message over a size limit ("Received message larger than max",
+// "Sent message larger than max"): RESOURCE_EXHAUSTED without an ErrorInfo (the services' own
+// RESOURCE_EXHAUSTED, a full connection pool, always carries one). The same message is refused
+// every time.
+bool IsMessageTooLarge(const absl::Status& status);
+
+// Whether this answer may change if the same call is made again: a transient code, except a
+// message over a size limit.
+bool IsTransient(const absl::Status& status);
+
 }  // namespace common

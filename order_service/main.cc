@@ -99,7 +99,9 @@ ABSL_FLAG(std::string, chaos_methods, "", "methods chaos applies to (comma list;
 ABSL_FLAG(uint64_t, chaos_seed, 1, "seed of the chaos dice");
 ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
           "failpoints to arm (crash tests only); env FAILPOINTS");
-ABSL_FLAG(int, max_message_bytes, 4 << 20, "largest request or response accepted");
+ABSL_FLAG(int, max_message_bytes, 16 << 20,
+          "largest request or response accepted; at least the largest valid import chunk "
+          "(8,105,134 bytes)");
 ABSL_FLAG(int, handler_threads, 64,
           "idle RPC handler threads kept for the next calls (fewer: threads are ended and "
           "re-created under load)");
@@ -165,7 +167,9 @@ int main(int argc, char** argv) {
               .Positive("outbox_retention", absl::GetFlag(FLAGS_outbox_retention))
               .Positive("idempotency_retention", absl::GetFlag(FLAGS_idempotency_retention))
               .Positive("reaper_period", absl::GetFlag(FLAGS_reaper_period))
-              .AtLeast("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes), 1024)
+              // Below the largest valid chunk, gRPC would refuse a chunk the service accepts.
+              .AtLeast("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes),
+                       orders::kMaxImportChunkBytes)
               .ReadableFile("payment_tls_ca", absl::GetFlag(FLAGS_payment_tls_ca))
               .ReadableFile("payment_tls_cert", absl::GetFlag(FLAGS_payment_tls_cert))
               .ReadableFile("payment_tls_key", absl::GetFlag(FLAGS_payment_tls_key))

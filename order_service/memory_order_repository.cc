@@ -1,6 +1,7 @@
 #include "order_service/memory_order_repository.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/errors.h"
 #include "google/protobuf/util/time_util.h"
@@ -162,22 +163,30 @@ absl::StatusOr<orders::v1::OrderAnalytics> MemoryOrderRepository::GetAnalytics(
 
 absl::StatusOr<ImportChunkResult> MemoryOrderRepository::PutImportChunk(
     const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
-    const std::string& fingerprint, int64_t amount_cents) {
+    const std::string& fingerprint, int64_t amount_cents, absl::Time) {
   absl::MutexLock lock(&mu_);
   auto name = std::make_tuple(tenant, request.import_id(), request.chunk_index());
   ImportChunkResult result;
+  auto commit = commits_.find({tenant, request.import_id()});
+  // Only a chunk the commit created may replay after it: any other answer of OK would claim
+  // orders that will never exist.
+  const bool committed = commit != commits_.end();
+  const bool in_commit = committed && request.chunk_index() < commit->second.first;
   if (auto it = chunks_.find(name); it != chunks_.end()) {
     if (it->second.fingerprint != fingerprint) {
       return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_CHUNK_REUSED",
                                      "chunk already stored with different orders");
     }
-    result.chunk = it->second.response;
-    result.replayed = true;
-    return result;
+    if (!committed || in_commit) {
+      result.chunk = it->second.response;
+      result.replayed = true;
+      return result;
+    }
   }
-  if (commits_.contains({tenant, request.import_id()})) {
+  if (committed) {
     return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
-                                   "IMPORT_ALREADY_COMMITTED", "import already committed");
+                                   "IMPORT_ALREADY_COMMITTED", "import already committed",
+                                   {{"import_id", request.import_id()}});
   }
   result.chunk.set_import_id(request.import_id());
   result.chunk.set_chunk_index(request.chunk_index());
@@ -194,21 +203,41 @@ absl::StatusOr<ImportCommitResult> MemoryOrderRepository::CommitImport(
   if (auto it = commits_.find({tenant, import_id}); it != commits_.end()) {
     if (it->second.first != chunk_count) {
       return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
-                                     "IMPORT_ALREADY_COMMITTED", "import already committed");
+                                     "IMPORT_ALREADY_COMMITTED", "import already committed",
+                                     {{"import_id", import_id}});
     }
     result.summary = it->second.second;
     result.replayed = true;
     return result;
   }
-  for (int i = 0; i < chunk_count; ++i) {
-    if (!chunks_.contains({tenant, import_id, i})) {
-      return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_INCOMPLETE",
-                                     absl::StrCat("chunk ", i, " is missing"));
-    }
+  // A chunk the commit would leave out would have been answered OK and then ignored.
+  std::vector<int> extra;
+  for (auto it = chunks_.lower_bound({tenant, import_id, chunk_count});
+       it != chunks_.end() && std::get<0>(it->first) == tenant &&
+       std::get<1>(it->first) == import_id && extra.size() < 20;
+       ++it) {
+    extra.push_back(std::get<2>(it->first));
+  }
+  if (!extra.empty()) {
+    return common::ErrorWithReason(
+        absl::StatusCode::kFailedPrecondition, "IMPORT_EXTRA_CHUNKS",
+        absl::StrCat("import ", import_id, " holds chunks at index ", chunk_count,
+                     " or above; commit them all or use a new import_id"),
+        {{"extra_chunks", absl::StrJoin(extra, ",")}});
+  }
+  std::vector<int> missing;
+  for (int i = 0; i < chunk_count && missing.size() < 20; ++i) {
+    if (!chunks_.contains({tenant, import_id, i})) missing.push_back(i);
+  }
+  if (!missing.empty()) {
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_INCOMPLETE",
+                                   absl::StrCat("import ", import_id, " misses chunks"),
+                                   {{"missing_chunks", absl::StrJoin(missing, ",")}});
   }
   auto& summary = result.summary;
   summary.set_import_id(import_id);
   summary.set_chunk_count(chunk_count);
+  // Ids come from next_id_ under mu_, so the import's orders get consecutive ones.
   for (int i = 0; i < chunk_count; ++i) {
     for (const auto& request : chunks_[{tenant, import_id, i}].request.orders()) {
       int64_t amount = 0;

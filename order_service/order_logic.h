@@ -34,8 +34,12 @@ class OrderLogic {
       const RequestScope& scope, const orders::v1::SetShippingAddressRequest& request);
   absl::StatusOr<orders::v1::OrderAnalytics> GetOrderAnalytics(
       const RequestScope& scope, const orders::v1::GetOrderAnalyticsRequest& request);
+  // INVALID_ARGUMENT IMPORT_CHUNK_INVALID naming import_id, chunk_index, orders (1 to
+  // kMaxOrdersPerChunk) or orders[i].<field>; then OrderRepository::PutImportChunk's rules.
   absl::StatusOr<ImportChunkResult> PutImportChunk(
       const RequestScope& scope, const orders::v1::PutImportChunkRequest& request);
+  // INVALID_ARGUMENT IMPORT_COMMIT_INVALID naming import_id or chunk_count; then
+  // OrderRepository::CommitImport's rules.
   absl::StatusOr<ImportCommitResult> CommitImport(const RequestScope& scope,
                                                   const orders::v1::CommitImportRequest& request);
 
@@ -43,6 +47,15 @@ class OrderLogic {
   OrderRepository& repository_;
   std::function<void()> on_outbox_write_;
 };
+
+// An import chunk holds 1 to kMaxOrdersPerChunk orders, each within CreateOrder's limits.
+inline constexpr int kMaxOrdersPerChunk = 1000;
+// The largest PutImportChunkRequest those limits allow, serialized: 1,000 orders of 100 line
+// items with every text at its longest and every number at its largest varint (8,105 bytes an
+// order, 134 for the import's name and index). gRPC refuses a larger message before the service
+// sees it (RESOURCE_EXHAUSTED, which no retry fixes), so order_service refuses to start with a
+// --max_message_bytes below this: a chunk the service would accept always reaches it.
+inline constexpr int64_t kMaxImportChunkBytes = 8'105'134;
 
 // Validates a CreateOrderRequest and returns its total in minor units; INVALID_ARGUMENT with
 // every field violation otherwise.

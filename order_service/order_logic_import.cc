@@ -8,7 +8,6 @@ namespace orders {
 namespace {
 
 constexpr char kPutChunkMethod[] = "orders.v1.OrderService/PutImportChunk";
-constexpr int kMaxOrdersPerChunk = 1000;
 constexpr int kMaxChunks = 10000;
 
 void CheckImportId(const std::string& id, std::vector<common::FieldViolation>& out) {
@@ -61,7 +60,8 @@ absl::StatusOr<ImportChunkResult> OrderLogic::PutImportChunk(
                                    violations);
   }
   return repository_.PutImportChunk(scope.tenant, request,
-                                    common::RequestFingerprint(kPutChunkMethod, request), total);
+                                    common::RequestFingerprint(kPutChunkMethod, request), total,
+                                    scope.deadline);
 }
 
 absl::StatusOr<ImportCommitResult> OrderLogic::CommitImport(

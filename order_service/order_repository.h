@@ -87,14 +87,19 @@ class OrderRepository {
       const std::string& tenant, const std::string& customer_id) = 0;
 
   // Stores a named chunk once: the same name and fingerprint replays; another fingerprint is
-  // FAILED_PRECONDITION IMPORT_CHUNK_REUSED; a new chunk of a committed import is
-  // FAILED_PRECONDITION IMPORT_ALREADY_COMMITTED. `amount_cents` is the chunk's total.
+  // FAILED_PRECONDITION IMPORT_CHUNK_REUSED; once the import is committed, a chunk the commit did
+  // not create (new, or stored at an index >= its chunk_count) is FAILED_PRECONDITION
+  // IMPORT_ALREADY_COMMITTED, while a committed one still replays. Never interleaves with a
+  // commit of the same import: waits for it until `deadline`, then ABORTED
+  // IMPORT_COMMIT_IN_PROGRESS. `amount_cents` is the chunk's total.
   virtual absl::StatusOr<ImportChunkResult> PutImportChunk(
       const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
-      const std::string& fingerprint, int64_t amount_cents) = 0;
+      const std::string& fingerprint, int64_t amount_cents, absl::Time deadline) = 0;
 
   // Creates the orders of chunks 0..chunk_count-1 (each with its CHARGE event) in one
-  // transaction, once. FAILED_PRECONDITION IMPORT_INCOMPLETE when a chunk is missing;
+  // transaction, once, with consecutive ids (summary.first_order_id..last_order_id hold these
+  // orders and no other). FAILED_PRECONDITION IMPORT_INCOMPLETE when a chunk is missing,
+  // IMPORT_EXTRA_CHUNKS when a chunk is stored at an index >= chunk_count (nothing is created);
   // committing again replays the summary (another chunk_count: IMPORT_ALREADY_COMMITTED).
   virtual absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
                                                           const std::string& import_id,

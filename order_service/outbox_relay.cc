@@ -299,7 +299,7 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
 void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                          const absl::Status& status) {
   // The outcome is unknown (only transient answers, or none): never buried without asking.
-  if (IsGiveUp(status) || (common::IsTransient(status.code()) && PastRetryWindow(event))) {
+  if (IsGiveUp(status) || (common::IsTransient(status) && PastRetryWindow(event))) {
     return GiveUp(event, owner, status.message());
   }
   // Payments has this key with another request: another deployment (or a copy of this database
@@ -317,8 +317,9 @@ void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
                  error.c_str());
   }
   // A transient answer is retried for the whole window, whatever the attempt count (past it,
-  // GiveUp above).
-  const bool retry = common::IsTransient(status.code());
+  // GiveUp above). A message over gRPC's size limit is not transient: it would be refused for
+  // the whole window.
+  const bool retry = common::IsTransient(status);
   absl::StatusOr<bool> finished;
   if (retry) {
     absl::BitGen gen;

@@ -18,8 +18,21 @@ SELECT order_count, paid_count, payment_failed_count, cancelled_count, paid_cent
        cancelled_cents, events_applied, coalesce((extract(epoch FROM as_of) * 1000000)::bigint, 0)
 FROM customer_analytics WHERE tenant = $1 AND customer_id = $2)sql"};
 
+// A put and a commit of one import never interleave: a put holds this lock shared and a commit
+// holds it exclusively, each until its transaction ends, so a chunk is either stored before the
+// commit reads the import's chunks or finds the commit and is refused (without it, a put racing
+// a commit could be answered OK and never created). The two-key form keeps it apart from
+// pg::Migrate's locks; two imports whose names share a hash only wait for each other.
+constexpr pg::Query kLockImportShared{"import_lock_shared", R"sql(
+SELECT pg_advisory_xact_lock_shared(1768779892, hashtext($1 || '/' || $2))
+FROM (SELECT set_config('lock_timeout', $3, true)) AS cfg)sql"};
+
+constexpr pg::Query kLockImport{"import_lock", R"sql(
+SELECT pg_advisory_xact_lock(1768779892, hashtext($1 || '/' || $2))
+FROM (SELECT set_config('lock_timeout', $3, true)) AS cfg)sql"};
+
 constexpr pg::Query kImportCommitted{"import_committed", R"sql(
-SELECT 1 FROM import_commits WHERE tenant = $1 AND import_id = $2)sql"};
+SELECT chunk_count FROM import_commits WHERE tenant = $1 AND import_id = $2)sql"};
 
 constexpr pg::Query kPutChunk{"import_put_chunk", R"sql(
 INSERT INTO import_chunks (tenant, import_id, chunk_index, fingerprint, request, response)
@@ -33,9 +46,17 @@ WHERE tenant = $1 AND import_id = $2 AND chunk_index = $3)sql"};
 
 constexpr pg::Query kClaimCommit{"import_claim_commit", R"sql(
 INSERT INTO import_commits (tenant, import_id, chunk_count)
-SELECT $1::text, $2::text, $3::int FROM (SELECT set_config('lock_timeout', $4, true)) AS cfg
+VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING
 RETURNING 1)sql"};
+
+constexpr pg::Query kExtraChunks{"import_extra_chunks", R"sql(
+SELECT chunk_index FROM import_chunks
+WHERE tenant = $1 AND import_id = $2 AND chunk_index >= $3 ORDER BY chunk_index LIMIT 20)sql"};
+
+// The import's orders as one block of consecutive ids (schema.cc, migration 5).
+constexpr pg::Query kReserveImportIds{"import_reserve_ids", R"sql(
+SELECT reserve_order_ids($1))sql"};
 
 constexpr pg::Query kStoredCommit{"import_stored_commit", R"sql(
 SELECT chunk_count, summary FROM import_commits WHERE tenant = $1 AND import_id = $2)sql"};
@@ -51,6 +72,23 @@ absl::Status AlreadyCommitted(const std::string& import_id) {
   return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_ALREADY_COMMITTED",
                                  absl::StrCat("import ", import_id, " was already committed"),
                                  {{"import_id", import_id}});
+}
+
+// lock_timeout for the import's lock: until just before the caller's deadline, 30 s at most.
+std::string LockWait(absl::Time deadline) {
+  const absl::Duration wait =
+      std::clamp(deadline - absl::Now() - absl::Milliseconds(50), absl::Milliseconds(1),
+                 absl::Seconds(30));
+  return absl::StrCat(absl::ToInt64Milliseconds(wait), "ms");
+}
+
+// The import's lock could not be taken before the deadline: a commit of it is running.
+absl::Status LockFailed(const absl::Status& status) {
+  if (pg::SqlStateOf(status) != "55P03") return status;
+  return common::WithRetryDelay(
+      common::ErrorWithReason(absl::StatusCode::kAborted, "IMPORT_COMMIT_IN_PROGRESS",
+                              "this import is being committed; retry"),
+      absl::Seconds(1));
 }
 
 }  // namespace
@@ -79,7 +117,7 @@ absl::StatusOr<orders::v1::OrderAnalytics> PgOrderRepository::GetAnalytics(
 
 absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
     const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
-    const std::string& fingerprint, int64_t amount_cents) {
+    const std::string& fingerprint, int64_t amount_cents, absl::Time deadline) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
   ImportChunkResult result;
@@ -87,16 +125,23 @@ absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
   result.chunk.set_chunk_index(request.chunk_index());
   result.chunk.set_order_count(request.orders_size());
   result.chunk.set_amount_cents(amount_cents);
+  pg::Transaction tx(**conn);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  auto locked =
+      (*conn)->Exec(kLockImportShared, {tenant, request.import_id(), LockWait(deadline)});
+  if (!locked.ok()) return LockFailed(locked.status());
   auto committed = (*conn)->Exec(kImportCommitted, {tenant, request.import_id()});
   if (!committed.ok()) return committed.status();
   if (committed->rows() == 0) {
-    // A commit racing this insert never reads the chunk: its summary is fixed at commit time.
     auto inserted = (*conn)->Exec(
         kPutChunk, {tenant, request.import_id(), request.chunk_index(),
                     pg::Param::Bytes(fingerprint), pg::Param::Bytes(request.SerializeAsString()),
                     pg::Param::Bytes(result.chunk.SerializeAsString())});
     if (!inserted.ok()) return inserted.status();
-    if (inserted->rows() == 1) return result;
+    if (inserted->rows() == 1) {
+      if (absl::Status s = tx.Commit(); !s.ok()) return s;
+      return result;
+    }
   }
   auto stored = (*conn)->Exec(kGetChunk, {tenant, request.import_id(), request.chunk_index()});
   if (!stored.ok()) return stored.status();
@@ -106,6 +151,11 @@ absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
         absl::StatusCode::kFailedPrecondition, "IMPORT_CHUNK_REUSED",
         absl::StrCat("chunk ", request.chunk_index(), " of import ", request.import_id(),
                      " was already stored with different orders"));
+  }
+  // Only a chunk the commit created may replay after it: OK for any other would claim orders
+  // that will never exist.
+  if (committed->rows() == 1 && request.chunk_index() >= committed->Int(0, 0)) {
+    return AlreadyCommitted(request.import_id());
   }
   result.replayed = true;
   result.chunk.ParseFromString(stored->Bytes(0, 1));
@@ -120,20 +170,10 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
   if (!conn.ok()) return conn.status();
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
-  const absl::Duration wait =
-      std::clamp(deadline - absl::Now() - absl::Milliseconds(50), absl::Milliseconds(1),
-                 absl::Seconds(30));
-  auto claimed = (*conn)->Exec(kClaimCommit, {tenant, import_id, chunk_count,
-                                              absl::StrCat(absl::ToInt64Milliseconds(wait), "ms")});
-  if (!claimed.ok()) {
-    if (pg::SqlStateOf(claimed.status()) == "55P03") {
-      return common::WithRetryDelay(
-          common::ErrorWithReason(absl::StatusCode::kAborted, "IMPORT_COMMIT_IN_PROGRESS",
-                                  "this import is being committed; retry"),
-          absl::Seconds(1));
-    }
-    return claimed.status();
-  }
+  auto locked = (*conn)->Exec(kLockImport, {tenant, import_id, LockWait(deadline)});
+  if (!locked.ok()) return LockFailed(locked.status());
+  auto claimed = (*conn)->Exec(kClaimCommit, {tenant, import_id, chunk_count});
+  if (!claimed.ok()) return claimed.status();
   ImportCommitResult result;
   if (claimed->rows() == 0) {
     auto stored = (*conn)->Exec(kStoredCommit, {tenant, import_id});
@@ -142,6 +182,18 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
     result.replayed = true;
     result.summary.ParseFromString(stored->Bytes(0, 1));
     return result;
+  }
+  // A chunk this commit would leave out was answered OK: it must be committed, not ignored.
+  auto extra = (*conn)->Exec(kExtraChunks, {tenant, import_id, chunk_count});
+  if (!extra.ok()) return extra.status();
+  if (extra->rows() > 0) {
+    std::vector<int64_t> indexes;
+    for (int row = 0; row < extra->rows(); ++row) indexes.push_back(extra->Int(row, 0));
+    return common::ErrorWithReason(
+        absl::StatusCode::kFailedPrecondition, "IMPORT_EXTRA_CHUNKS",
+        absl::StrCat("import ", import_id, " holds chunks at index ", chunk_count,
+                     " or above; commit them all or use a new import_id"),
+        {{"extra_chunks", absl::StrJoin(indexes, ",")}});
   }
   auto chunks = (*conn)->Exec(kChunks, {tenant, import_id, chunk_count});
   if (!chunks.ok()) return chunks.status();
@@ -162,22 +214,30 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
   orders::v1::ImportSummary& summary = result.summary;
   summary.set_import_id(import_id);
   summary.set_chunk_count(chunk_count);
+  // Every chunk is read before any id is taken: the count sizes the import's block of ids.
+  std::vector<orders::v1::PutImportChunkRequest> parsed(chunks->rows());
+  int64_t order_count = 0;
   for (int row = 0; row < chunks->rows(); ++row) {
-    orders::v1::PutImportChunkRequest chunk;
-    if (!chunk.ParseFromString(chunks->Bytes(row, 1))) {
+    if (!parsed[row].ParseFromString(chunks->Bytes(row, 1))) {
       return absl::InternalError("stored import chunk is unreadable");
     }
+    order_count += parsed[row].orders_size();
+  }
+  auto first_id = (*conn)->Exec(kReserveImportIds, {order_count});
+  if (!first_id.ok()) return first_id.status();
+  int64_t next_id = first_id->Int(0, 0);
+  summary.set_first_order_id(next_id);
+  for (const auto& chunk : parsed) {
     for (const auto& request : chunk.orders()) {
       auto amount = ValidateCreateOrder(request);
       if (!amount.ok()) return amount.status();
-      auto order = InsertOrderRow(**conn, tenant, request, *amount);
+      auto order = InsertOrderRow(**conn, tenant, request, *amount, next_id++);
       if (!order.ok()) return order.status();
-      if (summary.first_order_id() == 0) summary.set_first_order_id(order->id());
-      summary.set_last_order_id(order->id());
       summary.set_order_count(summary.order_count() + 1);
       summary.set_amount_cents(summary.amount_cents() + *amount);
     }
   }
+  summary.set_last_order_id(next_id - 1);
   *summary.mutable_commit_time() =
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   auto stored = (*conn)->Exec(kStoreSummary,

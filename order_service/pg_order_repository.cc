@@ -33,8 +33,8 @@ SELECT fingerprint, response FROM idempotency_keys WHERE tenant = $1 AND method 
 // payments.v1.ChargeRequest as JSON.
 constexpr pg::Query kInsertOrder{"order_insert", R"sql(
 WITH o AS (
-  INSERT INTO orders (tenant, customer_id, currency, amount_cents, payment_method, status)
-  VALUES ($1, $2, $3, $4, $5, 1)
+  INSERT INTO orders (id, tenant, customer_id, currency, amount_cents, payment_method, status)
+  VALUES ($9, $1, $2, $3, $4, $5, 1)
   RETURNING id, created_at, charge_key),
 i AS (
   INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)
@@ -104,9 +104,10 @@ LEFT JOIN idempotency_keys s
   ON k.order_id IS NULL AND s.tenant = i.tenant AND s.method = i.method AND s.key = i.key)sql"};
 
 // Order ids reserved in blocks: one round trip per block instead of one per order. Ids of a
-// block a process never uses are simply skipped; ids are never reused.
+// block a process never uses are simply skipped; ids are never reused. A block is consecutive
+// (reserve_order_ids, schema.cc migration 5), so the statement returns its first id.
 constexpr pg::Query kReserveIds{"order_reserve_ids", R"sql(
-SELECT nextval('orders_id_seq') FROM generate_series(1, $1))sql"};
+SELECT reserve_order_ids($1))sql"};
 
 constexpr pg::Query kStoreResponse{"order_store_response", R"sql(
 UPDATE idempotency_keys SET response = $4, order_id = $5
@@ -271,7 +272,7 @@ absl::Status StoreResponse(pg::Connection& conn, const IdempotencyScope& scope,
 
 absl::StatusOr<Order> InsertOrderRow(pg::Connection& conn, const std::string& tenant,
                                      const orders::v1::CreateOrderRequest& request,
-                                     int64_t amount_cents) {
+                                     int64_t amount_cents, int64_t id) {
   std::vector<std::string> skus;
   std::vector<int64_t> quantities, prices;
   for (const auto& item : request.items()) {
@@ -282,7 +283,7 @@ absl::StatusOr<Order> InsertOrderRow(pg::Connection& conn, const std::string& te
   auto inserted = conn.Exec(
       kInsertOrder, {tenant, request.customer_id(), request.currency(), amount_cents,
                      request.payment_method(), pg::ArrayLiteral(skus),
-                     pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices)});
+                     pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices), id});
   if (!inserted.ok()) return inserted.status();
   Order order;
   order.set_id(inserted->Int(0, 0));
@@ -315,9 +316,10 @@ absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(absl::Time deadline) {
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(kReserveIds, {kIdBlock});
   if (!rows.ok()) return rows.status();
+  const int64_t first = rows->Int(0, 0);
   absl::MutexLock lock(&ids_mu_);
-  for (int r = 1; r < rows->rows(); ++r) reserved_ids_.push_back(rows->Int(r, 0));
-  return rows->Int(0, 0);
+  for (int64_t id = first + 1; id < first + kIdBlock; ++id) reserved_ids_.push_back(id);
+  return first;
 }
 
 absl::Status PgOrderRepository::WriteTogether(pg::Connection& conn,

@@ -35,14 +35,16 @@ class PgOrderRepository : public OrderRepository {
   absl::StatusOr<ImportChunkResult> PutImportChunk(const std::string& tenant,
                                                    const orders::v1::PutImportChunkRequest& request,
                                                    const std::string& fingerprint,
-                                                   int64_t amount_cents) override;
+                                                   int64_t amount_cents,
+                                                   absl::Time deadline) override;
   absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
                                                   const std::string& import_id, int chunk_count,
                                                   absl::Time deadline) override;
 
  private:
   static constexpr int kIdBlock = 32;
-  // An order id from this process's reserved block, refilled from the sequence when empty.
+  // An order id from this process's reserved block, refilled with kIdBlock consecutive ids
+  // (reserve_order_ids) when empty.
   absl::StatusOr<int64_t> ReserveOrderId(absl::Time deadline);
   // Writes `batch` with one statement and one commit, setting each request's outcome; an error
   // of the statement is returned and leaves the outcomes unset.
@@ -61,9 +63,10 @@ class PgOrderRepository : public OrderRepository {
 };
 
 // Inserts one order with its items, CHARGE event and ORDER_CREATED event on `conn` (inside the
-// caller's transaction); returns the order as created.
+// caller's transaction) under `id`, an id taken with reserve_order_ids(); returns the order as
+// created.
 absl::StatusOr<orders::v1::Order> InsertOrderRow(pg::Connection& conn, const std::string& tenant,
                                                  const orders::v1::CreateOrderRequest& request,
-                                                 int64_t amount_cents);
+                                                 int64_t amount_cents, int64_t id);
 
 }  // namespace orders

@@ -162,6 +162,34 @@ ALTER TABLE outbox_events ADD COLUMN transient_failures int NOT NULL DEFAULT 0;
 ALTER TABLE outbox_events ADD COLUMN window_start timestamptz NOT NULL DEFAULT clock_timestamp();
 UPDATE outbox_events SET window_start = created_at;
 )sql"},
+      {5, R"sql(
+-- Order ids are taken in blocks of consecutive ids, all through this function: it holds one lock
+-- across nextval and setval, so no other block can begin inside one being taken. An import's
+-- orders are one block (ImportSummary's first_order_id..last_order_id are its orders and no
+-- other); CreateOrder takes blocks of 32 per process. The lock is a session lock released before
+-- returning, not a transaction lock: an import's commit calls this inside its long transaction
+-- and must not stall every CreateOrder until it ends. Returns the first id of the block.
+CREATE FUNCTION reserve_order_ids(n bigint) RETURNS bigint
+  LANGUAGE plpgsql
+  AS $$
+DECLARE
+  first_id bigint;
+BEGIN
+  PERFORM pg_advisory_lock(1869177971, 0);
+  BEGIN
+    first_id := nextval('orders_id_seq');
+    IF n > 1 THEN
+      PERFORM setval('orders_id_seq', first_id + n - 1);
+    END IF;
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
+    -- A session lock outlives the statement: never leave it held on a pooled connection.
+    PERFORM pg_advisory_unlock(1869177971, 0);
+    RAISE;
+  END;
+  PERFORM pg_advisory_unlock(1869177971, 0);
+  RETURN first_id;
+END $$;
+)sql"},
   };
   return *migrations;
 }

@@ -39,6 +39,7 @@
 #include "common/env.h"
 #include "common/errors.h"
 #include "common/logging.h"
+#include "common/status_mapper.h"
 #include "common/tls.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -153,7 +154,7 @@ int Fail(const absl::Status& status, const orders_client::CallInfo* info = nullp
     std::fprintf(stderr, "  idempotency key %s (%d attempt%s)\n", info->idempotency_key.c_str(),
                  info->attempts, info->attempts == 1 ? "" : "s");
     // Only a transient failure leaves the outcome open; a deterministic one will not change.
-    if (orders_client::IsRetryable(status.code())) {
+    if (orders_client::IsRetryable(status)) {
       std::fprintf(stderr, "  the outcome is unknown: rerun with --key=%s to finish it safely\n",
                    info->idempotency_key.c_str());
     }
@@ -392,11 +393,22 @@ int Import(orders_client::OrdersClient& client) {
   if (in != stdin) std::fclose(in);
   std::string import_id = absl::GetFlag(FLAGS_import_id);
   if (import_id.empty()) import_id = orders_client::NewIdempotencyKey();
-  auto summary = client.ImportOrders(import_id, orders, absl::GetFlag(FLAGS_chunk_size));
+  orders_client::CallInfo info;
+  auto summary =
+      client.ImportOrders(import_id, orders, absl::GetFlag(FLAGS_chunk_size), {.info = &info});
   if (!summary.ok()) {
-    std::fprintf(stderr, "orderctl: import %s: rerun with --import_id=%s to resume safely\n",
-                 import_id.c_str(), import_id.c_str());
-    return Fail(summary.status());
+    if (common::IsMessageTooLarge(summary.status())) {
+      // Resuming would send the same chunk again; other sizes rename every chunk's contents,
+      // which the chunks already stored under this id refuse (IMPORT_CHUNK_REUSED).
+      std::fprintf(stderr,
+                   "orderctl: import %s: a chunk is larger than the server accepts: import again "
+                   "with a smaller --chunk_size under a new --import_id\n",
+                   import_id.c_str());
+    } else {
+      std::fprintf(stderr, "orderctl: import %s: rerun with --import_id=%s to resume safely\n",
+                   import_id.c_str(), import_id.c_str());
+    }
+    return Fail(summary.status(), &info);
   }
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", ToJson(*summary).c_str());

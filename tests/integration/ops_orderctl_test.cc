@@ -9,11 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
+#include "tests/support/import_chunks.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
@@ -237,6 +239,36 @@ TEST_F(OpsOrderctlTest, ReconcileFindsAndRepairsAnOrderLeftUnpaid) {
   EXPECT_THAT(repaired.out, HasSubstr("(repaired)"));
   EXPECT_EQ(scalar("SELECT status FROM orders"), "2");
   EXPECT_EQ(Orderctl({"reconcile"}).exit_code, 0);
+}
+
+// A chunk over the server's message limit (16 MiB) is refused by gRPC the same way every time:
+// orderctl makes one attempt, says so, and points at --chunk_size instead of a resume.
+TEST_F(OpsOrderctlTest, ImportOfAChunkOverTheMessageLimitFailsAfterOneAttempt) {
+  const std::string file = dir_ + "/large.jsonl";
+  constexpr int kOrders = 2300;  // about 17.6 MB as one chunk
+  {
+    FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    for (int i = 0; i < kOrders; ++i) {
+      std::string line;
+      ASSERT_TRUE(google::protobuf::util::MessageToJsonString(
+                      testing_support::LargestValidOrder(i), &line).ok());
+      std::fprintf(f, "%s\n", line.c_str());
+    }
+    std::fclose(f);
+  }
+  const absl::Time start = absl::Now();
+  CtlRun run = Orderctl({"--json", "--timeout=60s", "--attempt_timeout=30s", "import",
+                         "--file=" + file, "--import_id=ctl-too-large",
+                         absl::StrCat("--chunk_size=", kOrders)});
+  std::printf("orderctl took %s: %s\n", absl::FormatDuration(absl::Now() - start).c_str(),
+              run.err.c_str());
+  EXPECT_EQ(run.exit_code, 1);
+  auto error = Parse<google::protobuf::Struct>(run.out);
+  EXPECT_EQ(error.fields().at("error").string_value(), "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(error.fields().at("attempts").number_value(), 1);
+  EXPECT_THAT(run.err, HasSubstr("smaller --chunk_size"));
+  EXPECT_THAT(run.err, ::testing::Not(HasSubstr("resume safely")));
 }
 
 TEST_F(OpsOrderctlTest, ErrorsAndUsage) {

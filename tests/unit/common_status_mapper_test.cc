@@ -47,6 +47,29 @@ TEST(StatusMapperTest, PlainErrorGetsReasonFromCodeAndRoundTrips) {
   EXPECT_FALSE(common::IsTransient(absl::StatusCode::kFailedPrecondition));
 }
 
+// gRPC's own refusal of an oversize message (no ErrorInfo, "larger than max") is deterministic;
+// a service's RESOURCE_EXHAUSTED, which always leaves with an ErrorInfo, stays transient.
+TEST(StatusMapperTest, MessageOverTheSizeLimitIsNotTransient) {
+  for (const char* message : {"Received message larger than max (7200000 vs. 4194304)",
+                              "Sent message larger than max (7200000 vs. 4194304)"}) {
+    absl::Status transport =
+        common::FromGrpcStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, message));
+    EXPECT_TRUE(common::IsMessageTooLarge(transport)) << message;
+    EXPECT_FALSE(common::IsTransient(transport)) << message;
+    EXPECT_TRUE(common::IsTransient(transport.code()));
+  }
+  absl::Status pool = common::FromGrpcStatus(common::ToGrpcStatus(
+      absl::ResourceExhaustedError("no free connection before the deadline"), "orders.example"));
+  EXPECT_FALSE(common::IsMessageTooLarge(pool));
+  EXPECT_TRUE(common::IsTransient(pool));
+  // Even with the words, a status that carries an ErrorInfo came from a service, not the transport.
+  absl::Status worded = common::FromGrpcStatus(common::ToGrpcStatus(
+      absl::ResourceExhaustedError("a batch larger than max"), "orders.example"));
+  EXPECT_FALSE(common::IsMessageTooLarge(worded));
+  EXPECT_TRUE(common::IsTransient(absl::UnavailableError("down")));
+  EXPECT_FALSE(common::IsTransient(absl::InvalidArgumentError("bad")));
+}
+
 TEST(StatusMapperTest, RetryInfoTravels) {
   absl::Status in_use = common::WithRetryDelay(
       common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE", "busy"),

@@ -182,6 +182,40 @@ TEST_F(OpsClientTest, DeterministicCodesAreNeverRetried) {
   }
 }
 
+// gRPC refuses a message over the server's limit before any handler runs, with
+// RESOURCE_EXHAUSTED and no ErrorInfo; the same message is refused every time, so the client
+// returns it after one attempt (a RESOURCE_EXHAUSTED of the service itself is still retried, see
+// TransientCodesAreRetriedWithTheSameKey).
+TEST(OpsClientLimitTest, MessageOverTheServersLimitIsNotRetried) {
+  FlakyOrders service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(1024);
+  auto server = builder.BuildAndStart();
+  ASSERT_GT(port, 0);
+  orders_client::ClientOptions options;
+  options.target = absl::StrCat("127.0.0.1:", port);
+  options.backoff = {absl::Milliseconds(5), absl::Milliseconds(40), 2.0};
+  auto client = orders_client::OrdersClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  orders::v1::CreateOrderRequest large = AnOrder();
+  large.set_customer_id(std::string(4096, 'c'));
+  orders_client::CallInfo info;
+  auto order = (*client)->CreateOrder(large, {.info = &info});
+  std::printf("over the limit: %s\n", order.status().ToString().c_str());
+  EXPECT_EQ(order.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(common::IsMessageTooLarge(order.status()));
+  EXPECT_FALSE(orders_client::IsRetryable(order.status()));
+  EXPECT_EQ(info.attempts, 1);
+  EXPECT_TRUE(service.seen().empty());
+  // The same client and server, a message within the limit: accepted.
+  EXPECT_TRUE((*client)->CreateOrder(AnOrder()).ok());
+  server->Shutdown();
+}
+
 TEST_F(OpsClientTest, RetryInfoIsHonoured) {
   service_.Script({common::WithRetryDelay(absl::AbortedError("in use"), absl::Milliseconds(300))});
   auto client = Client();
@@ -258,6 +292,15 @@ TEST_F(OpsClientTest, ServiceConfigRetriesTransientCodesOnAPlainChannel) {
   context2.AddMetadata("idempotency-key", "sc-key-2");
   status = stub->CreateOrder(&context2, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(service_.seen().size(), 1u);
+
+  // Nor is RESOURCE_EXHAUSTED: a policy chooses by code alone, and gRPC answers that code for a
+  // message over the size limit, which no retry changes.
+  service_.Script({absl::ResourceExhaustedError("Received message larger than max (9 vs. 8)")});
+  grpc::ClientContext context3;
+  context3.AddMetadata("idempotency-key", "sc-key-3");
+  status = stub->CreateOrder(&context3, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(service_.seen().size(), 1u);
 }
 

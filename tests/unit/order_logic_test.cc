@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "order_service/memory_order_repository.h"
+#include "tests/support/import_chunks.h"
 
 namespace orders {
 namespace {
@@ -266,6 +267,39 @@ TEST_F(CancelTest, ShippingAddressIsADeclarativeSet) {
   ASSERT_TRUE(Cancel(id, "c").ok());
   EXPECT_EQ(common::ErrorReason(logic_.SetShippingAddress(Scope(""), set).status()),
             "ORDER_ALREADY_CANCELLED");
+}
+
+}  // namespace
+}  // namespace orders
+
+namespace orders {
+namespace {
+
+// kMaxImportChunkBytes is what the server's message limit must hold: every field of a chunk at
+// its limit serializes to exactly that, and a valid chunk at the documented maximum (1,000
+// orders of 100 items, 64-character SKUs) is larger than gRPC's 4 MiB default and still under it.
+TEST_F(OrderLogicTest, LargestImportChunkFitsTheMessageLimitTheServerMustAccept) {
+  orders::v1::PutImportChunkRequest every_limit = testing_support::LargestChunk("x", 9999);
+  every_limit.set_import_id(std::string(128, 'i'));
+  for (auto& order : *every_limit.mutable_orders()) {
+    order.set_payment_method(std::string(64, 'p'));
+    for (auto& item : *order.mutable_items()) item.set_unit_price_cents(1'000'000'000'000);
+  }
+  EXPECT_EQ(static_cast<int64_t>(every_limit.ByteSizeLong()), kMaxImportChunkBytes);
+
+  orders::v1::PutImportChunkRequest largest = testing_support::LargestChunk("largest", 0);
+  EXPECT_GT(largest.ByteSizeLong(), 4u << 20);
+  EXPECT_LE(static_cast<int64_t>(largest.ByteSizeLong()), kMaxImportChunkBytes);
+  auto put = logic_.PutImportChunk(Scope(""), largest);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->chunk.order_count(), 1000);
+
+  // One order more is the service's own refusal, naming the field.
+  *largest.add_orders() = testing_support::LargestValidOrder(1000);
+  largest.set_chunk_index(1);
+  auto over = logic_.PutImportChunk(Scope(""), largest);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(common::ViolatedFields(over.status()), Contains("orders"));
 }
 
 }  // namespace
