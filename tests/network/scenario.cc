@@ -314,7 +314,7 @@ void Scenario::Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos) {
   // The plan goes on until every required fault has fired with orders in flight: on a fast
   // machine the plan may be over before a fault held by the clock (a lease, a deadline) ends.
   // More of the same orders (new keys), a small batch at a time, paced.
-  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  const absl::Time give_up = absl::Now() + options_.extension_limit;
   for (int round = 1; !plan.empty() && !load_.RequiredFired() && absl::Now() < give_up; ++round) {
     std::vector<PlannedOrder> more;
     for (int i = 0; i < options_.client_threads; ++i) {

@@ -67,6 +67,8 @@ struct ScenarioOptions {
   // for them. Names as the scenario's chaos (or the supervisor: "crash <service>", "killed
   // <service>") gives them.
   std::vector<std::string> required_faults;
+  // How long the load may go on beyond the plan while a required fault has not fired.
+  absl::Duration extension_limit = absl::Seconds(120);
 };
 
 // NETWORK_LOAD_FACTOR (default 1): the client runs this many times its usual callers, so a run
@@ -90,7 +92,7 @@ class Scenario {
   // Runs `plan` through the client; `chaos`, when given, runs on its own thread meanwhile and
   // should return soon after `done()` turns true (Sleep() returns early then). While a required
   // fault has not fired, more orders like the plan's follow (new keys, small paced batches, up
-  // to 2 minutes), so the schedule completes with work in flight on any machine.
+  // to ScenarioOptions::extension_limit), so the schedule completes with work in flight on any machine.
   using Chaos = std::function<void(Scenario& s, const std::function<bool()>& done)>;
   void Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos = nullptr);
 

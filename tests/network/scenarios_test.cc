@@ -530,6 +530,7 @@ TEST(NetworkScenarios, LongPaymentsOutageAfterACrashAfterCommit) {
   options.drain_timeout = absl::Minutes(3);
   options.required_faults = {"crash payment_service", "payments down for the outage"};
   const absl::Duration outage = absl::Seconds(EnvInt("NETWORK_OUTAGE_SECONDS", 180));
+  options.extension_limit = outage + absl::Minutes(1);
   START_SCENARIO(s);
   // Paced: about four orders a second, so the outage sees a steady trickle, not a flood.
   s.proxy(Hop::kClientOrder).SetLatency(absl::Milliseconds(500), absl::Milliseconds(50));
