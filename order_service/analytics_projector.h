@@ -2,6 +2,8 @@
 // per-customer analytics. Each batch is one statement: claim unprojected events (SKIP LOCKED),
 // record their ids in analytics_inbox, apply increments only for ids the inbox had not seen,
 // mark the batch projected. A redelivered event finds its id in the inbox and changes nothing.
+// Money is kept per (customer, currency) in minor units (customer_analytics_money), never summed
+// across currencies; paid amounts are gross (a later cancellation or refund subtracts nothing).
 #pragma once
 
 #include <atomic>

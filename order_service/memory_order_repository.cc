@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/currency.h"
 #include "common/errors.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -152,18 +153,26 @@ absl::StatusOr<orders::v1::OrderAnalytics> MemoryOrderRepository::GetAnalytics(
     const auto& o = stored.order;
     if (stored.tenant != tenant || o.customer_id() != customer_id) continue;
     a.set_order_count(a.order_count() + 1);
+    // Orders here are never charged (no relay); a PAID one, should a test make one, counts as
+    // paid. Money per currency, as the PostgreSQL projection keeps it.
+    if (o.status() == orders::v1::ORDER_STATUS_PAID) {
+      a.set_paid_count(a.paid_count() + 1);
+      common::AddToTotals(a.mutable_paid_totals(), o.currency(), o.amount_cents());
+    }
     if (o.status() == orders::v1::ORDER_STATUS_CANCELLED) {
       a.set_cancelled_count(a.cancelled_count() + 1);
-      a.set_cancelled_cents(a.cancelled_cents() + o.amount_cents());
+      common::AddToTotals(a.mutable_cancelled_totals(), o.currency(), o.amount_cents());
     }
     *a.mutable_as_of() = o.update_time();
   }
+  FillDeprecatedAmounts(a);
   return a;
 }
 
 absl::StatusOr<ImportChunkResult> MemoryOrderRepository::PutImportChunk(
     const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
-    const std::string& fingerprint, int64_t amount_cents, absl::Time) {
+    const std::string& fingerprint,
+    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals, absl::Time) {
   absl::MutexLock lock(&mu_);
   auto name = std::make_tuple(tenant, request.import_id(), request.chunk_index());
   ImportChunkResult result;
@@ -191,7 +200,8 @@ absl::StatusOr<ImportChunkResult> MemoryOrderRepository::PutImportChunk(
   result.chunk.set_import_id(request.import_id());
   result.chunk.set_chunk_index(request.chunk_index());
   result.chunk.set_order_count(request.orders_size());
-  result.chunk.set_amount_cents(amount_cents);
+  *result.chunk.mutable_totals() = totals;
+  FillDeprecatedAmounts(result.chunk);
   chunks_[name] = {fingerprint, request, result.chunk};
   return result;
 }
@@ -246,9 +256,10 @@ absl::StatusOr<ImportCommitResult> MemoryOrderRepository::CommitImport(
       if (summary.first_order_id() == 0) summary.set_first_order_id(order->id());
       summary.set_last_order_id(order->id());
       summary.set_order_count(summary.order_count() + 1);
-      summary.set_amount_cents(summary.amount_cents() + amount);
+      common::AddToTotals(summary.mutable_totals(), request.currency(), amount);
     }
   }
+  FillDeprecatedAmounts(summary);
   commits_[{tenant, import_id}] = {chunk_count, summary};
   return result;
 }

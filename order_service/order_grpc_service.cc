@@ -3,6 +3,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_metadata.h"
 #include "common/status_mapper.h"
+#include "common/storable_text.h"
 #include "grpcpp/server_context.h"
 
 namespace orders {
@@ -28,11 +29,15 @@ grpc::Status OrderGrpcService::WithChaos(const char* method, Call&& call) {
 }
 
 absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContext& context,
+                                                       const google::protobuf::Message& request,
                                                        bool needs_key) const {
   RequestScope scope;
   absl::StatusOr<std::string> tenant = auth_.Identify(common::BearerTokenOf(context));
   if (!tenant.ok()) return tenant.status();
   scope.tenant = *std::move(tenant);
+  // Every request passes here first: text PostgreSQL cannot store verbatim is refused before any
+  // domain rule, store or fingerprint sees it.
+  if (absl::Status s = common::CheckStorableText(request); !s.ok()) return s;
   if (needs_key) {
     absl::StatusOr<std::string> key = common::IdempotencyKeyOf(context);
     if (!key.ok()) return key.status();
@@ -46,7 +51,7 @@ grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* context,
                                            const orders::v1::CreateOrderRequest* request,
                                            orders::v1::CreateOrderResponse* response) {
   return WithChaos("CreateOrder", [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/true);
     if (!scope.ok()) return ToGrpc(scope.status());
     absl::StatusOr<CreateResult> result = logic_.CreateOrder(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
@@ -59,7 +64,7 @@ grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* context,
 grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* context,
                                         const orders::v1::GetOrderRequest* request,
                                         orders::v1::Order* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
   absl::StatusOr<orders::v1::Order> order = logic_.GetOrder(*scope, *request);
   if (!order.ok()) return ToGrpc(order.status());
@@ -70,7 +75,7 @@ grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* context,
 grpc::Status OrderGrpcService::ListOrders(grpc::ServerContext* context,
                                           const orders::v1::ListOrdersRequest* request,
                                           orders::v1::ListOrdersResponse* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
   absl::StatusOr<orders::v1::ListOrdersResponse> page = logic_.ListOrders(*scope, *request);
   if (!page.ok()) return ToGrpc(page.status());
@@ -86,7 +91,7 @@ grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* context,
                                            const orders::v1::CancelOrderRequest* request,
                                            orders::v1::CancelOrderResponse* response) {
   return WithChaos("CancelOrder", [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/true);
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/true);
     if (!scope.ok()) return ToGrpc(scope.status());
     absl::StatusOr<CancelResult> result = logic_.CancelOrder(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
@@ -99,7 +104,7 @@ grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* context,
 grpc::Status OrderGrpcService::GetOrderAnalytics(
     grpc::ServerContext* context, const orders::v1::GetOrderAnalyticsRequest* request,
     orders::v1::OrderAnalytics* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
   absl::StatusOr<orders::v1::OrderAnalytics> analytics = logic_.GetOrderAnalytics(*scope, *request);
   if (!analytics.ok()) return ToGrpc(analytics.status());
@@ -111,7 +116,7 @@ grpc::Status OrderGrpcService::PutImportChunk(grpc::ServerContext* context,
                                               const orders::v1::PutImportChunkRequest* request,
                                               orders::v1::ImportChunk* response) {
   return WithChaos("PutImportChunk", [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
     if (!scope.ok()) return ToGrpc(scope.status());
     absl::StatusOr<ImportChunkResult> result = logic_.PutImportChunk(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
@@ -125,7 +130,7 @@ grpc::Status OrderGrpcService::CommitImport(grpc::ServerContext* context,
                                             const orders::v1::CommitImportRequest* request,
                                             orders::v1::ImportSummary* response) {
   return WithChaos("CommitImport", [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
     if (!scope.ok()) return ToGrpc(scope.status());
     absl::StatusOr<ImportCommitResult> result = logic_.CommitImport(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
@@ -138,7 +143,7 @@ grpc::Status OrderGrpcService::CommitImport(grpc::ServerContext* context,
 grpc::Status OrderGrpcService::SetShippingAddress(
     grpc::ServerContext* context, const orders::v1::SetShippingAddressRequest* request,
     orders::v1::Order* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, /*needs_key=*/false);
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
   absl::StatusOr<orders::v1::Order> order = logic_.SetShippingAddress(*scope, *request);
   if (!order.ok()) return ToGrpc(order.status());

@@ -42,7 +42,14 @@ class OrderGrpcService final : public orders::v1::OrderService::Service {
                             orders::v1::ImportSummary* response) override;
 
  private:
-  absl::StatusOr<RequestScope> ScopeOf(const grpc::ServerContext& context, bool needs_key) const;
+  // The caller's tenant (UNAUTHENTICATED first: an unknown caller learns nothing), then the
+  // text rule on the whole request (INVALID_ARGUMENT TEXT_NOT_STORABLE naming each field,
+  // common/storable_text.h), then the idempotency key when the method needs one
+  // (INVALID_ARGUMENT IDEMPOTENCY_KEY_MISSING / IDEMPOTENCY_KEY_INVALID). Every RPC calls it
+  // first, so no rule below it ever sees such text.
+  absl::StatusOr<RequestScope> ScopeOf(const grpc::ServerContext& context,
+                                       const google::protobuf::Message& request,
+                                       bool needs_key) const;
 
   // Runs `call` unless chaos fails it before; answers UNAVAILABLE after it when chaos drops the
   // response.

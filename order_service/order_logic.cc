@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/idempotency.h"
 #include "common/page_token.h"
+#include "common/storable_text.h"
 
 namespace orders {
 namespace {
@@ -31,11 +32,12 @@ bool IsPrintableAscii(absl::string_view s) {
   return true;
 }
 
+// Limits are documented in characters and counted so (common::CharacterCount), never in bytes.
 void CheckText(absl::string_view value, const std::string& field, size_t max_len,
                std::vector<common::FieldViolation>& out) {
   if (value.empty()) {
     out.push_back({field, "required"});
-  } else if (value.size() > max_len) {
+  } else if (common::CharacterCount(value) > max_len) {
     out.push_back({field, absl::StrCat("at most ", max_len, " characters")});
   } else if (!IsPrintableAscii(value)) {
     out.push_back({field, "printable ASCII only"});
@@ -102,7 +104,9 @@ absl::StatusOr<CancelResult> OrderLogic::CancelOrder(const RequestScope& scope,
                                                      const orders::v1::CancelOrderRequest& request) {
   std::vector<common::FieldViolation> violations;
   if (request.id() <= 0) violations.push_back({"id", "must be a positive order id"});
-  if (request.reason().size() > 500) violations.push_back({"reason", "at most 500 characters"});
+  if (common::CharacterCount(request.reason()) > 500) {
+    violations.push_back({"reason", "at most 500 characters"});
+  }
   if (!violations.empty()) {
     return common::InvalidArgument("CANCEL_INVALID", "the cancel request is not valid", violations);
   }
@@ -171,6 +175,21 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
   if (page->next_before_id > 0) response.set_next_page_token(common::EncodePageToken(page_query, page->next_before_id));
   return response;
 }
+
+// The only writes of the deprecated fields: their accessors are marked deprecated on purpose.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+void FillDeprecatedAmounts(orders::v1::OrderAnalytics& analytics) {
+  analytics.set_paid_cents(common::SingleCurrencyAmount(analytics.paid_totals()));
+  analytics.set_cancelled_cents(common::SingleCurrencyAmount(analytics.cancelled_totals()));
+}
+void FillDeprecatedAmounts(orders::v1::ImportChunk& chunk) {
+  chunk.set_amount_cents(common::SingleCurrencyAmount(chunk.totals()));
+}
+void FillDeprecatedAmounts(orders::v1::ImportSummary& summary) {
+  summary.set_amount_cents(common::SingleCurrencyAmount(summary.totals()));
+}
+#pragma GCC diagnostic pop
 
 std::string ChargeKeyForOrder(absl::string_view deployment, int64_t order_id) {
   return absl::StrCat("charge:", deployment, ":order:", order_id);

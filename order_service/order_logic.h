@@ -16,6 +16,9 @@ struct RequestScope {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
+// Requests reach OrderLogic after the adapter's text rule (OrderGrpcService::ScopeOf,
+// common::CheckStorableText): no string here holds a NUL. Length limits below are in characters
+// (common::CharacterCount), as orders.proto documents them.
 class OrderLogic {
  public:
   // `on_outbox_write` runs after each commit that wrote an outbox event (the relay's wake-up).
@@ -28,14 +31,19 @@ class OrderLogic {
                                              const orders::v1::GetOrderRequest& request);
   absl::StatusOr<orders::v1::ListOrdersResponse> ListOrders(
       const RequestScope& scope, const orders::v1::ListOrdersRequest& request);
+  // INVALID_ARGUMENT CANCEL_INVALID for an id <= 0 or a reason over 500 characters (any text);
+  // then OrderRepository::CancelOrder's answers.
   absl::StatusOr<CancelResult> CancelOrder(const RequestScope& scope,
                                            const orders::v1::CancelOrderRequest& request);
   absl::StatusOr<orders::v1::Order> SetShippingAddress(
       const RequestScope& scope, const orders::v1::SetShippingAddressRequest& request);
+  // INVALID_ARGUMENT CUSTOMER_ID_INVALID unless customer_id has 1-128 characters. Money per
+  // currency (OrderRepository::GetAnalytics).
   absl::StatusOr<orders::v1::OrderAnalytics> GetOrderAnalytics(
       const RequestScope& scope, const orders::v1::GetOrderAnalyticsRequest& request);
   // INVALID_ARGUMENT IMPORT_CHUNK_INVALID naming import_id, chunk_index, orders (1 to
-  // kMaxOrdersPerChunk) or orders[i].<field>; then OrderRepository::PutImportChunk's rules.
+  // kMaxOrdersPerChunk) or orders[i].<field>; then OrderRepository::PutImportChunk's rules. The
+  // chunk's totals are per currency (issue 12: amounts of two currencies are never one sum).
   absl::StatusOr<ImportChunkResult> PutImportChunk(
       const RequestScope& scope, const orders::v1::PutImportChunkRequest& request);
   // INVALID_ARGUMENT IMPORT_COMMIT_INVALID naming import_id or chunk_count; then
@@ -57,8 +65,9 @@ inline constexpr int kMaxOrdersPerChunk = 1000;
 // --max_message_bytes below this: a chunk the service would accept always reaches it.
 inline constexpr int64_t kMaxImportChunkBytes = 8'105'134;
 
-// Validates a CreateOrderRequest and returns its total in minor units; INVALID_ARGUMENT with
-// every field violation otherwise.
+// Validates a CreateOrderRequest and returns its total in minor units of its currency;
+// INVALID_ARGUMENT ORDER_INVALID with every field violation otherwise (customer_id 1-128,
+// payment_method 1-64, each sku 1-64 printable ASCII characters; 1-100 items).
 absl::StatusOr<int64_t> ValidateCreateOrder(const orders::v1::CreateOrderRequest& request);
 
 }  // namespace orders

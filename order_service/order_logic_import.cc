@@ -1,7 +1,9 @@
 // OrderLogic: bulk import in named chunks (seed 003, pattern 4) and the analytics read.
 #include "absl/strings/str_cat.h"
+#include "common/currency.h"
 #include "common/errors.h"
 #include "common/idempotency.h"
+#include "common/storable_text.h"
 #include "order_service/order_logic.h"
 
 namespace orders {
@@ -11,7 +13,7 @@ constexpr char kPutChunkMethod[] = "orders.v1.OrderService/PutImportChunk";
 constexpr int kMaxChunks = 10000;
 
 void CheckImportId(const std::string& id, std::vector<common::FieldViolation>& out) {
-  if (id.empty() || id.size() > 128) {
+  if (id.empty() || common::CharacterCount(id) > 128) {
     out.push_back({"import_id", "1 to 128 characters"});
     return;
   }
@@ -27,7 +29,7 @@ void CheckImportId(const std::string& id, std::vector<common::FieldViolation>& o
 
 absl::StatusOr<orders::v1::OrderAnalytics> OrderLogic::GetOrderAnalytics(
     const RequestScope& scope, const orders::v1::GetOrderAnalyticsRequest& request) {
-  if (request.customer_id().empty() || request.customer_id().size() > 128) {
+  if (request.customer_id().empty() || common::CharacterCount(request.customer_id()) > 128) {
     return common::InvalidArgument("CUSTOMER_ID_INVALID", "customer_id is required",
                                    {{"customer_id", "1 to 128 characters"}});
   }
@@ -44,7 +46,8 @@ absl::StatusOr<ImportChunkResult> OrderLogic::PutImportChunk(
   if (request.orders_size() == 0 || request.orders_size() > kMaxOrdersPerChunk) {
     violations.push_back({"orders", absl::StrCat("1 to ", kMaxOrdersPerChunk, " orders")});
   }
-  int64_t total = 0;
+  // Per currency: the orders of one chunk may have several, and their amounts are not one unit.
+  google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal> totals;
   for (int i = 0; i < request.orders_size() && i < kMaxOrdersPerChunk; ++i) {
     absl::StatusOr<int64_t> amount = ValidateCreateOrder(request.orders(i));
     if (!amount.ok()) {
@@ -53,14 +56,14 @@ absl::StatusOr<ImportChunkResult> OrderLogic::PutImportChunk(
       }
       continue;
     }
-    total += *amount;
+    common::AddToTotals(&totals, request.orders(i).currency(), *amount);
   }
   if (!violations.empty()) {
     return common::InvalidArgument("IMPORT_CHUNK_INVALID", "the import chunk is not valid",
                                    violations);
   }
   return repository_.PutImportChunk(scope.tenant, request,
-                                    common::RequestFingerprint(kPutChunkMethod, request), total,
+                                    common::RequestFingerprint(kPutChunkMethod, request), totals,
                                     scope.deadline);
 }
 

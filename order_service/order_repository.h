@@ -82,7 +82,9 @@ class OrderRepository {
   virtual absl::StatusOr<orders::v1::Order> SetShippingAddress(
       const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) = 0;
 
-  // The projection as it stands (zeros and no as_of before the first event is applied).
+  // The projection as it stands (zeros and no as_of before the first event is applied). Money
+  // comes per currency (paid_totals, cancelled_totals, ordered by currency code; the deprecated
+  // paid_cents and cancelled_cents by FillDeprecatedAmounts), never summed across currencies.
   virtual absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(
       const std::string& tenant, const std::string& customer_id) = 0;
 
@@ -91,20 +93,32 @@ class OrderRepository {
   // not create (new, or stored at an index >= its chunk_count) is FAILED_PRECONDITION
   // IMPORT_ALREADY_COMMITTED, while a committed one still replays. Never interleaves with a
   // commit of the same import: waits for it until `deadline`, then ABORTED
-  // IMPORT_COMMIT_IN_PROGRESS. `amount_cents` is the chunk's total.
+  // IMPORT_COMMIT_IN_PROGRESS. `totals` are the chunk's orders' totals per currency
+  // (common::AddToTotals), answered as the chunk's totals.
   virtual absl::StatusOr<ImportChunkResult> PutImportChunk(
       const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
-      const std::string& fingerprint, int64_t amount_cents, absl::Time deadline) = 0;
+      const std::string& fingerprint,
+      const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals,
+      absl::Time deadline) = 0;
 
   // Creates the orders of chunks 0..chunk_count-1 (each with its CHARGE event) in one
   // transaction, once, with consecutive ids (summary.first_order_id..last_order_id hold these
   // orders and no other). FAILED_PRECONDITION IMPORT_INCOMPLETE when a chunk is missing,
   // IMPORT_EXTRA_CHUNKS when a chunk is stored at an index >= chunk_count (nothing is created);
-  // committing again replays the summary (another chunk_count: IMPORT_ALREADY_COMMITTED).
+  // committing again replays the summary (another chunk_count: IMPORT_ALREADY_COMMITTED). The
+  // summary's money is per currency (totals), never summed across currencies.
   virtual absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
                                                           const std::string& import_id,
                                                           int chunk_count, absl::Time deadline) = 0;
 };
+
+// The deprecated single-number amounts of an answer (OrderAnalytics.paid_cents and
+// cancelled_cents, ImportChunk.amount_cents, ImportSummary.amount_cents), set from its
+// per-currency totals by common::SingleCurrencyAmount: the amount when one currency is involved,
+// 0 otherwise, as orders.proto documents. Both stores call it on what they answer (and store).
+void FillDeprecatedAmounts(orders::v1::OrderAnalytics& analytics);
+void FillDeprecatedAmounts(orders::v1::ImportChunk& chunk);
+void FillDeprecatedAmounts(orders::v1::ImportSummary& summary);
 
 // The payment key the relay sends for an order's charge or refund: derived from the event, never
 // the client's key, so it is the same across relay retries, crashes and replicas, and salted with

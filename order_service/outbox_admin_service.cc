@@ -6,6 +6,7 @@
 #include "common/grpc_metadata.h"
 #include "common/page_token.h"
 #include "common/status_mapper.h"
+#include "common/storable_text.h"
 #include "order_service/order_grpc_service.h"
 
 namespace orders {
@@ -17,16 +18,21 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 }  // namespace
 
-grpc::Status OutboxAdminService::Authorize(const grpc::ServerContext* context) const {
+grpc::Status OutboxAdminService::Authorize(const grpc::ServerContext* context,
+                                           const google::protobuf::Message& request) const {
   absl::StatusOr<std::string> admin =
       common::AuthorizeAdmin(admins_, tenants_, common::BearerTokenOf(*context));
-  return admin.ok() ? grpc::Status::OK : ToGrpc(admin.status());
+  if (!admin.ok()) return ToGrpc(admin.status());
+  // The text rule of both services (common/storable_text.h), as OrderGrpcService::ScopeOf
+  // applies it to OrderService: no handler below sees text PostgreSQL cannot store.
+  if (absl::Status s = common::CheckStorableText(request); !s.ok()) return ToGrpc(s);
+  return grpc::Status::OK;
 }
 
 grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext* context,
                                                   const orders::v1::ListOutboxEventsRequest* request,
                                                   orders::v1::ListOutboxEventsResponse* response) {
-  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
   if (absl::Status s =
           common::CheckEnumValue(orders::v1::OutboxEventStatus_descriptor(), request->status(),
                                  "status", "OUTBOX_EVENT_STATUS_INVALID");
@@ -62,7 +68,7 @@ grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext* context,
 grpc::Status OutboxAdminService::RequeueOutboxEvents(
     grpc::ServerContext* context, const orders::v1::RequeueOutboxEventsRequest* request,
     orders::v1::RequeueOutboxEventsResponse* response) {
-  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
   auto requeued = store_.Requeue({request->ids().begin(), request->ids().end()});
   if (!requeued.ok()) return ToGrpc(requeued.status());
   response->set_requeued(*requeued);
@@ -70,9 +76,9 @@ grpc::Status OutboxAdminService::RequeueOutboxEvents(
 }
 
 grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext* context,
-                                                const orders::v1::GetOutboxStatsRequest*,
+                                                const orders::v1::GetOutboxStatsRequest* request,
                                                 orders::v1::OutboxStats* response) {
-  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
   auto counts = store_.Counts();
   if (!counts.ok()) return ToGrpc(counts.status());
   response->set_pending(counts->pending);
@@ -100,7 +106,7 @@ grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext* context,
 grpc::Status OutboxAdminService::Reconcile(grpc::ServerContext* context,
                                            const orders::v1::ReconcileRequest* request,
                                            orders::v1::ReconcileReport* response) {
-  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
   if (reconciler_ == nullptr) {
     return ToGrpc(common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
                                           "RECONCILER_UNAVAILABLE",

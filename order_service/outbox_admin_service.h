@@ -34,7 +34,11 @@ class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
                          orders::v1::ReconcileReport* response) override;
 
  private:
-  grpc::Status Authorize(const grpc::ServerContext* context) const;
+  // Every RPC passes here first: the admin credential (common::AuthorizeAdmin), then the text
+  // rule of both services on the whole request (INVALID_ARGUMENT TEXT_NOT_STORABLE naming each
+  // field; common/storable_text.h).
+  grpc::Status Authorize(const grpc::ServerContext* context,
+                         const google::protobuf::Message& request) const;
 
   OutboxStore& store_;
   const OutboxRelay* relay_;

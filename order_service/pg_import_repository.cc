@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/currency.h"
 #include "common/errors.h"
 #include "common/pg/connection.h"
 #include "google/protobuf/util/time_util.h"
@@ -13,10 +14,17 @@
 namespace orders {
 namespace {
 
-constexpr pg::Query kAnalytics{"analytics_get", R"sql(
-SELECT order_count, paid_count, payment_failed_count, cancelled_count, paid_cents,
-       cancelled_cents, events_applied, coalesce((extract(epoch FROM as_of) * 1000000)::bigint, 0)
-FROM customer_analytics WHERE tenant = $1 AND customer_id = $2)sql"};
+// The counts and the money per currency in one statement, so both come from one snapshot (the
+// projector changes them in one statement too): one row per currency, or one row with NULL
+// money when no money was counted yet.
+constexpr pg::Query kAnalytics{"analytics_get_per_currency", R"sql(
+SELECT a.order_count, a.paid_count, a.payment_failed_count, a.cancelled_count, a.events_applied,
+       coalesce((extract(epoch FROM a.as_of) * 1000000)::bigint, 0),
+       m.currency, m.paid_amount, m.cancelled_amount
+FROM customer_analytics a
+LEFT JOIN customer_analytics_money m ON m.tenant = a.tenant AND m.customer_id = a.customer_id
+WHERE a.tenant = $1 AND a.customer_id = $2
+ORDER BY m.currency)sql"};
 
 // A put and a commit of one import never interleave: a put holds this lock shared and a commit
 // holds it exclusively, each until its transaction ends, so a chunk is either stored before the
@@ -106,25 +114,32 @@ absl::StatusOr<orders::v1::OrderAnalytics> PgOrderRepository::GetAnalytics(
   a.set_paid_count(rows->Int(0, 1));
   a.set_payment_failed_count(rows->Int(0, 2));
   a.set_cancelled_count(rows->Int(0, 3));
-  a.set_paid_cents(rows->Int(0, 4));
-  a.set_cancelled_cents(rows->Int(0, 5));
-  a.set_events_applied(rows->Int(0, 6));
-  if (int64_t micros = rows->Int(0, 7); micros > 0) {
+  a.set_events_applied(rows->Int(0, 4));
+  if (int64_t micros = rows->Int(0, 5); micros > 0) {
     *a.mutable_as_of() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(micros);
   }
+  for (int row = 0; row < rows->rows(); ++row) {
+    if (rows->IsNull(row, 6)) continue;
+    const absl::string_view currency = rows->Text(row, 6);
+    common::AddToTotals(a.mutable_paid_totals(), currency, rows->Int(row, 7));
+    common::AddToTotals(a.mutable_cancelled_totals(), currency, rows->Int(row, 8));
+  }
+  FillDeprecatedAmounts(a);
   return a;
 }
 
 absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
     const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
-    const std::string& fingerprint, int64_t amount_cents, absl::Time deadline) {
+    const std::string& fingerprint,
+    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals, absl::Time deadline) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
   ImportChunkResult result;
   result.chunk.set_import_id(request.import_id());
   result.chunk.set_chunk_index(request.chunk_index());
   result.chunk.set_order_count(request.orders_size());
-  result.chunk.set_amount_cents(amount_cents);
+  *result.chunk.mutable_totals() = totals;
+  FillDeprecatedAmounts(result.chunk);
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
   auto locked =
@@ -234,10 +249,11 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
       auto order = InsertOrderRow(**conn, tenant, request, *amount, next_id++);
       if (!order.ok()) return order.status();
       summary.set_order_count(summary.order_count() + 1);
-      summary.set_amount_cents(summary.amount_cents() + *amount);
+      common::AddToTotals(summary.mutable_totals(), request.currency(), *amount);
     }
   }
   summary.set_last_order_id(next_id - 1);
+  FillDeprecatedAmounts(summary);
   *summary.mutable_commit_time() =
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   auto stored = (*conn)->Exec(kStoreSummary,

@@ -35,7 +35,8 @@ class PgOrderRepository : public OrderRepository {
   absl::StatusOr<ImportChunkResult> PutImportChunk(const std::string& tenant,
                                                    const orders::v1::PutImportChunkRequest& request,
                                                    const std::string& fingerprint,
-                                                   int64_t amount_cents,
+                                                   const google::protobuf::RepeatedPtrField<
+                                                       orders::v1::MoneyTotal>& totals,
                                                    absl::Time deadline) override;
   absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
                                                   const std::string& import_id, int chunk_count,

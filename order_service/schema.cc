@@ -190,6 +190,71 @@ BEGIN
   RETURN first_id;
 END $$;
 )sql"},
+      {6, R"sql(
+-- Money per currency. Amounts of different currencies were added into one number (a customer
+-- with JPY 500 and USD 1250 paid "1750" of nothing). customer_analytics keeps the counts, which
+-- have no unit; the money moves to one row per (customer, currency), in the currency's minor
+-- units (ISO 4217: cents for USD, yen for JPY). Paid stays gross, as it was: a later
+-- cancellation or refund subtracts nothing.
+CREATE TABLE customer_analytics_money (
+  tenant           text NOT NULL,
+  customer_id      text NOT NULL,
+  currency         text NOT NULL,              -- ISO 4217: the currency of the orders counted
+  paid_amount      bigint NOT NULL DEFAULT 0,  -- minor units, of the ORDER_PAID events applied
+  cancelled_amount bigint NOT NULL DEFAULT 0,  -- minor units, of the ORDER_CANCELLED events applied
+  PRIMARY KEY (tenant, customer_id, currency)
+);
+
+-- Existing amounts. A customer whose orders all have one currency keeps them as they were, now
+-- labelled with that currency: they were right, only without a unit.
+INSERT INTO customer_analytics_money (tenant, customer_id, currency, paid_amount, cancelled_amount)
+SELECT a.tenant, a.customer_id, c.currency, a.paid_cents, a.cancelled_cents
+FROM customer_analytics a
+JOIN (SELECT tenant, customer_id, min(currency) AS currency FROM orders
+      GROUP BY tenant, customer_id HAVING count(DISTINCT currency) = 1) c
+  ON c.tenant = a.tenant AND c.customer_id = a.customer_id
+WHERE a.paid_cents <> 0 OR a.cancelled_cents <> 0;
+
+-- A customer with several currencies has a sum of different units, which cannot be split, so
+-- its amounts are counted again. Each event is written with the order change it reports, so the
+-- orders' states tell the events written (paid: PAID now, or cancelled after a successful
+-- charge, i.e. with a charge id and no decline; cancelled: CANCELLED), and the events not yet
+-- projected are taken off: the projector adds those when it gets to them. (Orders settled
+-- before order_events existed, migration 3, are counted too; the old sum had missed them.)
+WITH mixed AS (
+  SELECT tenant, customer_id FROM orders
+  GROUP BY tenant, customer_id HAVING count(DISTINCT currency) > 1),
+written AS (
+  SELECT o.tenant, o.customer_id, o.currency,
+         coalesce(sum(o.amount_cents) FILTER (
+           WHERE o.status = 2 OR (o.status = 4 AND o.charge_id <> 0 AND o.decline_reason = '')),
+           0) AS paid,
+         coalesce(sum(o.amount_cents) FILTER (WHERE o.status = 4), 0) AS cancelled
+  FROM orders o JOIN mixed m ON m.tenant = o.tenant AND m.customer_id = o.customer_id
+  GROUP BY o.tenant, o.customer_id, o.currency),
+pending AS (
+  SELECT e.tenant, e.customer_id, o.currency,
+         coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'ORDER_PAID'), 0) AS paid,
+         coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'ORDER_CANCELLED'), 0) AS cancelled
+  FROM order_events e JOIN orders o ON o.id = e.order_id
+  WHERE NOT e.projected
+  GROUP BY e.tenant, e.customer_id, o.currency),
+applied AS (
+  SELECT w.tenant, w.customer_id, w.currency,
+         w.paid - coalesce(p.paid, 0) AS paid, w.cancelled - coalesce(p.cancelled, 0) AS cancelled
+  FROM written w
+  JOIN customer_analytics a ON a.tenant = w.tenant AND a.customer_id = w.customer_id
+  LEFT JOIN pending p
+    ON p.tenant = w.tenant AND p.customer_id = w.customer_id AND p.currency = w.currency)
+INSERT INTO customer_analytics_money (tenant, customer_id, currency, paid_amount, cancelled_amount)
+SELECT tenant, customer_id, currency, paid, cancelled FROM applied
+WHERE paid <> 0 OR cancelled <> 0;
+
+-- The old columns go: a process of the previous version still running would otherwise go on
+-- adding mixed sums there, marking events projected without their money counted per currency.
+-- Without the columns its statement fails and the events wait for a current projector.
+ALTER TABLE customer_analytics DROP COLUMN paid_cents, DROP COLUMN cancelled_cents;
+)sql"},
   };
   return *migrations;
 }

@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_metadata.h"
 #include "common/status_mapper.h"
+#include "common/storable_text.h"
 #include "grpcpp/server_context.h"
 
 namespace payment_service {
@@ -14,15 +15,24 @@ grpc::Status Reply(const absl::Status& status) {
   return common::ToGrpcStatus(status, kErrorDomain);
 }
 
+// Every RPC of both services passes here first: the caller (UNAUTHENTICATED first, so an unknown
+// caller learns nothing), then the text rule on the whole request (INVALID_ARGUMENT
+// TEXT_NOT_STORABLE naming each field; common/storable_text.h), before any domain rule or the
+// ledger sees it.
 absl::StatusOr<std::string> CallerOf(const grpc::ServerContext& context,
-                                     const common::TokenAuthenticator& auth) {
-  return auth.Identify(common::BearerTokenOf(context));
+                                     const common::TokenAuthenticator& auth,
+                                     const google::protobuf::Message& request) {
+  absl::StatusOr<std::string> caller = auth.Identify(common::BearerTokenOf(context));
+  if (!caller.ok()) return caller.status();
+  if (absl::Status s = common::CheckStorableText(request); !s.ok()) return s;
+  return caller;
 }
 
-// The caller first (unauthenticated calls learn nothing), then the idempotency key.
+// The caller and the request first, then the idempotency key.
 absl::StatusOr<RequestKey> RequestKeyOf(const grpc::ServerContext& context,
-                                        const common::TokenAuthenticator& auth) {
-  absl::StatusOr<std::string> caller = CallerOf(context, auth);
+                                        const common::TokenAuthenticator& auth,
+                                        const google::protobuf::Message& request) {
+  absl::StatusOr<std::string> caller = CallerOf(context, auth, request);
   if (!caller.ok()) return caller.status();
   absl::StatusOr<std::string> key = common::IdempotencyKeyOf(context);
   if (!key.ok()) return key.status();
@@ -38,7 +48,7 @@ absl::Time DeadlineOf(const grpc::ServerContext& context) {
 grpc::Status PaymentGrpcService::Charge(grpc::ServerContext* context,
                                         const payments::v1::ChargeRequest* request,
                                         payments::v1::Charge* response) {
-  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_);
+  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_, *request);
   if (!key.ok()) return Reply(key.status());
   absl::StatusOr<ChargeOutcome> outcome = payments_.Charge(*key, *request, DeadlineOf(*context));
   if (!outcome.ok()) return Reply(outcome.status());
@@ -50,7 +60,7 @@ grpc::Status PaymentGrpcService::Charge(grpc::ServerContext* context,
 grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* context,
                                         const payments::v1::RefundRequest* request,
                                         payments::v1::Refund* response) {
-  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_);
+  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_, *request);
   if (!key.ok()) return Reply(key.status());
   absl::StatusOr<RefundOutcome> outcome = payments_.Refund(*key, *request, DeadlineOf(*context));
   if (!outcome.ok()) return Reply(outcome.status());
@@ -62,7 +72,7 @@ grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* context,
 grpc::Status PaymentGrpcService::GetCharge(grpc::ServerContext* context,
                                            const payments::v1::GetChargeRequest* request,
                                            payments::v1::Charge* response) {
-  absl::StatusOr<std::string> caller = CallerOf(*context, auth_);
+  absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
   if (!caller.ok()) return Reply(caller.status());
   absl::StatusOr<payments::v1::Charge> charge = payments_.GetCharge(*caller, *request);
   if (!charge.ok()) return Reply(charge.status());
@@ -73,7 +83,7 @@ grpc::Status PaymentGrpcService::GetCharge(grpc::ServerContext* context,
 grpc::Status PaymentGrpcService::ListCharges(grpc::ServerContext* context,
                                              const payments::v1::ListChargesRequest* request,
                                              payments::v1::ListChargesResponse* response) {
-  absl::StatusOr<std::string> caller = CallerOf(*context, auth_);
+  absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
   if (!caller.ok()) return Reply(caller.status());
   absl::StatusOr<payments::v1::ListChargesResponse> page =
       payments_.ListCharges(*caller, *request);
@@ -82,10 +92,10 @@ grpc::Status PaymentGrpcService::ListCharges(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status PaymentGrpcService::GetLedgerSummary(grpc::ServerContext* context,
-                                                  const payments::v1::GetLedgerSummaryRequest*,
-                                                  payments::v1::LedgerSummary* response) {
-  absl::StatusOr<std::string> caller = CallerOf(*context, auth_);
+grpc::Status PaymentGrpcService::GetLedgerSummary(
+    grpc::ServerContext* context, const payments::v1::GetLedgerSummaryRequest* request,
+    payments::v1::LedgerSummary* response) {
+  absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
   if (!caller.ok()) return Reply(caller.status());
   absl::StatusOr<payments::v1::LedgerSummary> summary = payments_.GetLedgerSummary(*caller);
   if (!summary.ok()) return Reply(summary.status());
@@ -118,16 +128,20 @@ payments::v1::FaultConfig ToProto(const FaultConfig& c) {
 grpc::Status FaultAdminGrpcService::SetFaults(grpc::ServerContext* context,
                                               const payments::v1::FaultConfig* request,
                                               payments::v1::FaultConfig* response) {
-  if (auto caller = CallerOf(*context, auth_); !caller.ok()) return Reply(caller.status());
+  if (auto caller = CallerOf(*context, auth_, *request); !caller.ok()) {
+    return Reply(caller.status());
+  }
   if (absl::Status s = faults_.Set(FromProto(*request)); !s.ok()) return Reply(s);
   *response = ToProto(faults_.config());
   return grpc::Status::OK;
 }
 
 grpc::Status FaultAdminGrpcService::GetFaults(grpc::ServerContext* context,
-                                              const payments::v1::GetFaultsRequest*,
+                                              const payments::v1::GetFaultsRequest* request,
                                               payments::v1::FaultState* response) {
-  if (auto caller = CallerOf(*context, auth_); !caller.ok()) return Reply(caller.status());
+  if (auto caller = CallerOf(*context, auth_, *request); !caller.ok()) {
+    return Reply(caller.status());
+  }
   *response->mutable_config() = ToProto(faults_.config());
   const FaultCounters counters = faults_.counters();
   response->set_injected_fail_before_charge(counters.fail_before_charge);

@@ -1,6 +1,8 @@
 // gRPC adapters: metadata (bearer token, idempotency key, deadline) in, the domain's
 // absl::Status out through common::ToGrpcStatus (domain "payments.example"), replays marked with
-// `idempotent-replayed: true`. No rules live here.
+// `idempotent-replayed: true`. The one rule applied here is the text rule of both services, on
+// every request after authentication and before the key (INVALID_ARGUMENT TEXT_NOT_STORABLE
+// naming each field; common/storable_text.h); every other rule lives in the domain.
 #pragma once
 
 #include "common/auth.h"

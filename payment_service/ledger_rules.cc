@@ -1,6 +1,7 @@
 #include "payment_service/ledger_rules.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/currency.h"
 #include "common/errors.h"
 #include "common/idempotency.h"
 
@@ -122,8 +123,11 @@ absl::Time TimeOf(const google::protobuf::Timestamp& timestamp) {
   return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
 }
 
-void AddToSummary(ChargeStatus status, int64_t count, int64_t amount_cents,
-                  payments::v1::LedgerSummary* summary) {
+// The only writes of the deprecated single-number fields: their accessors are marked deprecated.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+void AddToSummary(ChargeStatus status, absl::string_view currency, int64_t count,
+                  int64_t amount_minor_units, payments::v1::LedgerSummary* summary) {
   auto* buckets = summary->mutable_buckets();
   int at = 0;
   while (at < buckets->size() && buckets->Get(at).status() < status) ++at;
@@ -135,10 +139,13 @@ void AddToSummary(ChargeStatus status, int64_t count, int64_t amount_cents,
   }
   auto* bucket = buckets->Mutable(at);
   bucket->set_count(bucket->count() + count);
-  bucket->set_amount_cents(bucket->amount_cents() + amount_cents);
+  common::AddToTotals(bucket->mutable_totals(), currency, amount_minor_units);
+  bucket->set_amount_cents(common::SingleCurrencyAmount(bucket->totals()));
   if (status == payments::v1::CHARGE_STATUS_SUCCEEDED) {
-    summary->set_captured_cents(summary->captured_cents() + amount_cents);
+    common::AddToTotals(summary->mutable_captured_totals(), currency, amount_minor_units);
+    summary->set_captured_cents(common::SingleCurrencyAmount(summary->captured_totals()));
   }
 }
+#pragma GCC diagnostic pop
 
 }  // namespace payment_service

@@ -46,8 +46,12 @@ absl::StatusOr<payments::v1::RefundStatus> ParseRefundStatus(absl::string_view n
 void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out);
 absl::Time TimeOf(const google::protobuf::Timestamp& timestamp);
 
-// Adds one charge to a summary being built (buckets in status order, captured = SUCCEEDED).
-void AddToSummary(payments::v1::ChargeStatus status, int64_t count, int64_t amount_cents,
-                  payments::v1::LedgerSummary* summary);
+// Adds `count` charges of `status` in `currency`, for `amount_minor_units` together, to a summary
+// being built: buckets in status order, each with its totals per currency; captured_totals from
+// SUCCEEDED (money held now, so net of refunds: a refunded charge is REFUNDED). Amounts of two
+// currencies are never added together (common::AddToTotals); the deprecated amount_cents and
+// captured_cents say the single currency's amount, or 0 (common::SingleCurrencyAmount).
+void AddToSummary(payments::v1::ChargeStatus status, absl::string_view currency, int64_t count,
+                  int64_t amount_minor_units, payments::v1::LedgerSummary* summary);
 
 }  // namespace payment_service

@@ -126,7 +126,8 @@ absl::StatusOr<payments::v1::LedgerSummary> MemoryLedger::Summary(absl::string_v
   payments::v1::LedgerSummary summary;
   for (const auto& [id, row] : charges_) {
     if (row.caller == caller) {
-      AddToSummary(row.charge.status(), 1, row.charge.amount_cents(), &summary);
+      AddToSummary(row.charge.status(), row.charge.currency(), 1, row.charge.amount_cents(),
+                   &summary);
     }
   }
   for (const auto& [charge_id, refund] : refunds_by_charge_) {

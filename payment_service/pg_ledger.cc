@@ -83,12 +83,13 @@ constexpr pg::Query kListCharges{
     " WHERE caller = $1 AND ($2::bigint = 0 OR order_id = $2)"
     " AND ($3::bigint IS NULL OR created_at >= " PAY_FROM_MICROS("$3::bigint") ")"
     " AND id > $4 ORDER BY id LIMIT $5"};
-// One statement, so the counts come from one snapshot; the last row counts refunds.
+// One statement, so the counts come from one snapshot; the last row counts refunds. Sums per
+// status and currency: amounts of two currencies are different units.
 constexpr pg::Query kSummary{
-    "pay_summary",
-    "SELECT status, count(*), coalesce(sum(amount_cents), 0)::bigint FROM charges"
-    " WHERE caller = $1 GROUP BY status"
-    " UNION ALL SELECT 'REFUNDS', count(*), 0 FROM refunds"
+    "pay_summary_per_currency",
+    "SELECT status, currency, count(*), coalesce(sum(amount_cents), 0)::bigint FROM charges"
+    " WHERE caller = $1 GROUP BY status, currency"
+    " UNION ALL SELECT 'REFUNDS', '', count(*), 0 FROM refunds"
     " WHERE caller = $1 AND status = 'SUCCEEDED'"};
 constexpr pg::Query kReapRefundRecords{
     "pay_reap_refund_records",
@@ -340,12 +341,12 @@ absl::StatusOr<payments::v1::LedgerSummary> PgLedger::Summary(absl::string_view 
   payments::v1::LedgerSummary summary;
   for (int i = 0; i < r->rows(); ++i) {
     if (r->Text(i, 0) == "REFUNDS") {
-      summary.set_refund_count(r->Int(i, 1));
+      summary.set_refund_count(r->Int(i, 2));
       continue;
     }
     absl::StatusOr<ChargeStatus> status = ParseChargeStatus(r->Text(i, 0));
     if (!status.ok()) return status.status();
-    AddToSummary(*status, r->Int(i, 1), r->Int(i, 2), &summary);
+    AddToSummary(*status, r->Text(i, 1), r->Int(i, 2), r->Int(i, 3), &summary);
   }
   return summary;
 }

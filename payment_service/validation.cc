@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/currency.h"
 #include "common/errors.h"
+#include "common/storable_text.h"
 
 namespace payment_service {
 namespace {
@@ -74,7 +75,7 @@ absl::Status ValidateCharge(const payments::v1::ChargeRequest& request) {
           "unknown payment method; test methods are pm_card_visa, pm_card_mastercard, "
           "pm_card_amex, pm_card_declined, pm_card_insufficient_funds, pm_card_flaky");
   }
-  if (request.customer_id().size() > kMaxTextLength) {
+  if (common::CharacterCount(request.customer_id()) > kMaxTextLength) {
     v.Add("INVALID_CUSTOMER_ID", "customer_id", "must be at most 255 characters");
   }
   return v.ToStatus("charge request");
@@ -98,7 +99,7 @@ absl::Status ValidateChargeKey(absl::string_view charge_key) {
 absl::Status ValidateRefund(const payments::v1::RefundRequest& request) {
   Violations v;
   CheckChargeKey(request.charge_key(), v);
-  if (request.reason().size() > 1000) {
+  if (common::CharacterCount(request.reason()) > kMaxReasonLength) {
     v.Add("INVALID_REASON", "reason", "must be at most 1000 characters");
   }
   return v.ToStatus("refund request");

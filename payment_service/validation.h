@@ -9,16 +9,22 @@
 
 namespace payment_service {
 
+// Length limits in characters (Unicode code points, common::CharacterCount), as documented in
+// payments.proto; never in bytes.
 inline constexpr size_t kMaxTextLength = 255;
+inline constexpr size_t kMaxReasonLength = 1000;
 
-// Amounts are 1..common::kMaxAmountCents; currencies those of common::IsSupportedCurrency.
-// Reasons: INVALID_ORDER_ID, INVALID_AMOUNT, UNSUPPORTED_CURRENCY, INVALID_PAYMENT_METHOD,
-// INVALID_CUSTOMER_ID (the first failing field names the reason; every failing field is listed).
+// Amounts are 1..common::kMaxAmountCents; currencies those of common::IsSupportedCurrency;
+// customer_id at most kMaxTextLength characters. Reasons: INVALID_ORDER_ID, INVALID_AMOUNT,
+// UNSUPPORTED_CURRENCY, INVALID_PAYMENT_METHOD, INVALID_CUSTOMER_ID (the first failing field
+// names the reason; every failing field is listed). Text PostgreSQL cannot store (a NUL) is
+// refused before this, by the adapter (common::CheckStorableText).
 absl::Status ValidateCharge(const payments::v1::ChargeRequest& request);
 
 // INVALID_ARGUMENT INVALID_CHARGE_KEY unless 1-255 visible ASCII characters.
 absl::Status ValidateChargeKey(absl::string_view charge_key);
 
+// charge_key 1-255 visible ASCII characters; reason at most kMaxReasonLength characters.
 // Reasons: INVALID_CHARGE_KEY, INVALID_REASON.
 absl::Status ValidateRefund(const payments::v1::RefundRequest& request);
 

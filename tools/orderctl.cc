@@ -171,6 +171,14 @@ std::string Money(int64_t minor, const std::string& currency) {
   return absl::StrFormat("%s%d.%02d %s", sign, abs / 100, abs % 100, currency);
 }
 
+// Per-currency totals as "5.00 USD, 500 JPY" ("none" when empty): never one mixed sum.
+std::string Totals(const google::protobuf::RepeatedPtrField<v1::MoneyTotal>& totals) {
+  if (totals.empty()) return "none";
+  std::vector<std::string> parts;
+  for (const auto& t : totals) parts.push_back(Money(t.amount_minor_units(), t.currency()));
+  return absl::StrJoin(parts, ", ");
+}
+
 std::string StatusName(v1::OrderStatus status) {
   std::string name = v1::OrderStatus_Name(status);
   constexpr absl::string_view kPrefix = "ORDER_STATUS_";
@@ -360,12 +368,11 @@ int Analytics(orders_client::OrdersClient& client, const std::vector<char*>& arg
   std::printf("customer %s (as of %s, %lld events)\n", a->customer_id().c_str(),
               TimeText(a->as_of()).c_str(), static_cast<long long>(a->events_applied()));
   std::printf("  orders          %lld\n", static_cast<long long>(a->order_count()));
-  std::printf("  paid            %lld (%lld minor units)\n", static_cast<long long>(a->paid_count()),
-              static_cast<long long>(a->paid_cents()));
+  std::printf("  paid            %lld (%s)\n", static_cast<long long>(a->paid_count()),
+              Totals(a->paid_totals()).c_str());
   std::printf("  payment failed  %lld\n", static_cast<long long>(a->payment_failed_count()));
-  std::printf("  cancelled       %lld (%lld minor units)\n",
-              static_cast<long long>(a->cancelled_count()),
-              static_cast<long long>(a->cancelled_cents()));
+  std::printf("  cancelled       %lld (%s)\n", static_cast<long long>(a->cancelled_count()),
+              Totals(a->cancelled_totals()).c_str());
   return 0;
 }
 
@@ -414,11 +421,11 @@ int Import(orders_client::OrdersClient& client) {
     std::printf("%s\n", ToJson(*summary).c_str());
     return 0;
   }
-  std::printf("import %s: %d orders in %d chunks, ids %lld..%lld, %lld minor units\n",
+  std::printf("import %s: %d orders in %d chunks, ids %lld..%lld, %s\n",
               summary->import_id().c_str(), summary->order_count(), summary->chunk_count(),
               static_cast<long long>(summary->first_order_id()),
               static_cast<long long>(summary->last_order_id()),
-              static_cast<long long>(summary->amount_cents()));
+              Totals(summary->totals()).c_str());
   return 0;
 }
 

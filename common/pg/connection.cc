@@ -120,6 +120,20 @@ absl::StatusOr<Result> Connection::Exec(const Query& query, std::initializer_lis
 }
 
 absl::StatusOr<Result> Connection::Exec(const Query& query, const std::vector<Param>& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& v = params[i].value();
+    // libpq sends a text parameter as a C string, so a NUL would cut the value short and the
+    // statement would store or match another value than the caller's. Text cannot hold U+0000
+    // anyway (SQLSTATE 22021): refuse the statement. Request validation
+    // (common::CheckStorableText) refuses such input earlier; this is the last line.
+    if (v && !params[i].binary() && v->find('\0') != std::string::npos) {
+      absl::Status status = absl::InvalidArgumentError(
+          absl::StrCat("postgres: parameter $", i + 1, " of ", query.name,
+                       " holds a NUL byte, which text cannot store"));
+      status.SetPayload(kSqlStateUrl, absl::Cord("22021"));
+      return status;
+    }
+  }
   if (!prepared_.contains(query.name)) {
     PGresult* prep = PQprepare(conn_, query.name, query.sql, 0, nullptr);
     absl::Status status = StatusOf(prep);

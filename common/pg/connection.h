@@ -83,7 +83,10 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Runs a named statement, preparing it on first use on this connection.
+  // Runs a named statement, preparing it on first use on this connection. A text (non-binary)
+  // parameter holding a NUL byte is never sent: libpq would cut it at the NUL and the statement
+  // would act on another value. It fails with INVALID_ARGUMENT, SQLSTATE 22021 (what PostgreSQL
+  // answers for U+0000 in text), and nothing runs.
   absl::StatusOr<Result> Exec(const Query& query, std::initializer_list<Param> params = {});
   absl::StatusOr<Result> Exec(const Query& query, const std::vector<Param>& params);
   // Runs a fixed, parameter-free script (migrations, BEGIN/COMMIT). Never pass input here.

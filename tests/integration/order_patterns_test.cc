@@ -8,6 +8,7 @@
 #include "common/client_context.h"
 #include "common/errors.h"
 #include "common/status_mapper.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
@@ -202,8 +203,11 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
   EXPECT_EQ(caught_up.paid_count(), 3);
   EXPECT_EQ(caught_up.payment_failed_count(), 1);
   EXPECT_EQ(caught_up.cancelled_count(), 1);
-  EXPECT_EQ(caught_up.paid_cents(), 6000);
-  EXPECT_EQ(caught_up.cancelled_cents(), 1000);
+  ASSERT_EQ(caught_up.paid_totals_size(), 1);
+  EXPECT_EQ(caught_up.paid_totals(0).currency(), "JPY");
+  EXPECT_EQ(caught_up.paid_totals(0).amount_minor_units(), 6000);  // gross: the cancelled one too
+  ASSERT_EQ(caught_up.cancelled_totals_size(), 1);
+  EXPECT_EQ(caught_up.cancelled_totals(0).amount_minor_units(), 1000);
   EXPECT_GT(caught_up.as_of().seconds(), 0);
 
   // Deliver every event again: the inbox recognises them and nothing is counted twice.
@@ -216,6 +220,87 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
       absl::Seconds(10), "the redelivered events to be consumed"));
   EXPECT_EQ(Analytics(**stack, "carol").SerializeAsString(), caught_up.SerializeAsString());
   EXPECT_EQ(Analytics(**stack, "nobody").order_count(), 0);
+}
+
+std::vector<std::string> Texts(
+    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
+  std::vector<std::string> out;
+  for (const auto& t : totals) {
+    out.push_back(absl::StrCat(t.currency(), " ", t.amount_minor_units()));
+  }
+  return out;
+}
+
+orders::v1::CreateOrderRequest InCurrency(orders::v1::CreateOrderRequest request,
+                                          const std::string& currency) {
+  request.set_currency(currency);
+  return request;
+}
+
+// The deprecated single-number fields, read in one place.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int64_t PaidCents(const orders::v1::OrderAnalytics& a) { return a.paid_cents(); }
+int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
+#pragma GCC diagnostic pop
+
+// Issue 12, case 6, end to end: a customer paid JPY 500 and USD 1250 got paid_cents 1750.
+TEST(AnalyticsTest, PaidMoneyIsPerCurrencyAndNeverOneMixedSum) {
+  auto stack = ServiceStack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  std::vector<int64_t> ids;
+  int n = 0;
+  for (const auto& request : {InCurrency(Order("gina", 500), "JPY"),
+                              InCurrency(Order("gina", 1250), "USD"),
+                              InCurrency(Order("hal", 1250), "USD")}) {
+    auto context = common::NewClientContext({.idempotency_key = absl::StrCat("cur-", n++)});
+    orders::v1::CreateOrderResponse response;
+    ASSERT_TRUE((*stack)->orders().CreateOrder(context.get(), request, &response).ok());
+    ids.push_back(response.order().id());
+  }
+  for (int64_t id : ids) ASSERT_TRUE((*stack)->WaitForSettled(id, absl::Seconds(5)).ok());
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Analytics(**stack, "gina").paid_count() == 2; }, absl::Seconds(10),
+      "the projection to count both payments"));
+  const orders::v1::OrderAnalytics gina = Analytics(**stack, "gina");
+  EXPECT_THAT(Texts(gina.paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_EQ(PaidCents(gina), 0) << "JPY 500 + USD 1250 is not 1750 of anything";
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Analytics(**stack, "hal").paid_count() == 1; }, absl::Seconds(10),
+      "the projection to count hal's payment"));
+  EXPECT_EQ(PaidCents(Analytics(**stack, "hal")), 1250) << "one currency: still said";
+
+  // The ledger agrees, per currency.
+  payments::v1::LedgerSummary summary;
+  auto context = common::NewClientContext({});
+  ASSERT_TRUE((*stack)->payments().GetLedgerSummary(context.get(), {}, &summary).ok());
+  std::vector<std::string> captured;
+  for (const auto& t : summary.captured_totals()) {
+    captured.push_back(absl::StrCat(t.currency(), " ", t.amount_minor_units()));
+  }
+  EXPECT_THAT(captured, ::testing::ElementsAre("JPY 500", "USD 2500"));
+}
+
+// Issue 12, case 6, end to end: an import of USD 1000 and JPY 1000 reported 2000.
+TEST(ImportTest, SummaryTotalsArePerCurrency) {
+  auto stack = ServiceStack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  orders::v1::PutImportChunkRequest chunk;
+  chunk.set_import_id("cur-imp");
+  *chunk.add_orders() = InCurrency(Order("ivy", 1000), "USD");
+  *chunk.add_orders() = InCurrency(Order("ivy", 1000), "JPY");
+  orders::v1::ImportChunk stored;
+  ASSERT_TRUE(Put(**stack, chunk, &stored).status.ok());
+  EXPECT_THAT(Texts(stored.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  orders::v1::ImportSummary summary;
+  Call committed = Commit(**stack, "cur-imp", 1, &summary);
+  ASSERT_TRUE(committed.status.ok()) << committed.status.error_message();
+  EXPECT_EQ(summary.order_count(), 2);
+  EXPECT_THAT(Texts(summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_EQ(AmountCents(summary), 0) << "not 2000";
+  orders::v1::ImportSummary replay;
+  ASSERT_TRUE(Commit(**stack, "cur-imp", 1, &replay).status.ok());
+  EXPECT_EQ(replay.SerializeAsString(), summary.SerializeAsString());
 }
 
 // Pattern 3: every line item in one CreateOrder, one transaction; one bad item rejects the whole

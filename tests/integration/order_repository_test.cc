@@ -5,11 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/currency.h"
 #include "common/errors.h"
 #include "common/idempotency.h"
 #include "common/pg/migrate.h"
 #include "common/pg/pool.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "order_service/analytics_projector.h"
 #include "order_service/memory_order_repository.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
@@ -60,13 +63,15 @@ class OrderRepositoryTest : public ::testing::TestWithParam<Backend> {
     return chunk;
   }
   absl::StatusOr<ImportChunkResult> Put(const orders::v1::PutImportChunkRequest& chunk) {
-    int64_t amount = 0;
+    google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal> totals;
     for (const auto& order : chunk.orders()) {
+      int64_t amount = 0;
       for (const auto& item : order.items()) amount += item.quantity() * item.unit_price_cents();
+      common::AddToTotals(&totals, order.currency(), amount);
     }
     return repo_->PutImportChunk(
         "t1", chunk, common::RequestFingerprint("orders.v1.OrderService/PutImportChunk", chunk),
-        amount, Deadline());
+        totals, Deadline());
   }
   // Every order of tenant t1.
   std::vector<orders::v1::Order> AllOrders() {
@@ -263,6 +268,74 @@ TEST_P(OrderRepositoryTest, ImportIdsAreOneBlockWhileOtherOrdersAreCreated) {
   // The in-memory store holds its lock for the whole commit; PostgreSQL must have let other
   // orders through (more than two of CreateOrder's 32-id blocks), or the test proved nothing.
   if (GetParam().name == "Postgres") EXPECT_GT(during, 64);
+
+std::vector<std::string> Texts(
+    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
+  std::vector<std::string> out;
+  for (const auto& t : totals) {
+    out.push_back(t.currency() + " " + std::to_string(t.amount_minor_units()));
+  }
+  return out;
+}
+
+orders::v1::CreateOrderRequest Priced(const std::string& customer, const std::string& currency,
+                                      int64_t minor_units) {
+  orders::v1::CreateOrderRequest request = Request(1);
+  request.set_customer_id(customer);
+  request.set_currency(currency);
+  request.mutable_items(0)->set_unit_price_cents(minor_units);
+  return request;
+}
+
+// The deprecated single-number fields, read in one place.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int64_t CancelledCents(const orders::v1::OrderAnalytics& a) { return a.cancelled_cents(); }
+int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
+#pragma GCC diagnostic pop
+
+// Issue 12, case 6: a customer with JPY 500 and USD 1250 had "1750"; an import of USD 1000 and
+// JPY 1000 reported 2000. Both stores keep money per currency and answer the same.
+TEST_P(OrderRepositoryTest, AnalyticsAndImportMoneyIsPerCurrency) {
+  std::vector<int64_t> ids;
+  int n = 0;
+  for (const auto& request : {Priced("mixed", "USD", 1250), Priced("mixed", "JPY", 500),
+                              Priced("single", "JPY", 700)}) {
+    auto created = repo_->CreateOrder(Scope("k" + std::to_string(n++), "fp"), request,
+                                      request.items(0).unit_price_cents(), Deadline());
+    ASSERT_TRUE(created.ok()) << created.status();
+    ids.push_back(created->response.order().id());
+  }
+  for (int64_t id : ids) {
+    IdempotencyScope cancel{"t1", "orders.v1.OrderService/CancelOrder",
+                            "cancel-" + std::to_string(id), "fp"};
+    ASSERT_TRUE(repo_->CancelOrder(cancel, id, "", Deadline()).ok());
+  }
+  if (pool_) {  // PostgreSQL projects asynchronously: run one pass of the projector
+    AnalyticsProjector projector(*pool_);
+    ASSERT_TRUE(projector.RunOnce().ok());
+  }
+  auto mixed = repo_->GetAnalytics("t1", "mixed");
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->cancelled_count(), 2);
+  EXPECT_THAT(Texts(mixed->cancelled_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_EQ(CancelledCents(*mixed), 0);
+  auto single = repo_->GetAnalytics("t1", "single");
+  ASSERT_TRUE(single.ok());
+  EXPECT_THAT(Texts(single->cancelled_totals()), ::testing::ElementsAre("JPY 700"));
+  EXPECT_EQ(CancelledCents(*single), 700);
+
+  orders::v1::PutImportChunkRequest chunk;
+  chunk.set_import_id("imp");
+  *chunk.add_orders() = Priced("erin", "USD", 1000);
+  *chunk.add_orders() = Priced("erin", "JPY", 1000);
+  auto put = Put(chunk);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_THAT(Texts(put->chunk.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  auto committed = repo_->CommitImport("t1", "imp", 1, Deadline());
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_THAT(Texts(committed->summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_EQ(AmountCents(committed->summary), 0) << "not 2000";
 }
 
 std::unique_ptr<OrderRepository> MakePg(std::unique_ptr<pg::Pool>& pool) {
@@ -324,6 +397,100 @@ TEST(PgOrderRepositoryTest, ConcurrentMigrationsApplyOnce) {
   EXPECT_EQ(*testing_support::QueryScalar(
                 *db, "SELECT count(*) FROM schema_migrations WHERE component = 'orders'"),
             std::to_string(OrderMigrations().size()));
+}
+
+}  // namespace
+}  // namespace orders
+
+namespace orders {
+namespace {
+
+// Migration 6 moves analytics money to one row per currency. A single-currency customer keeps
+// its amounts, now labelled; a mixed customer's meaningless sum is counted again from its orders'
+// states, less the events the projector has not applied yet (it adds those itself afterwards).
+TEST(PgOrderRepositoryTest, MigrationSixSplitsAnalyticsMoneyPerCurrency) {
+  auto db = testing_support::CreateTestDatabase("orders_migrate6");
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto conn = pg::Connection::Open(*db);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  const std::vector<pg::Migration> until_five(OrderMigrations().begin(),
+                                              OrderMigrations().begin() + 5);
+  ASSERT_TRUE(pg::Migrate(**conn, "orders", until_five).ok());
+  // The state of version 5: orders, their projected events' sums in customer_analytics (mixed
+  // currencies added together), one ORDER_PAID event not projected yet.
+  ASSERT_TRUE((*conn)->ExecScript(R"sql(
+INSERT INTO orders (id, tenant, customer_id, currency, amount_cents, payment_method, status,
+                    charge_id, decline_reason) VALUES
+  (1, 't', 'single', 'USD', 1000, 'pm_card_visa', 2, 11, ''),
+  (2, 't', 'single', 'USD', 300, 'pm_card_visa', 4, 0, ''),
+  (3, 't', 'mixed', 'JPY', 500, 'pm_card_visa', 2, 13, ''),
+  (4, 't', 'mixed', 'USD', 1250, 'pm_card_visa', 4, 14, ''),
+  (5, 't', 'mixed', 'EUR', 200, 'pm_card_declined', 4, 15, 'card_declined'),
+  (6, 't', 'mixed', 'USD', 400, 'pm_card_visa', 2, 16, '');
+INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents, projected) VALUES
+  ('t', 'mixed', 6, 'ORDER_PAID', 400, false);
+INSERT INTO customer_analytics (tenant, customer_id, order_count, paid_count,
+    payment_failed_count, cancelled_count, paid_cents, cancelled_cents, events_applied) VALUES
+  ('t', 'single', 2, 1, 0, 1, 1000, 300, 5),
+  ('t', 'mixed', 4, 2, 1, 2, 1750, 1450, 10);
+)sql").ok());
+  ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+  EXPECT_EQ(testing_support::ScalarOrError(
+                *db,
+                "SELECT string_agg(customer_id || ' ' || currency || ' ' || paid_amount || '/' ||"
+                " cancelled_amount, ', ' ORDER BY customer_id, currency)"
+                " FROM customer_analytics_money"),
+            "mixed EUR 0/200, mixed JPY 500/0, mixed USD 1250/1250, single USD 1000/300");
+  EXPECT_EQ(testing_support::ScalarOrError(
+                *db, "SELECT count(*) FROM information_schema.columns"
+                     " WHERE table_name = 'customer_analytics' AND column_name LIKE '%cents'"),
+            "0");
+
+  // The projector then applies the pending event to its currency, and reads are per currency.
+  pg::Pool pool(*db, 2);
+  AnalyticsProjector projector(pool);
+  ASSERT_TRUE(projector.RunOnce().ok());
+  PgOrderRepository repo(pool);
+  auto mixed = repo.GetAnalytics("t", "mixed");
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_THAT(Texts(mixed->paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1650"));
+  EXPECT_THAT(Texts(mixed->cancelled_totals()), ::testing::ElementsAre("EUR 200", "USD 1250"));
+  EXPECT_EQ(mixed->paid_count(), 3);
+  auto single = repo.GetAnalytics("t", "single");
+  ASSERT_TRUE(single.ok());
+  EXPECT_THAT(Texts(single->paid_totals()), ::testing::ElementsAre("USD 1000"));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_EQ(single->paid_cents(), 1000);
+  EXPECT_EQ(mixed->paid_cents(), 0);
+#pragma GCC diagnostic pop
+}
+
+// The last line behind request validation: a text parameter with a NUL is never sent (libpq
+// would cut it at the NUL and the statement would act on another value). Nothing runs.
+TEST(PgOrderRepositoryTest, TextParameterWithANulIsRefusedNotTruncated) {
+  using namespace std::string_literals;
+  std::unique_ptr<pg::Pool> pool;
+  auto repo = MakePg(pool);
+  auto alice = Request();
+  alice.set_customer_id("alice");
+  ASSERT_TRUE(
+      repo->CreateOrder(Scope("k1", "fp"), alice, 500, absl::Now() + absl::Seconds(5)).ok());
+
+  ListQuery query;
+  query.customer_id = "alice\0x"s;
+  auto listed = repo->ListOrders("t1", query);
+  EXPECT_EQ(listed.status().code(), absl::StatusCode::kInvalidArgument) << listed.status();
+
+  IdempotencyScope cancel{"t1", "orders.v1.OrderService/CancelOrder", "c1", "fp"};
+  auto cancelled = repo->CancelOrder(cancel, 1, "changed\0mind"s, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kInvalidArgument) << cancelled.status();
+  EXPECT_EQ(testing_support::ScalarOrError(pool->conninfo(),
+                                           "SELECT status || ':' || cancel_reason FROM orders"),
+            "1:");
+  EXPECT_EQ(testing_support::ScalarOrError(pool->conninfo(),
+                                           "SELECT count(*) FROM idempotency_keys"),
+            "1");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/pg/connection.h"
 #include "common/pg/pool.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "payment_service/faults.h"
 #include "payment_service/memory_ledger.h"
@@ -50,13 +51,21 @@ std::string Reason(const absl::Status& status) {
   return common::ErrorReason(status).value_or("(none)");
 }
 
-// Count and amount of one status bucket of a summary.
+// Count and amount of one status bucket of a summary, in the one currency it holds.
 std::pair<int64_t, int64_t> Bucket(const payments::v1::LedgerSummary& summary,
                                    ChargeStatus status) {
   for (const auto& b : summary.buckets()) {
-    if (b.status() == status) return {b.count(), b.amount_cents()};
+    if (b.status() != status) continue;
+    EXPECT_LE(b.totals_size(), 1) << b.ShortDebugString();
+    return {b.count(), b.totals().empty() ? 0 : b.totals(0).amount_minor_units()};
   }
   return {0, 0};
+}
+
+// Money held, in the one currency these tests charge in (LedgerSummary.captured_totals).
+int64_t Captured(const payments::v1::LedgerSummary& summary) {
+  EXPECT_LE(summary.captured_totals_size(), 1) << summary.ShortDebugString();
+  return summary.captured_totals().empty() ? 0 : summary.captured_totals(0).amount_minor_units();
 }
 
 class LedgerSuite : public ::testing::TestWithParam<std::string> {
@@ -177,7 +186,7 @@ TEST_P(LedgerSuite, ReusedKeyIsRefusedAndNothingIsWritten) {
   const payments::v1::LedgerSummary summary = Summary();
   EXPECT_EQ(Bucket(summary, payments::v1::CHARGE_STATUS_SUCCEEDED),
             std::make_pair(int64_t{1}, int64_t{1250}));
-  EXPECT_EQ(summary.captured_cents(), 1250);
+  EXPECT_EQ(Captured(summary), 1250);
 }
 
 TEST_P(LedgerSuite, DeclineIsStoredAndReplaysAsDecline) {
@@ -196,7 +205,7 @@ TEST_P(LedgerSuite, DeclineIsStoredAndReplaysAsDecline) {
   EXPECT_EQ(poor->charge.decline_reason(), "insufficient_funds");
   const payments::v1::LedgerSummary summary = Summary();
   EXPECT_EQ(Bucket(summary, payments::v1::CHARGE_STATUS_DECLINED).first, 2);
-  EXPECT_EQ(summary.captured_cents(), 0);
+  EXPECT_EQ(Captured(summary), 0);
 }
 
 TEST_P(LedgerSuite, RefundReturnsTheMoneyOnce) {
@@ -232,7 +241,7 @@ TEST_P(LedgerSuite, RefundReturnsTheMoneyOnce) {
   EXPECT_EQ(charge_replay->charge.status(), payments::v1::CHARGE_STATUS_SUCCEEDED);
 
   const payments::v1::LedgerSummary summary = Summary();
-  EXPECT_EQ(summary.captured_cents(), 0);
+  EXPECT_EQ(Captured(summary), 0);
   EXPECT_EQ(summary.refund_count(), 1);
   EXPECT_EQ(Bucket(summary, payments::v1::CHARGE_STATUS_REFUNDED),
             std::make_pair(int64_t{1}, int64_t{4200}));
@@ -264,7 +273,7 @@ TEST_P(LedgerSuite, RefundBeforeChargeVoidsTheLateCharge) {
   EXPECT_EQ(Reason(different.status()), "IDEMPOTENCY_KEY_REUSED");
 
   const payments::v1::LedgerSummary summary = Summary();
-  EXPECT_EQ(summary.captured_cents(), 0);
+  EXPECT_EQ(Captured(summary), 0);
   EXPECT_EQ(Bucket(summary, payments::v1::CHARGE_STATUS_VOIDED).first, 1);
   EXPECT_EQ(Bucket(summary, payments::v1::CHARGE_STATUS_SUCCEEDED).first, 0);
   EXPECT_EQ(summary.refund_count(), 0);
@@ -357,13 +366,77 @@ TEST_P(LedgerSuite, SummaryCountsAndSumsPerStatus) {
   EXPECT_EQ(Bucket(summary, payments::v1::CHARGE_STATUS_REFUNDED),
             std::make_pair(int64_t{1}, int64_t{300}));
   EXPECT_EQ(Bucket(summary, payments::v1::CHARGE_STATUS_VOIDED).first, 1);
-  EXPECT_EQ(summary.captured_cents(), 300);
+  EXPECT_EQ(Captured(summary), 300);
   EXPECT_EQ(summary.refund_count(), 1);
   ASSERT_EQ(summary.buckets_size(), 4);
   for (int i = 1; i < summary.buckets_size(); ++i) {
     EXPECT_LT(summary.buckets(i - 1).status(), summary.buckets(i).status());
   }
   std::printf("[figures] %s: summary %s\n", GetParam().c_str(), summary.ShortDebugString().c_str());
+}
+
+std::vector<std::string> Texts(
+    const google::protobuf::RepeatedPtrField<payments::v1::MoneyTotal>& totals) {
+  std::vector<std::string> out;
+  for (const auto& t : totals) {
+    out.push_back(absl::StrCat(t.currency(), " ", t.amount_minor_units()));
+  }
+  return out;
+}
+
+const payments::v1::LedgerSummary::Bucket& BucketOf(const payments::v1::LedgerSummary& summary,
+                                                    ChargeStatus status) {
+  for (const auto& b : summary.buckets()) {
+    if (b.status() == status) return b;
+  }
+  return payments::v1::LedgerSummary::Bucket::default_instance();
+}
+
+// The deprecated single-number fields, read in one place.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int64_t CapturedCents(const payments::v1::LedgerSummary& s) { return s.captured_cents(); }
+int64_t AmountCents(const payments::v1::LedgerSummary::Bucket& b) { return b.amount_cents(); }
+#pragma GCC diagnostic pop
+
+// Issue 12, case 6: the summary added amounts of different currencies into one number (JPY 500
+// and USD 1250 held "1750"). Sums are per currency, in minor units, the same in both stores.
+TEST_P(LedgerSuite, SummarySumsPerCurrencyAndNeverAcrossCurrencies) {
+  ChargeRequest jpy = Req(2, 500);
+  jpy.set_currency("JPY");
+  ChargeRequest jpy_refunded = Req(3, 700);
+  jpy_refunded.set_currency("JPY");
+  ChargeRequest eur_declined = Req(4, 900, "pm_card_declined");
+  eur_declined.set_currency("EUR");
+  ASSERT_TRUE(Charge("usd", Req(1, 1250)).ok());
+  ASSERT_TRUE(Charge("jpy", jpy).ok());
+  ASSERT_TRUE(Charge("jpy-2", jpy_refunded).ok());
+  ASSERT_TRUE(Charge("eur", eur_declined).ok());
+  ASSERT_TRUE(Refund("r1", "jpy-2").ok());
+  ASSERT_TRUE(Refund("r2", "never-charged").ok());  // a tombstone: no currency, no money
+
+  payments::v1::LedgerSummary summary = Summary();
+  EXPECT_THAT(Texts(summary.captured_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_EQ(CapturedCents(summary), 0) << "two currencies have no single sum";
+  const auto& succeeded = BucketOf(summary, payments::v1::CHARGE_STATUS_SUCCEEDED);
+  EXPECT_EQ(succeeded.count(), 2);
+  EXPECT_THAT(Texts(succeeded.totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_EQ(AmountCents(succeeded), 0);
+  const auto& refunded = BucketOf(summary, payments::v1::CHARGE_STATUS_REFUNDED);
+  EXPECT_THAT(Texts(refunded.totals()), ::testing::ElementsAre("JPY 700"));
+  EXPECT_EQ(AmountCents(refunded), 700);
+  EXPECT_THAT(Texts(BucketOf(summary, payments::v1::CHARGE_STATUS_DECLINED).totals()),
+              ::testing::ElementsAre("EUR 900"));
+  const auto& voided = BucketOf(summary, payments::v1::CHARGE_STATUS_VOIDED);
+  EXPECT_EQ(voided.count(), 1);
+  EXPECT_TRUE(voided.totals().empty());
+
+  // Net of refunds: refunding the USD charge leaves only yen held.
+  ASSERT_TRUE(Refund("r3", "usd").ok());
+  summary = Summary();
+  EXPECT_THAT(Texts(summary.captured_totals()), ::testing::ElementsAre("JPY 500"));
+  EXPECT_EQ(CapturedCents(summary), 500);
+  EXPECT_EQ(summary.refund_count(), 2);
 }
 
 TEST_P(LedgerSuite, CallersAreScoped) {
@@ -381,13 +454,13 @@ TEST_P(LedgerSuite, CallersAreScoped) {
   absl::StatusOr<payments::v1::ListChargesResponse> list = payments_->ListCharges("alice", all);
   ASSERT_EQ(list->charges_size(), 1);
   EXPECT_EQ(list->charges(0).id(), alice->charge.id());
-  EXPECT_EQ(Summary("alice").captured_cents(), 100);
-  EXPECT_EQ(Summary("bob").captured_cents(), 999);
+  EXPECT_EQ(Captured(Summary("alice")), 100);
+  EXPECT_EQ(Captured(Summary("bob")), 999);
 
   // Bob's refund of "shared-key" refunds Bob's charge only.
   ASSERT_TRUE(Refund("r", "shared-key", "bob").ok());
-  EXPECT_EQ(Summary("alice").captured_cents(), 100);
-  EXPECT_EQ(Summary("bob").captured_cents(), 0);
+  EXPECT_EQ(Captured(Summary("alice")), 100);
+  EXPECT_EQ(Captured(Summary("bob")), 0);
 }
 
 TEST_P(LedgerSuite, ConcurrentSameKeyChargesChargeOnce) {
@@ -442,12 +515,12 @@ TEST_P(LedgerSuite, ChargeAndRefundRacingOnOneKeyAgree) {
     }
   }
   const payments::v1::LedgerSummary summary = Summary();
-  EXPECT_EQ(summary.captured_cents(), 0);  // every key was refunded or voided
+  EXPECT_EQ(Captured(summary), 0);  // every key was refunded or voided
   EXPECT_EQ(summary.refund_count(), charged_then_refunded);
   std::printf("[figures] %s: %d charge/refund races: %d charged+refunded, %d voided, "
               "captured=%lld\n",
               GetParam().c_str(), kKeys, charged_then_refunded, voided,
-              static_cast<long long>(summary.captured_cents()));
+              static_cast<long long>(Captured(summary)));
 }
 
 TEST_P(LedgerSuite, FlakyMethodFailsThenSucceedsWithoutStoringFailures) {

@@ -51,6 +51,12 @@ ChargeRequest Req(int64_t order_id, int64_t amount, const std::string& method = 
   return request;
 }
 
+// Money held, in the one currency these tests charge in (LedgerSummary.captured_totals).
+int64_t Captured(const payments::v1::LedgerSummary& summary) {
+  EXPECT_LE(summary.captured_totals_size(), 1) << summary.ShortDebugString();
+  return summary.captured_totals().empty() ? 0 : summary.captured_totals(0).amount_minor_units();
+}
+
 struct ChargeCall {
   grpc::Status status;
   payments::v1::Charge charge;
@@ -295,7 +301,7 @@ TEST_F(PaymentServiceTest, ThousandConcurrentDuplicatesChargeEachKeyOnce) {
   EXPECT_EQ(summary.buckets(0).status(), payments::v1::CHARGE_STATUS_SUCCEEDED);
   EXPECT_EQ(summary.buckets(0).count(), 100);
   const int64_t expected_cents = 100 * 100 + (99 * 100) / 2;  // sum of 100 + k for k < 100
-  EXPECT_EQ(summary.captured_cents(), expected_cents);
+  EXPECT_EQ(Captured(summary), expected_cents);
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges"), "100");
   EXPECT_EQ(Scalar("SELECT count(DISTINCT charge_key) FROM charges"), "100");
   std::printf("[figures] %d calls (%d keys x %d concurrent duplicates): ok=%d replayed=%d "
@@ -304,7 +310,7 @@ TEST_F(PaymentServiceTest, ThousandConcurrentDuplicatesChargeEachKeyOnce) {
               kKeys * kDuplicates, kKeys, kDuplicates, total_ok, total_replays, retries.load(),
               distinct.size(), listed.size(), pages,
               static_cast<long long>(summary.buckets(0).count()),
-              static_cast<long long>(summary.captured_cents()),
+              static_cast<long long>(Captured(summary)),
               Scalar("SELECT count(*) FROM charges").c_str(), absl::FormatDuration(took).c_str());
 }
 
@@ -455,7 +461,7 @@ TEST_F(PaymentServiceTest, RefundBeforeChargeVoidsTheLateCharge) {
   // A normal charge beside it, so "captured 0" is about this key, not an empty ledger.
   ASSERT_TRUE(server_->Charge("other", Req(10, 1000)).status.ok());
   const payments::v1::LedgerSummary summary = server_->Summary();
-  EXPECT_EQ(summary.captured_cents(), 1000);
+  EXPECT_EQ(Captured(summary), 1000);
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges WHERE charge_key = 'order-9-charge'"), "1");
   EXPECT_EQ(Scalar("SELECT status FROM charges WHERE charge_key = 'order-9-charge'"), "VOIDED");
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges WHERE charge_key = 'order-9-charge'"
@@ -463,7 +469,7 @@ TEST_F(PaymentServiceTest, RefundBeforeChargeVoidsTheLateCharge) {
             "0");
   std::printf("[figures] refund before charge: late charge status=VOIDED, captured for the key=0, "
               "captured overall=%lld\n",
-              static_cast<long long>(summary.captured_cents()));
+              static_cast<long long>(Captured(summary)));
 }
 
 TEST_F(PaymentServiceTest, UnauthenticatedCallsAreRefusedAndWriteNothing) {
@@ -495,7 +501,7 @@ TEST_F(PaymentServiceTest, UnauthenticatedCallsAreRefusedAndWriteNothing) {
   ASSERT_TRUE(bob.status.ok());
   EXPECT_FALSE(bob.replayed);
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges"), "2");
-  EXPECT_EQ(server_->Summary(kTokenB).captured_cents(), 200);
+  EXPECT_EQ(Captured(server_->Summary(kTokenB)), 200);
 }
 
 struct BadCase {
@@ -612,6 +618,31 @@ TEST_F(PaymentServiceTest, BadInputIsRejectedWithCodeAndReasonAndWritesNothing) 
                      server_->payments().ListCharges(context.get(), list, &out)});
   }
 
+  // Issue 12, case 7: text PostgreSQL cannot store verbatim. The ledger stored "c" for customer
+  // "c\0d" and replayed "c\0d"; now every such field is refused by name and nothing is written.
+  {
+    using namespace std::string_literals;
+    ChargeRequest nul_customer = Req(1, 100);
+    nul_customer.set_customer_id("c\0d"s);
+    cases.push_back({{"customer_id with a NUL", grpc::StatusCode::INVALID_ARGUMENT,
+                      "TEXT_NOT_STORABLE", "customer_id"},
+                     charge(nul_customer)});
+    ChargeRequest nul_method = Req(1, 100);
+    nul_method.set_payment_method("pm_card_visa\0"s);
+    cases.push_back({{"payment_method with a NUL", grpc::StatusCode::INVALID_ARGUMENT,
+                      "TEXT_NOT_STORABLE", "payment_method"},
+                     charge(nul_method)});
+    payments::v1::RefundRequest refund;
+    refund.set_charge_key("charge:x:order:1");
+    refund.set_reason("requested\0by customer"s);
+    payments::v1::Refund refunded;
+    auto context =
+        common::NewClientContext({.idempotency_key = "bad-refund", .bearer_token = kTokenA});
+    cases.push_back({{"refund reason with a NUL", grpc::StatusCode::INVALID_ARGUMENT,
+                      "TEXT_NOT_STORABLE", "reason"},
+                     server_->payments().Refund(context.get(), refund, &refunded)});
+  }
+
   for (const auto& [expected, status] : cases) {
     SCOPED_TRACE(expected.name);
     EXPECT_EQ(status.error_code(), expected.code) << status.error_message();
@@ -639,6 +670,16 @@ TEST_F(PaymentServiceTest, BadInputIsRejectedWithCodeAndReasonAndWritesNothing) 
   EXPECT_EQ(reused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ReasonOf(reused.status), "IDEMPOTENCY_KEY_REUSED");
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges"), "1");
+
+  // Text that can be stored is stored verbatim, and its replay says the same.
+  ChargeRequest unicode = Req(2, 100);
+  unicode.set_customer_id("顧客 ☕");
+  ChargeCall stored = server_->Charge("verbatim", unicode);
+  ASSERT_TRUE(stored.status.ok()) << stored.status.error_message();
+  EXPECT_EQ(Scalar("SELECT customer_id FROM charges WHERE charge_key = 'verbatim'"), "顧客 ☕");
+  ChargeCall replayed = server_->Charge("verbatim", unicode);
+  EXPECT_TRUE(replayed.replayed);
+  EXPECT_EQ(replayed.charge.customer_id(), "顧客 ☕");
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Domain rules of CreateOrder/GetOrder/ListOrders over the in-memory repository.
 #include "order_service/order_logic.h"
 
+#include <tuple>
+
 #include "common/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -300,6 +302,109 @@ TEST_F(OrderLogicTest, LargestImportChunkFitsTheMessageLimitTheServerMustAccept)
   auto over = logic_.PutImportChunk(Scope(""), largest);
   EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(common::ViolatedFields(over.status()), Contains("orders"));
+}
+
+using ::testing::ElementsAre;
+
+std::vector<std::string> Texts(
+    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
+  std::vector<std::string> out;
+  for (const auto& m : totals) {
+    out.push_back(m.currency() + " " + std::to_string(m.amount_minor_units()));
+  }
+  return out;
+}
+
+orders::v1::CreateOrderRequest OneItem(const std::string& customer, const std::string& currency,
+                                       int64_t minor_units) {
+  orders::v1::CreateOrderRequest request = ValidRequest();
+  request.set_customer_id(customer);
+  request.set_currency(currency);
+  request.clear_items();
+  auto* item = request.add_items();
+  item->set_sku("tea");
+  item->set_quantity(1);
+  item->set_unit_price_cents(minor_units);
+  return request;
+}
+
+// The deprecated single-number fields, read in one place.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int64_t PaidCents(const orders::v1::OrderAnalytics& a) { return a.paid_cents(); }
+int64_t CancelledCents(const orders::v1::OrderAnalytics& a) { return a.cancelled_cents(); }
+int64_t AmountCents(const orders::v1::ImportChunk& c) { return c.amount_cents(); }
+int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
+#pragma GCC diagnostic pop
+
+using MoneyTest = OrderLogicTest;
+
+// Issue 12, case 6: JPY 500 and USD 1250 are not 1750 of anything.
+TEST_F(MoneyTest, AnalyticsKeepMoneyPerCurrencyAndTheOldFieldsNeverMix) {
+  std::vector<int64_t> ids;
+  int n = 0;
+  for (const auto& [customer, currency, amount] :
+       std::vector<std::tuple<std::string, std::string, int64_t>>{
+           {"mixed", "USD", 1250}, {"mixed", "JPY", 500}, {"single", "JPY", 700}}) {
+    auto r = logic_.CreateOrder(Scope("create-" + std::to_string(n++)),
+                                OneItem(customer, currency, amount));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ids.push_back(r->response.order().id());
+  }
+  for (int64_t id : ids) {
+    orders::v1::CancelOrderRequest cancel;
+    cancel.set_id(id);
+    ASSERT_TRUE(logic_.CancelOrder(Scope("cancel-" + std::to_string(id)), cancel).ok());
+  }
+  orders::v1::GetOrderAnalyticsRequest request;
+  request.set_customer_id("mixed");
+  auto mixed = logic_.GetOrderAnalytics(Scope(""), request);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->cancelled_count(), 2);
+  EXPECT_THAT(Texts(mixed->cancelled_totals()), ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_EQ(CancelledCents(*mixed), 0) << "two currencies have no single sum";
+  EXPECT_TRUE(mixed->paid_totals().empty());
+  EXPECT_EQ(PaidCents(*mixed), 0);
+
+  request.set_customer_id("single");
+  auto single = logic_.GetOrderAnalytics(Scope(""), request);
+  ASSERT_TRUE(single.ok());
+  EXPECT_THAT(Texts(single->cancelled_totals()), ElementsAre("JPY 700"));
+  EXPECT_EQ(CancelledCents(*single), 700) << "one currency: the old field still says it";
+}
+
+// Issue 12, case 6: an import of USD 1000 and JPY 1000 reported 2000.
+TEST_F(MoneyTest, ImportChunkAndSummaryTotalsArePerCurrency) {
+  orders::v1::PutImportChunkRequest chunk;
+  chunk.set_import_id("imp-money");
+  *chunk.add_orders() = OneItem("erin", "USD", 1000);
+  *chunk.add_orders() = OneItem("erin", "JPY", 1000);
+  *chunk.add_orders() = OneItem("erin", "USD", 250);
+  auto put = logic_.PutImportChunk(Scope(""), chunk);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_THAT(Texts(put->chunk.totals()), ElementsAre("JPY 1000", "USD 1250"));
+  EXPECT_EQ(AmountCents(put->chunk), 0);
+
+  orders::v1::PutImportChunkRequest usd_only;
+  usd_only.set_import_id("imp-money");
+  usd_only.set_chunk_index(1);
+  *usd_only.add_orders() = OneItem("erin", "USD", 40);
+  auto second = logic_.PutImportChunk(Scope(""), usd_only);
+  ASSERT_TRUE(second.ok());
+  EXPECT_THAT(Texts(second->chunk.totals()), ElementsAre("USD 40"));
+  EXPECT_EQ(AmountCents(second->chunk), 40);
+
+  orders::v1::CommitImportRequest commit;
+  commit.set_import_id("imp-money");
+  commit.set_chunk_count(2);
+  auto summary = logic_.CommitImport(Scope(""), commit);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->summary.order_count(), 4);
+  EXPECT_THAT(Texts(summary->summary.totals()), ElementsAre("JPY 1000", "USD 1290"));
+  EXPECT_EQ(AmountCents(summary->summary), 0);
+  auto replay = logic_.CommitImport(Scope(""), commit);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(replay->summary.SerializeAsString(), summary->summary.SerializeAsString());
 }
 
 }  // namespace

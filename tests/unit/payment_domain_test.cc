@@ -114,6 +114,30 @@ TEST_F(PaymentDomainTest, ReadsAreNeverFaulted) {
   EXPECT_EQ(faults_.counters().fail_after_charge, 0);
 }
 
+// Issue 12, case 6: JPY 500 and USD 1250 held are not "1750": money is summed per currency.
+TEST_F(PaymentDomainTest, LedgerSummaryKeepsMoneyPerCurrency) {
+  payments::v1::ChargeRequest usd = Req("pm_card_visa", 1250);
+  usd.set_currency("USD");
+  payments::v1::ChargeRequest jpy = Req("pm_card_visa", 500);
+  jpy.set_currency("JPY");
+  ASSERT_TRUE(payments_.Charge({"alice", "k-usd"}, usd, Soon()).ok());
+  ASSERT_TRUE(payments_.Charge({"alice", "k-jpy"}, jpy, Soon()).ok());
+  const absl::StatusOr<payments::v1::LedgerSummary> summary = payments_.GetLedgerSummary("alice");
+  ASSERT_TRUE(summary.ok());
+  ASSERT_EQ(summary->captured_totals_size(), 2);
+  EXPECT_EQ(summary->captured_totals(0).currency(), "JPY");
+  EXPECT_EQ(summary->captured_totals(0).amount_minor_units(), 500);
+  EXPECT_EQ(summary->captured_totals(1).currency(), "USD");
+  EXPECT_EQ(summary->captured_totals(1).amount_minor_units(), 1250);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_EQ(summary->captured_cents(), 0) << "no single sum of two currencies";
+  EXPECT_EQ(summary->buckets(0).amount_cents(), 0);
+#pragma GCC diagnostic pop
+  ASSERT_EQ(summary->buckets_size(), 1);
+  EXPECT_EQ(summary->buckets(0).totals_size(), 2);
+}
+
 TEST_F(PaymentDomainTest, PageSizeIsCappedAndValidated) {
   for (int i = 0; i < kMaxPageSize + 2; ++i) {
     ASSERT_TRUE(payments_.Charge({"alice", absl::StrCat("k", i)}, Req(), Soon()).ok());

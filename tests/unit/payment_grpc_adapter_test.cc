@@ -105,6 +105,63 @@ TEST_F(PaymentGrpcAdapterTest, TokenIsCheckedBeforeTheKey) {
   EXPECT_EQ(payments_.GetLedgerSummary("alice")->buckets_size(), 0);
 }
 
+// Issue 12, case 7: the ledger stored "c" for customer "c\0d" and replayed "c\0d". Text
+// PostgreSQL cannot store is refused for every request, naming the field, and nothing is written.
+TEST_F(PaymentGrpcAdapterTest, TextWithANulIsRefusedNamingTheFieldAndNothingIsWritten) {
+  using namespace std::string_literals;
+  payments::v1::ChargeRequest charge;
+  charge.set_order_id(3);
+  charge.set_amount_cents(300);
+  charge.set_currency("JPY");
+  charge.set_payment_method("pm_card_visa");
+  charge.set_customer_id("c\0d"s);
+  payments::v1::Charge out;
+  auto context = common::NewClientContext({.idempotency_key = "k-nul", .bearer_token = "secret"});
+  grpc::Status refused = stub_->Charge(context.get(), charge, &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(common::ErrorReason(common::FromGrpcStatus(refused)).value_or(""),
+            "TEXT_NOT_STORABLE");
+  EXPECT_EQ(common::ViolatedFields(common::FromGrpcStatus(refused)),
+            std::vector<std::string>{"customer_id"});
+  EXPECT_EQ(payments_.GetLedgerSummary("alice")->buckets_size(), 0);
+
+  charge.set_customer_id("c");
+  charge.set_payment_method("pm_card_visa\0"s);
+  auto method_context =
+      common::NewClientContext({.idempotency_key = "k-nul", .bearer_token = "secret"});
+  grpc::Status method = stub_->Charge(method_context.get(), charge, &out);
+  EXPECT_EQ(common::ViolatedFields(common::FromGrpcStatus(method)),
+            std::vector<std::string>{"payment_method"});
+
+  payments::v1::RefundRequest refund;
+  refund.set_charge_key("charge:x:order:3");
+  refund.set_reason("requested\0by customer"s);
+  payments::v1::Refund refunded;
+  auto refund_context =
+      common::NewClientContext({.idempotency_key = "r-nul", .bearer_token = "secret"});
+  grpc::Status refund_status = stub_->Refund(refund_context.get(), refund, &refunded);
+  EXPECT_EQ(refund_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(common::ViolatedFields(common::FromGrpcStatus(refund_status)),
+            std::vector<std::string>{"reason"});
+  EXPECT_EQ(payments_.GetLedgerSummary("alice")->buckets_size(), 0) << "no tombstone either";
+
+  payments::v1::ListChargesRequest list;
+  list.set_page_token("\0"s);
+  payments::v1::ListChargesResponse listed;
+  auto list_context = common::NewClientContext({.bearer_token = "secret"});
+  grpc::Status list_status = stub_->ListCharges(list_context.get(), list, &listed);
+  EXPECT_EQ(common::ViolatedFields(common::FromGrpcStatus(list_status)),
+            std::vector<std::string>{"page_token"});
+
+  // The key stayed free: the corrected request charges, and keeps its text verbatim.
+  charge.set_payment_method("pm_card_visa");
+  charge.set_customer_id("c d ☕");
+  auto fixed_context =
+      common::NewClientContext({.idempotency_key = "k-nul", .bearer_token = "secret"});
+  ASSERT_TRUE(stub_->Charge(fixed_context.get(), charge, &out).ok());
+  EXPECT_EQ(out.customer_id(), "c d ☕");
+}
+
 TEST_F(PaymentGrpcAdapterTest, FaultAdminSetsAndReportsEveryKnob) {
   payments::v1::FaultConfig config;
   config.set_fail_before_charge(0.25);

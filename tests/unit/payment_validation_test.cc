@@ -100,5 +100,26 @@ TEST(PaymentValidationTest, RefundNeedsAVisibleChargeKey) {
   EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "INVALID_REASON");
 }
 
+// Limits are documented in characters and counted so, not in bytes: 255 kanji (765 bytes) is a
+// valid customer id, 1000 kanji a valid refund reason; one more character is not.
+TEST(PaymentValidationTest, LengthsAreCountedInCharacters) {
+  std::string customer;
+  for (int i = 0; i < 255; ++i) customer += "顧";
+  auto r = Good();
+  r.set_customer_id(customer);
+  EXPECT_TRUE(ValidateCharge(r).ok()) << ValidateCharge(r);
+  r.set_customer_id(customer + "x");
+  EXPECT_EQ(common::ViolatedFields(ValidateCharge(r)), std::vector<std::string>{"customer_id"});
+
+  std::string reason;
+  for (int i = 0; i < 1000; ++i) reason += "返";
+  payments::v1::RefundRequest refund;
+  refund.set_charge_key("charge:order:42");
+  refund.set_reason(reason);
+  EXPECT_TRUE(ValidateRefund(refund).ok()) << ValidateRefund(refund);
+  refund.set_reason(reason + "x");
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(refund)).value_or(""), "INVALID_REASON");
+}
+
 }  // namespace
 }  // namespace payment_service
