@@ -5,8 +5,9 @@
 // C strings, so a value with a NUL byte used to arrive cut at the NUL ("changed\0mind" stored
 // as "changed", a filter "alice\0x" matching "alice") while the answer, or a replay of it,
 // showed the whole value. The databases are UTF8, so bytes that are not UTF-8 cannot be stored
-// either (gRPC refuses those in proto3 strings before a handler runs; in-process callers are
-// held to the same rule here).
+// either: over gRPC they never reach a handler (protobuf refuses a proto3 string that is not
+// UTF-8 while parsing, and gRPC then answers INTERNAL with no field named), and in-process
+// callers are held to the same rule here.
 //
 // Lengths: every length limit of both APIs is documented in characters and counted with
 // CharacterCount (Unicode code points), never in bytes.
