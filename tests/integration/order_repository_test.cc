@@ -268,6 +268,7 @@ TEST_P(OrderRepositoryTest, ImportIdsAreOneBlockWhileOtherOrdersAreCreated) {
   // The in-memory store holds its lock for the whole commit; PostgreSQL must have let other
   // orders through (more than two of CreateOrder's 32-id blocks), or the test proved nothing.
   if (GetParam().name == "Postgres") EXPECT_GT(during, 64);
+}
 
 std::vector<std::string> Texts(
     const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
