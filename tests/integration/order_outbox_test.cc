@@ -20,6 +20,7 @@
 #include "order_service/pg_order_repository.h"
 #include "order_service/pg_outbox_store.h"
 #include "order_service/schema.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -111,15 +112,7 @@ class OutboxTest : public ::testing::Test {
   }
 
   static orders::v1::CreateOrderRequest Request(const std::string& method = "pm_card_visa") {
-    orders::v1::CreateOrderRequest request;
-    request.set_customer_id("c");
-    request.set_currency("USD");
-    request.set_payment_method(method);
-    auto* item = request.add_items();
-    item->set_sku("s");
-    item->set_quantity(1);
-    item->set_unit_price_cents(999);
-    return request;
+    return testing_support::OneItemOrder("c", 999, "USD", method);
   }
 
   int64_t CreateOrder(const std::string& key, const std::string& method = "pm_card_visa") {

@@ -13,6 +13,7 @@
 #include "order_service/pg_reconcile_store.h"
 #include "order_service/reconciler.h"
 #include "order_service/schema.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
@@ -51,16 +52,8 @@ class ReconcileTest : public ::testing::Test {
   }
 
   int64_t CreateOrder(const std::string& key, int64_t amount = 999) {
-    orders::v1::CreateOrderRequest request;
-    request.set_customer_id("c");
-    request.set_currency("USD");
-    request.set_payment_method("pm_card_visa");
-    auto* item = request.add_items();
-    item->set_sku("s");
-    item->set_quantity(1);
-    item->set_unit_price_cents(amount);
-    auto r = repo_->CreateOrder({"t", "m", key, "fp"}, request, amount,
-                                absl::Now() + absl::Seconds(5));
+    auto r = repo_->CreateOrder({"t", "m", key, "fp"}, testing_support::OneItemOrder("c", amount),
+                                amount, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->response.order().id() : 0;
   }

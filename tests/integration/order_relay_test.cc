@@ -12,6 +12,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/support/service_stack.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -285,14 +286,7 @@ TEST(RelayProcessTest, TwoDeploymentsOnOnePaymentAccountNeverShareACharge) {
   auto b = orders::v1::OrderService::NewStub(grpc::CreateChannel(
       (*stack)->extra_addr(*b_index), grpc::InsecureChannelCredentials()));
   auto create = [](orders::v1::OrderService::Stub& stub, const std::string& key, int64_t price) {
-    orders::v1::CreateOrderRequest request;
-    request.set_customer_id("c");
-    request.set_currency("USD");
-    request.set_payment_method("pm_card_visa");
-    auto* item = request.add_items();
-    item->set_sku("s");
-    item->set_quantity(1);
-    item->set_unit_price_cents(price);
+    const orders::v1::CreateOrderRequest request = testing_support::OneItemOrder("c", price);
     auto context = common::NewClientContext({.timeout = absl::Seconds(10), .idempotency_key = key});
     orders::v1::CreateOrderResponse response;
     EXPECT_TRUE(stub.CreateOrder(context.get(), request, &response).ok());
