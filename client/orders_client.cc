@@ -93,8 +93,8 @@ absl::Status OrdersClient::Call(bool mutating, const OperationOptions& op, const
   info = CallInfo{};
   info.idempotency_key = mutating ? key : "";
 
-  const absl::Duration total = op.timeout > absl::ZeroDuration() ? op.timeout
-                                                                : options_.overall_timeout;
+  const absl::Duration total =
+      op.timeout > absl::ZeroDuration() ? op.timeout : options_.overall_timeout;
   const absl::Time deadline = absl::Now() + total;
   absl::BitGen gen;
   for (int n = 1;; ++n) {

@@ -43,8 +43,8 @@ struct ClientOptions {
   // A gRPC target: "host:port", "dns:///orders.example.com:50051", or a static list
   // "ipv4:127.0.0.1:50051,127.0.0.1:50061" (balanced by lb_policy).
   std::string target = "127.0.0.1:50051";
-  std::string token;              // sent as `authorization: Bearer <token>` when set
-  common::ClientTlsConfig tls;    // tls.enabled for TLS; cert/key for mTLS
+  std::string token;            // sent as `authorization: Bearer <token>` when set
+  common::ClientTlsConfig tls;  // tls.enabled for TLS; cert/key for mTLS
   // "round_robin" spreads calls over every address the target resolves to (API replicas);
   // "pick_first" uses one. Ignored when service_config_json names a policy itself.
   std::string lb_policy = "round_robin";
@@ -52,9 +52,9 @@ struct ClientOptions {
   // inside one attempt of this client; keep it or leave it empty, the client retries anyway.
   std::string service_config_json;
 
-  absl::Duration attempt_timeout = absl::Seconds(5);    // deadline of each try
-  absl::Duration overall_timeout = absl::Seconds(30);   // all tries of one operation
-  int max_attempts = 10;                                // 0: until the overall deadline
+  absl::Duration attempt_timeout = absl::Seconds(5);   // deadline of each try
+  absl::Duration overall_timeout = absl::Seconds(30);  // all tries of one operation
+  int max_attempts = 10;                               // 0: until the overall deadline
   common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(2), 2.0};
 
   // Use this channel instead of creating one (tests, shared channels).
@@ -70,7 +70,7 @@ struct CallInfo {
 
 // Per-operation options.
 struct OperationOptions {
-  std::string idempotency_key;  // empty: generated (mutating calls only)
+  std::string idempotency_key;                    // empty: generated (mutating calls only)
   absl::Duration timeout = absl::ZeroDuration();  // zero: ClientOptions::overall_timeout
   CallInfo* info = nullptr;                       // filled when set
 };

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
-
 #include "google/rpc/error_details.pb.h"
 
 namespace common {

@@ -29,7 +29,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view error_do
   } else {
     // Errors that did not come from a domain rule still carry a reason a client can switch on.
     std::string reason = CodeName(status.code());
-    for (char& c : reason) if (c == ' ') c = '_';
+    for (char& c : reason)
+      if (c == ' ') c = '_';
     info.set_reason(reason);
   }
   if (info.domain().empty()) info.set_domain(std::string(error_domain));

@@ -2,9 +2,8 @@
 // every error leaves with exactly one ErrorInfo, and the details travel in grpc-status-details-bin.
 #pragma once
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/support/status.h"
 
 namespace common {

@@ -54,8 +54,7 @@ std::string EntryPath(const std::string& path, const pb::Message& entry) {
   }
 }
 
-void Walk(const pb::Message& message, const std::string& prefix,
-          std::vector<FieldViolation>& out);
+void Walk(const pb::Message& message, const std::string& prefix, std::vector<FieldViolation>& out);
 
 // One map entry: its key (when a string) and its value (a string, or a message walked further).
 void WalkEntry(const pb::Message& entry, const std::string& path,
@@ -76,8 +75,7 @@ void WalkEntry(const pb::Message& entry, const std::string& path,
   }
 }
 
-void Walk(const pb::Message& message, const std::string& prefix,
-          std::vector<FieldViolation>& out) {
+void Walk(const pb::Message& message, const std::string& prefix, std::vector<FieldViolation>& out) {
   const pb::Reflection* r = message.GetReflection();
   std::vector<const pb::FieldDescriptor*> fields;
   r->ListFields(message, &fields);  // set fields only, in field-number order
@@ -92,8 +90,7 @@ void Walk(const pb::Message& message, const std::string& prefix,
         const std::string element = absl::StrCat(path, "[", i, "]");
         if (field->type() == pb::FieldDescriptor::TYPE_STRING) {
           std::string scratch;
-          Check(r->GetRepeatedStringReference(message, field, i, &scratch), element, nullptr,
-                out);
+          Check(r->GetRepeatedStringReference(message, field, i, &scratch), element, nullptr, out);
         } else if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
           Walk(r->GetRepeatedMessage(message, field, i), absl::StrCat(element, "."), out);
         }

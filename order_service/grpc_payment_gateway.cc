@@ -3,8 +3,8 @@
 #include "common/client_context.h"
 #include "common/status_mapper.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "payments/v1/payments.grpc.pb.h"
 
 namespace orders {
@@ -23,8 +23,8 @@ std::shared_ptr<grpc::Channel> PaymentChannel(const PaymentClientConfig& config)
     args.SetSslTargetNameOverride(config.tls_server_name);
   }
   return grpc::CreateCustomChannel(
-      config.target,
-      config.credentials ? config.credentials : grpc::InsecureChannelCredentials(), args);
+      config.target, config.credentials ? config.credentials : grpc::InsecureChannelCredentials(),
+      args);
 }
 
 class GrpcPaymentGateway : public PaymentGateway {

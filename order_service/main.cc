@@ -20,16 +20,16 @@
 #include "order_service/chaos.h"
 #include "order_service/grpc_payment_gateway.h"
 #include "order_service/order_grpc_service.h"
+#include "order_service/order_logic.h"
 #include "order_service/outbox_admin_service.h"
 #include "order_service/outbox_metrics.h"
+#include "order_service/outbox_relay.h"
 #include "order_service/outbox_signals.h"
+#include "order_service/pg_order_repository.h"
+#include "order_service/pg_outbox_store.h"
 #include "order_service/pg_reconcile_store.h"
 #include "order_service/reaper.h"
 #include "order_service/reconciler.h"
-#include "order_service/order_logic.h"
-#include "order_service/outbox_relay.h"
-#include "order_service/pg_order_repository.h"
-#include "order_service/pg_outbox_store.h"
 #include "order_service/schema.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -106,8 +106,9 @@ ABSL_FLAG(int, handler_threads, 64,
           "idle RPC handler threads kept for the next calls (fewer: threads are ended and "
           "re-created under load)");
 // Operations (deploy/OPERATIONS.md): metrics, logs, TLS, keepalive.
-ABSL_FLAG(int, metrics_port, common::EnvIntOr("ORDER_METRICS_PORT", -1),
-          "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env ORDER_METRICS_PORT");
+ABSL_FLAG(
+    int, metrics_port, common::EnvIntOr("ORDER_METRICS_PORT", -1),
+    "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env ORDER_METRICS_PORT");
 ABSL_FLAG(std::string, metrics_host, common::EnvOr("ORDER_METRICS_HOST", ""),
           "address of the metrics endpoint (empty: --host); env ORDER_METRICS_HOST");
 ABSL_FLAG(std::string, metrics_port_file, "", "write the metrics port to this file once listening");
@@ -129,7 +130,8 @@ ABSL_FLAG(std::string, payment_tls_server_name, "",
           "name to verify in payments' certificate (default: the host of --payment_addr)");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
           "ping a connection idle this long (inf: never)");
-ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "close it if the ping is unanswered");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "close it if the ping is unanswered");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
           "close connections without calls after this (inf: never)");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
@@ -197,11 +199,11 @@ int main(int argc, char** argv) {
   }
   std::shared_ptr<grpc::ChannelCredentials> payment_credentials;
   if (!absl::GetFlag(FLAGS_payment_tls_ca).empty()) {
-    auto credentials = common::MakeChannelCredentials(
-        {.ca_file = absl::GetFlag(FLAGS_payment_tls_ca),
-         .cert_file = absl::GetFlag(FLAGS_payment_tls_cert),
-         .key_file = absl::GetFlag(FLAGS_payment_tls_key),
-         .enabled = true});
+    auto credentials =
+        common::MakeChannelCredentials({.ca_file = absl::GetFlag(FLAGS_payment_tls_ca),
+                                        .cert_file = absl::GetFlag(FLAGS_payment_tls_cert),
+                                        .key_file = absl::GetFlag(FLAGS_payment_tls_key),
+                                        .enabled = true});
     if (!credentials.ok()) {
       std::fprintf(stderr, "order_service: payment TLS: %s\n",
                    std::string(credentials.status().message()).c_str());
@@ -266,9 +268,10 @@ int main(int argc, char** argv) {
     listener = std::make_unique<orders::OutboxListener>(absl::GetFlag(FLAGS_database),
                                                         [&relay] { relay.Notify(); });
     reaper = std::make_unique<orders::Reaper>(
-        pool, orders::RetentionOptions{.done_events = absl::GetFlag(FLAGS_outbox_retention),
-                                       .idempotency_keys = absl::GetFlag(FLAGS_idempotency_retention),
-                                       .period = absl::GetFlag(FLAGS_reaper_period)});
+        pool,
+        orders::RetentionOptions{.done_events = absl::GetFlag(FLAGS_outbox_retention),
+                                 .idempotency_keys = absl::GetFlag(FLAGS_idempotency_retention),
+                                 .period = absl::GetFlag(FLAGS_reaper_period)});
     reaper->Start();
     if (absl::GetFlag(FLAGS_analytics_projector)) {
       projector = std::make_unique<orders::AnalyticsProjector>(pool);
@@ -307,11 +310,11 @@ int main(int argc, char** argv) {
                                    &reconciler);
 
   // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
-  auto metrics = common::Metrics::Start(
-      {.host = absl::GetFlag(FLAGS_metrics_host).empty() ? absl::GetFlag(FLAGS_host)
-                                                         : absl::GetFlag(FLAGS_metrics_host),
-       .port = absl::GetFlag(FLAGS_metrics_port),
-       .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
+  auto metrics = common::Metrics::Start({.host = absl::GetFlag(FLAGS_metrics_host).empty()
+                                                     ? absl::GetFlag(FLAGS_host)
+                                                     : absl::GetFlag(FLAGS_metrics_host),
+                                         .port = absl::GetFlag(FLAGS_metrics_port),
+                                         .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
   if (!metrics.ok()) {
     std::fprintf(stderr, "order_service: %s\n", std::string(metrics.status().message()).c_str());
     return 1;
@@ -341,7 +344,8 @@ int main(int argc, char** argv) {
   (*server)->StartReadinessProbe([&pool] { return pool.Ping(); }, absl::Seconds(1));
   std::printf("order_service (%s) listening on %s:%d\n", role.c_str(), config.host.c_str(),
               (*server)->port());
-  if ((*metrics)->port() > 0) std::printf("order_service: metrics on port %d\n", (*metrics)->port());
+  if ((*metrics)->port() > 0)
+    std::printf("order_service: metrics on port %d\n", (*metrics)->port());
   std::fflush(stdout);
 
   const int sig = common::WaitForTerminationSignal();

@@ -14,9 +14,8 @@ absl::StatusOr<std::optional<std::string>> MemoryOrderRepository::ClaimKey(
   auto it = keys_.find(std::make_tuple(scope.tenant, scope.method, scope.key));
   if (it == keys_.end()) return std::nullopt;
   if (it->second.fingerprint != scope.fingerprint) {
-    return common::ErrorWithReason(
-        absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-        "this idempotency-key was already used for a different request");
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+                                   "this idempotency-key was already used for a different request");
   }
   return it->second.response;
 }
@@ -81,7 +80,8 @@ absl::StatusOr<OrderPage> MemoryOrderRepository::ListOrders(const std::string& t
     if (stored.tenant != tenant) continue;
     if (query.before_id != 0 && id >= query.before_id) continue;
     if (!query.customer_id.empty() && stored.order.customer_id() != query.customer_id) continue;
-    if (query.status != orders::v1::ORDER_STATUS_UNSPECIFIED && stored.order.status() != query.status) {
+    if (query.status != orders::v1::ORDER_STATUS_UNSPECIFIED &&
+        stored.order.status() != query.status) {
       continue;
     }
     if (static_cast<int>(page.orders.size()) == query.page_size) {
@@ -94,9 +94,9 @@ absl::StatusOr<OrderPage> MemoryOrderRepository::ListOrders(const std::string& t
 }
 
 absl::StatusOr<CancelResult> MemoryOrderRepository::CancelOrder(const IdempotencyScope& scope,
-                                                                 int64_t id,
-                                                                 const std::string& reason,
-                                                                 absl::Time) {
+                                                                int64_t id,
+                                                                const std::string& reason,
+                                                                absl::Time) {
   absl::MutexLock lock(&mu_);
   CancelResult result;
   auto claim = ClaimKey(scope);
@@ -113,8 +113,7 @@ absl::StatusOr<CancelResult> MemoryOrderRepository::CancelOrder(const Idempotenc
   }
   orders::v1::Order& order = it->second.order;
   if (order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
-    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
-                                   "ORDER_ALREADY_CANCELLED",
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "ORDER_ALREADY_CANCELLED",
                                    absl::StrCat("order ", id, " was already cancelled"));
   }
   order.set_status(orders::v1::ORDER_STATUS_CANCELLED);
@@ -135,8 +134,7 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::SetShippingAddress(
                                    absl::StrCat("no order ", id));
   }
   if (it->second.order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
-    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
-                                   "ORDER_ALREADY_CANCELLED",
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "ORDER_ALREADY_CANCELLED",
                                    absl::StrCat("order ", id, " is cancelled"));
   }
   *it->second.order.mutable_shipping_address() = address;
@@ -206,8 +204,10 @@ absl::StatusOr<ImportChunkResult> MemoryOrderRepository::PutImportChunk(
   return result;
 }
 
-absl::StatusOr<ImportCommitResult> MemoryOrderRepository::CommitImport(
-    const std::string& tenant, const std::string& import_id, int chunk_count, absl::Time) {
+absl::StatusOr<ImportCommitResult> MemoryOrderRepository::CommitImport(const std::string& tenant,
+                                                                       const std::string& import_id,
+                                                                       int chunk_count,
+                                                                       absl::Time) {
   absl::MutexLock lock(&mu_);
   ImportCommitResult result;
   if (auto it = commits_.find({tenant, import_id}); it != commits_.end()) {

@@ -24,12 +24,11 @@ class MemoryOrderRepository : public OrderRepository {
       const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) override;
   absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(const std::string& tenant,
                                                           const std::string& customer_id) override;
-  absl::StatusOr<ImportChunkResult> PutImportChunk(const std::string& tenant,
-                                                   const orders::v1::PutImportChunkRequest& request,
-                                                   const std::string& fingerprint,
-                                                   const google::protobuf::RepeatedPtrField<
-                                                       orders::v1::MoneyTotal>& totals,
-                                                   absl::Time deadline) override;
+  absl::StatusOr<ImportChunkResult> PutImportChunk(
+      const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
+      const std::string& fingerprint,
+      const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals,
+      absl::Time deadline) override;
   absl::StatusOr<ImportCommitResult> CommitImport(const std::string& tenant,
                                                   const std::string& import_id, int chunk_count,
                                                   absl::Time deadline) override;

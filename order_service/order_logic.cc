@@ -2,13 +2,13 @@
 
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/random/random.h"
+#include "absl/strings/strip.h"
 #include "common/currency.h"
 #include "common/errors.h"
 #include "common/idempotency.h"
@@ -73,8 +73,8 @@ absl::StatusOr<int64_t> ValidateCreateOrder(const orders::v1::CreateOrderRequest
       violations.push_back({prefix + "quantity", absl::StrCat("between 1 and ", kMaxQuantity)});
     }
     if (item.unit_price_cents() < 0 || item.unit_price_cents() > common::kMaxAmountCents) {
-      violations.push_back({prefix + "unit_price_cents",
-                            absl::StrCat("between 0 and ", common::kMaxAmountCents)});
+      violations.push_back(
+          {prefix + "unit_price_cents", absl::StrCat("between 0 and ", common::kMaxAmountCents)});
     }
     total += static_cast<__int128>(item.quantity()) * item.unit_price_cents();
   }
@@ -100,8 +100,8 @@ absl::StatusOr<CreateResult> OrderLogic::CreateOrder(
   return result;
 }
 
-absl::StatusOr<CancelResult> OrderLogic::CancelOrder(const RequestScope& scope,
-                                                     const orders::v1::CancelOrderRequest& request) {
+absl::StatusOr<CancelResult> OrderLogic::CancelOrder(
+    const RequestScope& scope, const orders::v1::CancelOrderRequest& request) {
   std::vector<common::FieldViolation> violations;
   if (request.id() <= 0) violations.push_back({"id", "must be a positive order id"});
   if (common::CharacterCount(request.reason()) > 500) {
@@ -155,7 +155,7 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
                                    {{"page_size", "between 0 and 100"}});
   }
   if (absl::Status s = common::CheckEnumValue(orders::v1::OrderStatus_descriptor(),
-                                             request.status(), "status", "ORDER_STATUS_INVALID");
+                                              request.status(), "status", "ORDER_STATUS_INVALID");
       !s.ok()) {
     return s;
   }
@@ -172,7 +172,8 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
   if (!page.ok()) return page.status();
   orders::v1::ListOrdersResponse response;
   for (auto& order : page->orders) *response.add_orders() = std::move(order);
-  if (page->next_before_id > 0) response.set_next_page_token(common::EncodePageToken(page_query, page->next_before_id));
+  if (page->next_before_id > 0)
+    response.set_next_page_token(common::EncodePageToken(page_query, page->next_before_id));
   return response;
 }
 

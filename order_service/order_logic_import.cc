@@ -78,9 +78,8 @@ absl::StatusOr<ImportCommitResult> OrderLogic::CommitImport(
     return common::InvalidArgument("IMPORT_COMMIT_INVALID", "the commit request is not valid",
                                    violations);
   }
-  absl::StatusOr<ImportCommitResult> result =
-      repository_.CommitImport(scope.tenant, request.import_id(), request.chunk_count(),
-                               scope.deadline);
+  absl::StatusOr<ImportCommitResult> result = repository_.CommitImport(
+      scope.tenant, request.import_id(), request.chunk_count(), scope.deadline);
   if (result.ok() && !result->replayed && on_outbox_write_) on_outbox_write_();
   return result;
 }

@@ -42,7 +42,7 @@ struct ImportCommitResult {
 };
 
 struct ListQuery {
-  std::string customer_id;  // empty: all customers
+  std::string customer_id;                                                // empty: all customers
   orders::v1::OrderStatus status = orders::v1::ORDER_STATUS_UNSPECIFIED;  // unspecified: all
   int page_size = 20;
   int64_t before_id = 0;  // 0: from the newest

@@ -29,9 +29,9 @@ grpc::Status OutboxAdminService::Authorize(const grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext* context,
-                                                  const orders::v1::ListOutboxEventsRequest* request,
-                                                  orders::v1::ListOutboxEventsResponse* response) {
+grpc::Status OutboxAdminService::ListOutboxEvents(
+    grpc::ServerContext* context, const orders::v1::ListOutboxEventsRequest* request,
+    orders::v1::ListOutboxEventsResponse* response) {
   if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
   if (absl::Status s =
           common::CheckEnumValue(orders::v1::OutboxEventStatus_descriptor(), request->status(),
@@ -47,10 +47,9 @@ grpc::Status OutboxAdminService::ListOutboxEvents(grpc::ServerContext* context,
                                           {{"page_size", "between 0 and 500"}}));
   }
   query.page_size = request->page_size() == 0 ? 50 : request->page_size();
-  const std::string page_query =
-      common::PageQuery({"orders.v1.OutboxAdmin/ListOutboxEvents",
-                         absl::StrCat(static_cast<int>(request->status())),
-                         absl::StrCat(request->min_age_seconds())});
+  const std::string page_query = common::PageQuery(
+      {"orders.v1.OutboxAdmin/ListOutboxEvents", absl::StrCat(static_cast<int>(request->status())),
+       absl::StrCat(request->min_age_seconds())});
   absl::StatusOr<int64_t> after_id =
       common::DecodePageToken(request->page_token(), page_query, "PAGE_TOKEN_INVALID");
   if (!after_id.ok()) return ToGrpc(after_id.status());

@@ -3,8 +3,8 @@
 
 #include "common/auth.h"
 #include "order_service/outbox_relay.h"
-#include "order_service/reconciler.h"
 #include "order_service/outbox_store.h"
+#include "order_service/reconciler.h"
 #include "orders/v1/orders.grpc.pb.h"
 
 namespace orders {

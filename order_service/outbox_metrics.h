@@ -38,7 +38,8 @@ inline void AddOutboxMetrics(common::Metrics& metrics, OutboxStore& store,
               static_cast<double>(s.claimed));
     w.Counter("orders_relay_completed_total", "Events finished DONE by this relay.",
               static_cast<double>(s.completed));
-    w.Counter("orders_relay_rescheduled_total", "Attempts that failed transiently and were retried.",
+    w.Counter("orders_relay_rescheduled_total",
+              "Attempts that failed transiently and were retried.",
               static_cast<double>(s.rescheduled));
     w.Counter("orders_relay_buried_total", "Events made DEAD by this relay.",
               static_cast<double>(s.buried));
@@ -57,8 +58,8 @@ inline void AddOutboxMetrics(common::Metrics& metrics, OutboxStore& store,
     constexpr char kHelp[] =
         "Order commit to payment outcome recorded, for events this relay completed.";
     for (double q : {0.5, 0.9, 0.99}) {
-      w.Gauge("orders_outbox_commit_to_sent_seconds", kHelp,
-              absl::ToDoubleSeconds(h.Percentile(q)), {{"quantile", absl::StrCat(q)}});
+      w.Gauge("orders_outbox_commit_to_sent_seconds", kHelp, absl::ToDoubleSeconds(h.Percentile(q)),
+              {{"quantile", absl::StrCat(q)}});
     }
     w.Gauge("orders_outbox_commit_to_sent_seconds", kHelp, absl::ToDoubleSeconds(h.max()),
             {{"quantile", "1"}});

@@ -143,8 +143,9 @@ void OutboxRelay::GiveUp(const OutboxEvent& event, const std::string& owner,
       // The refund did not happen and the money is still taken: DEAD, as an alarm for the
       // reconciler and the operator (a requeue sends the refund again).
       finished = store_.Bury(event, owner,
-                             absl::StrCat(why, "; payments still holds the charge SUCCEEDED: "
-                                               "money held on a cancelled order"));
+                             absl::StrCat(why,
+                                          "; payments still holds the charge SUCCEEDED: "
+                                          "money held on a cancelled order"));
       result = kBuried;
     } else {
       // Payments knows the outcome: record it as if the answer had arrived.
@@ -154,14 +155,15 @@ void OutboxRelay::GiveUp(const OutboxEvent& event, const std::string& owner,
     }
   } else if (held.status().code() == absl::StatusCode::kNotFound) {
     finished = store_.Bury(event, owner,
-                           absl::StrCat(why, "; payments holds nothing under the key: no money "
-                                             "was taken"));
+                           absl::StrCat(why,
+                                        "; payments holds nothing under the key: no money "
+                                        "was taken"));
     result = kBuried;
   } else if (common::IsTransient(held.status().code())) {
     // Still unknown: keep the event and ask again later.
-    finished = store_.Reschedule(event, owner, options_.backoff.max,
-                                 absl::StrCat(why, "; outcome unknown, payments unreachable: ",
-                                              held.status().ToString()));
+    finished = store_.Reschedule(
+        event, owner, options_.backoff.max,
+        absl::StrCat(why, "; outcome unknown, payments unreachable: ", held.status().ToString()));
     result = kRescheduled;
   } else {
     finished = store_.Bury(event, owner,
@@ -181,9 +183,15 @@ void OutboxRelay::GiveUp(const OutboxEvent& event, const std::string& owner,
   if (!finished.ok() || !*finished) return;
   ++stats_.asked_payments;
   switch (result) {
-    case kCompleted: ++stats_.completed; break;
-    case kBuried: ++stats_.buried; break;
-    case kRescheduled: ++stats_.rescheduled; break;
+    case kCompleted:
+      ++stats_.completed;
+      break;
+    case kBuried:
+      ++stats_.buried;
+      break;
+    case kRescheduled:
+      ++stats_.rescheduled;
+      break;
   }
 }
 
@@ -323,9 +331,8 @@ void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
   absl::StatusOr<bool> finished;
   if (retry) {
     absl::BitGen gen;
-    finished = store_.Reschedule(event, owner,
-                                 common::FullJitterBackoff(options_.backoff, event.attempts, gen),
-                                 error);
+    finished = store_.Reschedule(
+        event, owner, common::FullJitterBackoff(options_.backoff, event.attempts, gen), error);
   } else {
     std::fprintf(stderr, "relay: event %lld (order %lld) is DEAD: %s\n",
                  static_cast<long long>(event.id), static_cast<long long>(event.aggregate_id),

@@ -30,8 +30,8 @@ struct RelayOptions {
   int max_attempts = 20;
   // A CHARGE's transient answers are retried for this long after its first attempt (by the
   // database's clock), then the relay asks payments what happened (see GiveUp). REFUNDs retry
-  // for ever: a refund cannot take money twice. Keep it well below payments' idempotency-key retention
-  // (24 h by default): a resend after the key expired could charge twice.
+  // for ever: a refund cannot take money twice. Keep it well below payments' idempotency-key
+  // retention (24 h by default): a resend after the key expired could charge twice.
   absl::Duration retry_window = absl::Hours(12);
   common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(5), 2.0};
   absl::Duration busy_poll = absl::Milliseconds(5);  // first idle wait; doubles up to idle_poll
@@ -47,7 +47,8 @@ struct RelayStats {
   int64_t lease_lost = 0;
   int64_t lease_extensions = 0;  // heartbeats that extended the leases of calls in flight
   int64_t key_conflicts = 0;
-  int64_t asked_payments = 0;  // events given up on whose outcome was asked of payments  // events DEAD because payments holds their key for another request
+  int64_t asked_payments = 0;  // events given up on whose outcome was asked of payments  // events
+                               // DEAD because payments holds their key for another request
 };
 
 class OutboxRelay {
@@ -75,8 +76,7 @@ class OutboxRelay {
   // Waits until Notify() moves past `seen` or `timeout` passes.
   void WaitForWork(uint64_t seen, absl::Duration timeout);
   // Starts the payment call for an event, outside any transaction; `done` gets its outcome.
-  void StartCall(const OutboxEvent& event,
-                 std::function<void(absl::StatusOr<EventOutcome>)> done);
+  void StartCall(const OutboxEvent& event, std::function<void(absl::StatusOr<EventOutcome>)> done);
   void Finish(const OutboxEvent& event, const std::string& owner, const absl::Status& status);
   // An event whose outcome is unknown (poison, or past the retry window): asks payments what it
   // holds under the event's charge key and completes it with that outcome, buries it when

@@ -17,8 +17,8 @@ struct OutboxEvent {
   int64_t aggregate_id = 0;  // the order
   std::string kind;          // CHARGE, REFUND
   std::string payment_key;
-  std::string payload;       // JSON of the payment request
-  int attempts = 0;          // including this claim
+  std::string payload;  // JSON of the payment request
+  int attempts = 0;     // including this claim
   // Claims that ended with a transient answer (payments unreachable, a deadline): not counted
   // against the attempt budget, which is for poison events.
   int transient_failures = 0;

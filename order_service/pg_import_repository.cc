@@ -84,9 +84,8 @@ absl::Status AlreadyCommitted(const std::string& import_id) {
 
 // lock_timeout for the import's lock: until just before the caller's deadline, 30 s at most.
 std::string LockWait(absl::Time deadline) {
-  const absl::Duration wait =
-      std::clamp(deadline - absl::Now() - absl::Milliseconds(50), absl::Milliseconds(1),
-                 absl::Seconds(30));
+  const absl::Duration wait = std::clamp(deadline - absl::Now() - absl::Milliseconds(50),
+                                         absl::Milliseconds(1), absl::Seconds(30));
   return absl::StrCat(absl::ToInt64Milliseconds(wait), "ms");
 }
 
@@ -142,8 +141,7 @@ absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
   FillDeprecatedAmounts(result.chunk);
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
-  auto locked =
-      (*conn)->Exec(kLockImportShared, {tenant, request.import_id(), LockWait(deadline)});
+  auto locked = (*conn)->Exec(kLockImportShared, {tenant, request.import_id(), LockWait(deadline)});
   if (!locked.ok()) return LockFailed(locked.status());
   auto committed = (*conn)->Exec(kImportCommitted, {tenant, request.import_id()});
   if (!committed.ok()) return committed.status();

@@ -246,9 +246,9 @@ absl::StatusOr<std::string> StoredResponseFor(pg::Connection& conn, const Idempo
 absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
                                                     const IdempotencyScope& scope,
                                                     absl::Time deadline) {
-  auto claimed = conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
-                                       pg::Param::Bytes(scope.fingerprint),
-                                       LockTimeoutFor(deadline)});
+  auto claimed =
+      conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
+                            pg::Param::Bytes(scope.fingerprint), LockTimeoutFor(deadline)});
   if (!claimed.ok()) {
     if (pg::SqlStateOf(claimed.status()) == "55P03") return KeyInUse();
     return claimed.status();
@@ -262,9 +262,9 @@ absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
 
 absl::Status StoreResponse(pg::Connection& conn, const IdempotencyScope& scope,
                            const google::protobuf::Message& response, int64_t order_id) {
-  auto stored = conn.Exec(kStoreResponse, {scope.tenant, scope.method, scope.key,
-                                           pg::Param::Bytes(response.SerializeAsString()),
-                                           order_id});
+  auto stored =
+      conn.Exec(kStoreResponse, {scope.tenant, scope.method, scope.key,
+                                 pg::Param::Bytes(response.SerializeAsString()), order_id});
   return stored.status();
 }
 
@@ -280,10 +280,10 @@ absl::StatusOr<Order> InsertOrderRow(pg::Connection& conn, const std::string& te
     quantities.push_back(item.quantity());
     prices.push_back(item.unit_price_cents());
   }
-  auto inserted = conn.Exec(
-      kInsertOrder, {tenant, request.customer_id(), request.currency(), amount_cents,
-                     request.payment_method(), pg::ArrayLiteral(skus),
-                     pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices), id});
+  auto inserted =
+      conn.Exec(kInsertOrder, {tenant, request.customer_id(), request.currency(), amount_cents,
+                               request.payment_method(), pg::ArrayLiteral(skus),
+                               pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices), id});
   if (!inserted.ok()) return inserted.status();
   Order order;
   order.set_id(inserted->Int(0, 0));
@@ -325,8 +325,8 @@ absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(absl::Time deadline) {
 absl::Status PgOrderRepository::WriteTogether(pg::Connection& conn,
                                               const std::vector<PendingCreate*>& batch,
                                               absl::Time deadline) {
-  std::vector<std::string> tenants, methods, keys, fingerprints, responses, customers,
-      currencies, payment_methods, created, skus;
+  std::vector<std::string> tenants, methods, keys, fingerprints, responses, customers, currencies,
+      payment_methods, created, skus;
   std::vector<int64_t> ids, amounts, item_orders, item_lines, quantities, prices;
   for (const PendingCreate* p : batch) {
     tenants.push_back(p->tenant);
@@ -424,19 +424,19 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   *order->mutable_create_time() = FromMicros(absl::ToUnixMicros(now));
   *order->mutable_update_time() = order->create_time();
 
-  PendingCreate pending{.tenant = scope.tenant,
-                        .method = scope.method,
-                        .key = scope.key,
-                        .fingerprint = scope.fingerprint,
-                        .response = result.response.SerializeAsString(),
-                        .order_id = *id,
-                        .customer_id = request.customer_id(),
-                        .currency = request.currency(),
-                        .payment_method = request.payment_method(),
-                        .amount_cents = amount_cents,
-                        .created_at = absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", now,
-                                                       absl::UTCTimeZone()),
-                        .deadline = deadline};
+  PendingCreate pending{
+      .tenant = scope.tenant,
+      .method = scope.method,
+      .key = scope.key,
+      .fingerprint = scope.fingerprint,
+      .response = result.response.SerializeAsString(),
+      .order_id = *id,
+      .customer_id = request.customer_id(),
+      .currency = request.currency(),
+      .payment_method = request.payment_method(),
+      .amount_cents = amount_cents,
+      .created_at = absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", now, absl::UTCTimeZone()),
+      .deadline = deadline};
   for (const auto& item : request.items()) {
     pending.skus.push_back(item.sku());
     pending.quantities.push_back(item.quantity());
@@ -492,9 +492,8 @@ absl::StatusOr<OrderPage> PgOrderRepository::ListOrders(const std::string& tenan
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
   // One row more than asked tells whether another page exists.
-  auto rows = (*conn)->Exec(kListOrders, {tenant, query.customer_id,
-                                          static_cast<int>(query.status), query.before_id,
-                                          query.page_size + 1});
+  auto rows = (*conn)->Exec(kListOrders, {tenant, query.customer_id, static_cast<int>(query.status),
+                                          query.before_id, query.page_size + 1});
   if (!rows.ok()) return rows.status();
   OrderPage page;
   const int n = std::min(rows->rows(), query.page_size);
@@ -511,8 +510,8 @@ absl::StatusOr<OrderPage> PgOrderRepository::ListOrders(const std::string& tenan
 namespace orders {
 
 absl::StatusOr<CancelResult> PgOrderRepository::CancelOrder(const IdempotencyScope& scope,
-                                                             int64_t id, const std::string& reason,
-                                                             absl::Time deadline) {
+                                                            int64_t id, const std::string& reason,
+                                                            absl::Time deadline) {
   auto conn = pool_.Acquire(deadline);
   if (!conn.ok()) return conn.status();
   pg::Transaction tx(**conn);
@@ -535,8 +534,7 @@ absl::StatusOr<CancelResult> PgOrderRepository::CancelOrder(const IdempotencySco
                                    absl::StrCat("no order ", id));
   }
   if (locked->Int(0, 0) == orders::v1::ORDER_STATUS_CANCELLED) {
-    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
-                                   "ORDER_ALREADY_CANCELLED",
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "ORDER_ALREADY_CANCELLED",
                                    absl::StrCat("order ", id, " was already cancelled"));
   }
   auto cancelled = (*conn)->Exec(kCancel, {scope.tenant, id, reason});
@@ -554,7 +552,8 @@ absl::StatusOr<Order> PgOrderRepository::SetShippingAddress(
   {
     auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
     if (!conn.ok()) return conn.status();
-    auto updated = (*conn)->Exec(kSetAddress, {tenant, id, pg::Param::Bytes(address.SerializeAsString())});
+    auto updated =
+        (*conn)->Exec(kSetAddress, {tenant, id, pg::Param::Bytes(address.SerializeAsString())});
     if (!updated.ok()) return updated.status();
     if (updated->affected() == 0) {
       auto order = GetOrder(tenant, id);  // NOT_FOUND, or it is cancelled

@@ -5,9 +5,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace orders {
 namespace {
@@ -146,10 +146,14 @@ orders::v1::OutboxEventStatus StatusFromText(absl::string_view text) {
 
 const char* TextFromStatus(orders::v1::OutboxEventStatus status) {
   switch (status) {
-    case orders::v1::OUTBOX_EVENT_STATUS_PENDING: return "PENDING";
-    case orders::v1::OUTBOX_EVENT_STATUS_DONE: return "DONE";
-    case orders::v1::OUTBOX_EVENT_STATUS_DEAD: return "DEAD";
-    default: return "";
+    case orders::v1::OUTBOX_EVENT_STATUS_PENDING:
+      return "PENDING";
+    case orders::v1::OUTBOX_EVENT_STATUS_DONE:
+      return "DONE";
+    case orders::v1::OUTBOX_EVENT_STATUS_DEAD:
+      return "DEAD";
+    default:
+      return "";
   }
 }
 
@@ -201,9 +205,9 @@ absl::StatusOr<bool> PgOutboxStore::Complete(const OutboxEvent& event, const std
                                              const EventOutcome& outcome) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kComplete, {event.id, owner, event.attempts,
-                                        static_cast<int>(outcome.order_status), outcome.charge_id,
-                                        outcome.decline_reason, synchronous_commit_});
+  auto rows = (*conn)->Exec(
+      kComplete, {event.id, owner, event.attempts, static_cast<int>(outcome.order_status),
+                  outcome.charge_id, outcome.decline_reason, synchronous_commit_});
   if (!rows.ok()) return rows.status();
   return rows->Int(0, 0) == 1;
 }
@@ -222,10 +226,9 @@ absl::StatusOr<std::vector<bool>> PgOutboxStore::CompleteAll(
   }
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kCompleteAll,
-                            {pg::ArrayLiteral(ids), pg::ArrayLiteral(attempts),
-                             pg::ArrayLiteral(statuses), pg::ArrayLiteral(charge_ids),
-                             pg::ArrayLiteral(reasons), owner, synchronous_commit_});
+  auto rows = (*conn)->Exec(kCompleteAll, {pg::ArrayLiteral(ids), pg::ArrayLiteral(attempts),
+                                           pg::ArrayLiteral(statuses), pg::ArrayLiteral(charge_ids),
+                                           pg::ArrayLiteral(reasons), owner, synchronous_commit_});
   if (!rows.ok()) return rows.status();
   absl::flat_hash_set<int64_t> finished;
   for (int r = 0; r < rows->rows(); ++r) finished.insert(rows->Int(r, 0));
@@ -238,8 +241,8 @@ absl::StatusOr<bool> PgOutboxStore::Reschedule(const OutboxEvent& event, const s
                                                absl::Duration delay, const std::string& error) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kReschedule, {event.id, owner, event.attempts, Seconds(delay), error,
-                                          synchronous_commit_});
+  auto rows = (*conn)->Exec(
+      kReschedule, {event.id, owner, event.attempts, Seconds(delay), error, synchronous_commit_});
   if (!rows.ok()) return rows.status();
   return rows->affected() == 1;
 }
@@ -257,12 +260,11 @@ absl::StatusOr<bool> PgOutboxStore::Bury(const OutboxEvent& event, const std::st
 
 namespace orders {
 
-absl::StatusOr<std::vector<orders::v1::OutboxEvent>> PgOutboxStore::List(
-    const OutboxListQuery& q) {
+absl::StatusOr<std::vector<orders::v1::OutboxEvent>> PgOutboxStore::List(const OutboxListQuery& q) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kList, {TextFromStatus(q.status), Seconds(q.min_age), q.after_id,
-                                    q.page_size});
+  auto rows =
+      (*conn)->Exec(kList, {TextFromStatus(q.status), Seconds(q.min_age), q.after_id, q.page_size});
   if (!rows.ok()) return rows.status();
   std::vector<orders::v1::OutboxEvent> events;
   for (int r = 0; r < rows->rows(); ++r) {
@@ -274,7 +276,8 @@ absl::StatusOr<std::vector<orders::v1::OutboxEvent>> PgOutboxStore::List(
     e.set_status(StatusFromText(rows->Text(r, 4)));
     e.set_attempts(static_cast<int32_t>(rows->Int(r, 5)));
     e.set_last_error(std::string(rows->Text(r, 6)));
-    *e.mutable_create_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rows->Int(r, 7));
+    *e.mutable_create_time() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rows->Int(r, 7));
     *e.mutable_available_time() =
         google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rows->Int(r, 8));
     e.set_lease_owner(std::string(rows->Text(r, 9)));

@@ -67,7 +67,7 @@ absl::StatusOr<std::string> PgReconcileStore::DeploymentIdentity() {
 }
 
 absl::StatusOr<std::vector<OrderLedgerRow>> PgReconcileStore::OrdersAfter(int64_t after_id,
-                                                                         int limit) {
+                                                                          int limit) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(kOrdersAfter, {after_id, limit});

@@ -44,7 +44,6 @@ class Report {
     r_->set_paid_order_without_charge(counts_["PAID_ORDER_WITHOUT_CHARGE"]);
   }
 
-
  private:
   orders::v1::ReconcileReport* r_;
   orders::v1::ReconcileMismatch overflow_;
@@ -105,9 +104,10 @@ absl::StatusOr<orders::v1::ReconcileReport> Reconciler::Run(bool repair) {
           break;
         case orders::v1::ORDER_STATUS_CANCELLED:
           if (holds) {
-            auto* m = add.Add("CANCELLED_ORDER_HOLDS_MONEY", o.id, o.charge_key,
-                              absl::StrCat("charge ", c->id(), " still SUCCEEDED: ",
-                                           c->amount_cents(), " ", c->currency(), " held"));
+            auto* m =
+                add.Add("CANCELLED_ORDER_HOLDS_MONEY", o.id, o.charge_key,
+                        absl::StrCat("charge ", c->id(), " still SUCCEEDED: ", c->amount_cents(),
+                                     " ", c->currency(), " held"));
             if (repair) {
               absl::StatusOr<bool> done = store_.QueueRefund(o.id);
               if (!done.ok()) return done.status();
@@ -118,8 +118,7 @@ absl::StatusOr<orders::v1::ReconcileReport> Reconciler::Run(bool repair) {
           break;
         case orders::v1::ORDER_STATUS_PAID:
           if (!holds) {
-            add.Add("PAID_ORDER_WITHOUT_CHARGE", o.id,
-                    o.charge_key,
+            add.Add("PAID_ORDER_WITHOUT_CHARGE", o.id, o.charge_key,
                     c == nullptr ? std::string("no charge under the key")
                                  : absl::StrCat("charge ", c->id(), " is ",
                                                 payments::v1::ChargeStatus_Name(c->status())));
@@ -130,8 +129,7 @@ absl::StatusOr<orders::v1::ReconcileReport> Reconciler::Run(bool repair) {
       }
       if (c != nullptr && MoneyMoved(c->status()) &&
           (c->amount_cents() != o.amount_minor || c->currency() != o.currency)) {
-        add.Add("AMOUNT_OR_CURRENCY_MISMATCH", o.id,
-                o.charge_key,
+        add.Add("AMOUNT_OR_CURRENCY_MISMATCH", o.id, o.charge_key,
                 absl::StrCat("order ", o.amount_minor, " ", o.currency, ", charge ",
                              c->amount_cents(), " ", c->currency()));
       }

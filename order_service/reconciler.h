@@ -17,11 +17,10 @@
 #include <optional>
 #include <thread>
 
-#include "absl/time/time.h"
-
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "order_service/payment_gateway.h"
 #include "order_service/reconcile_store.h"
 #include "orders/v1/orders.pb.h"
@@ -30,7 +29,8 @@ namespace orders {
 
 class Reconciler {
  public:
-  Reconciler(ReconcileStore& store, PaymentGateway& payments) : store_(store), payments_(payments) {}
+  Reconciler(ReconcileStore& store, PaymentGateway& payments)
+      : store_(store), payments_(payments) {}
   ~Reconciler() { Stop(); }
 
   // The periodic job: a pass every `every` (the first one `every` after the start), repairing

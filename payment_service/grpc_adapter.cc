@@ -85,8 +85,7 @@ grpc::Status PaymentGrpcService::ListCharges(grpc::ServerContext* context,
                                              payments::v1::ListChargesResponse* response) {
   absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
   if (!caller.ok()) return Reply(caller.status());
-  absl::StatusOr<payments::v1::ListChargesResponse> page =
-      payments_.ListCharges(*caller, *request);
+  absl::StatusOr<payments::v1::ListChargesResponse> page = payments_.ListCharges(*caller, *request);
   if (!page.ok()) return Reply(page.status());
   *response = *std::move(page);
   return grpc::Status::OK;

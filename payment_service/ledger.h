@@ -44,9 +44,9 @@ struct RefundOutcome {
 };
 
 struct ChargeFilter {
-  int64_t order_id = 0;                          // 0: every order
+  int64_t order_id = 0;                             // 0: every order
   absl::Time created_after = absl::InfinitePast();  // at or after
-  int64_t after_id = 0;                          // pagination: ids greater than this
+  int64_t after_id = 0;                             // pagination: ids greater than this
   int limit = 50;
 };
 
@@ -61,22 +61,19 @@ class Ledger {
   //  - different fingerprint: FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED, nothing written.
   // A concurrent call with the same key waits for the first; if it cannot before `deadline`:
   // ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo.
-  virtual absl::StatusOr<ChargeOutcome> Charge(const RequestKey& key,
-                                               absl::string_view fingerprint,
+  virtual absl::StatusOr<ChargeOutcome> Charge(const RequestKey& key, absl::string_view fingerprint,
                                                const payments::v1::ChargeRequest& request,
                                                ChargeDecider decide, absl::Time deadline) = 0;
 
   // In one transaction, under the caller's refund key: refunds the charge made under
   // request.charge_key() once (a charge has at most one refund; later refund keys get it back),
   // or leaves a tombstone when no charge exists yet. Same idempotency rules as Charge.
-  virtual absl::StatusOr<RefundOutcome> Refund(const RequestKey& key,
-                                               absl::string_view fingerprint,
+  virtual absl::StatusOr<RefundOutcome> Refund(const RequestKey& key, absl::string_view fingerprint,
                                                const payments::v1::RefundRequest& request,
                                                absl::Time deadline) = 0;
 
   // The current state of a charge of `caller`; NOT_FOUND CHARGE_NOT_FOUND otherwise.
-  virtual absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller,
-                                                         int64_t id) = 0;
+  virtual absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id) = 0;
   // The charge (or Refund tombstone) `caller` holds under `charge_key`; NOT_FOUND
   // CHARGE_NOT_FOUND when there is none.
   virtual absl::StatusOr<payments::v1::Charge> GetChargeByKey(absl::string_view caller,

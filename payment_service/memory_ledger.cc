@@ -35,8 +35,8 @@ absl::StatusOr<ChargeOutcome> MemoryLedger::Charge(const RequestKey& key,
   ChargeRow row;
   row.caller = key.caller;
   row.fingerprint = std::string(fingerprint);
-  row.charge = MakeCharge(id, absl::Now(), key.key, request, decision->status,
-                          decision->decline_reason);
+  row.charge =
+      MakeCharge(id, absl::Now(), key.key, request, decision->status, decision->decline_reason);
   row.response = row.charge.SerializeAsString();
   ChargeOutcome outcome{row.charge, false};
   charges_.emplace(id, std::move(row));
@@ -84,9 +84,9 @@ absl::StatusOr<RefundOutcome> MemoryLedger::Refund(const RequestKey& key,
     existing = refunds_by_charge_.emplace(charge_id, std::move(refund)).first;
   }
   RefundOutcome outcome{existing->second, false};
-  refund_records_.emplace(record_key, RefundRecord{std::string(fingerprint),
-                                                   outcome.refund.SerializeAsString(),
-                                                   absl::Now()});
+  refund_records_.emplace(
+      record_key,
+      RefundRecord{std::string(fingerprint), outcome.refund.SerializeAsString(), absl::Now()});
   return outcome;
 }
 
@@ -98,8 +98,7 @@ absl::StatusOr<payments::v1::Charge> MemoryLedger::GetChargeByKey(absl::string_v
   return charges_.at(id->second).charge;
 }
 
-absl::StatusOr<payments::v1::Charge> MemoryLedger::GetCharge(absl::string_view caller,
-                                                             int64_t id) {
+absl::StatusOr<payments::v1::Charge> MemoryLedger::GetCharge(absl::string_view caller, int64_t id) {
   absl::MutexLock lock(&mu_);
   auto it = charges_.find(id);
   if (it == charges_.end() || it->second.caller != caller) return ChargeNotFoundError(id);

@@ -37,8 +37,8 @@ class MemoryLedger final : public Ledger {
 
   struct ChargeRow {
     std::string caller;
-    std::string fingerprint;  // empty: a tombstone left by a Refund that came first
-    std::string response;     // the serialized Charge first answered under the key
+    std::string fingerprint;      // empty: a tombstone left by a Refund that came first
+    std::string response;         // the serialized Charge first answered under the key
     payments::v1::Charge charge;  // current state, for audits
   };
   struct RefundRecord {  // idempotency record of one Refund request

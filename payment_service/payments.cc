@@ -7,8 +7,8 @@
 #include "common/errors.h"
 #include "common/failpoint.h"
 #include "common/idempotency.h"
-#include "payment_service/ledger_rules.h"
 #include "common/page_token.h"
+#include "payment_service/ledger_rules.h"
 #include "payment_service/validation.h"
 
 namespace payment_service {
@@ -31,9 +31,9 @@ absl::Status Payments::BeforeWrite(absl::Time deadline, absl::string_view what) 
     absl::SleepFor(latency);
   }
   if (faults_.NextFailBefore()) {
-    return ProcessorUnavailable(absl::StrCat("the processor is unavailable; nothing was ", what,
-                                             " (injected fault)"),
-                                "fail_before_charge");
+    return ProcessorUnavailable(
+        absl::StrCat("the processor is unavailable; nothing was ", what, " (injected fault)"),
+        "fail_before_charge");
   }
   if (absl::Now() >= deadline) {
     return absl::DeadlineExceededError(absl::StrCat("the deadline passed; nothing was ", what));

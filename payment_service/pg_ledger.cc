@@ -15,8 +15,8 @@ using pg::Param;
 
 // Timestamps travel as microseconds since the Unix epoch.
 #define PAY_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-#define PAY_CHARGE_COLUMNS                                                          \
-  "id, order_id, amount_cents, currency, status, decline_reason, payment_method, "  \
+#define PAY_CHARGE_COLUMNS                                                         \
+  "id, order_id, amount_cents, currency, status, decline_reason, payment_method, " \
   "customer_id, charge_key, " PAY_MICROS("created_at")
 #define PAY_FROM_MICROS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
 
@@ -36,9 +36,8 @@ constexpr pg::Query kFinishCharge{
     "UPDATE charges SET status = $2, decline_reason = $3, response = $4 WHERE id = $1"};
 constexpr pg::Query kLockCharge{
     "pay_lock_charge",
-    "SELECT id, fingerprint IS NULL, fingerprint, response, status, amount_cents, "
-    PAY_MICROS("created_at")
-    " FROM charges WHERE caller = $1 AND charge_key = $2 FOR UPDATE"};
+    "SELECT id, fingerprint IS NULL, fingerprint, response, status, amount_cents, " PAY_MICROS(
+        "created_at") " FROM charges WHERE caller = $1 AND charge_key = $2 FOR UPDATE"};
 constexpr pg::Query kClaimTombstone{
     "pay_claim_tombstone",
     "UPDATE charges SET fingerprint = $2, order_id = $3, amount_cents = $4, currency = $5,"
@@ -49,34 +48,31 @@ constexpr pg::Query kInsertRefundRecord{
     "pay_insert_refund_record",
     "INSERT INTO refund_requests (caller, refund_key, fingerprint) VALUES ($1, $2, $3)"
     " ON CONFLICT (caller, refund_key) DO NOTHING RETURNING id"};
-constexpr pg::Query kLockRefundRecord{
-    "pay_lock_refund_record",
-    "SELECT fingerprint, response FROM refund_requests"
-    " WHERE caller = $1 AND refund_key = $2 FOR UPDATE"};
+constexpr pg::Query kLockRefundRecord{"pay_lock_refund_record",
+                                      "SELECT fingerprint, response FROM refund_requests"
+                                      " WHERE caller = $1 AND refund_key = $2 FOR UPDATE"};
 constexpr pg::Query kInsertTombstone{
     "pay_insert_tombstone",
     "INSERT INTO charges (caller, charge_key, status) VALUES ($1, $2, 'VOIDED')"
     " ON CONFLICT (caller, charge_key) DO NOTHING RETURNING id"};
-constexpr pg::Query kFindRefund{
-    "pay_find_refund",
-    "SELECT id, amount_cents, status, " PAY_MICROS("created_at")
-    " FROM refunds WHERE charge_id = $1"};
+constexpr pg::Query kFindRefund{"pay_find_refund",
+                                "SELECT id, amount_cents, status, " PAY_MICROS(
+                                    "created_at") " FROM refunds WHERE charge_id = $1"};
 constexpr pg::Query kInsertRefund{
     "pay_insert_refund",
     "INSERT INTO refunds (caller, charge_id, charge_key, amount_cents, status, reason)"
     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, " PAY_MICROS("created_at")};
 constexpr pg::Query kMarkRefunded{"pay_mark_refunded",
                                   "UPDATE charges SET status = 'REFUNDED' WHERE id = $1"};
-constexpr pg::Query kStoreRefundResponse{
-    "pay_store_refund_response", "UPDATE refund_requests SET response = $2 WHERE id = $1"};
+constexpr pg::Query kStoreRefundResponse{"pay_store_refund_response",
+                                         "UPDATE refund_requests SET response = $2 WHERE id = $1"};
 
 // --- Audit and retention --------------------------------------------------------------------
 constexpr pg::Query kGetCharge{
-    "pay_get_charge",
-    "SELECT " PAY_CHARGE_COLUMNS " FROM charges WHERE caller = $1 AND id = $2"};
-constexpr pg::Query kGetChargeByKey{
-    "pay_get_charge_by_key",
-    "SELECT " PAY_CHARGE_COLUMNS " FROM charges WHERE caller = $1 AND charge_key = $2"};
+    "pay_get_charge", "SELECT " PAY_CHARGE_COLUMNS " FROM charges WHERE caller = $1 AND id = $2"};
+constexpr pg::Query kGetChargeByKey{"pay_get_charge_by_key",
+                                    "SELECT " PAY_CHARGE_COLUMNS
+                                    " FROM charges WHERE caller = $1 AND charge_key = $2"};
 constexpr pg::Query kListCharges{
     "pay_list_charges",
     "SELECT " PAY_CHARGE_COLUMNS " FROM charges"
@@ -160,8 +156,7 @@ absl::StatusOr<pg::Pool::Lease> PgLedger::Lease(absl::Time deadline) {
 
 bool PgLedger::Ready() { return pool_->Ping(); }
 
-absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key,
-                                               absl::string_view fingerprint,
+absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::string_view fingerprint,
                                                const payments::v1::ChargeRequest& request,
                                                ChargeDecider decide, absl::Time deadline) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(deadline);
@@ -172,11 +167,10 @@ absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key,
   if (absl::Status s = SetLockTimeout(conn, deadline); !s.ok()) return s;
 
   // Waits here while another transaction holds an uncommitted row with this key.
-  absl::StatusOr<pg::Result> inserted =
-      Run(conn, kInsertCharge,
-          {key.caller, key.key, Param::Bytes(fingerprint), request.order_id(),
-           request.amount_cents(), request.currency(), request.payment_method(),
-           request.customer_id()});
+  absl::StatusOr<pg::Result> inserted = Run(
+      conn, kInsertCharge,
+      {key.caller, key.key, Param::Bytes(fingerprint), request.order_id(), request.amount_cents(),
+       request.currency(), request.payment_method(), request.customer_id()});
   if (!inserted.ok()) return inserted.status();
   if (inserted->rows() == 1) {  // the key is new: decide, then record the outcome
     absl::StatusOr<ChargeDecision> decision = decide();
@@ -217,8 +211,7 @@ absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key,
   return outcome;  // read only: the rollback on leaving releases the row lock
 }
 
-absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key,
-                                               absl::string_view fingerprint,
+absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::string_view fingerprint,
                                                const payments::v1::RefundRequest& request,
                                                absl::Time deadline) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(deadline);
@@ -275,10 +268,9 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key,
     const payments::v1::RefundStatus status = RefundStatusFor(charge_status);
     const bool money_back = status == payments::v1::REFUND_STATUS_SUCCEEDED;
     const int64_t amount = money_back ? charge_amount : 0;
-    absl::StatusOr<pg::Result> inserted =
-        Run(conn, kInsertRefund,
-            {key.caller, charge_id, request.charge_key(), amount, RefundStatusName(status),
-             request.reason()});
+    absl::StatusOr<pg::Result> inserted = Run(conn, kInsertRefund,
+                                              {key.caller, charge_id, request.charge_key(), amount,
+                                               RefundStatusName(status), request.reason()});
     if (!inserted.ok()) return inserted.status();
     if (money_back) {
       if (auto r = Run(conn, kMarkRefunded, {charge_id}); !r.ok()) return r.status();
@@ -286,9 +278,8 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key,
     outcome.refund = MakeRefund(inserted->Int(0, 0), Micros(inserted->Int(0, 1)),
                                 request.charge_key(), charge_id, amount, status);
   }
-  absl::StatusOr<pg::Result> stored =
-      Run(conn, kStoreRefundResponse,
-          {record_id, Param::Bytes(outcome.refund.SerializeAsString())});
+  absl::StatusOr<pg::Result> stored = Run(
+      conn, kStoreRefundResponse, {record_id, Param::Bytes(outcome.refund.SerializeAsString())});
   if (!stored.ok()) return stored.status();
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
   return outcome;

@@ -44,9 +44,9 @@ bool IsVisibleAscii(absl::string_view text) {
 }  // namespace
 
 bool IsKnownPaymentMethod(absl::string_view method) {
-  for (absl::string_view known : {"pm_card_visa", "pm_card_mastercard", "pm_card_amex",
-                                  "pm_card_declined", "pm_card_insufficient_funds",
-                                  "pm_card_flaky"}) {
+  for (absl::string_view known :
+       {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_declined",
+        "pm_card_insufficient_funds", "pm_card_flaky"}) {
     if (method == known) return true;
   }
   return false;
@@ -60,7 +60,8 @@ absl::Status ValidateCharge(const payments::v1::ChargeRequest& request) {
   if (request.amount_cents() <= 0) {
     v.Add("INVALID_AMOUNT", "amount_cents", "must be greater than zero");
   } else if (request.amount_cents() > common::kMaxAmountCents) {
-    v.Add("INVALID_AMOUNT", "amount_cents", absl::StrCat("must be at most ", common::kMaxAmountCents));
+    v.Add("INVALID_AMOUNT", "amount_cents",
+          absl::StrCat("must be at most ", common::kMaxAmountCents));
   }
   if (!common::IsSupportedCurrency(request.currency())) {
     v.Add("UNSUPPORTED_CURRENCY", "currency",

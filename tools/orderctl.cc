@@ -46,8 +46,7 @@
 
 ABSL_FLAG(std::string, addr, common::EnvOr("ORDER_ADDR", "127.0.0.1:50051"),
           "order service target: host:port, dns:///name:port or ipv4:a:p1,b:p2; env ORDER_ADDR");
-ABSL_FLAG(std::string, token, common::EnvOr("ORDER_TOKEN", ""),
-          "bearer token; env ORDER_TOKEN");
+ABSL_FLAG(std::string, token, common::EnvOr("ORDER_TOKEN", ""), "bearer token; env ORDER_TOKEN");
 ABSL_FLAG(std::string, admin_token, common::EnvOr("ORDER_ADMIN_TOKEN", ""),
           "operator token for the outbox commands (OutboxAdmin); env ORDER_ADMIN_TOKEN");
 ABSL_FLAG(bool, json, false, "print JSON (proto field names) instead of text");
@@ -73,7 +72,8 @@ ABSL_FLAG(std::string, payment_method, "pm_card_visa", "payment method token (cr
 ABSL_FLAG(std::string, key, "",
           "idempotency key (create, cancel); empty: a new random one, printed so you can retry");
 // list
-ABSL_FLAG(std::string, status, "", "status filter: CREATED, PAID, ... (list; outbox list: DEAD...)");
+ABSL_FLAG(std::string, status, "",
+          "status filter: CREATED, PAID, ... (list; outbox list: DEAD...)");
 ABSL_FLAG(int, page_size, 0, "page size (list, outbox list); 0: the server's default");
 ABSL_FLAG(std::string, page_token, "", "page token from a previous list");
 ABSL_FLAG(bool, all, false, "follow next_page_token to the end (list)");
@@ -93,7 +93,8 @@ ABSL_FLAG(std::string, import_id, "",
 ABSL_FLAG(int, chunk_size, 100, "orders per chunk (import)");
 // outbox
 ABSL_FLAG(bool, repair, false, "repair what is safe (outbox reconcile)");
-ABSL_FLAG(absl::Duration, min_age, absl::ZeroDuration(), "only events at least this old (outbox list)");
+ABSL_FLAG(absl::Duration, min_age, absl::ZeroDuration(),
+          "only events at least this old (outbox list)");
 
 namespace {
 
@@ -115,7 +116,8 @@ constexpr char kUsage[] =
     "  orderctl outbox stats\n"
     "  orderctl reconcile [--repair]   (exit 1 while mismatches remain)\n"
     "  orderctl health\n"
-    "global: --addr (env ORDER_ADDR) --token (env ORDER_TOKEN) --admin_token (env ORDER_ADMIN_TOKEN)\n"
+    "global: --addr (env ORDER_ADDR) --token (env ORDER_TOKEN) --admin_token (env "
+    "ORDER_ADMIN_TOKEN)\n"
     "        --json --timeout --tls --tls_ca\n"
     "        --tls_cert --tls_key --tls_server_name --lb --service_config";
 
@@ -139,7 +141,8 @@ int Fail(const absl::Status& status, const orders_client::CallInfo* info = nullp
   const std::string reason = common::ErrorReason(status).value_or("");
   if (absl::GetFlag(FLAGS_json)) {
     common::JsonLine line;
-    line.Str("error", absl::AsciiStrToUpper(code)).Str("reason", reason)
+    line.Str("error", absl::AsciiStrToUpper(code))
+        .Str("reason", reason)
         .Str("message", status.message());
     if (info && !info->idempotency_key.empty()) line.Str("idempotency_key", info->idempotency_key);
     if (info) line.Int("attempts", info->attempts);
@@ -195,7 +198,8 @@ void PrintOrder(const v1::Order& o) {
   std::printf("  customer   %s\n", o.customer_id().c_str());
   std::printf("  amount     %s\n", Money(o.amount_cents(), o.currency()).c_str());
   for (const auto& item : o.items()) {
-    std::printf("    %-20s x%-4lld %s\n", item.sku().c_str(), static_cast<long long>(item.quantity()),
+    std::printf("    %-20s x%-4lld %s\n", item.sku().c_str(),
+                static_cast<long long>(item.quantity()),
                 Money(item.unit_price_cents(), o.currency()).c_str());
   }
   std::printf("  payment    %s", o.payment_method().c_str());
@@ -269,8 +273,8 @@ int Create(orders_client::OrdersClient& client) {
   if (!ParseItems(&request, &problem)) return Usage(problem);
   if (request.items().empty()) return Usage("create needs --items=sku:quantity:unit_price_cents");
   orders_client::CallInfo info;
-  auto order = client.CreateOrder(request, {.idempotency_key = absl::GetFlag(FLAGS_key),
-                                            .info = &info});
+  auto order =
+      client.CreateOrder(request, {.idempotency_key = absl::GetFlag(FLAGS_key), .info = &info});
   if (!order.ok()) return Fail(order.status(), &info);
   PrintMutation(*order, info);
   return 0;
@@ -378,7 +382,8 @@ int Analytics(orders_client::OrdersClient& client, const std::vector<char*>& arg
 
 int Import(orders_client::OrdersClient& client) {
   const std::string path = absl::GetFlag(FLAGS_file);
-  if (path.empty()) return Usage("import needs --file (JSON lines of CreateOrderRequest, - for stdin)");
+  if (path.empty())
+    return Usage("import needs --file (JSON lines of CreateOrderRequest, - for stdin)");
   FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "r");
   if (!in) return Usage(absl::StrCat("cannot read ", path));
   std::vector<v1::CreateOrderRequest> orders;
@@ -424,16 +429,15 @@ int Import(orders_client::OrdersClient& client) {
   std::printf("import %s: %d orders in %d chunks, ids %lld..%lld, %s\n",
               summary->import_id().c_str(), summary->order_count(), summary->chunk_count(),
               static_cast<long long>(summary->first_order_id()),
-              static_cast<long long>(summary->last_order_id()),
-              Totals(summary->totals()).c_str());
+              static_cast<long long>(summary->last_order_id()), Totals(summary->totals()).c_str());
   return 0;
 }
 
 int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) {
   // `orderctl reconcile` is `orderctl outbox reconcile`.
   const std::string sub = std::string(args[1]) == "reconcile" ? "reconcile"
-                          : args.size() > 2                    ? args[2]
-                                                               : "";
+                          : args.size() > 2                   ? args[2]
+                                                              : "";
   const bool json = absl::GetFlag(FLAGS_json);
   if (sub == "list") {
     v1::ListOutboxEventsRequest request;
@@ -460,8 +464,7 @@ int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) 
       absl::ConsumePrefix(&st, "OUTBOX_EVENT_STATUS_");
       std::printf("%-10lld %-10lld %-8s %-8s %-8d %s\n", static_cast<long long>(e.id()),
                   static_cast<long long>(e.order_id()), e.kind().c_str(), std::string(st).c_str(),
-                  e.attempts(),
-                  e.last_error().c_str());
+                  e.attempts(), e.last_error().c_str());
     }
     if (!page->next_page_token().empty()) {
       std::printf("more: --page_token=%s\n", page->next_page_token().c_str());
@@ -497,12 +500,12 @@ int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) 
                 s.oldest_pending_age_seconds());
     std::printf("dead               %lld\n", static_cast<long long>(s.dead()));
     std::printf("open attempts      %lld\n", static_cast<long long>(s.open_attempts()));
-    std::printf("relay (this proc)  claimed %lld, completed %lld, rescheduled %lld, buried %lld, "
-                "lease lost %lld\n",
-                static_cast<long long>(s.relay_claimed()), static_cast<long long>(s.relay_completed()),
-                static_cast<long long>(s.relay_rescheduled()),
-                static_cast<long long>(s.relay_buried()),
-                static_cast<long long>(s.relay_lease_lost()));
+    std::printf(
+        "relay (this proc)  claimed %lld, completed %lld, rescheduled %lld, buried %lld, "
+        "lease lost %lld\n",
+        static_cast<long long>(s.relay_claimed()), static_cast<long long>(s.relay_completed()),
+        static_cast<long long>(s.relay_rescheduled()), static_cast<long long>(s.relay_buried()),
+        static_cast<long long>(s.relay_lease_lost()));
     std::printf("commit -> sent     p50 %.1f ms, p99 %.1f ms, max %.1f ms over %lld events\n",
                 s.commit_to_sent_p50_ms(), s.commit_to_sent_p99_ms(), s.commit_to_sent_max_ms(),
                 static_cast<long long>(s.commit_to_sent_count()));
@@ -515,23 +518,23 @@ int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) 
       std::printf("%s\n", ToJson(*report).c_str());
     } else {
       const auto& r = *report;
-      std::printf("checked %lld orders, %lld charges (%lld in flight, %lld of other deployments)\n",
-                  static_cast<long long>(r.orders_checked()),
-                  static_cast<long long>(r.charges_checked()),
-                  static_cast<long long>(r.in_flight()),
-                  static_cast<long long>(r.foreign_charges()));
-      std::printf("order not paid, charge succeeded  %lld\n"
-                  "cancelled order holds money       %lld\n"
-                  "charge without order              %lld\n"
-                  "amount or currency mismatch       %lld\n"
-                  "paid order without charge         %lld\n"
-                  "repaired                          %lld\n",
-                  static_cast<long long>(r.order_not_paid_charge_succeeded()),
-                  static_cast<long long>(r.cancelled_order_holds_money()),
-                  static_cast<long long>(r.charge_without_order()),
-                  static_cast<long long>(r.amount_or_currency_mismatch()),
-                  static_cast<long long>(r.paid_order_without_charge()),
-                  static_cast<long long>(r.repaired()));
+      std::printf(
+          "checked %lld orders, %lld charges (%lld in flight, %lld of other deployments)\n",
+          static_cast<long long>(r.orders_checked()), static_cast<long long>(r.charges_checked()),
+          static_cast<long long>(r.in_flight()), static_cast<long long>(r.foreign_charges()));
+      std::printf(
+          "order not paid, charge succeeded  %lld\n"
+          "cancelled order holds money       %lld\n"
+          "charge without order              %lld\n"
+          "amount or currency mismatch       %lld\n"
+          "paid order without charge         %lld\n"
+          "repaired                          %lld\n",
+          static_cast<long long>(r.order_not_paid_charge_succeeded()),
+          static_cast<long long>(r.cancelled_order_holds_money()),
+          static_cast<long long>(r.charge_without_order()),
+          static_cast<long long>(r.amount_or_currency_mismatch()),
+          static_cast<long long>(r.paid_order_without_charge()),
+          static_cast<long long>(r.repaired()));
       for (const auto& m : r.mismatches()) {
         std::printf("  %s order=%lld %s%s\n", m.kind().c_str(),
                     static_cast<long long>(m.order_id()), m.detail().c_str(),
@@ -566,7 +569,8 @@ int main(int argc, char** argv) {
   options.target = absl::GetFlag(FLAGS_addr);
   options.token = absl::GetFlag(FLAGS_token);
   // Operator RPCs take the operator's credential, not a tenant's.
-  if ((command == "outbox" || command == "reconcile") && !absl::GetFlag(FLAGS_admin_token).empty()) {
+  if ((command == "outbox" || command == "reconcile") &&
+      !absl::GetFlag(FLAGS_admin_token).empty()) {
     options.token = absl::GetFlag(FLAGS_admin_token);
   }
   options.lb_policy = absl::GetFlag(FLAGS_lb);
@@ -576,8 +580,8 @@ int main(int argc, char** argv) {
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
-  options.tls.enabled = absl::GetFlag(FLAGS_tls) || !options.tls.ca_file.empty() ||
-                        !options.tls.cert_file.empty();
+  options.tls.enabled =
+      absl::GetFlag(FLAGS_tls) || !options.tls.ca_file.empty() || !options.tls.cert_file.empty();
   if (const std::string path = absl::GetFlag(FLAGS_service_config); !path.empty()) {
     auto json = common::ReadFileToString(path);
     if (!json.ok()) return Usage(std::string(json.status().message()));

@@ -4,9 +4,9 @@
 
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 
 namespace pg {
 namespace {
@@ -15,8 +15,8 @@ constexpr char kSqlStateUrl[] = "pg.sqlstate";
 
 absl::StatusCode CodeForSqlState(absl::string_view state) {
   if (state == "40001" || state == "40P01") return absl::StatusCode::kAborted;  // retry the tx
-  if (state == "55P03") return absl::StatusCode::kAborted;            // lock_timeout
-  if (state == "57014") return absl::StatusCode::kDeadlineExceeded;   // statement timeout
+  if (state == "55P03") return absl::StatusCode::kAborted;                      // lock_timeout
+  if (state == "57014") return absl::StatusCode::kDeadlineExceeded;             // statement timeout
   if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
     return absl::StatusCode::kUnavailable;  // connection lost, server shutting down
   }
@@ -95,7 +95,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
     return status;
   }
   // NOTICEs (e.g. "already exists, skipping") are not errors; keep them off stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn));
 }
 
@@ -150,8 +151,8 @@ absl::StatusOr<Result> Connection::Exec(const Query& query, const std::vector<Pa
     lengths[i] = v ? static_cast<int>(v->size()) : 0;
     formats[i] = params[i].binary() ? 1 : 0;
   }
-  PGresult* res = PQexecPrepared(conn_, query.name, static_cast<int>(params.size()),
-                                 values.data(), lengths.data(), formats.data(), 0);
+  PGresult* res = PQexecPrepared(conn_, query.name, static_cast<int>(params.size()), values.data(),
+                                 lengths.data(), formats.data(), 0);
   absl::Status status = StatusOf(res);
   if (!status.ok()) {
     PQclear(res);
@@ -168,9 +169,7 @@ absl::Status Connection::ExecScript(const char* sql) {
 }
 
 bool Connection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
-bool Connection::in_transaction() const {
-  return PQtransactionStatus(conn_) != PQTRANS_IDLE;
-}
+bool Connection::in_transaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
 int Connection::socket() const { return PQsocket(conn_); }
 
 int Connection::ConsumeNotifications() {

@@ -7,11 +7,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 struct pg_conn;
 struct pg_result;
@@ -27,11 +27,11 @@ struct Query {
 class Param {
  public:
   Param(absl::string_view text) : value_(std::string(text)) {}  // NOLINT: implicit on purpose
-  Param(const char* text) : value_(std::string(text)) {}       // NOLINT
-  Param(const std::string& text) : value_(text) {}             // NOLINT
-  Param(int64_t n) : value_(std::to_string(n)) {}             // NOLINT
-  Param(int n) : value_(std::to_string(n)) {}                 // NOLINT
-  Param(bool b) : value_(b ? "true" : "false") {}             // NOLINT
+  Param(const char* text) : value_(std::string(text)) {}        // NOLINT
+  Param(const std::string& text) : value_(text) {}              // NOLINT
+  Param(int64_t n) : value_(std::to_string(n)) {}               // NOLINT
+  Param(int n) : value_(std::to_string(n)) {}                   // NOLINT
+  Param(bool b) : value_(b ? "true" : "false") {}               // NOLINT
   static Param Null() { return Param(); }
   // Raw bytes for a bytea parameter (sent in binary format).
   static Param Bytes(absl::string_view bytes) {

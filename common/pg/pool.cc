@@ -46,7 +46,9 @@ absl::StatusOr<Pool::Lease> Pool::Acquire(absl::Time deadline) {
 
 Pool::Usage Pool::usage() {
   absl::MutexLock lock(&mu_);
-  return {.size = size_, .open = open_, .idle = static_cast<int>(idle_.size()),
+  return {.size = size_,
+          .open = open_,
+          .idle = static_cast<int>(idle_.size()),
           .exhausted = exhausted_};
 }
 

@@ -153,7 +153,7 @@ TEST_F(OpsMetricsTest, SeriesAreServedAndMoveAsRpcsRun) {
                       {"grpc_method=\"GetOrder\"", "grpc_code=\"OK\""}),
             6);
   EXPECT_EQ(MetricSum(after, "orders_relay_completed_total"), 6);
-  EXPECT_GE(MetricSum(after, "orders_relay_claimed_total"), 8);      // the flaky card twice more
+  EXPECT_GE(MetricSum(after, "orders_relay_claimed_total"), 8);  // the flaky card twice more
   EXPECT_GE(MetricSum(after, "orders_relay_rescheduled_total"), 2);
   EXPECT_EQ(MetricSum(after, "orders_outbox_commit_to_sent_count"), 6);
   EXPECT_GT(MetricSum(after, "orders_outbox_commit_to_sent_seconds", {"quantile=\"0.5\""}), 0);
@@ -183,9 +183,9 @@ TEST_F(OpsMetricsTest, SeriesAreServedAndMoveAsRpcsRun) {
       absl::Seconds(10), "one pending event, ageing"));
   ASSERT_TRUE(stack_->StartPayment().ok());
   EXPECT_EQ(Settled(stuck->id()).status(), orders::v1::ORDER_STATUS_PAID);
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] { return MetricSum(Orders(), "orders_outbox_pending") == 0; }, absl::Seconds(10),
-      "outbox drained"));
+  EXPECT_TRUE(
+      testing_support::Eventually([&] { return MetricSum(Orders(), "orders_outbox_pending") == 0; },
+                                  absl::Seconds(10), "outbox drained"));
 
   // Logs: one JSON object per line, keys only as hashes, never a token.
   const std::string order_log = ReadFile(stack_->dir() + "/order.log");

@@ -1,6 +1,6 @@
 // orderctl end to end against the real pair: create (and a replay with the same key), get, list,
-// address, cancel, import, analytics, outbox stats, health; --json output parsed as the API's messages; errors exit
-// 1 with code and reason, usage errors exit 2.
+// address, cancel, import, analytics, outbox stats, health; --json output parsed as the API's
+// messages; errors exit 1 with code and reason, usage errors exit 2.
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -81,7 +81,7 @@ class OpsOrderctlTest : public ::testing::Test {
 
 TEST_F(OpsOrderctlTest, CreateGetListAddressCancelWithJsonOutput) {
   CtlRun created = Orderctl({"--json", "create", "--customer=ctl-alice",
-                          "--items=book:2:1250,pen:1:300", "--currency=USD"});
+                             "--items=book:2:1250,pen:1:300", "--currency=USD"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   auto wrapper = Parse<google::protobuf::Struct>(created.out);
   const std::string key = wrapper.fields().at("idempotency_key").string_value();
@@ -90,8 +90,8 @@ TEST_F(OpsOrderctlTest, CreateGetListAddressCancelWithJsonOutput) {
   EXPECT_EQ(wrapper.fields().at("attempts").number_value(), 1);
   // The embedded order is an orders.v1.Order.
   std::string order_json;
-  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(wrapper.fields().at("order"), &order_json)
-                  .ok());
+  ASSERT_TRUE(
+      google::protobuf::util::MessageToJsonString(wrapper.fields().at("order"), &order_json).ok());
   auto order = Parse<orders::v1::Order>(order_json);
   ASSERT_GT(order.id(), 0);
   EXPECT_EQ(order.amount_cents(), 2 * 1250 + 300);
@@ -100,7 +100,7 @@ TEST_F(OpsOrderctlTest, CreateGetListAddressCancelWithJsonOutput) {
 
   // Same key again: the same order, replayed.
   CtlRun again = Orderctl({"--json", "create", "--customer=ctl-alice",
-                        "--items=book:2:1250,pen:1:300", "--key=" + key});
+                           "--items=book:2:1250,pen:1:300", "--key=" + key});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   auto replay = Parse<google::protobuf::Struct>(again.out);
   EXPECT_TRUE(replay.fields().at("replayed").bool_value());
@@ -130,7 +130,7 @@ TEST_F(OpsOrderctlTest, CreateGetListAddressCancelWithJsonOutput) {
   EXPECT_THAT(table.out, HasSubstr("28.00 USD"));
 
   CtlRun address = Orderctl({"--json", "address", id, "--name=Alice", "--line1=1 Main St",
-                          "--city=Tokyo", "--postal_code=100-0001", "--country=JP"});
+                             "--city=Tokyo", "--postal_code=100-0001", "--country=JP"});
   ASSERT_EQ(address.exit_code, 0) << address.err;
   EXPECT_EQ(Parse<orders::v1::Order>(address.out).shipping_address().city(), "Tokyo");
 
@@ -180,16 +180,16 @@ TEST_F(OpsOrderctlTest, ImportInChunksResumesWithTheSameIdAndAnalyticsCatchUp) {
     }
     std::fclose(f);
   }
-  CtlRun first = Orderctl({"--json", "import", "--file=" + file, "--import_id=ctl-import-1",
-                           "--chunk_size=2"});
+  CtlRun first = Orderctl(
+      {"--json", "import", "--file=" + file, "--import_id=ctl-import-1", "--chunk_size=2"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto summary = Parse<orders::v1::ImportSummary>(first.out);
   EXPECT_EQ(summary.order_count(), 5);
   EXPECT_EQ(summary.chunk_count(), 3);
   EXPECT_EQ(summary.amount_cents(), 1500);
   // Running it again (as after an interruption) creates nothing new.
-  CtlRun again = Orderctl({"--json", "import", "--file=" + file, "--import_id=ctl-import-1",
-                           "--chunk_size=2"});
+  CtlRun again = Orderctl(
+      {"--json", "import", "--file=" + file, "--import_id=ctl-import-1", "--chunk_size=2"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   auto second = Parse<orders::v1::ImportSummary>(again.out);
   EXPECT_EQ(second.first_order_id(), summary.first_order_id());
@@ -219,8 +219,9 @@ TEST_F(OpsOrderctlTest, ReconcileFindsAndRepairsAnOrderLeftUnpaid) {
   ASSERT_EQ(created.exit_code, 0) << created.err;
   const std::string db = stack_->order_db();
   auto scalar = [&](const char* sql) { return *testing_support::QueryScalar(db, sql); };
-  ASSERT_TRUE(testing_support::Eventually([&] { return scalar("SELECT status FROM orders") == "2"; },
-                                          absl::Seconds(10), "the order to be paid"));
+  ASSERT_TRUE(
+      testing_support::Eventually([&] { return scalar("SELECT status FROM orders") == "2"; },
+                                  absl::Seconds(10), "the order to be paid"));
   CtlRun clean = Orderctl({"--json", "reconcile"});
   ASSERT_EQ(clean.exit_code, 0) << clean.out << clean.err;
   auto report = Parse<orders::v1::ReconcileReport>(clean.out);
@@ -229,8 +230,9 @@ TEST_F(OpsOrderctlTest, ReconcileFindsAndRepairsAnOrderLeftUnpaid) {
   EXPECT_EQ(report.mismatches_size(), 0);
 
   // As if the relay had given up after payments charged: the order CREATED, its event DEAD.
-  scalar("WITH a AS (UPDATE orders SET status = 1, charge_id = 0 RETURNING 1), "
-         "b AS (UPDATE outbox_events SET status = 'DEAD' RETURNING 1) SELECT 1");
+  scalar(
+      "WITH a AS (UPDATE orders SET status = 1, charge_id = 0 RETURNING 1), "
+      "b AS (UPDATE outbox_events SET status = 'DEAD' RETURNING 1) SELECT 1");
   CtlRun found = Orderctl({"reconcile"});
   EXPECT_EQ(found.exit_code, 1) << found.out << found.err;
   EXPECT_THAT(found.out, HasSubstr("ORDER_NOT_PAID_CHARGE_SUCCEEDED"));
@@ -251,16 +253,17 @@ TEST_F(OpsOrderctlTest, ImportOfAChunkOverTheMessageLimitFailsAfterOneAttempt) {
     ASSERT_NE(f, nullptr);
     for (int i = 0; i < kOrders; ++i) {
       std::string line;
-      ASSERT_TRUE(google::protobuf::util::MessageToJsonString(
-                      testing_support::LargestValidOrder(i), &line).ok());
+      ASSERT_TRUE(
+          google::protobuf::util::MessageToJsonString(testing_support::LargestValidOrder(i), &line)
+              .ok());
       std::fprintf(f, "%s\n", line.c_str());
     }
     std::fclose(f);
   }
   const absl::Time start = absl::Now();
-  CtlRun run = Orderctl({"--json", "--timeout=60s", "--attempt_timeout=30s", "import",
-                         "--file=" + file, "--import_id=ctl-too-large",
-                         absl::StrCat("--chunk_size=", kOrders)});
+  CtlRun run =
+      Orderctl({"--json", "--timeout=60s", "--attempt_timeout=30s", "import", "--file=" + file,
+                "--import_id=ctl-too-large", absl::StrCat("--chunk_size=", kOrders)});
   std::printf("orderctl took %s: %s\n", absl::FormatDuration(absl::Now() - start).c_str(),
               run.err.c_str());
   EXPECT_EQ(run.exit_code, 1);

@@ -94,14 +94,19 @@ TEST(CancelOrderTest, ReplaysNotFoundAlreadyCancelledAndRefundsThePaidCharge) {
       },
       absl::Seconds(10), "the charge to be refunded"));
   EXPECT_EQ(CapturedCents(**stack), 0);
-  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"), "1");
-  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE status <> 'DONE'"), "0");
+  EXPECT_EQ(
+      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"),
+      "1");
+  EXPECT_EQ(
+      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE status <> 'DONE'"),
+      "0");
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT status FROM orders"), "4");
 }
 
 TEST(CancelOrderTest, CancelsRacingWithChargesInFlightLeaveNoMoneyHeld) {
   // Slow payments: some cancels land while the charge is in flight, some before it starts.
-  auto stack = ServiceStack::Start({.payment_args = {"--latency_ms=150", "--latency_jitter_ms=140"}});
+  auto stack =
+      ServiceStack::Start({.payment_args = {"--latency_ms=150", "--latency_jitter_ms=140"}});
   ASSERT_TRUE(stack.ok()) << stack.status();
   std::vector<int64_t> ids;
   std::vector<std::thread> cancellers;

@@ -197,7 +197,8 @@ TEST_F(EndToEndTest, PaymentServiceKilledBetweenChargeAndReplyStillChargesOnce) 
   ASSERT_TRUE(created.status.ok()) << created.status.error_message();
   const int64_t id = created.response.order().id();
   ASSERT_TRUE(testing_support::Eventually([&] { return !stack_->payment()->Running(); },
-                                          absl::Seconds(10), "payment_service to hit its failpoint"));
+                                          absl::Seconds(10),
+                                          "payment_service to hit its failpoint"));
   ASSERT_TRUE(stack_->StartPayment().ok());
   auto order = stack_->WaitForSettled(id, absl::Seconds(20));
   ASSERT_TRUE(order.ok()) << order.status();

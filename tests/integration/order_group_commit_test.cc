@@ -109,9 +109,10 @@ TEST_F(GroupCommitTest, ConcurrentCreatesShareCommitsAndEachGetsItsOwnOrder) {
   for (int key = 0; key < kKeys; ++key) {
     threads.emplace_back([&, key] {
       const bool reuse = key % 12 == 0;
-      again[key] = repo.CreateOrder({"t1", kMethod, "k" + std::to_string(key), reuse ? "fp2" : "fp"},
-                                    Request("c" + std::to_string(key), 1 + key % 3),
-                                    100 * (1 + key), absl::Now() + absl::Seconds(20));
+      again[key] =
+          repo.CreateOrder({"t1", kMethod, "k" + std::to_string(key), reuse ? "fp2" : "fp"},
+                           Request("c" + std::to_string(key), 1 + key % 3), 100 * (1 + key),
+                           absl::Now() + absl::Seconds(20));
     });
   }
   for (auto& t : threads) t.join();
@@ -136,10 +137,12 @@ TEST_F(GroupCommitTest, OneRequestWaitingOnAHeldKeyDoesNotFailItsBatch) {
   auto holder = pg::Connection::Open(db_);
   ASSERT_TRUE(holder.ok());
   ASSERT_TRUE((*holder)->ExecScript("BEGIN").ok());
-  ASSERT_TRUE((*holder)->ExecScript(
-      "INSERT INTO idempotency_keys (tenant, method, key, fingerprint) VALUES "
-      "('t1', 'orders.v1.OrderService/CreateOrder', 'held-a', '\\x00'), "
-      "('t1', 'orders.v1.OrderService/CreateOrder', 'held-b', '\\x00')").ok());
+  ASSERT_TRUE(
+      (*holder)
+          ->ExecScript("INSERT INTO idempotency_keys (tenant, method, key, fingerprint) VALUES "
+                       "('t1', 'orders.v1.OrderService/CreateOrder', 'held-a', '\\x00'), "
+                       "('t1', 'orders.v1.OrderService/CreateOrder', 'held-b', '\\x00')")
+          .ok());
 
   auto create = [&](const std::string& key, absl::Duration patience) {
     return repo.CreateOrder({"t1", kMethod, key, "fp"}, Request("c", 1), 500,

@@ -38,7 +38,8 @@ class ScriptedGateway : public PaymentGateway {
   void StartCharge(const payments::v1::ChargeRequest& request, const std::string& key,
                    ChargeDone done) override {
     if (!async) return done(Charge(request, key));
-    calls.emplace_back([this, request, key, done = std::move(done)] { done(Charge(request, key)); });
+    calls.emplace_back(
+        [this, request, key, done = std::move(done)] { done(Charge(request, key)); });
   }
   std::vector<std::thread> calls;
   // GetChargeByKey; unset: UNIMPLEMENTED (a gateway that cannot be asked).
@@ -125,8 +126,9 @@ class OutboxTest : public ::testing::Test {
   // The gateway answers UNAVAILABLE until `payments_up`; a relay with two workers and a short
   // backoff.
   RelayOptions DownThenUp(std::atomic<bool>& payments_up) {
-    gateway_.answer = [&payments_up](const payments::v1::ChargeRequest& r)
-        -> absl::StatusOr<payments::v1::Charge> {
+    gateway_.answer =
+        [&payments_up](
+            const payments::v1::ChargeRequest& r) -> absl::StatusOr<payments::v1::Charge> {
       if (!payments_up) return absl::UnavailableError("connection refused");
       return Succeeded(r);
     };
@@ -138,9 +140,7 @@ class OutboxTest : public ::testing::Test {
 
   std::string Scalar(const char* sql) { return *testing_support::QueryScalar(db_, sql); }
 
-  orders::v1::OrderStatus StatusOf(int64_t id) {
-    return repo_->GetOrder("t", id)->status();
-  }
+  orders::v1::OrderStatus StatusOf(int64_t id) { return repo_->GetOrder("t", id)->status(); }
 
   std::string db_;
   std::unique_ptr<pg::Pool> pool_;
@@ -298,9 +298,9 @@ TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredC
 
   // The refund names the key its charge was made under (stored with the CHARGE event), so a
   // later change of identity never points a refund at another charge.
-  ASSERT_TRUE(repo_->CancelOrder({"t", "cancel", "c1", "fp"}, here, "r",
-                                 absl::Now() + absl::Seconds(5))
-                  .ok());
+  ASSERT_TRUE(
+      repo_->CancelOrder({"t", "cancel", "c1", "fp"}, here, "r", absl::Now() + absl::Seconds(5))
+          .ok());
   EXPECT_EQ(Scalar("SELECT payload::json->>'charge_key' FROM outbox_events WHERE kind = 'REFUND'"),
             key);
   EXPECT_EQ(Scalar("SELECT payment_key FROM outbox_events WHERE kind = 'REFUND'"),
@@ -312,8 +312,8 @@ TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredC
 TEST_F(OutboxTest, APaymentKeyConflictIsAVisibleCountedAlarm) {
   const int64_t order = CreateOrder("k1");
   gateway_.answer = [](const auto&) -> absl::StatusOr<payments::v1::Charge> {
-    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
-                                   "IDEMPOTENCY_KEY_REUSED", "key reused with another request");
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
+                                   "key reused with another request");
   };
   OutboxRelay relay(*store_, gateway_, RelayOptions{});
   auto claimed = store_->Claim("r/0", 1, absl::Seconds(30));
@@ -392,9 +392,9 @@ TEST_F(OutboxTest, GivingUpAsksPaymentsWhatHappened) {
 // payments still holds the charge: DEAD, as an alarm that names the money held (never DONE).
 TEST_F(OutboxTest, AGivenUpRefundWhileTheMoneyIsHeldIsAnAlarm) {
   const int64_t order = CreateOrder("k1");
-  ASSERT_TRUE(repo_->CancelOrder({"t", "cancel", "c1", "fp"}, order, "r",
-                                 absl::Now() + absl::Seconds(5))
-                  .ok());
+  ASSERT_TRUE(
+      repo_->CancelOrder({"t", "cancel", "c1", "fp"}, order, "r", absl::Now() + absl::Seconds(5))
+          .ok());
   gateway_.lookup = [](const std::string&) -> absl::StatusOr<payments::v1::Charge> {
     payments::v1::ChargeRequest r;
     r.set_order_id(1);
@@ -423,10 +423,12 @@ TEST_F(OutboxTest, OnlyTheOldestPendingEventOfAnOrderIsClaimable) {
   const int64_t b = CreateOrder("b");
   // A second event for order a (as a cancel would enqueue), behind its CHARGE.
   auto conn = pool_->Acquire(absl::Now() + absl::Seconds(5));
-  ASSERT_TRUE((*conn)->Exec(pg::Query{"t_refund", "INSERT INTO outbox_events (aggregate_id, kind, "
-                                                  "payment_key, payload) VALUES ($1::bigint, 'REFUND', "
-                                                  "'refund:order:' || $1::bigint, '{}')"},
-                            {a})
+  ASSERT_TRUE((*conn)
+                  ->Exec(pg::Query{"t_refund",
+                                   "INSERT INTO outbox_events (aggregate_id, kind, "
+                                   "payment_key, payload) VALUES ($1::bigint, 'REFUND', "
+                                   "'refund:order:' || $1::bigint, '{}')"},
+                         {a})
                   .ok());
   auto claimed = store_->Claim("r", 10, absl::Seconds(30));
   ASSERT_EQ(claimed->size(), 2u);
@@ -473,7 +475,8 @@ TEST_F(OutboxTest, ConcurrentClaimersNeverShareAnEvent) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(seen.size(), 300u);
-  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 300u) << "an event was claimed twice";
+  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 300u)
+      << "an event was claimed twice";
 }
 
 // Payments down for far more attempts than the budget: transient answers are not a poison
@@ -492,9 +495,9 @@ TEST_F(OutboxTest, TransientFailuresNeverUseUpTheAttemptBudget) {
   EXPECT_EQ(relay.Stats().buried, 0);
   EXPECT_GE(std::stoi(Scalar("SELECT transient_failures FROM outbox_events")), 11);
   payments_up = true;
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] { return StatusOf(order) == orders::v1::ORDER_STATUS_PAID; }, absl::Seconds(10),
-      "the order to be paid once payments is back"));
+  EXPECT_TRUE(
+      testing_support::Eventually([&] { return StatusOf(order) == orders::v1::ORDER_STATUS_PAID; },
+                                  absl::Seconds(10), "the order to be paid once payments is back"));
   relay.Stop();
   EXPECT_EQ(Scalar("SELECT status FROM outbox_events"), "DONE");
 }
@@ -523,15 +526,15 @@ TEST_F(OutboxTest, TransientFailuresPastTheRetryWindowGoDeadThenRequeue) {
   payments_up = true;
   const int64_t other = CreateOrder("other");
   relay.Notify();
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] { return StatusOf(other) == orders::v1::ORDER_STATUS_PAID; }, absl::Seconds(5),
-      "another order to be paid"));
+  EXPECT_TRUE(
+      testing_support::Eventually([&] { return StatusOf(other) == orders::v1::ORDER_STATUS_PAID; },
+                                  absl::Seconds(5), "another order to be paid"));
   EXPECT_EQ(StatusOf(order), orders::v1::ORDER_STATUS_CREATED);
   EXPECT_EQ(*store_->Requeue({}), 1);
   relay.Notify();
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] { return StatusOf(order) == orders::v1::ORDER_STATUS_PAID; }, absl::Seconds(5),
-      "the re-queued order to be paid"));
+  EXPECT_TRUE(
+      testing_support::Eventually([&] { return StatusOf(order) == orders::v1::ORDER_STATUS_PAID; },
+                                  absl::Seconds(5), "the re-queued order to be paid"));
   relay.Stop();
 }
 
@@ -566,8 +569,9 @@ TEST_F(OutboxTest, NoTransactionIsOpenWhilePaymentsIsCalled) {
   gateway_.answer = [&](const auto& r) -> absl::StatusOr<payments::v1::Charge> {
     ++calls;
     auto open = testing_support::QueryScalar(
-        db_, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-             "AND application_name = 'outbox_under_test' AND xact_start IS NOT NULL");
+        db_,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'outbox_under_test' AND xact_start IS NOT NULL");
     if (!open.ok() || *open != "0") ++open_tx_seen;
     return Succeeded(r);
   };
@@ -597,13 +601,15 @@ TEST_F(OutboxTest, ReaperDeletesOnlyWhatRetentionAllowsInBatches) {
   // Age everything by two hours, then keep one hour: 20 DONE events and every key record go;
   // the 5 unfinished events stay whatever their age.
   auto conn = pool_->Acquire(absl::Now() + absl::Seconds(5));
-  ASSERT_TRUE((*conn)->ExecScript(
-      "UPDATE outbox_events SET done_at = done_at - interval '2 hours', "
-      "created_at = created_at - interval '2 hours'; "
-      "UPDATE idempotency_keys SET created_at = created_at - interval '2 hours'").ok());
-  Reaper reaper(*pool_, RetentionOptions{.done_events = absl::Hours(1),
-                                         .idempotency_keys = absl::Hours(1),
-                                         .batch = 7});
+  ASSERT_TRUE(
+      (*conn)
+          ->ExecScript("UPDATE outbox_events SET done_at = done_at - interval '2 hours', "
+                       "created_at = created_at - interval '2 hours'; "
+                       "UPDATE idempotency_keys SET created_at = created_at - interval '2 hours'")
+          .ok());
+  Reaper reaper(*pool_,
+                RetentionOptions{
+                    .done_events = absl::Hours(1), .idempotency_keys = absl::Hours(1), .batch = 7});
   auto deleted = reaper.RunOnce();
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(*deleted, 20 + 25);

@@ -103,7 +103,9 @@ TEST(ImportTest, NamedChunksAreIdempotentCreatesAndCommitHappensOnce) {
   EXPECT_EQ(ReasonOf(late.status), "IMPORT_ALREADY_COMMITTED");
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM import_chunks"), "3");
   ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") == "12"; },
+      [&] {
+        return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") == "12";
+      },
       absl::Seconds(10), "imported orders to be charged"));
 }
 
@@ -152,17 +154,19 @@ TEST(ImportTest, ChunkLevelRetriesFinishWhereWholeImportRetriesDoNot) {
     if (Commit(**stack, "chunked", kChunks, &summary).status.ok()) break;
   }
   const double whole_success = std::pow(1 - kFailureRate, kChunks + 1);
-  std::printf("p=%.2f, %d chunks: whole-import tries succeed with probability %.6f; "
-              "%d whole tries (%d calls) finished=%d; chunk-level finished in %d calls "
-              "(%d failures absorbed)\n",
-              kFailureRate, kChunks, whole_success, kWholeTries, whole_calls, whole_finished,
-              chunk_calls, failures);
+  std::printf(
+      "p=%.2f, %d chunks: whole-import tries succeed with probability %.6f; "
+      "%d whole tries (%d calls) finished=%d; chunk-level finished in %d calls "
+      "(%d failures absorbed)\n",
+      kFailureRate, kChunks, whole_success, kWholeTries, whole_calls, whole_finished, chunk_calls,
+      failures);
   EXPECT_EQ(whole_finished, 0);
   EXPECT_EQ(summary.order_count(), 2 * kChunks);
   EXPECT_LT(chunk_calls, 2 * kChunks);
   // Lost responses were retried, yet every order exists exactly once, and only committed imports
   // made orders.
-  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders"), std::to_string(2 * kChunks));
+  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders"),
+            std::to_string(2 * kChunks));
 }
 
 orders::v1::OrderAnalytics Analytics(ServiceStack& stack, const std::string& customer) {
@@ -178,12 +182,18 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
   auto stack = ServiceStack::Start({});
   ASSERT_TRUE(stack.ok()) << stack.status();
   std::vector<int64_t> ids;
-  const std::vector<std::pair<int64_t, std::string>> plan = {
-      {1000, "pm_card_visa"}, {2000, "pm_card_visa"}, {3000, "pm_card_visa"}, {500, "pm_card_declined"}};
+  const std::vector<std::pair<int64_t, std::string>> plan = {{1000, "pm_card_visa"},
+                                                             {2000, "pm_card_visa"},
+                                                             {3000, "pm_card_visa"},
+                                                             {500, "pm_card_declined"}};
   for (size_t i = 0; i < plan.size(); ++i) {
     auto context = common::NewClientContext({.idempotency_key = absl::StrCat("an-", i)});
     orders::v1::CreateOrderResponse response;
-    ASSERT_TRUE((*stack)->orders().CreateOrder(context.get(), Order("carol", plan[i].first, plan[i].second), &response).ok());
+    ASSERT_TRUE(
+        (*stack)
+            ->orders()
+            .CreateOrder(context.get(), Order("carol", plan[i].first, plan[i].second), &response)
+            .ok());
     ids.push_back(response.order().id());
   }
   for (int64_t id : ids) ASSERT_TRUE((*stack)->WaitForSettled(id, absl::Seconds(5)).ok());
@@ -195,9 +205,9 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
     ASSERT_TRUE((*stack)->orders().CancelOrder(context.get(), cancel, &response).ok());
   }
   // 4 created + 3 paid + 1 declined + 1 cancelled = 9 events.
-  ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Analytics(**stack, "carol").events_applied() == 9; }, absl::Seconds(10),
-      "the projection to catch up"));
+  ASSERT_TRUE(
+      testing_support::Eventually([&] { return Analytics(**stack, "carol").events_applied() == 9; },
+                                  absl::Seconds(10), "the projection to catch up"));
   orders::v1::OrderAnalytics caught_up = Analytics(**stack, "carol");
   EXPECT_EQ(caught_up.order_count(), 4);
   EXPECT_EQ(caught_up.paid_count(), 3);
@@ -216,7 +226,10 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
                    "SELECT count(*) FROM r"),
             "9");
   ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM order_events WHERE NOT projected") == "0"; },
+      [&] {
+        return Scalar((*stack)->order_db(),
+                      "SELECT count(*) FROM order_events WHERE NOT projected") == "0";
+      },
       absl::Seconds(10), "the redelivered events to be consumed"));
   EXPECT_EQ(Analytics(**stack, "carol").SerializeAsString(), caught_up.SerializeAsString());
   EXPECT_EQ(Analytics(**stack, "nobody").order_count(), 0);
@@ -250,24 +263,24 @@ TEST(AnalyticsTest, PaidMoneyIsPerCurrencyAndNeverOneMixedSum) {
   ASSERT_TRUE(stack.ok()) << stack.status();
   std::vector<int64_t> ids;
   int n = 0;
-  for (const auto& request : {InCurrency(Order("gina", 500), "JPY"),
-                              InCurrency(Order("gina", 1250), "USD"),
-                              InCurrency(Order("hal", 1250), "USD")}) {
+  for (const auto& request :
+       {InCurrency(Order("gina", 500), "JPY"), InCurrency(Order("gina", 1250), "USD"),
+        InCurrency(Order("hal", 1250), "USD")}) {
     auto context = common::NewClientContext({.idempotency_key = absl::StrCat("cur-", n++)});
     orders::v1::CreateOrderResponse response;
     ASSERT_TRUE((*stack)->orders().CreateOrder(context.get(), request, &response).ok());
     ids.push_back(response.order().id());
   }
   for (int64_t id : ids) ASSERT_TRUE((*stack)->WaitForSettled(id, absl::Seconds(5)).ok());
-  ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Analytics(**stack, "gina").paid_count() == 2; }, absl::Seconds(10),
-      "the projection to count both payments"));
+  ASSERT_TRUE(
+      testing_support::Eventually([&] { return Analytics(**stack, "gina").paid_count() == 2; },
+                                  absl::Seconds(10), "the projection to count both payments"));
   const orders::v1::OrderAnalytics gina = Analytics(**stack, "gina");
   EXPECT_THAT(Texts(gina.paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(PaidCents(gina), 0) << "JPY 500 + USD 1250 is not 1750 of anything";
-  ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Analytics(**stack, "hal").paid_count() == 1; }, absl::Seconds(10),
-      "the projection to count hal's payment"));
+  ASSERT_TRUE(
+      testing_support::Eventually([&] { return Analytics(**stack, "hal").paid_count() == 1; },
+                                  absl::Seconds(10), "the projection to count hal's payment"));
   EXPECT_EQ(PaidCents(Analytics(**stack, "hal")), 1250) << "one currency: still said";
 
   // The ledger agrees, per currency.
@@ -336,8 +349,9 @@ TEST(GroupingTest, AllItemsGoInOneRequestAndOneTransaction) {
   }
   EXPECT_EQ(response.order().amount_cents(), total);
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM order_items"), "50");
-  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT sum(quantity * unit_price_cents) FROM order_items"),
-            std::to_string(total));
+  EXPECT_EQ(
+      Scalar((*stack)->order_db(), "SELECT sum(quantity * unit_price_cents) FROM order_items"),
+      std::to_string(total));
   auto paid = (*stack)->WaitForSettled(response.order().id(), absl::Seconds(5));
   ASSERT_TRUE(paid.ok());
   auto charges = (*stack)->ChargesOf(response.order().id());
@@ -352,7 +366,10 @@ TEST(TenancyTest, AnotherTenantSeesNotFoundAndChangesNothing) {
     return common::NewClientContext({.idempotency_key = key, .bearer_token = token});
   };
   orders::v1::CreateOrderResponse a_order;
-  ASSERT_TRUE((*stack)->orders().CreateOrder(as("tok-a", "shared-key").get(), Order("dave", 700), &a_order).ok());
+  ASSERT_TRUE((*stack)
+                  ->orders()
+                  .CreateOrder(as("tok-a", "shared-key").get(), Order("dave", 700), &a_order)
+                  .ok());
   const int64_t id = a_order.order().id();
 
   orders::v1::GetOrderRequest get;
@@ -364,7 +381,8 @@ TEST(TenancyTest, AnotherTenantSeesNotFoundAndChangesNothing) {
   orders::v1::CancelOrderRequest cancel;
   cancel.set_id(id);
   orders::v1::CancelOrderResponse cancelled;
-  grpc::Status steal = (*stack)->orders().CancelOrder(as("tok-b", "b-cancel").get(), cancel, &cancelled);
+  grpc::Status steal =
+      (*stack)->orders().CancelOrder(as("tok-b", "b-cancel").get(), cancel, &cancelled);
   EXPECT_EQ(steal.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(ReasonOf(steal), "ORDER_NOT_FOUND");
   // The same key under tenant B is B's own key: a new order, not A's replayed.
@@ -386,7 +404,9 @@ TEST(TenancyTest, AnotherTenantSeesNotFoundAndChangesNothing) {
   ASSERT_TRUE((*stack)->orders().GetOrder(as("tok-a").get(), get, &order).ok());
   EXPECT_NE(order.status(), orders::v1::ORDER_STATUS_CANCELLED);
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE tenant = 'acme'"), "1");
-  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"), "0");
+  EXPECT_EQ(
+      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"),
+      "0");
 }
 
 }  // namespace

@@ -70,10 +70,10 @@ class ReconcileTest : public ::testing::Test {
     }
   }
   void Cancel(int64_t id) {
-    ASSERT_TRUE(
-        repo_->CancelOrder({"t", "cancel", absl::StrCat("c", id), "fp"}, id, "r",
-                           absl::Now() + absl::Seconds(5))
-            .ok());
+    ASSERT_TRUE(repo_
+                    ->CancelOrder({"t", "cancel", absl::StrCat("c", id), "fp"}, id, "r",
+                                  absl::Now() + absl::Seconds(5))
+                    .ok());
   }
   payments::v1::Charge& AddCharge(int64_t order_id, int64_t amount,
                                   payments::v1::ChargeStatus status) {
@@ -118,7 +118,7 @@ TEST_F(ReconcileTest, AgreeingOrdersAndLedgerReadAllZeros) {
   FinishNextEvent(true);
   AddCharge(cancelled, 999, payments::v1::CHARGE_STATUS_REFUNDED);
   Cancel(cancelled);
-  FinishNextEvent(true);  // the REFUND
+  FinishNextEvent(true);     // the REFUND
   CreateOrder("in-flight");  // its CHARGE still PENDING: skipped
   orders::v1::ReconcileReport r = Run(true);
   EXPECT_EQ(Mismatches(r), 0) << r.DebugString();

@@ -11,8 +11,8 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "tests/support/service_stack.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -38,7 +38,8 @@ int CreateOrders(ServiceStack& stack, int count, int threads, const std::string&
         item->set_unit_price_cents(100 + i);
         const std::string key = absl::StrCat(prefix, "-", i);
         for (int attempt = 0; attempt < 5; ++attempt) {
-          auto context = common::NewClientContext({.timeout = absl::Seconds(10), .idempotency_key = key});
+          auto context =
+              common::NewClientContext({.timeout = absl::Seconds(10), .idempotency_key = key});
           orders::v1::CreateOrderResponse response;
           if (stack.orders().CreateOrder(context.get(), request, &response).ok()) {
             ++ok;
@@ -86,15 +87,18 @@ TEST(RelayProcessTest, ThreeRelayProcessesChargeTwoThousandOrdersExactlyOnce) {
   const absl::Time start = absl::Now();
   ASSERT_EQ(CreateOrders(**stack, 2000, 8, "three"), 2000);
   ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") == "2000"; },
+      [&] {
+        return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") ==
+               "2000";
+      },
       absl::Seconds(120), "2,000 paid orders"));
   const absl::Duration took = absl::Now() - start;
   ExpectChargedExactlyOnce(**stack, 2000);
   int64_t claimed = 0, completed = 0, rescheduled = 0, lease_lost = 0;
   for (int r : relays) {
     auto stats = StatsAt((*stack)->extra_addr(r));
-    std::printf("relay %d: claimed=%lld completed=%lld rescheduled=%lld p50=%.2fms p99=%.2fms\n",
-                r, static_cast<long long>(stats.relay_claimed()),
+    std::printf("relay %d: claimed=%lld completed=%lld rescheduled=%lld p50=%.2fms p99=%.2fms\n", r,
+                static_cast<long long>(stats.relay_claimed()),
                 static_cast<long long>(stats.relay_completed()),
                 static_cast<long long>(stats.relay_rescheduled()), stats.commit_to_sent_p50_ms(),
                 stats.commit_to_sent_p99_ms());
@@ -116,8 +120,8 @@ TEST(RelayProcessTest, ThreeRelayProcessesChargeTwoThousandOrdersExactlyOnce) {
 
 TEST(RelayProcessTest, RelayKilledMidCallIsTakenOverAfterItsLease) {
   // Payments answers slowly, so the relay is surely inside the call when it is killed.
-  auto stack = ServiceStack::Start({.payment_args = {"--latency_ms=1500"},
-                                    .order_args = {"--role=api"}});
+  auto stack =
+      ServiceStack::Start({.payment_args = {"--latency_ms=1500"}, .order_args = {"--role=api"}});
   ASSERT_TRUE(stack.ok()) << stack.status();
   auto doomed = (*stack)->StartExtraOrderProcess({"--role=relay", "--relay_lease=3s"});
   ASSERT_TRUE(doomed.ok());
@@ -144,8 +148,8 @@ TEST(RelayProcessTest, RelayKilledMidCallIsTakenOverAfterItsLease) {
 TEST(RelayProcessTest, PaymentServiceDownForTenSecondsLosesNothingAndDrains) {
   // Backoff capped at 1s so the drain starts soon after payments returns; an attempt budget
   // (60) that a 10-second outage cannot exhaust.
-  auto stack = ServiceStack::Start(
-      {.order_args = {"--relay_backoff_max=1s", "--relay_max_attempts=60"}});
+  auto stack =
+      ServiceStack::Start({.order_args = {"--relay_backoff_max=1s", "--relay_max_attempts=60"}});
   ASSERT_TRUE(stack.ok()) << stack.status();
   (*stack)->KillPayment();
   const absl::Time down = absl::Now();
@@ -155,19 +159,24 @@ TEST(RelayProcessTest, PaymentServiceDownForTenSecondsLosesNothingAndDrains) {
   ASSERT_TRUE((*stack)->StartPayment().ok());
   const absl::Time up = absl::Now();
   ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") == "300"; },
+      [&] {
+        return Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE status = 2") ==
+               "300";
+      },
       absl::Seconds(30), "the backlog to drain"));
   std::printf("backlog of 300 drained %s after payments came back\n",
               absl::FormatDuration(absl::Now() - up).c_str());
   ExpectChargedExactlyOnce(**stack, 300);
-  EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE status = 'DEAD'"), "0");
+  EXPECT_EQ(
+      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE status = 'DEAD'"),
+      "0");
 }
 
 TEST(RelayProcessTest, DeadEventIsListedAndRequeuedThroughTheAdminRpc) {
   // A short retry window: past it the relay asks payments (which holds nothing) and buries.
-  auto stack = ServiceStack::Start({.order_args = {"--relay_retry_window=1s",
-                                                   "--relay_backoff_initial=10ms",
-                                                   "--relay_backoff_max=50ms"}});
+  auto stack =
+      ServiceStack::Start({.order_args = {"--relay_retry_window=1s", "--relay_backoff_initial=10ms",
+                                          "--relay_backoff_max=50ms"}});
   ASSERT_TRUE(stack.ok()) << stack.status();
   payments::v1::FaultConfig faults, applied;
   faults.set_fail_before_charge(1.0);
@@ -283,8 +292,8 @@ TEST(RelayProcessTest, TwoDeploymentsOnOnePaymentAccountNeverShareACharge) {
   ASSERT_TRUE(other_db.ok()) << other_db.status();
   auto b_index = (*stack)->StartExtraOrderProcess({"--database=" + *other_db, "--role=all"});
   ASSERT_TRUE(b_index.ok()) << b_index.status();
-  auto b = orders::v1::OrderService::NewStub(grpc::CreateChannel(
-      (*stack)->extra_addr(*b_index), grpc::InsecureChannelCredentials()));
+  auto b = orders::v1::OrderService::NewStub(
+      grpc::CreateChannel((*stack)->extra_addr(*b_index), grpc::InsecureChannelCredentials()));
   auto create = [](orders::v1::OrderService::Stub& stub, const std::string& key, int64_t price) {
     const orders::v1::CreateOrderRequest request = testing_support::OneItemOrder("c", price);
     auto context = common::NewClientContext({.timeout = absl::Seconds(10), .idempotency_key = key});
@@ -306,11 +315,13 @@ TEST(RelayProcessTest, TwoDeploymentsOnOnePaymentAccountNeverShareACharge) {
   EXPECT_EQ(Scalar(*other_db, "SELECT count(*) FROM outbox_events WHERE status = 'DEAD'"), "0");
   // Three charges, three keys, and each order paid with its own.
   const std::string pay_db = (*stack)->payment_db();
-  EXPECT_EQ(Scalar(pay_db, "SELECT count(DISTINCT charge_key) FROM charges "
-                           "WHERE status = 'SUCCEEDED'"),
+  EXPECT_EQ(Scalar(pay_db,
+                   "SELECT count(DISTINCT charge_key) FROM charges "
+                   "WHERE status = 'SUCCEEDED'"),
             "3");
-  EXPECT_NE(Scalar(a_db, "SELECT charge_id FROM orders"),
-            Scalar(*other_db, absl::StrCat("SELECT charge_id FROM orders WHERE id = ", b1).c_str()));
+  EXPECT_NE(
+      Scalar(a_db, "SELECT charge_id FROM orders"),
+      Scalar(*other_db, absl::StrCat("SELECT charge_id FROM orders WHERE id = ", b1).c_str()));
   // B cancels its order 1: B's charge is refunded, A's money stays where it belongs.
   {
     orders::v1::CancelOrderRequest cancel;
@@ -321,7 +332,9 @@ TEST(RelayProcessTest, TwoDeploymentsOnOnePaymentAccountNeverShareACharge) {
     ASSERT_TRUE(b->CancelOrder(context.get(), cancel, &response).ok());
   }
   ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Scalar(pay_db, "SELECT count(*) FROM charges WHERE status = 'REFUNDED'") == "1"; },
+      [&] {
+        return Scalar(pay_db, "SELECT count(*) FROM charges WHERE status = 'REFUNDED'") == "1";
+      },
       absl::Seconds(20), "B's refund"));
   const std::string b_charge =
       Scalar(*other_db, absl::StrCat("SELECT charge_id FROM orders WHERE id = ", b1).c_str());

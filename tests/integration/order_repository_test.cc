@@ -11,12 +11,12 @@
 #include "common/pg/migrate.h"
 #include "common/pg/pool.h"
 #include "gmock/gmock.h"
+#include "google/rpc/error_details.pb.h"
 #include "gtest/gtest.h"
 #include "order_service/analytics_projector.h"
 #include "order_service/memory_order_repository.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
-#include "google/rpc/error_details.pb.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
@@ -146,7 +146,8 @@ TEST_P(OrderRepositoryTest, ListFiltersAndPages) {
   for (int i = 0; i < 7; ++i) {
     auto request = Request();
     request.set_customer_id(i < 3 ? "a" : "b");
-    ASSERT_TRUE(repo_->CreateOrder(Scope("k" + std::to_string(i), "fp"), request, 500, Deadline()).ok());
+    ASSERT_TRUE(
+        repo_->CreateOrder(Scope("k" + std::to_string(i), "fp"), request, 500, Deadline()).ok());
   }
   ListQuery query;
   query.customer_id = "b";
@@ -300,8 +301,8 @@ int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(
 TEST_P(OrderRepositoryTest, AnalyticsAndImportMoneyIsPerCurrency) {
   std::vector<int64_t> ids;
   int n = 0;
-  for (const auto& request : {Priced("mixed", "USD", 1250), Priced("mixed", "JPY", 500),
-                              Priced("single", "JPY", 700)}) {
+  for (const auto& request :
+       {Priced("mixed", "USD", 1250), Priced("mixed", "JPY", 500), Priced("single", "JPY", 700)}) {
     auto created = repo_->CreateOrder(Scope("k" + std::to_string(n++), "fp"), request,
                                       request.items(0).unit_price_cents(), Deadline());
     ASSERT_TRUE(created.ok()) << created.status();
@@ -349,14 +350,14 @@ std::unique_ptr<OrderRepository> MakePg(std::unique_ptr<pg::Pool>& pool) {
   return std::make_unique<PgOrderRepository>(*pool);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, OrderRepositoryTest,
-    ::testing::Values(Backend{"Postgres", MakePg},
-                      Backend{"Memory", [](std::unique_ptr<pg::Pool>&) {
-                                return std::unique_ptr<OrderRepository>(
-                                    std::make_unique<MemoryOrderRepository>());
-                              }}),
-    [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Backends, OrderRepositoryTest,
+                         ::testing::Values(Backend{"Postgres", MakePg},
+                                           Backend{"Memory",
+                                                   [](std::unique_ptr<pg::Pool>&) {
+                                                     return std::unique_ptr<OrderRepository>(
+                                                         std::make_unique<MemoryOrderRepository>());
+                                                   }}),
+                         [](const auto& info) { return info.param.name; });
 
 // PostgreSQL only: a request that cannot get the key before its deadline answers ABORTED
 // IDEMPOTENCY_KEY_IN_USE, and the migration lock makes concurrent start-ups safe.
@@ -366,19 +367,22 @@ TEST(PgOrderRepositoryTest, KeyHeldByAnOpenTransactionGivesInUseBeforeDeadline) 
   auto holder = pg::Connection::Open(pool->conninfo());
   ASSERT_TRUE(holder.ok());
   ASSERT_TRUE((*holder)->ExecScript("BEGIN").ok());
-  ASSERT_TRUE((*holder)->ExecScript(
-      "INSERT INTO idempotency_keys (tenant, method, key, fingerprint) VALUES "
-      "('t1', 'orders.v1.OrderService/CreateOrder', 'busy', '\\x00')").ok());
+  ASSERT_TRUE(
+      (*holder)
+          ->ExecScript("INSERT INTO idempotency_keys (tenant, method, key, fingerprint) VALUES "
+                       "('t1', 'orders.v1.OrderService/CreateOrder', 'busy', '\\x00')")
+          .ok());
   const absl::Time start = absl::Now();
-  auto result = repo->CreateOrder(Scope("busy", "fp"), Request(), 500,
-                                  absl::Now() + absl::Milliseconds(400));
+  auto result =
+      repo->CreateOrder(Scope("busy", "fp"), Request(), 500, absl::Now() + absl::Milliseconds(400));
   const absl::Duration took = absl::Now() - start;
   EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
   EXPECT_EQ(common::ErrorReason(result.status()), "IDEMPOTENCY_KEY_IN_USE");
   EXPECT_LT(took, absl::Seconds(2));
   ASSERT_TRUE((*holder)->ExecScript("ROLLBACK").ok());
   // Once the holder is gone the key is free again.
-  auto after = repo->CreateOrder(Scope("busy", "fp"), Request(), 500, absl::Now() + absl::Seconds(5));
+  auto after =
+      repo->CreateOrder(Scope("busy", "fp"), Request(), 500, absl::Now() + absl::Seconds(5));
   EXPECT_TRUE(after.ok()) << after.status();
 }
 
@@ -419,7 +423,8 @@ TEST(PgOrderRepositoryTest, MigrationSixSplitsAnalyticsMoneyPerCurrency) {
   ASSERT_TRUE(pg::Migrate(**conn, "orders", until_five).ok());
   // The state of version 5: orders, their projected events' sums in customer_analytics (mixed
   // currencies added together), one ORDER_PAID event not projected yet.
-  ASSERT_TRUE((*conn)->ExecScript(R"sql(
+  ASSERT_TRUE((*conn)
+                  ->ExecScript(R"sql(
 INSERT INTO orders (id, tenant, customer_id, currency, amount_cents, payment_method, status,
                     charge_id, decline_reason) VALUES
   (1, 't', 'single', 'USD', 1000, 'pm_card_visa', 2, 11, ''),
@@ -434,7 +439,8 @@ INSERT INTO customer_analytics (tenant, customer_id, order_count, paid_count,
     payment_failed_count, cancelled_count, paid_cents, cancelled_cents, events_applied) VALUES
   ('t', 'single', 2, 1, 0, 1, 1000, 300, 5),
   ('t', 'mixed', 4, 2, 1, 2, 1750, 1450, 10);
-)sql").ok());
+)sql")
+                  .ok());
   ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
   EXPECT_EQ(testing_support::ScalarOrError(
                 *db,
@@ -443,8 +449,9 @@ INSERT INTO customer_analytics (tenant, customer_id, order_count, paid_count,
                 " FROM customer_analytics_money"),
             "mixed EUR 0/200, mixed JPY 500/0, mixed USD 1250/1250, single USD 1000/300");
   EXPECT_EQ(testing_support::ScalarOrError(
-                *db, "SELECT count(*) FROM information_schema.columns"
-                     " WHERE table_name = 'customer_analytics' AND column_name LIKE '%cents'"),
+                *db,
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_name = 'customer_analytics' AND column_name LIKE '%cents'"),
             "0");
 
   // The projector then applies the pending event to its currency, and reads are per currency.
@@ -489,9 +496,9 @@ TEST(PgOrderRepositoryTest, TextParameterWithANulIsRefusedNotTruncated) {
   EXPECT_EQ(testing_support::ScalarOrError(pool->conninfo(),
                                            "SELECT status || ':' || cancel_reason FROM orders"),
             "1:");
-  EXPECT_EQ(testing_support::ScalarOrError(pool->conninfo(),
-                                           "SELECT count(*) FROM idempotency_keys"),
-            "1");
+  EXPECT_EQ(
+      testing_support::ScalarOrError(pool->conninfo(), "SELECT count(*) FROM idempotency_keys"),
+      "1");
 }
 
 }  // namespace

@@ -89,8 +89,7 @@ class LedgerSuite : public ::testing::TestWithParam<std::string> {
                                        const std::string& caller = "alice") {
     return payments_->Charge({caller, key}, request, Soon());
   }
-  absl::StatusOr<RefundOutcome> Refund(const std::string& refund_key,
-                                       const std::string& charge_key,
+  absl::StatusOr<RefundOutcome> Refund(const std::string& refund_key, const std::string& charge_key,
                                        const std::string& caller = "alice") {
     return payments_->Refund({caller, refund_key}, RefundOf(charge_key), Soon());
   }
@@ -297,7 +296,8 @@ TEST_P(LedgerSuite, RefundOfDeclinedChargeHasNothingToRefund) {
 TEST_P(LedgerSuite, ListChargesPaginatesInIdOrderAndFilters) {
   std::vector<int64_t> ids;
   for (int i = 0; i < 7; ++i) {
-    absl::StatusOr<ChargeOutcome> c = Charge(absl::StrCat("k", i), Req(i % 2 == 0 ? 1 : 2, 100 + i));
+    absl::StatusOr<ChargeOutcome> c =
+        Charge(absl::StrCat("k", i), Req(i % 2 == 0 ? 1 : 2, 100 + i));
     ASSERT_TRUE(c.ok());
     ids.push_back(c->charge.id());
   }
@@ -306,7 +306,8 @@ TEST_P(LedgerSuite, ListChargesPaginatesInIdOrderAndFilters) {
   std::vector<int64_t> seen;
   std::vector<int> page_sizes;
   while (true) {
-    absl::StatusOr<payments::v1::ListChargesResponse> page = payments_->ListCharges("alice", request);
+    absl::StatusOr<payments::v1::ListChargesResponse> page =
+        payments_->ListCharges("alice", request);
     ASSERT_TRUE(page.ok()) << page.status();
     page_sizes.push_back(page->charges_size());
     for (const auto& c : page->charges()) seen.push_back(c.id());
@@ -517,10 +518,11 @@ TEST_P(LedgerSuite, ChargeAndRefundRacingOnOneKeyAgree) {
   const payments::v1::LedgerSummary summary = Summary();
   EXPECT_EQ(Captured(summary), 0);  // every key was refunded or voided
   EXPECT_EQ(summary.refund_count(), charged_then_refunded);
-  std::printf("[figures] %s: %d charge/refund races: %d charged+refunded, %d voided, "
-              "captured=%lld\n",
-              GetParam().c_str(), kKeys, charged_then_refunded, voided,
-              static_cast<long long>(Captured(summary)));
+  std::printf(
+      "[figures] %s: %d charge/refund races: %d charged+refunded, %d voided, "
+      "captured=%lld\n",
+      GetParam().c_str(), kKeys, charged_then_refunded, voided,
+      static_cast<long long>(Captured(summary)));
 }
 
 TEST_P(LedgerSuite, FlakyMethodFailsThenSucceedsWithoutStoringFailures) {
@@ -579,8 +581,9 @@ TEST_P(PostgresLedgerSuite, KeyHeldPastTheDeadlineIsInUse) {
   ASSERT_TRUE(holder.ok());
   ASSERT_TRUE((*holder)->ExecScript("BEGIN").ok());
   ASSERT_TRUE((*holder)
-                  ->Exec(pg::Query{"test_hold", "SELECT id FROM charges WHERE charge_key = $1 "
-                                                "FOR UPDATE"},
+                  ->Exec(pg::Query{"test_hold",
+                                   "SELECT id FROM charges WHERE charge_key = $1 "
+                                   "FOR UPDATE"},
                          {"held"})
                   .ok());
   const absl::Time start = absl::Now();
@@ -607,8 +610,9 @@ TEST_P(PostgresLedgerSuite, UncommittedFirstRequestBlocksThenRollsBack) {
   ASSERT_TRUE(first.ok());
   ASSERT_TRUE((*first)->ExecScript("BEGIN").ok());
   ASSERT_TRUE((*first)
-                  ->Exec(pg::Query{"test_pending", "INSERT INTO charges (caller, charge_key, status)"
-                                                   " VALUES ('alice', $1, 'PENDING')"},
+                  ->Exec(pg::Query{"test_pending",
+                                   "INSERT INTO charges (caller, charge_key, status)"
+                                   " VALUES ('alice', $1, 'PENDING')"},
                          {"pending"})
                   .ok());
   absl::StatusOr<ChargeOutcome> blocked =

@@ -134,8 +134,7 @@ class PaymentServer {
                       payments::v1::Refund* refund, const std::string& token = kTokenA) {
     payments::v1::RefundRequest request;
     request.set_charge_key(charge_key);
-    auto context = common::NewClientContext(
-        {.idempotency_key = refund_key, .bearer_token = token});
+    auto context = common::NewClientContext({.idempotency_key = refund_key, .bearer_token = token});
     return payments_->Refund(context.get(), request, refund);
   }
 
@@ -304,14 +303,14 @@ TEST_F(PaymentServiceTest, ThousandConcurrentDuplicatesChargeEachKeyOnce) {
   EXPECT_EQ(Captured(summary), expected_cents);
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges"), "100");
   EXPECT_EQ(Scalar("SELECT count(DISTINCT charge_key) FROM charges"), "100");
-  std::printf("[figures] %d calls (%d keys x %d concurrent duplicates): ok=%d replayed=%d "
-              "transient_retries=%d distinct_charge_ids=%zu listed=%zu in %d pages "
-              "summary_succeeded=%lld captured_cents=%lld db_charges=%s in %s\n",
-              kKeys * kDuplicates, kKeys, kDuplicates, total_ok, total_replays, retries.load(),
-              distinct.size(), listed.size(), pages,
-              static_cast<long long>(summary.buckets(0).count()),
-              static_cast<long long>(Captured(summary)),
-              Scalar("SELECT count(*) FROM charges").c_str(), absl::FormatDuration(took).c_str());
+  std::printf(
+      "[figures] %d calls (%d keys x %d concurrent duplicates): ok=%d replayed=%d "
+      "transient_retries=%d distinct_charge_ids=%zu listed=%zu in %d pages "
+      "summary_succeeded=%lld captured_cents=%lld db_charges=%s in %s\n",
+      kKeys * kDuplicates, kKeys, kDuplicates, total_ok, total_replays, retries.load(),
+      distinct.size(), listed.size(), pages, static_cast<long long>(summary.buckets(0).count()),
+      static_cast<long long>(Captured(summary)), Scalar("SELECT count(*) FROM charges").c_str(),
+      absl::FormatDuration(took).c_str());
 }
 
 // "Charged, reply lost": the charge commits, the caller sees UNAVAILABLE; the retry with the
@@ -349,9 +348,10 @@ TEST_F(PaymentServiceTest, ChargedReplyLostThenRetryGetsTheSameCharge) {
   EXPECT_EQ(absl::StrCat(retry.charge.id()), committed_id);
   EXPECT_EQ(retry.charge.status(), payments::v1::CHARGE_STATUS_SUCCEEDED);
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges"), "1");
-  std::printf("[figures] fail_after_charge=1.0: 2 lost replies, then retry -> charge id %s "
-              "(replayed=%d), db_charges=%s\n",
-              committed_id.c_str(), retry.replayed, Scalar("SELECT count(*) FROM charges").c_str());
+  std::printf(
+      "[figures] fail_after_charge=1.0: 2 lost replies, then retry -> charge id %s "
+      "(replayed=%d), db_charges=%s\n",
+      committed_id.c_str(), retry.replayed, Scalar("SELECT count(*) FROM charges").c_str());
 }
 
 TEST_F(PaymentServiceTest, FailBeforeChargeWritesNothingAndCountsTheFault) {
@@ -428,10 +428,11 @@ TEST_F(PaymentServiceTest, KilledAfterCommitRestartAndRetryChargesOnce) {
   EXPECT_TRUE(retry.replayed);
   EXPECT_EQ(absl::StrCat(retry.charge.id()), committed_id);
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges"), "1");
-  std::printf("[figures] killed at payment_after_charge_commit, restarted, retried: "
-              "db_charges=%s replayed=%d same_id=%d\n",
-              Scalar("SELECT count(*) FROM charges").c_str(), retry.replayed,
-              absl::StrCat(retry.charge.id()) == committed_id);
+  std::printf(
+      "[figures] killed at payment_after_charge_commit, restarted, retried: "
+      "db_charges=%s replayed=%d same_id=%d\n",
+      Scalar("SELECT count(*) FROM charges").c_str(), retry.replayed,
+      absl::StrCat(retry.charge.id()) == committed_id);
 
   // The FAILPOINTS environment variable arms it too.
   StartServer({}, {{"FAILPOINTS", "payment_after_charge_commit"}});
@@ -467,9 +468,10 @@ TEST_F(PaymentServiceTest, RefundBeforeChargeVoidsTheLateCharge) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM charges WHERE charge_key = 'order-9-charge'"
                    " AND status IN ('SUCCEEDED', 'REFUNDED')"),
             "0");
-  std::printf("[figures] refund before charge: late charge status=VOIDED, captured for the key=0, "
-              "captured overall=%lld\n",
-              static_cast<long long>(Captured(summary)));
+  std::printf(
+      "[figures] refund before charge: late charge status=VOIDED, captured for the key=0, "
+      "captured overall=%lld\n",
+      static_cast<long long>(Captured(summary)));
 }
 
 TEST_F(PaymentServiceTest, UnauthenticatedCallsAreRefusedAndWriteNothing) {
@@ -573,27 +575,27 @@ TEST_F(PaymentServiceTest, BadInputIsRejectedWithCodeAndReasonAndWritesNothing) 
                       "INVALID_LIST_REQUEST", "page_size"},
                      server_->payments().ListCharges(context.get(), list, &out)});
   }
-  cases.push_back({{"amount 0", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT",
-                    "amount_cents"},
-                   charge(Req(1, 0))});
-  cases.push_back({{"negative amount", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT",
-                    "amount_cents"},
-                   charge(Req(1, -100))});
-  cases.push_back({{"amount over 10^12", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT",
-                    "amount_cents"},
-                   charge(Req(1, 1'000'000'000'001))});
-  cases.push_back({{"unknown currency", grpc::StatusCode::INVALID_ARGUMENT,
-                    "UNSUPPORTED_CURRENCY", "currency"},
-                   charge(unknown_currency)});
+  cases.push_back(
+      {{"amount 0", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT", "amount_cents"},
+       charge(Req(1, 0))});
+  cases.push_back(
+      {{"negative amount", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT", "amount_cents"},
+       charge(Req(1, -100))});
+  cases.push_back(
+      {{"amount over 10^12", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT", "amount_cents"},
+       charge(Req(1, 1'000'000'000'001))});
+  cases.push_back(
+      {{"unknown currency", grpc::StatusCode::INVALID_ARGUMENT, "UNSUPPORTED_CURRENCY", "currency"},
+       charge(unknown_currency)});
   cases.push_back({{"lower-case currency", grpc::StatusCode::INVALID_ARGUMENT,
                     "UNSUPPORTED_CURRENCY", "currency"},
                    charge(lower_currency)});
   cases.push_back({{"empty payment method", grpc::StatusCode::INVALID_ARGUMENT,
                     "INVALID_PAYMENT_METHOD", "payment_method"},
                    charge(no_method)});
-  cases.push_back({{"order_id 0", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ORDER_ID",
-                    "order_id"},
-                   charge(Req(0, 100))});
+  cases.push_back(
+      {{"order_id 0", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ORDER_ID", "order_id"},
+       charge(Req(0, 100))});
   {
     payments::v1::Refund refund;
     cases.push_back({{"refund without charge_key", grpc::StatusCode::INVALID_ARGUMENT,

@@ -19,27 +19,42 @@ namespace network_test {
 
 const char* ChargeStateName(ChargeState state) {
   switch (state) {
-    case ChargeState::kUnspecified: return "UNSPECIFIED";
-    case ChargeState::kSucceeded: return "SUCCEEDED";
-    case ChargeState::kDeclined: return "DECLINED";
-    case ChargeState::kVoided: return "VOIDED";
-    case ChargeState::kRefunded: return "REFUNDED";
+    case ChargeState::kUnspecified:
+      return "UNSPECIFIED";
+    case ChargeState::kSucceeded:
+      return "SUCCEEDED";
+    case ChargeState::kDeclined:
+      return "DECLINED";
+    case ChargeState::kVoided:
+      return "VOIDED";
+    case ChargeState::kRefunded:
+      return "REFUNDED";
   }
   return "?";
 }
 
 const char* RuleName(Rule rule) {
   switch (rule) {
-    case Rule::kLost: return "lost";
-    case Rule::kDuplicated: return "duplicated";
-    case Rule::kUnexpected: return "unexpected";
-    case Rule::kAmountMismatch: return "amount_mismatch";
-    case Rule::kMoneyHeld: return "money_held";
-    case Rule::kLedger: return "ledger";
-    case Rule::kIdMismatch: return "id_mismatch";
-    case Rule::kWrongStatus: return "wrong_status";
-    case Rule::kStuck: return "stuck";
-    case Rule::kReadsDisagree: return "reads_disagree";
+    case Rule::kLost:
+      return "lost";
+    case Rule::kDuplicated:
+      return "duplicated";
+    case Rule::kUnexpected:
+      return "unexpected";
+    case Rule::kAmountMismatch:
+      return "amount_mismatch";
+    case Rule::kMoneyHeld:
+      return "money_held";
+    case Rule::kLedger:
+      return "ledger";
+    case Rule::kIdMismatch:
+      return "id_mismatch";
+    case Rule::kWrongStatus:
+      return "wrong_status";
+    case Rule::kStuck:
+      return "stuck";
+    case Rule::kReadsDisagree:
+      return "reads_disagree";
   }
   return "?";
 }
@@ -54,9 +69,12 @@ std::set<OrderState> ExpectedStates(const PlannedOrder& order, const KeyOutcome*
       IsDeclinedTestMethod(order.payment_method) ? OrderState::kPaymentFailed : OrderState::kPaid;
   if (cancel == nullptr) return {base};
   switch (cancel->outcome) {
-    case Outcome::kAcknowledged: return {OrderState::kCancelled};
-    case Outcome::kUnknown: return {base, OrderState::kCancelled};
-    case Outcome::kFailedDefinitely: return {base};
+    case Outcome::kAcknowledged:
+      return {OrderState::kCancelled};
+    case Outcome::kUnknown:
+      return {base, OrderState::kCancelled};
+    case Outcome::kFailedDefinitely:
+      return {base};
   }
   return {base};
 }
@@ -67,9 +85,9 @@ int64_t CheckReport::count(Rule rule) const {
 }
 
 std::string CheckReport::Table() const {
-  std::string out = absl::StrCat("exactly-once checker: ",
-                                 ok() ? "OK" : absl::StrCat("FAIL (", violations.size(), " violations)"),
-                                 "\n");
+  std::string out =
+      absl::StrCat("exactly-once checker: ",
+                   ok() ? "OK" : absl::StrCat("FAIL (", violations.size(), " violations)"), "\n");
   auto row = [&out](absl::string_view name, int64_t value) {
     absl::StrAppendFormat(&out, "  %-20s %10d\n", name, value);
   };
@@ -126,7 +144,8 @@ void CompareReads(const Snapshot& first, const Snapshot& second,
     return it != key_by_customer.end() ? it->second : absl::StrCat("customer=", customer);
   };
   auto add = [&](std::string key, int64_t id, std::string detail) {
-    report->violations.push_back(Violation{Rule::kReadsDisagree, std::move(key), id, std::move(detail)});
+    report->violations.push_back(
+        Violation{Rule::kReadsDisagree, std::move(key), id, std::move(detail)});
   };
   std::map<int64_t, const ObservedOrder*> a, b;
   for (const auto& o : first.orders) a[o.id] = &o;
@@ -167,9 +186,9 @@ void CompareReads(const Snapshot& first, const Snapshot& second,
     }
   }
   if (first.captured_cents != second.captured_cents) {
-    add("*", 0, absl::StrCat("captured_cents changed between reads: ",
-                             first.captured_cents.value_or(-1), " -> ",
-                             second.captured_cents.value_or(-1)));
+    add("*", 0,
+        absl::StrCat("captured_cents changed between reads: ", first.captured_cents.value_or(-1),
+                     " -> ", second.captured_cents.value_or(-1)));
   }
 }
 
@@ -238,7 +257,8 @@ CheckReport CheckInvariants(const ClientRecords& client, const Snapshot& first,
     }
     if (ids.size() > 1) {
       add(Rule::kIdMismatch, key, *ids.begin(),
-          absl::StrCat("attempts under one key saw different order ids: ", absl::StrJoin(ids, ", ")));
+          absl::StrCat("attempts under one key saw different order ids: ",
+                       absl::StrJoin(ids, ", ")));
     }
   }
 
@@ -257,8 +277,8 @@ CheckReport CheckInvariants(const ClientRecords& client, const Snapshot& first,
     if (o.status == OrderState::kPaymentFailed) report.payment_failed++;
     if (o.status == OrderState::kCancelled) report.cancelled++;
     if (o.status == OrderState::kCreated || o.status == OrderState::kUnspecified) {
-      add(Rule::kStuck, shown, o.id, absl::StrCat("order still ", OrderStateName(o.status),
-                                                  " after the drain"));
+      add(Rule::kStuck, shown, o.id,
+          absl::StrCat("order still ", OrderStateName(o.status), " after the drain"));
     }
     if (key.empty()) {
       add(Rule::kUnexpected, shown, o.id, "order of a customer no planned order has");
@@ -292,7 +312,8 @@ CheckReport CheckInvariants(const ClientRecords& client, const Snapshot& first,
           (!o->payment_method.empty() && o->payment_method != p.payment_method)) {
         add(Rule::kAmountMismatch, key, o->id,
             absl::StrCat("order ", o->amount_cents, " ", o->currency, " ", o->payment_method,
-                         " but planned ", p.amount_cents(), " ", p.currency, " ", p.payment_method));
+                         " but planned ", p.amount_cents(), " ", p.currency, " ",
+                         p.payment_method));
       }
       if (o->status != OrderState::kCreated && o->status != OrderState::kUnspecified &&
           !allowed.count(o->status)) {
@@ -374,7 +395,8 @@ CheckReport CheckInvariants(const ClientRecords& client, const Snapshot& first,
           absl::StrCat(taken, " charges took money for one order: ", absl::StrJoin(ids, ", ")));
     }
     if (succeeded > 0 && o.status == OrderState::kPaymentFailed) {
-      add(Rule::kMoneyHeld, key, order_id, "declined (PAYMENT_FAILED) order holds a succeeded charge");
+      add(Rule::kMoneyHeld, key, order_id,
+          "declined (PAYMENT_FAILED) order holds a succeeded charge");
     }
     if (succeeded > 0 && o.status == OrderState::kCancelled) {
       add(Rule::kMoneyHeld, key, order_id, "cancelled order holds a succeeded charge");
@@ -402,7 +424,8 @@ CheckReport CheckInvariants(const ClientRecords& client, const Snapshot& first,
   }
   if (paid_sum != succeeded_sum) {
     add(Rule::kLedger, "*", 0,
-        absl::StrCat("succeeded charges total ", succeeded_sum, " but PAID orders total ", paid_sum));
+        absl::StrCat("succeeded charges total ", succeeded_sum, " but PAID orders total ",
+                     paid_sum));
   }
   if (first.captured_cents && *first.captured_cents != succeeded_sum) {
     add(Rule::kLedger, "*", 0,
@@ -509,7 +532,8 @@ grpc::Status ListAllOrders(orders::v1::OrderService::Stub& stub, const ReadOptio
       return grpc::Status(grpc::StatusCode::INTERNAL, "ListOrders returned a page token twice");
     }
     if (absl::Now() >= deadline) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "ListOrders: out of time paginating");
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          "ListOrders: out of time paginating");
     }
   }
   return grpc::Status(grpc::StatusCode::INTERNAL, "ListOrders: too many pages");
@@ -664,8 +688,7 @@ absl::Status WaitForDrain(const ReadOptions& options,
   }
   return absl::DeadlineExceededError(
       absl::StrCat("orders still CREATED after ", absl::FormatDuration(timeout), ": at least ",
-                   still_created, "; outbox ", pending_events, " pending, ", dead_events,
-                   " DEAD"));
+                   still_created, "; outbox ", pending_events, " pending, ", dead_events, " DEAD"));
 }
 
 absl::StatusOr<CheckReport> CheckFinalState(const ReadOptions& options, const ClientRecords& client,

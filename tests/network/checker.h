@@ -17,7 +17,13 @@
 namespace network_test {
 
 // Mirrors payments.v1.ChargeStatus numbering.
-enum class ChargeState { kUnspecified = 0, kSucceeded = 1, kDeclined = 2, kVoided = 3, kRefunded = 4 };
+enum class ChargeState {
+  kUnspecified = 0,
+  kSucceeded = 1,
+  kDeclined = 2,
+  kVoided = 3,
+  kRefunded = 4
+};
 const char* ChargeStateName(ChargeState state);
 
 struct ObservedOrder {
@@ -60,18 +66,18 @@ bool IsDeclinedTestMethod(const std::string& payment_method);
 
 // Table columns; every violation counts in exactly one.
 enum class Rule {
-  kLost,             // an acknowledged order id is not there
-  kDuplicated,       // more than one order per key, or more than one captured charge per order
-  kUnexpected,       // an order or charge nobody attempted, or one for a key that failed definitely
-                     // (a Refund's tombstone -- VOIDED, no order id -- belongs to the order its
-                     // key charge:<deployment>:order:<id> names, which must exist and be CANCELLED)
-  kAmountMismatch,   // order vs plan (amount, currency, method), charge vs order
-  kMoneyHeld,        // a declined or cancelled order holds a succeeded charge
-  kLedger,           // PAID without its charge; totals: captured != sum over PAID orders
-  kIdMismatch,       // attempts under one key saw different order ids
-  kWrongStatus,      // final status not one the plan allows
-  kStuck,            // still CREATED after the drain (or outbox pending / DEAD)
-  kReadsDisagree,    // the two final reads differ
+  kLost,            // an acknowledged order id is not there
+  kDuplicated,      // more than one order per key, or more than one captured charge per order
+  kUnexpected,      // an order or charge nobody attempted, or one for a key that failed definitely
+                    // (a Refund's tombstone -- VOIDED, no order id -- belongs to the order its
+                    // key charge:<deployment>:order:<id> names, which must exist and be CANCELLED)
+  kAmountMismatch,  // order vs plan (amount, currency, method), charge vs order
+  kMoneyHeld,       // a declined or cancelled order holds a succeeded charge
+  kLedger,          // PAID without its charge; totals: captured != sum over PAID orders
+  kIdMismatch,      // attempts under one key saw different order ids
+  kWrongStatus,     // final status not one the plan allows
+  kStuck,           // still CREATED after the drain (or outbox pending / DEAD)
+  kReadsDisagree,   // the two final reads differ
 };
 inline constexpr int kRuleCount = 10;
 const char* RuleName(Rule rule);

@@ -82,17 +82,21 @@ struct World {
                       Plan("k3", 700, "pm_card_visa", /*cancel=*/true), Plan("k4", 300),
                       Plan("k5", 200)};
     using C = grpc::StatusCode;
-    client.attempts = {Attempt("k1", 1, C::UNAVAILABLE), Attempt("k1", 2, C::OK, 101),
-                       Attempt("k2", 1, C::OK, 102),     Attempt("k3", 1, C::OK, 103),
+    client.attempts = {Attempt("k1", 1, C::UNAVAILABLE),
+                       Attempt("k1", 2, C::OK, 101),
+                       Attempt("k2", 1, C::OK, 102),
+                       Attempt("k3", 1, C::OK, 103),
                        Attempt("k3", 1, C::OK, 103, Operation::kCancel),
-                       Attempt("k4", 1, C::DEADLINE_EXCEEDED), Attempt("k4", 2, C::UNAVAILABLE),
+                       Attempt("k4", 1, C::DEADLINE_EXCEEDED),
+                       Attempt("k4", 2, C::UNAVAILABLE),
                        Attempt("k5", 1, C::INVALID_ARGUMENT)};
     client.creates["k1"] = Outcome_("k1", Outcome::kAcknowledged, 2, 1, 101);
     client.creates["k2"] = Outcome_("k2", Outcome::kAcknowledged, 1, 0, 102);
     client.creates["k3"] = Outcome_("k3", Outcome::kAcknowledged, 1, 0, 103);
     client.creates["k4"] = Outcome_("k4", Outcome::kUnknown, 2, 2, 0, C::UNAVAILABLE);
     client.creates["k5"] = Outcome_("k5", Outcome::kFailedDefinitely, 1, 1, 0, C::INVALID_ARGUMENT);
-    client.cancels["k3"] = Outcome_("k3", Outcome::kAcknowledged, 1, 0, 103, C::OK, Operation::kCancel);
+    client.cancels["k3"] =
+        Outcome_("k3", Outcome::kAcknowledged, 1, 0, 103, C::OK, Operation::kCancel);
     snapshot.orders = {Order(101, "k1", 1000, OrderState::kPaid),
                        Order(102, "k2", 500, OrderState::kPaymentFailed, "pm_card_declined"),
                        Order(103, "k3", 700, OrderState::kCancelled)};
@@ -168,7 +172,7 @@ struct Case {
   std::string name;
   std::function<void(World&)> mutate;
   Rule rule;
-  std::string key;  // must be printed with the violation
+  std::string key;   // must be printed with the violation
   bool only = true;  // no other rule fires
 };
 
@@ -268,8 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"charge_amount_differs_from_order",
              [](World& w) { Ch(w, 3).amount_cents = 600; },  // refunded: no totals change
              Rule::kAmountMismatch, "k3"},
-        Case{"charge_currency_differs_from_order",
-             [](World& w) { Ch(w, 2).currency = "EUR"; },
+        Case{"charge_currency_differs_from_order", [](World& w) { Ch(w, 2).currency = "EUR"; },
              Rule::kAmountMismatch, "k2"},
         Case{"declined_order_holds_money",
              [](World& w) {
@@ -278,8 +281,8 @@ INSTANTIATE_TEST_SUITE_P(
              },
              Rule::kMoneyHeld, "k2", /*only=*/false},
         Case{"cancelled_order_holds_money",
-             [](World& w) { Ch(w, 3).status = ChargeState::kSucceeded; },
-             Rule::kMoneyHeld, "k3", /*only=*/false},
+             [](World& w) { Ch(w, 3).status = ChargeState::kSucceeded; }, Rule::kMoneyHeld, "k3",
+             /*only=*/false},
         Case{"paid_order_without_its_charge",
              [](World& w) {
                Ch(w, 1).status = ChargeState::kDeclined;
@@ -287,10 +290,8 @@ INSTANTIATE_TEST_SUITE_P(
              },
              Rule::kLedger, "k1", /*only=*/false},
         Case{"ledger_summary_disagrees_with_charges",
-             [](World& w) { w.snapshot.captured_cents = 1234; },
-             Rule::kLedger, "*"},
-        Case{"order_names_a_charge_it_does_not_have",
-             [](World& w) { O(w, 101).charge_id = 77; },
+             [](World& w) { w.snapshot.captured_cents = 1234; }, Rule::kLedger, "*"},
+        Case{"order_names_a_charge_it_does_not_have", [](World& w) { O(w, 101).charge_id = 77; },
              Rule::kLedger, "k1"},
         Case{"attempts_under_one_key_saw_different_ids",
              [](World& w) {
@@ -326,9 +327,8 @@ INSTANTIATE_TEST_SUITE_P(
                w.snapshot.captured_cents = 0;
              },
              Rule::kStuck, "k1"},
-        Case{"outbox_events_dead",
-             [](World& w) { w.snapshot.outbox_dead = 2; },
-             Rule::kStuck, "*"}),
+        Case{"outbox_events_dead", [](World& w) { w.snapshot.outbox_dead = 2; }, Rule::kStuck,
+             "*"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 TEST(CheckerTest, TwoReadsThatDisagreeFail) {

@@ -72,8 +72,8 @@ class LoadTracker : public LoadObserver {
     std::string fault;
     int64_t in_flight_at_begin = 0;
     int64_t started_at_begin = 0;
-    int64_t orders = -1;  // set at End; -1 while open
-    bool counted = true;  // false when begun after the load ended
+    int64_t orders = -1;         // set at End; -1 while open
+    bool counted = true;         // false when begun after the load ended
     bool ended_in_load = false;  // ended by the scenario while the load ran (not by the heal)
   };
   int64_t OrdersLocked(const Window& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -23,24 +23,30 @@ namespace network_test {
 
 const char* OrderStateName(OrderState state) {
   switch (state) {
-    case OrderState::kUnspecified: return "UNSPECIFIED";
-    case OrderState::kCreated: return "CREATED";
-    case OrderState::kPaid: return "PAID";
-    case OrderState::kPaymentFailed: return "PAYMENT_FAILED";
-    case OrderState::kCancelled: return "CANCELLED";
+    case OrderState::kUnspecified:
+      return "UNSPECIFIED";
+    case OrderState::kCreated:
+      return "CREATED";
+    case OrderState::kPaid:
+      return "PAID";
+    case OrderState::kPaymentFailed:
+      return "PAYMENT_FAILED";
+    case OrderState::kCancelled:
+      return "CANCELLED";
   }
   return "?";
 }
 
-const char* OperationName(Operation op) {
-  return op == Operation::kCreate ? "create" : "cancel";
-}
+const char* OperationName(Operation op) { return op == Operation::kCreate ? "create" : "cancel"; }
 
 const char* OutcomeName(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kAcknowledged: return "acknowledged";
-    case Outcome::kFailedDefinitely: return "failed_definitely";
-    case Outcome::kUnknown: return "unknown";
+    case Outcome::kAcknowledged:
+      return "acknowledged";
+    case Outcome::kFailedDefinitely:
+      return "failed_definitely";
+    case Outcome::kUnknown:
+      return "unknown";
   }
   return "?";
 }
@@ -56,7 +62,8 @@ std::vector<PlannedOrder> MakePlan(int count, uint64_t seed, const PlanOptions& 
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   std::uniform_int_distribution<int> item_count(1, std::max(1, options.max_items));
   std::uniform_int_distribution<int64_t> quantity(1, 3);
-  std::uniform_int_distribution<int64_t> price(100, std::max<int64_t>(100, options.max_unit_price_cents));
+  std::uniform_int_distribution<int64_t> price(
+      100, std::max<int64_t>(100, options.max_unit_price_cents));
   std::uniform_int_distribution<int> sku(1, 50);
   std::vector<PlannedOrder> plan;
   plan.reserve(count);
@@ -68,7 +75,8 @@ std::vector<PlannedOrder> MakePlan(int count, uint64_t seed, const PlanOptions& 
     for (int j = 0; j < n; ++j) {
       order.items.push_back(PlannedItem{absl::StrCat("sku-", sku(gen)), quantity(gen), price(gen)});
     }
-    order.payment_method = unit(gen) < options.declined_fraction ? "pm_card_declined" : "pm_card_visa";
+    order.payment_method =
+        unit(gen) < options.declined_fraction ? "pm_card_declined" : "pm_card_visa";
     order.cancel = unit(gen) < options.cancel_fraction;
     plan.push_back(std::move(order));
   }
@@ -77,10 +85,24 @@ std::vector<PlannedOrder> MakePlan(int count, uint64_t seed, const PlanOptions& 
 
 bool IsConnectionFailureMessage(absl::string_view message) {
   static constexpr absl::string_view kMarkers[] = {
-      "socket closed", "connection reset", "broken pipe", "stream removed", "failed to connect",
-      "connection refused", "goaway", "keepalive", "transport closed", "connection attempt timed out",
-      "rst_stream", "endpoint read failed", "endpoint closing", "connection closed", "stream closed",
-      "failed to pick subchannel", "channel shutdown", "fd shutdown",
+      "socket closed",
+      "connection reset",
+      "broken pipe",
+      "stream removed",
+      "failed to connect",
+      "connection refused",
+      "goaway",
+      "keepalive",
+      "transport closed",
+      "connection attempt timed out",
+      "rst_stream",
+      "endpoint read failed",
+      "endpoint closing",
+      "connection closed",
+      "stream closed",
+      "failed to pick subchannel",
+      "channel shutdown",
+      "fd shutdown",
   };
   const std::string lower = absl::AsciiStrToLower(message);
   for (absl::string_view marker : kMarkers) {
@@ -112,10 +134,11 @@ Clock Clock::Real() {
   return Clock{[] { return absl::Now(); }, [](absl::Duration d) { absl::SleepFor(d); }};
 }
 
-KeyOutcome RunWithRetries(const RetryPolicy& policy, const std::string& key, Operation op,
-                          const std::function<AttemptResult(int attempt, absl::Duration timeout)>& call,
-                          absl::BitGenRef gen, const Clock& clock, std::vector<AttemptRecord>* attempts,
-                          int first_attempt) {
+KeyOutcome RunWithRetries(
+    const RetryPolicy& policy, const std::string& key, Operation op,
+    const std::function<AttemptResult(int attempt, absl::Duration timeout)>& call,
+    absl::BitGenRef gen, const Clock& clock, std::vector<AttemptRecord>* attempts,
+    int first_attempt) {
   KeyOutcome out;
   out.key = key;
   out.op = op;

@@ -26,7 +26,13 @@
 namespace network_test {
 
 // Final order states as the checker sees them (mirrors orders.v1.OrderStatus numbering).
-enum class OrderState { kUnspecified = 0, kCreated = 1, kPaid = 2, kPaymentFailed = 3, kCancelled = 4 };
+enum class OrderState {
+  kUnspecified = 0,
+  kCreated = 1,
+  kPaid = 2,
+  kPaymentFailed = 3,
+  kCancelled = 4
+};
 const char* OrderStateName(OrderState state);
 
 struct PlannedItem {
@@ -85,8 +91,8 @@ struct AttemptResult {
   std::string reason;  // ErrorInfo reason, when the server sent one
   int64_t order_id = 0;
   OrderState order_status = OrderState::kUnspecified;
-  bool replayed = false;                            // response metadata idempotent-replayed: true
-  std::optional<absl::Duration> retry_delay;        // RetryInfo, when the server sent one
+  bool replayed = false;                      // response metadata idempotent-replayed: true
+  std::optional<absl::Duration> retry_delay;  // RetryInfo, when the server sent one
 };
 
 struct AttemptRecord {
@@ -149,10 +155,11 @@ struct Clock {
 // a full-jitter backoff (common::FullJitterBackoff), at least the server's RetryInfo delay, never
 // past the budget. `first_attempt` continues the numbering of earlier runs for the key.
 // Appends one AttemptRecord per attempt to `attempts`.
-KeyOutcome RunWithRetries(const RetryPolicy& policy, const std::string& key, Operation op,
-                          const std::function<AttemptResult(int attempt, absl::Duration timeout)>& call,
-                          absl::BitGenRef gen, const Clock& clock, std::vector<AttemptRecord>* attempts,
-                          int first_attempt = 1);
+KeyOutcome RunWithRetries(
+    const RetryPolicy& policy, const std::string& key, Operation op,
+    const std::function<AttemptResult(int attempt, absl::Duration timeout)>& call,
+    absl::BitGenRef gen, const Clock& clock, std::vector<AttemptRecord>* attempts,
+    int first_attempt = 1);
 
 // Turns a finished call into an AttemptResult: code, message, ErrorInfo reason, RetryInfo delay,
 // and the idempotent-replayed response metadata.

@@ -78,14 +78,20 @@ int64_t EnvInt(const char* name, int64_t fallback) {
   return n;
 }
 
-int LoadFactor() { return static_cast<int>(std::max<int64_t>(1, EnvInt("NETWORK_LOAD_FACTOR", 1))); }
+int LoadFactor() {
+  return static_cast<int>(std::max<int64_t>(1, EnvInt("NETWORK_LOAD_FACTOR", 1)));
+}
 
 const char* Scenario::HopName(Hop hop) {
   switch (hop) {
-    case Hop::kClientOrder: return "client->order";
-    case Hop::kOrderPayment: return "order->payment";
-    case Hop::kOrderPg: return "order->pg";
-    case Hop::kPaymentPg: return "payment->pg";
+    case Hop::kClientOrder:
+      return "client->order";
+    case Hop::kOrderPayment:
+      return "order->payment";
+    case Hop::kOrderPg:
+      return "order->pg";
+    case Hop::kPaymentPg:
+      return "payment->pg";
   }
   return "?";
 }
@@ -167,13 +173,14 @@ absl::Status Scenario::Start() {
   ServiceProcess::Spec payment;
   payment.name = "payment_service";
   payment.binary = ProcessHarness::ServiceBinary("payment_service");
-  payment.args = {"--database",
-                  pg_->ConninfoVia(proxies_[static_cast<int>(Hop::kPaymentPg)]->port(), payment_db_),
-                  "--enable_fault_admin",
-                  absl::StrCat("--pool_size=", options_.pool_size),
-                  absl::StrCat("--fault_seed=", options_.seed),
-                  LogRpcsFlag(),
-                  "--metrics_port=-1"};
+  payment.args = {
+      "--database",
+      pg_->ConninfoVia(proxies_[static_cast<int>(Hop::kPaymentPg)]->port(), payment_db_),
+      "--enable_fault_admin",
+      absl::StrCat("--pool_size=", options_.pool_size),
+      absl::StrCat("--fault_seed=", options_.seed),
+      LogRpcsFlag(),
+      "--metrics_port=-1"};
   if (!options_.payment_failpoints.empty()) {
     payment.args.push_back(absl::StrCat("--failpoints=", options_.payment_failpoints));
   }
@@ -232,18 +239,15 @@ absl::Status Scenario::Start() {
   return absl::OkStatus();
 }
 
-void Scenario::StripFailpoints(Managed& m) {
-  RemoveFlags(&m.process->spec().args, {"failpoints"});
-}
+void Scenario::StripFailpoints(Managed& m) { RemoveFlags(&m.process->spec().args, {"failpoints"}); }
 
 absl::Status Scenario::RestartLocked(Managed& m) {
   absl::Status s = m.process->Restart();
   if (!s.ok()) {
-    std::cerr << "[" << options_.name << "] restart of " << m.process->spec().name
-              << " failed: "
+    std::cerr << "[" << options_.name << "] restart of " << m.process->spec().name << " failed: "
               << s.message().substr(s.message().size() - std::min<size_t>(s.message().size(), 300))
               << "\n";
-    m.process->Kill();  // a half-started process would keep a stale port
+    m.process->Kill();      // a half-started process would keep a stale port
     m.expect_death = true;  // not a crash: the supervisor tries again
     return s;
   }
@@ -262,8 +266,8 @@ void Scenario::Supervise() {
         if (m->process == nullptr || m->hold_down || m->paused) continue;
         if (m->process->Running()) continue;
         // Down from now until it is back: a fault window of its own.
-        const int window = load_.Begin(absl::StrCat(m->expect_death ? "killed " : "crash ",
-                                                    m->process->spec().name));
+        const int window = load_.Begin(
+            absl::StrCat(m->expect_death ? "killed " : "crash ", m->process->spec().name));
         if (!m->expect_death) {
           crashes_++;
           bool armed = false;
@@ -490,9 +494,8 @@ std::string Scenario::OutboxFigures() {
         "max=%.1fms; outbox pending=%d dead=%d\n",
         name, stats.relay_claimed(), stats.relay_completed(), stats.relay_rescheduled(),
         stats.relay_buried(), stats.relay_lease_lost(), stats.relay_asked_payments(),
-        stats.relay_key_conflicts(), stats.commit_to_sent_p50_ms(),
-        stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(), stats.pending(),
-        stats.dead());
+        stats.relay_key_conflicts(), stats.commit_to_sent_p50_ms(), stats.commit_to_sent_p99_ms(),
+        stats.commit_to_sent_max_ms(), stats.pending(), stats.dead());
     relay_asked_payments_ += stats.relay_asked_payments();
   }
   return out;
@@ -576,15 +579,15 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
   absl::StatusOr<CheckReport> report = CheckFinalState(MakeReadOptions(), records);
   // The product's own reconciler must agree with the checker: nothing to report.
   {
-    auto stub = orders::v1::OutboxAdmin::NewStub(grpc::CreateChannel(
-        proxies_[static_cast<int>(Hop::kClientOrder)]->address(),
-        grpc::InsecureChannelCredentials()));
+    auto stub = orders::v1::OutboxAdmin::NewStub(
+        grpc::CreateChannel(proxies_[static_cast<int>(Hop::kClientOrder)]->address(),
+                            grpc::InsecureChannelCredentials()));
     auto context = common::NewClientContext({.timeout = absl::Seconds(30)});
     orders::v1::ReconcileReport reconciled;
     grpc::Status s = stub->Reconcile(context.get(), orders::v1::ReconcileRequest(), &reconciled);
-    reconcile_status_ = s.ok() ? absl::OkStatus()
-                               : absl::UnavailableError(absl::StrCat("Reconcile: ",
-                                                                     s.error_message()));
+    reconcile_status_ =
+        s.ok() ? absl::OkStatus()
+               : absl::UnavailableError(absl::StrCat("Reconcile: ", s.error_message()));
     reconcile_ = reconciled;
   }
 
@@ -593,11 +596,10 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
       "drain %.1fs, total %.1fs; crashes %d, kills %d, SIGSTOPs %d, PostgreSQL restarts %d, "
       "service restarts %d; orders beyond the plan (until its faults fired) %d\n",
       options_.name, options_.seed, absl::ToDoubleSeconds(setup_time_),
-      absl::ToDoubleSeconds(run_time_),
-      absl::ToDoubleSeconds(drain_start - heal_start), absl::ToDoubleSeconds(retry_time),
-      absl::ToDoubleSeconds(drain_time), absl::ToDoubleSeconds(absl::Now() - started_),
-      crashes_.load(), kills_.load(), pauses_.load(), pg_restarts_.load(), restarts_.load(),
-      extension_orders_);
+      absl::ToDoubleSeconds(run_time_), absl::ToDoubleSeconds(drain_start - heal_start),
+      absl::ToDoubleSeconds(retry_time), absl::ToDoubleSeconds(drain_time),
+      absl::ToDoubleSeconds(absl::Now() - started_), crashes_.load(), kills_.load(), pauses_.load(),
+      pg_restarts_.load(), restarts_.load(), extension_orders_);
   for (int i = 0; i < kHops; ++i) {
     absl::StrAppend(&out, "  proxy ", HopName(Hop(i)), ": ", proxies_[i]->counters().DebugString(),
                     "\n");
@@ -625,9 +627,9 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
   std::cout << out << std::flush;
   if (!report.ok() || !report->ok() || !drain_status_.ok()) {
     absl::MutexLock lock(&mu_);
-    std::cout << "--- order_service log tail ---\n" << order_.process->LogTail(3000)
-              << "--- payment_service log tail ---\n" << payment_.process->LogTail(3000)
-              << std::flush;
+    std::cout << "--- order_service log tail ---\n"
+              << order_.process->LogTail(3000) << "--- payment_service log tail ---\n"
+              << payment_.process->LogTail(3000) << std::flush;
   }
   return report;
 }

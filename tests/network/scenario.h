@@ -26,11 +26,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "orders/v1/orders.pb.h"
 #include "tests/network/checker.h"
 #include "tests/network/fault_proxy.h"
 #include "tests/network/load_tracker.h"
 #include "tests/network/process_harness.h"
-#include "orders/v1/orders.pb.h"
 #include "tests/network/retrying_client.h"
 
 namespace network_test {
@@ -42,7 +42,8 @@ struct ScenarioOptions {
   bool own_postgres = false;
   int client_threads = 8;
   RetryPolicy policy;
-  // Extra flags. Failpoints go in order_failpoints / payment_failpoints (see max_failpoint_crashes).
+  // Extra flags. Failpoints go in order_failpoints / payment_failpoints (see
+  // max_failpoint_crashes).
   std::vector<std::string> order_args;
   std::vector<std::string> payment_args;
   std::string order_failpoints;    // e.g. "order_before_commit@37"
@@ -92,7 +93,8 @@ class Scenario {
   // Runs `plan` through the client; `chaos`, when given, runs on its own thread meanwhile and
   // should return soon after `done()` turns true (Sleep() returns early then). While a required
   // fault has not fired, more orders like the plan's follow (new keys, small paced batches, up
-  // to ScenarioOptions::extension_limit), so the schedule completes with work in flight on any machine.
+  // to ScenarioOptions::extension_limit), so the schedule completes with work in flight on any
+  // machine.
   using Chaos = std::function<void(Scenario& s, const std::function<bool()>& done)>;
   void Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos = nullptr);
 
@@ -130,13 +132,13 @@ class Scenario {
   std::string client_address() const { return proxies_[0]->address(); }
 
   // Process control; safe while the supervisor runs.
-  void KillOrder();                  // the --role=all process; the supervisor restarts it
-  void KillRelay(int index);         // an extra --role=relay process; restarted too
-  void HoldPaymentDown();            // SIGKILL, and not restarted until ReleasePayment()
-  absl::Status ReleasePayment();     // start it again (new port, the proxy follows)
-  void KillPayment();                // SIGKILL; the supervisor restarts it
-  void PausePayment();               // SIGSTOP
-  void ResumePayment();              // SIGCONT
+  void KillOrder();               // the --role=all process; the supervisor restarts it
+  void KillRelay(int index);      // an extra --role=relay process; restarted too
+  void HoldPaymentDown();         // SIGKILL, and not restarted until ReleasePayment()
+  absl::Status ReleasePayment();  // start it again (new port, the proxy follows)
+  void KillPayment();             // SIGKILL; the supervisor restarts it
+  void PausePayment();            // SIGSTOP
+  void ResumePayment();           // SIGCONT
   void PauseRelay(int index);
   void ResumeRelay(int index);
   // CHECKPOINT: the setup's WAL (two CREATE DATABASEs) need not be replayed by a later crash
@@ -156,8 +158,8 @@ class Scenario {
  private:
   struct Managed {
     ServiceProcess* process = nullptr;
-    int proxy = -1;          // the proxy whose upstream follows it, or -1
-    bool hold_down = false;  // killed on purpose, not to be restarted yet
+    int proxy = -1;             // the proxy whose upstream follows it, or -1
+    bool hold_down = false;     // killed on purpose, not to be restarted yet
     bool expect_death = false;  // the next death was caused by the scenario, not a crash
     int failpoint_crashes = 0;
     bool paused = false;

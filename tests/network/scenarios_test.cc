@@ -57,11 +57,11 @@ void FinishAndCheck(Scenario& s, CheckReport* out = nullptr) {
   if (out != nullptr) *out = *report;
 }
 
-#define START_SCENARIO(s)                       \
-  Scenario s(options);                          \
-  {                                             \
-    absl::Status started = s.Start();           \
-    ASSERT_TRUE(started.ok()) << started;       \
+#define START_SCENARIO(s)                 \
+  Scenario s(options);                    \
+  {                                       \
+    absl::Status started = s.Start();     \
+    ASSERT_TRUE(started.ok()) << started; \
   }
 
 int64_t Faults(Scenario& s, Hop hop, FaultKind kind) { return s.proxy(hop).counters().fault(kind); }
@@ -146,8 +146,9 @@ void AlternateOrderCommitFault(Scenario& s, const std::function<bool()>& done, M
   s.AwaitProgress(10, done);
   for (int i = 0; !done(); ++i) {
     const int w = s.BeginFault(CommitFaultName(i % 2));
-    s.proxy(Hop::kOrderPg).SetMatchFault(kOrderCommitPatterns[i % 2], action, probability, 10,
-                                         absl::Milliseconds(100));
+    s.proxy(Hop::kOrderPg)
+        .SetMatchFault(kOrderCommitPatterns[i % 2], action, probability, 10,
+                       absl::Milliseconds(100));
     s.AwaitProgress(i % 2 == 0 ? 30 : 20, done, absl::Milliseconds(100));
     s.proxy(Hop::kOrderPg).ClearMatchFault();
     s.EndFault(w);
@@ -178,8 +179,8 @@ TEST(NetworkScenarios, ResponseDroppedOrderToPostgresAtCommit) {
 TEST(NetworkScenarios, ResponseDroppedPaymentToPostgresAtCommit) {
   ScenarioOptions options = Options("drop_payment_pg", 105);
   START_SCENARIO(s);
-  s.proxy(Hop::kPaymentPg).SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 0.15, 30,
-                                         absl::Milliseconds(100));
+  s.proxy(Hop::kPaymentPg)
+      .SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 0.15, 30, absl::Milliseconds(100));
   WholeRunFault(s, "payment->pg answer dropped at COMMIT");
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
   FinishAndCheck(s);
@@ -251,7 +252,8 @@ TEST(NetworkScenarios, CloseAfterNBytesOnEveryHop) {
   s.Run(Plan(options, 200, {.cancel_fraction = 0.1}));
   FinishAndCheck(s);
   int64_t closed = 0;
-  for (int i = 0; i < Scenario::kHops; ++i) closed += Faults(s, Hop(i), FaultKind::kCloseAfterBytes);
+  for (int i = 0; i < Scenario::kHops; ++i)
+    closed += Faults(s, Hop(i), FaultKind::kCloseAfterBytes);
   EXPECT_GT(closed, 0);
 }
 
@@ -314,16 +316,16 @@ TEST_P(CrashAtFailpoint, RestartAndGoOn) {
   EXPECT_GE(s.crashes(), 1) << c.failpoint << " never fired";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    NetworkScenarios, CrashAtFailpoint,
-    ::testing::Values(FailpointCase{"order_before_commit@30", 121},
-                      FailpointCase{"order_after_commit@30", 122},
-                      FailpointCase{"relay_before_dispatch@12", 123},
-                      FailpointCase{"relay_after_payment@12", 124},
-                      FailpointCase{"payment_after_charge_commit@12", 125, true}),
-    [](const ::testing::TestParamInfo<FailpointCase>& info) {
-      return info.param.failpoint.substr(0, info.param.failpoint.find('@'));
-    });
+INSTANTIATE_TEST_SUITE_P(NetworkScenarios, CrashAtFailpoint,
+                         ::testing::Values(FailpointCase{"order_before_commit@30", 121},
+                                           FailpointCase{"order_after_commit@30", 122},
+                                           FailpointCase{"relay_before_dispatch@12", 123},
+                                           FailpointCase{"relay_after_payment@12", 124},
+                                           FailpointCase{"payment_after_charge_commit@12", 125,
+                                                         true}),
+                         [](const ::testing::TestParamInfo<FailpointCase>& info) {
+                           return info.param.failpoint.substr(0, info.param.failpoint.find('@'));
+                         });
 
 TEST(NetworkScenarios, PaymentStoppedAndContinuedLateReplies) {
   ScenarioOptions options = Options("sigstop", 112);
@@ -446,8 +448,8 @@ TEST(NetworkScenarios, CancelsRacingWithCharges) {
   options.payment_args = {"--latency_ms=30", "--latency_jitter_ms=25"};
   options.required_faults = {kPaymentAnswersDropped};
   START_SCENARIO(s);
-  std::vector<PlannedOrder> plan = Plan(options, 200, {.declined_fraction = 0.1,
-                                                       .cancel_fraction = 0.6});
+  std::vector<PlannedOrder> plan =
+      Plan(options, 200, {.declined_fraction = 0.1, .cancel_fraction = 0.6});
   std::mt19937_64 rng(options.seed);
   for (PlannedOrder& p : plan) {
     // Before the relay claims the charge, while it is in flight, or after it finished.
@@ -501,7 +503,8 @@ TEST(NetworkScenarios, CancelBehindAChargeGivenUpOn) {
   options.order_args = {"--relay_retry_window=2s"};
   options.required_faults = {"payments answers lost"};
   START_SCENARIO(s);
-  std::vector<PlannedOrder> plan = Plan(options, 60, {.declined_fraction = 0, .cancel_fraction = 0.6});
+  std::vector<PlannedOrder> plan =
+      Plan(options, 60, {.declined_fraction = 0, .cancel_fraction = 0.6});
   for (PlannedOrder& p : plan) p.cancel_delay = absl::Milliseconds(300);
   s.Run(plan, [](Scenario& s, const std::function<bool()>& done) {
     const int w = s.BeginFault("payments answers lost");
@@ -576,7 +579,9 @@ constexpr absl::Duration kMixedBaseJitter = absl::Milliseconds(5);
 
 void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  auto uni = [&rng](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto uni = [&rng](double a, double b) {
+    return std::uniform_real_distribution<double>(a, b)(rng);
+  };
   auto ms = [&rng](int a, int b) {
     return absl::Milliseconds(std::uniform_int_distribution<int>(a, b)(rng));
   };
@@ -586,10 +591,13 @@ void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) 
     FaultProxy& p = s.proxy(hop);
     const absl::Duration hold = ms(150, 1000);
     const int kind = static_cast<int>(rng() % 7);
-    static constexpr const char* kKinds[] = {
-        "net latency",      "net blackhole",          "net reset",
-        "net close after N bytes", "net refuse",      "net answer dropped",
-        "net reset at commit / early close"};
+    static constexpr const char* kKinds[] = {"net latency",
+                                             "net blackhole",
+                                             "net reset",
+                                             "net close after N bytes",
+                                             "net refuse",
+                                             "net answer dropped",
+                                             "net reset at commit / early close"};
     const int w = s.BeginFault(kKinds[kind]);
     switch (kind) {
       case 0:
@@ -660,7 +668,9 @@ void NetworkLane(Scenario& s, const std::function<bool()>& done, uint64_t seed) 
 void ProcessLane(Scenario& s, const std::function<bool()>& done, uint64_t seed,
                  absl::Duration pg_restart_every, int64_t first_pg_restart_at) {
   std::mt19937_64 rng(seed);
-  auto uni = [&rng](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto uni = [&rng](double a, double b) {
+    return std::uniform_real_distribution<double>(a, b)(rng);
+  };
   auto ms = [&rng](int a, int b) {
     return absl::Milliseconds(std::uniform_int_distribution<int>(a, b)(rng));
   };
@@ -795,7 +805,7 @@ TEST(NetworkScenarios, Soak) {
     const int64_t first_pg_restart_at =
         s.load().acknowledged() + static_cast<int64_t>(batch.size()) / 4;
     s.Run(batch, [seed = seed * 1000 + i, first_pg_restart_at](Scenario& s,
-                                                              const std::function<bool()>& done) {
+                                                               const std::function<bool()>& done) {
       MixedChaos(s, done, seed, absl::Seconds(30), first_pg_restart_at);
     });
     submitted += batch.size();

@@ -4,8 +4,8 @@
 // proxy's faults bite on HTTP/2 connections, the client recovers with one key per order, the
 // checker passes a correct server and catches a server that double-creates on retries.
 #include <atomic>
-#include <map>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -17,9 +17,9 @@
 #include "common/idempotency.h"
 #include "common/status_mapper.h"
 #include "gmock/gmock.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "grpcpp/security/server_credentials.h"
 #include "gtest/gtest.h"
 #include "orders/v1/orders.grpc.pb.h"
 #include "payments/v1/payments.grpc.pb.h"
@@ -58,7 +58,8 @@ class FakeBackend final : public orders::v1::OrderService::Service,
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
   int64_t creates_executed() const { return creates_executed_.load(); }
 
-  grpc::Status CreateOrder(grpc::ServerContext* context, const orders::v1::CreateOrderRequest* request,
+  grpc::Status CreateOrder(grpc::ServerContext* context,
+                           const orders::v1::CreateOrderRequest* request,
                            orders::v1::CreateOrderResponse* response) override {
     absl::StatusOr<std::string> key = common::IdempotencyKeyOf(*context);
     if (!key.ok()) return common::ToGrpcStatus(key.status(), "orders.example");
@@ -115,7 +116,8 @@ class FakeBackend final : public orders::v1::OrderService::Service,
     std::vector<const orders::v1::Order*> matching;
     for (auto it = orders_.rbegin(); it != orders_.rend(); ++it) {  // newest first
       if (!request->customer_id().empty() && it->customer_id() != request->customer_id()) continue;
-      if (request->status() != orders::v1::ORDER_STATUS_UNSPECIFIED && it->status() != request->status()) {
+      if (request->status() != orders::v1::ORDER_STATUS_UNSPECIFIED &&
+          it->status() != request->status()) {
         continue;
       }
       matching.push_back(&*it);
@@ -239,8 +241,8 @@ int64_t Replays(const ClientRecords& records) {
 
 // Drops every response for a while on the connections the client already holds (requests are
 // delivered, answers lost), then heals. Returns the proxy's counters at the end.
-void DropResponsesFor(FaultProxy& proxy, RetryingClient& client, const std::vector<PlannedOrder>& plan,
-                      absl::Duration how_long) {
+void DropResponsesFor(FaultProxy& proxy, RetryingClient& client,
+                      const std::vector<PlannedOrder>& plan, absl::Duration how_long) {
   // Warm up: every worker's connection is open before the fault.
   std::vector<PlannedOrder> warm(plan.begin(), plan.begin() + 4);
   std::vector<PlannedOrder> rest(plan.begin() + 4, plan.end());

@@ -9,8 +9,7 @@
 namespace testing_support {
 
 // One line item ("s" x1 at `unit_price` minor units) for `customer`.
-inline orders::v1::CreateOrderRequest OneItemOrder(const std::string& customer,
-                                                   int64_t unit_price,
+inline orders::v1::CreateOrderRequest OneItemOrder(const std::string& customer, int64_t unit_price,
                                                    const std::string& currency = "USD",
                                                    const std::string& method = "pm_card_visa") {
   orders::v1::CreateOrderRequest request;

@@ -1,8 +1,7 @@
-#include "common/idempotency.h"
-
 #include <string>
 
 #include "common/errors.h"
+#include "common/idempotency.h"
 #include "gtest/gtest.h"
 #include "orders/v1/orders.pb.h"
 
@@ -24,14 +23,12 @@ TEST(IdempotencyKeyTest, RejectsMissingRepeatedEmptyLongAndInvisible) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ReasonOf(missing), "IDEMPOTENCY_KEY_MISSING");
 
-  for (const std::vector<absl::string_view>& values :
-       std::vector<std::vector<absl::string_view>>{
+  for (const std::vector<absl::string_view>& values : std::vector<std::vector<absl::string_view>>{
            {"a", "b"}, {""}, {std::string(256, 'k')}, {"has space"}, {"tab\t"}, {"caf\xc3\xa9"}}) {
     auto result = common::ValidateIdempotencyKey(values);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(ReasonOf(result), "IDEMPOTENCY_KEY_INVALID");
-    EXPECT_EQ(common::ViolatedFields(result.status()),
-              std::vector<std::string>{"idempotency-key"});
+    EXPECT_EQ(common::ViolatedFields(result.status()), std::vector<std::string>{"idempotency-key"});
   }
 }
 

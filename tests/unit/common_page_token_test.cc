@@ -1,8 +1,7 @@
 // AIP-158 page tokens: opaque, tamper-evident, bound to the query they continue.
-#include "common/page_token.h"
-
 #include "absl/strings/escaping.h"
 #include "common/errors.h"
+#include "common/page_token.h"
 #include "gtest/gtest.h"
 
 namespace common {
@@ -22,12 +21,13 @@ TEST(PageTokenTest, RoundTripsWithinItsQueryAndEmptyIsTheFirstPage) {
 // The token of alice's list used for bob's, another status, another tenant or another method.
 TEST(PageTokenTest, AnotherQueryIsRefused) {
   const std::string token = EncodePageToken(kAlice, 42);
-  for (const std::string& other : {PageQuery({"ListOrders", "tenant-a", "bob", "0"}),
-                                   PageQuery({"ListOrders", "tenant-a", "alice", "2"}),
-                                   PageQuery({"ListOrders", "tenant-b", "alice", "0"}),
-                                   PageQuery({"ListCharges", "tenant-a", "alice", "0"}),
-                                   // Parts are length-prefixed: a shifted boundary is another query.
-                                   PageQuery({"ListOrders", "tenant-aa", "lice", "0"})}) {
+  for (const std::string& other :
+       {PageQuery({"ListOrders", "tenant-a", "bob", "0"}),
+        PageQuery({"ListOrders", "tenant-a", "alice", "2"}),
+        PageQuery({"ListOrders", "tenant-b", "alice", "0"}),
+        PageQuery({"ListCharges", "tenant-a", "alice", "0"}),
+        // Parts are length-prefixed: a shifted boundary is another query.
+        PageQuery({"ListOrders", "tenant-aa", "lice", "0"})}) {
     absl::StatusOr<int64_t> r = DecodePageToken(token, other, "PAGE_TOKEN_INVALID");
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(ErrorReason(r.status()), "PAGE_TOKEN_INVALID");

@@ -1,6 +1,5 @@
-#include "common/status_mapper.h"
-
 #include "common/errors.h"
+#include "common/status_mapper.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"

@@ -1,11 +1,10 @@
 // The text rule of both services (common/storable_text.h): every string field of a request,
 // nested, repeated and map fields included, is found with its path when PostgreSQL could not
 // store it verbatim; lengths are counted in characters.
-#include "common/storable_text.h"
-
 #include <string>
 
 #include "common/errors.h"
+#include "common/storable_text.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/wrappers.pb.h"

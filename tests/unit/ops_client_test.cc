@@ -157,7 +157,8 @@ TEST_F(OpsClientTest, TransientCodesAreRetriedWithTheSameKey) {
 TEST_F(OpsClientTest, CallersKeyIsUsedAndReplayIsReported) {
   auto client = Client();
   orders_client::CallInfo info;
-  auto order = client->CancelOrder(5, "changed my mind", {.idempotency_key = "my-key", .info = &info});
+  auto order =
+      client->CancelOrder(5, "changed my mind", {.idempotency_key = "my-key", .info = &info});
   ASSERT_TRUE(order.ok());
   EXPECT_EQ(service_.seen().at(0).key, "my-key");
   EXPECT_EQ(info.idempotency_key, "my-key");
@@ -165,12 +166,11 @@ TEST_F(OpsClientTest, CallersKeyIsUsedAndReplayIsReported) {
 }
 
 TEST_F(OpsClientTest, DeterministicCodesAreNeverRetried) {
-  for (absl::Status error :
-       {common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-                                "reused"),
-        absl::InvalidArgumentError("bad"), absl::NotFoundError("none"),
-        absl::PermissionDeniedError("no"), absl::UnauthenticatedError("who"),
-        absl::InternalError("bug")}) {
+  for (absl::Status error : {common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                                     "IDEMPOTENCY_KEY_REUSED", "reused"),
+                             absl::InvalidArgumentError("bad"), absl::NotFoundError("none"),
+                             absl::PermissionDeniedError("no"), absl::UnauthenticatedError("who"),
+                             absl::InternalError("bug")}) {
     service_.Script({error});
     auto client = Client();
     orders_client::CallInfo info;
@@ -256,7 +256,8 @@ TEST(OpsServiceConfigUnitTest, DocumentedConfigIsValidAndABrokenOneIsNot) {
   const std::string json = ServiceConfigJson();
   ASSERT_FALSE(json.empty());
   EXPECT_EQ(grpc::experimental::ValidateServiceConfigJSON(json), "");
-  EXPECT_NE(grpc::experimental::ValidateServiceConfigJSON(R"({"methodConfig": [{"name": [{"service": "orders.v1.OrderService"}],
+  EXPECT_NE(grpc::experimental::ValidateServiceConfigJSON(
+                R"({"methodConfig": [{"name": [{"service": "orders.v1.OrderService"}],
       "retryPolicy": {"maxAttempts": 1, "initialBackoff": "soon"}}]})"),
             "");
   auto client = orders_client::OrdersClient::Create(

@@ -52,8 +52,8 @@ TEST_F(OrderLogicTest, CreatesOneOrderWithTotalAndChargeEvent) {
   EXPECT_EQ(order.items_size(), 2);
   EXPECT_EQ(wakeups_, 1);
   EXPECT_THAT(repository_.OutboxEvents(),
-              UnorderedElementsAre(std::make_pair(std::string("CHARGE"),
-                                                  ChargeKeyForOrder(repository_.deployment(), order.id()))));
+              UnorderedElementsAre(std::make_pair(
+                  std::string("CHARGE"), ChargeKeyForOrder(repository_.deployment(), order.id()))));
 }
 
 TEST_F(OrderLogicTest, SameKeySameRequestReplaysWithoutSecondEffect) {
@@ -84,8 +84,7 @@ TEST_F(OrderLogicTest, KeysAreScopedPerTenant) {
   EXPECT_NE(a->response.order().id(), b->response.order().id());
   orders::v1::GetOrderRequest get;
   get.set_id(a->response.order().id());
-  EXPECT_EQ(logic_.GetOrder(Scope("", "globex"), get).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(logic_.GetOrder(Scope("", "globex"), get).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(OrderLogicTest, InvalidRequestListsEveryViolationAndWritesNothing) {
@@ -232,7 +231,8 @@ TEST_F(CancelTest, CancelEnqueuesRefundAndSameKeyReplays) {
   EXPECT_TRUE(again->replayed);
   EXPECT_EQ(again->response.SerializeAsString(), first->response.SerializeAsString());
   EXPECT_THAT(repository_.OutboxEvents(),
-              Contains(std::make_pair(std::string("REFUND"), RefundKeyForOrder(repository_.deployment(), id))));
+              Contains(std::make_pair(std::string("REFUND"),
+                                      RefundKeyForOrder(repository_.deployment(), id))));
   EXPECT_EQ(repository_.OutboxEvents().size(), 2u);
 }
 

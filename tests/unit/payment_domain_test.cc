@@ -27,8 +27,7 @@ class PaymentDomainTest : public ::testing::Test {
  protected:
   int64_t Charges() {
     int64_t n = 0;
-    const absl::StatusOr<payments::v1::LedgerSummary> summary =
-        payments_.GetLedgerSummary("alice");
+    const absl::StatusOr<payments::v1::LedgerSummary> summary = payments_.GetLedgerSummary("alice");
     EXPECT_TRUE(summary.ok());
     for (const auto& b : summary->buckets()) n += b.count();
     return n;
@@ -44,13 +43,14 @@ TEST_F(PaymentDomainTest, TestPaymentMethodsDecide) {
     payments::v1::ChargeStatus status;
     std::string reason;
   };
-  for (const Case& c : {Case{"pm_card_visa", payments::v1::CHARGE_STATUS_SUCCEEDED, ""},
-                        Case{"pm_card_amex", payments::v1::CHARGE_STATUS_SUCCEEDED, ""},
-                        Case{"pm_card_declined", payments::v1::CHARGE_STATUS_DECLINED,
-                             "card_declined"},
-                        Case{"pm_card_insufficient_funds", payments::v1::CHARGE_STATUS_DECLINED,
-                             "insufficient_funds"}}) {
-    absl::StatusOr<ChargeOutcome> out = payments_.Charge({"alice", c.method}, Req(c.method), Soon());
+  for (const Case& c :
+       {Case{"pm_card_visa", payments::v1::CHARGE_STATUS_SUCCEEDED, ""},
+        Case{"pm_card_amex", payments::v1::CHARGE_STATUS_SUCCEEDED, ""},
+        Case{"pm_card_declined", payments::v1::CHARGE_STATUS_DECLINED, "card_declined"},
+        Case{"pm_card_insufficient_funds", payments::v1::CHARGE_STATUS_DECLINED,
+             "insufficient_funds"}}) {
+    absl::StatusOr<ChargeOutcome> out =
+        payments_.Charge({"alice", c.method}, Req(c.method), Soon());
     ASSERT_TRUE(out.ok()) << c.method << ": " << out.status();
     EXPECT_EQ(out->charge.status(), c.status) << c.method;
     EXPECT_EQ(out->charge.decline_reason(), c.reason) << c.method;
@@ -64,12 +64,14 @@ TEST_F(PaymentDomainTest, FailBeforeChargeWritesNothing) {
   EXPECT_EQ(common::ErrorReason(out.status()).value_or(""), "PROCESSOR_UNAVAILABLE");
   EXPECT_TRUE(out.status().GetPayload(common::kRetryInfoUrl).has_value());
   EXPECT_EQ(Charges(), 0);
-  absl::StatusOr<RefundOutcome> refund =
-      payments_.Refund({"alice", "r"}, [] {
+  absl::StatusOr<RefundOutcome> refund = payments_.Refund(
+      {"alice", "r"},
+      [] {
         payments::v1::RefundRequest r;
         r.set_charge_key("k");
         return r;
-      }(), Soon());
+      }(),
+      Soon());
   EXPECT_EQ(refund.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(Charges(), 0) << "no tombstone either";
   EXPECT_EQ(faults_.counters().fail_before_charge, 2);

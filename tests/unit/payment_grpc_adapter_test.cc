@@ -119,8 +119,7 @@ TEST_F(PaymentGrpcAdapterTest, TextWithANulIsRefusedNamingTheFieldAndNothingIsWr
   auto context = common::NewClientContext({.idempotency_key = "k-nul", .bearer_token = "secret"});
   grpc::Status refused = stub_->Charge(context.get(), charge, &out);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(common::ErrorReason(common::FromGrpcStatus(refused)).value_or(""),
-            "TEXT_NOT_STORABLE");
+  EXPECT_EQ(common::ErrorReason(common::FromGrpcStatus(refused)).value_or(""), "TEXT_NOT_STORABLE");
   EXPECT_EQ(common::ViolatedFields(common::FromGrpcStatus(refused)),
             std::vector<std::string>{"customer_id"});
   EXPECT_EQ(payments_.GetLedgerSummary("alice")->buckets_size(), 0);

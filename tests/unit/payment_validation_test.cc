@@ -29,8 +29,8 @@ struct Case {
 
 TEST(PaymentValidationTest, GoodChargeAndEveryTestMethodPass) {
   EXPECT_TRUE(ValidateCharge(Good()).ok());
-  for (const char* method : {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_declined",
-                             "pm_card_insufficient_funds", "pm_card_flaky"}) {
+  for (const char* method : {"pm_card_visa", "pm_card_mastercard", "pm_card_amex",
+                             "pm_card_declined", "pm_card_insufficient_funds", "pm_card_flaky"}) {
     auto r = Good();
     r.set_payment_method(method);
     EXPECT_TRUE(ValidateCharge(r).ok()) << method;
@@ -51,14 +51,12 @@ TEST(PaymentValidationTest, EachBadFieldHasItsReasonAndViolation) {
       {"order -1", [](auto& r) { r.set_order_id(-1); }, "INVALID_ORDER_ID", "order_id"},
       {"amount 0", [](auto& r) { r.set_amount_cents(0); }, "INVALID_AMOUNT", "amount_cents"},
       {"amount -1", [](auto& r) { r.set_amount_cents(-1); }, "INVALID_AMOUNT", "amount_cents"},
-      {"amount 10^12+1", [](auto& r) { r.set_amount_cents(1'000'000'000'001); },
-       "INVALID_AMOUNT", "amount_cents"},
-      {"currency empty", [](auto& r) { r.set_currency(""); }, "UNSUPPORTED_CURRENCY",
-       "currency"},
+      {"amount 10^12+1", [](auto& r) { r.set_amount_cents(1'000'000'000'001); }, "INVALID_AMOUNT",
+       "amount_cents"},
+      {"currency empty", [](auto& r) { r.set_currency(""); }, "UNSUPPORTED_CURRENCY", "currency"},
       {"currency lower", [](auto& r) { r.set_currency("eur"); }, "UNSUPPORTED_CURRENCY",
        "currency"},
-      {"currency XXX", [](auto& r) { r.set_currency("XXX"); }, "UNSUPPORTED_CURRENCY",
-       "currency"},
+      {"currency XXX", [](auto& r) { r.set_currency("XXX"); }, "UNSUPPORTED_CURRENCY", "currency"},
       {"method empty", [](auto& r) { r.set_payment_method(""); }, "INVALID_PAYMENT_METHOD",
        "payment_method"},
       {"method unknown", [](auto& r) { r.set_payment_method("tok_visa"); },
