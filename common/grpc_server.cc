@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/config_check.h"
 #include "common/rpc_interceptor.h"
+#include "common/unparseable_request.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -60,8 +61,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::unique_ptr<GrpcServer> self(new GrpcServer());
   self->config_ = config;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), *credentials,
-                           &self->port_);
+  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), *credentials, &self->port_);
   // Keep idle handler threads instead of ending them: with gRPC's default (2 idle) the
   // synchronous server ends and re-creates a thread for about every third call under load.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
@@ -84,18 +84,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                ToMillisArg(k.max_connection_age_grace));
   }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  // First, so the observer counts and logs the answer the caller gets.
+  creators.push_back(NewUnparseableRequestFactory(config.error_domain));
   if (config.metrics != nullptr || config.log_rpcs) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(NewRpcObserverFactory({.metrics = config.metrics,
-                                              .log_rpcs = config.log_rpcs,
-                                              .service = config.service_name}));
-    builder.experimental().SetInterceptorCreators(std::move(creators));
+    creators.push_back(NewRpcObserverFactory(
+        {.metrics = config.metrics, .log_rpcs = config.log_rpcs, .service = config.service_name}));
   }
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   for (grpc::Service* service : services) builder.RegisterService(service);
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.host, ":", config.port));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.host, ":", config.port));
   }
   self->SetServing(false);
   if (!config.port_file.empty()) {
@@ -107,9 +107,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   return self;
 }
 
-GrpcServer::~GrpcServer() {
-  Shutdown();
-}
+GrpcServer::~GrpcServer() { Shutdown(); }
 
 void GrpcServer::SetServing(bool serving) {
   if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(serving);

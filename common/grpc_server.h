@@ -25,8 +25,8 @@ class Metrics;
 
 // HTTP/2 keepalive and connection ageing (gRPC server channel arguments).
 struct KeepaliveConfig {
-  absl::Duration time = absl::Minutes(1);       // ping a connection idle this long
-  absl::Duration timeout = absl::Seconds(20);   // close it if the ping is not answered by then
+  absl::Duration time = absl::Minutes(1);      // ping a connection idle this long
+  absl::Duration timeout = absl::Seconds(20);  // close it if the ping is not answered by then
   // Clients may ping this often without calls in flight (faster pings are a GOAWAY offence).
   absl::Duration min_client_ping_interval = absl::Seconds(10);
   // Close connections idle (no calls) this long; infinite: never.
@@ -39,16 +39,18 @@ struct KeepaliveConfig {
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  int port = 0;                 // 0 picks a free port
-  std::string port_file;        // when set, the chosen port is written here once listening
+  int port = 0;           // 0 picks a free port
+  std::string port_file;  // when set, the chosen port is written here once listening
   int max_message_bytes = 4 << 20;
-  int handler_threads = 64;     // idle synchronous handler threads kept for the next calls
+  int handler_threads = 64;  // idle synchronous handler threads kept for the next calls
   absl::Duration shutdown_grace = absl::Seconds(5);
-  ServerTlsConfig tls;           // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
+  ServerTlsConfig tls;  // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
   KeepaliveConfig keepalive;
-  Metrics* metrics = nullptr;    // when set, every RPC is counted (not owned; must outlive)
-  bool log_rpcs = false;         // one JSON line per RPC on stderr
-  std::string service_name;      // "service" field of the log lines
+  Metrics* metrics = nullptr;  // when set, every RPC is counted (not owned; must outlive)
+  bool log_rpcs = false;       // one JSON line per RPC on stderr
+  std::string service_name;    // "service" field of the log lines
+  // ErrorInfo domain of the answers the server gives itself (a request that does not parse).
+  std::string error_domain;
 };
 
 // INVALID_ARGUMENT naming the flag for a port out of range, a bad size, a non-positive
@@ -58,8 +60,8 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 class GrpcServer {
  public:
   // Starts listening with every service registered, health NOT_SERVING until the probe passes.
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const ServerConfig& config,
-                                                           const std::vector<grpc::Service*>& services);
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const ServerConfig& config, const std::vector<grpc::Service*>& services);
   ~GrpcServer();
 
   int port() const { return port_; }
