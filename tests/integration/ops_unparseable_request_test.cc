@@ -18,11 +18,14 @@
 #include "orders/v1/orders.pb.h"
 #include "payments/v1/payments.pb.h"
 #include "tests/support/service_stack.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace {
 
+using testing_support::IsDeterministicRefusal;
 using testing_support::ServiceStack;
+using testing_support::StatusIs;
 constexpr auto& Scalar = testing_support::ScalarOrError;
 
 // One unary call with raw request bytes.
@@ -46,10 +49,8 @@ std::string WithInvalidUtf8(const google::protobuf::Message& message) {
 }
 
 void ExpectNotParseable(const grpc::Status& status, const std::string& domain) {
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
-  const absl::Status s = common::FromGrpcStatus(status);
-  EXPECT_EQ(common::ErrorReason(s).value_or(""), common::kRequestNotParseable);
-  EXPECT_FALSE(common::IsTransient(s));
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, common::kRequestNotParseable));
+  EXPECT_THAT(status, IsDeterministicRefusal());
   EXPECT_NE(status.error_details().find(domain), std::string::npos) << "ErrorInfo domain";
 }
 
@@ -90,8 +91,8 @@ TEST(UnparseableRequestTest, BothServicesRefuseBytesThatAreNotTheirRequestAndWri
 
   // The same request with valid text still works: the refusal is about the bytes, not the call.
   create.set_customer_id("valid");
-  EXPECT_TRUE(
-      CallRaw((*stack)->order_addr(), create_method, create.SerializeAsString(), "u-3").ok());
+  EXPECT_THAT(CallRaw((*stack)->order_addr(), create_method, create.SerializeAsString(), "u-3"),
+              testing_support::IsOk());
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders"), "1");
 }
 
