@@ -1,6 +1,12 @@
 // Server bootstrap shared by both services: health (grpc.health.v1), reflection, message-size
 // limits, port 0 support, a database-backed readiness probe and graceful shutdown; TLS / mTLS,
 // keepalive, and the RPC interceptor that records metrics and writes one JSON log line per call.
+//
+// Health names (grpc.health.v1.Health/Check `service`):
+//   ""          readiness: SERVING while the readiness probe passes (a writable database
+//               connection can be made); NOT_SERVING from start until then and while it fails.
+//   "liveness"  SERVING for as long as the process serves RPCs; never touches the database, so
+//               an orchestrator restarts a wedged process, not one waiting out a database outage.
 #pragma once
 
 #include <atomic>
@@ -23,6 +29,9 @@ namespace common {
 
 class Metrics;
 
+// The health name of liveness (see the file comment); readiness is the empty name.
+inline constexpr char kLivenessHealthName[] = "liveness";
+
 // HTTP/2 keepalive and connection ageing (gRPC server channel arguments).
 struct KeepaliveConfig {
   absl::Duration time = absl::Minutes(1);      // ping a connection idle this long
@@ -41,6 +50,8 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 0;           // 0 picks a free port
   std::string port_file;  // when set, the chosen port is written here once listening
+                          // (services that must first reach their database leave it
+                          // empty and call WritePortFile once ready for requests)
   int max_message_bytes = 4 << 20;
   int handler_threads = 64;  // idle synchronous handler threads kept for the next calls
   absl::Duration shutdown_grace = absl::Seconds(5);
@@ -59,7 +70,8 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 
 class GrpcServer {
  public:
-  // Starts listening with every service registered, health NOT_SERVING until the probe passes.
+  // Starts listening with every service registered: liveness SERVING, readiness NOT_SERVING until
+  // the probe passes.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const ServerConfig& config, const std::vector<grpc::Service*>& services);
   ~GrpcServer();
@@ -83,9 +95,21 @@ class GrpcServer {
   std::thread probe_;
 };
 
+// Writes `port` to `path` through a temporary name and a rename, so a reader never sees a partial
+// number.
+void WritePortFile(const std::string& path, int port);
+
 // Call first in main, before any thread starts, so SIGTERM/SIGINT reach only the waiter.
 void BlockTerminationSignals();
 // Blocks until SIGTERM or SIGINT; returns the signal number.
 int WaitForTerminationSignal();
+// A pending SIGTERM or SIGINT, taken without waiting; 0 when none (for start-up loops that wait
+// for a dependency and must still stop when told to).
+int PollTerminationSignal();
+// Start-up against a dependency that may not be up yet (the database): runs `attempt` every
+// `period` until it returns OK (then 0) or SIGTERM/SIGINT arrives (then the signal number).
+// Each new failure message is written once to stderr as "<what>: waiting: <message>".
+int RetryUntilDone(const char* what, const std::function<absl::Status()>& attempt,
+                   absl::Duration period);
 
 }  // namespace common
