@@ -4,6 +4,8 @@
 
 #include "absl/strings/escaping.h"
 #include "common/errors.h"
+#include "common/pg/connection.h"
+#include "common/pg/sql_state.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/message.h"
@@ -73,6 +75,32 @@ std::string ShortHash(absl::string_view text) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), 6));
+}
+
+absl::Status KeyReusedError() {
+  return ErrorWithReason(
+      absl::StatusCode::kFailedPrecondition, kKeyReusedReason,
+      "this idempotency-key was already used for a different request; use a new key");
+}
+
+absl::Status KeyInUseError() {
+  // About the time a request holding a key needs to finish.
+  return WithRetryDelay(ErrorWithReason(absl::StatusCode::kAborted, kKeyInUseReason,
+                                        "a request with this idempotency-key is still running; "
+                                        "retry with the same key"),
+                        absl::Milliseconds(250));
+}
+
+absl::StatusOr<std::string> ReplayOrRefuse(absl::string_view stored_fingerprint,
+                                           absl::string_view fingerprint,
+                                           std::string stored_response) {
+  if (stored_fingerprint != fingerprint) return KeyReusedError();
+  return stored_response;
+}
+
+absl::Status KeyInUseIfLocked(absl::Status status) {
+  if (pg::SqlStateOf(status) == pg::sql_state::kLockNotAvailable) return KeyInUseError();
+  return status;
 }
 
 }  // namespace common

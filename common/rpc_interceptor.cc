@@ -55,7 +55,7 @@ std::string ErrorReasonFromDetails(const std::string& status_details) {
 }
 
 std::string KeyConflictReason(int code, absl::string_view error_reason, bool had_key) {
-  if (error_reason == "IDEMPOTENCY_KEY_REUSED" || error_reason == "IDEMPOTENCY_KEY_IN_USE") {
+  if (error_reason == kKeyReusedReason || error_reason == kKeyInUseReason) {
     return std::string(error_reason);
   }
   constexpr int kFailedPrecondition = 9, kAborted = 10;
@@ -80,8 +80,9 @@ std::vector<int> OrderIdPath(absl::string_view method) {
   if (m == nullptr) return {};
   const pb::Descriptor* out = m->output_type();
   auto is_int64 = [](const pb::FieldDescriptor* f) {
-    return f && !f->is_repeated() && (f->type() == pb::FieldDescriptor::TYPE_INT64 ||
-                                      f->type() == pb::FieldDescriptor::TYPE_UINT64);
+    return f && !f->is_repeated() &&
+           (f->type() == pb::FieldDescriptor::TYPE_INT64 ||
+            f->type() == pb::FieldDescriptor::TYPE_UINT64);
   };
   if (const auto* f = out->FindFieldByName("order_id"); is_int64(f)) return {f->number()};
   auto order_like = [](const pb::Descriptor* d) {

@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "common/currency.h"
 #include "common/errors.h"
+#include "common/idempotency.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace orders {
@@ -13,11 +14,10 @@ absl::StatusOr<std::optional<std::string>> MemoryOrderRepository::ClaimKey(
     const IdempotencyScope& scope) {
   auto it = keys_.find(std::make_tuple(scope.tenant, scope.method, scope.key));
   if (it == keys_.end()) return std::nullopt;
-  if (it->second.fingerprint != scope.fingerprint) {
-    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-                                   "this idempotency-key was already used for a different request");
-  }
-  return it->second.response;
+  absl::StatusOr<std::string> stored =
+      common::ReplayOrRefuse(it->second.fingerprint, scope.fingerprint, it->second.response);
+  if (!stored.ok()) return stored.status();
+  return std::optional<std::string>(*std::move(stored));
 }
 
 absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(

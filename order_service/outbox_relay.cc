@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/failpoint.h"
+#include "common/idempotency.h"
 #include "common/status_mapper.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -314,7 +315,7 @@ void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
   }
   // Payments has this key with another request: another deployment (or a copy of this database
   // that kept its identity) used it. Never a silent DEAD: marked, counted and logged as an alarm.
-  const bool key_conflict = common::ErrorReason(status) == "IDEMPOTENCY_KEY_REUSED";
+  const bool key_conflict = common::ErrorReason(status) == common::kKeyReusedReason;
   const std::string error =
       key_conflict ? absl::StrCat("PAYMENT_KEY_CONFLICT: payments holds key ", event.payment_key,
                                   " for another request (another deployment with the same "

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/failpoint.h"
+#include "common/idempotency.h"
 #include "common/pg/connection.h"
 #include "common/pg/sql_state.h"
 #include "google/protobuf/util/time_util.h"
@@ -218,19 +219,6 @@ std::string LockTimeoutFor(absl::Time deadline) {
   return absl::StrCat(absl::ToInt64Milliseconds(left), "ms");
 }
 
-absl::Status KeyInUse() {
-  return common::WithRetryDelay(
-      common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE",
-                              "a request with this idempotency-key is still in progress; "
-                              "retry with the same key"),
-      absl::Seconds(1));
-}
-
-absl::Status KeyReused() {
-  return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-                                 "this idempotency-key was already used for a different request");
-}
-
 // The response stored under a used key, or IDEMPOTENCY_KEY_REUSED when the request differs.
 absl::StatusOr<std::string> StoredResponseFor(pg::Connection& conn, const IdempotencyScope& scope) {
   auto stored = conn.Exec(kStoredResponse, {scope.tenant, scope.method, scope.key});
@@ -238,8 +226,7 @@ absl::StatusOr<std::string> StoredResponseFor(pg::Connection& conn, const Idempo
   if (stored->rows() == 0) {
     return absl::AbortedError("idempotency record vanished; retry with the same key");
   }
-  if (stored->Bytes(0, 0) != scope.fingerprint) return KeyReused();
-  return stored->Bytes(0, 1);
+  return common::ReplayOrRefuse(stored->Bytes(0, 0), scope.fingerprint, stored->Bytes(0, 1));
 }
 
 // Takes the idempotency key inside the open transaction on `conn`. nullopt: the key is ours, go
@@ -250,10 +237,7 @@ absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
   auto claimed =
       conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
                             pg::Param::Bytes(scope.fingerprint), LockTimeoutFor(deadline)});
-  if (!claimed.ok()) {
-    if (pg::SqlStateOf(claimed.status()) == pg::sql_state::kLockNotAvailable) return KeyInUse();
-    return claimed.status();
-  }
+  if (!claimed.ok()) return common::KeyInUseIfLocked(claimed.status());
   if (claimed->rows() == 1) return std::nullopt;
   // The key was used before, and that request has finished (we waited on its row lock).
   auto stored = StoredResponseFor(conn, scope);
@@ -445,11 +429,7 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   }
   common::Failpoint("order_before_commit");
   batcher_.Submit(pending);
-  if (!pending.written.ok()) {
-    if (pg::SqlStateOf(pending.written.status()) == pg::sql_state::kLockNotAvailable)
-      return KeyInUse();
-    return pending.written.status();
-  }
+  if (!pending.written.ok()) return common::KeyInUseIfLocked(pending.written.status());
   if (*pending.written) {
     common::Failpoint("order_after_commit");
     return result;
@@ -459,14 +439,14 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   // statement's snapshot, it is read now.
   absl::StatusOr<std::string> stored;
   if (pending.stored) {
-    if (pending.stored->fingerprint != scope.fingerprint) return KeyReused();
-    stored = pending.stored->response;
+    stored = common::ReplayOrRefuse(pending.stored->fingerprint, scope.fingerprint,
+                                    pending.stored->response);
   } else {
     auto conn = pool_.Acquire(deadline);
     if (!conn.ok()) return conn.status();
     stored = StoredResponseFor(**conn, scope);
-    if (!stored.ok()) return stored.status();
   }
+  if (!stored.ok()) return stored.status();
   CreateResult replay;
   replay.replayed = true;
   if (!replay.response.ParseFromString(*stored)) {

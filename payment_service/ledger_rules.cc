@@ -16,20 +16,6 @@ constexpr absl::string_view kRefundPrefix = "REFUND_STATUS_";
 
 }  // namespace
 
-absl::Status KeyReusedError() {
-  return common::ErrorWithReason(
-      absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-      "this idempotency-key was already used for a different request; use a new key");
-}
-
-absl::Status KeyInUseError() {
-  return common::WithRetryDelay(
-      common::ErrorWithReason(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE",
-                              "another request with this idempotency-key is still running; "
-                              "retry with the same key later"),
-      absl::Milliseconds(200));
-}
-
 absl::Status ChargeNotFoundError(int64_t id) {
   return common::ErrorWithReason(absl::StatusCode::kNotFound, "CHARGE_NOT_FOUND",
                                  absl::StrCat("no charge with id ", id),

@@ -13,10 +13,7 @@
 
 namespace payment_service {
 
-// FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED: the key was used for a different request.
-absl::Status KeyReusedError();
-// ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo: another request with the key is still running.
-absl::Status KeyInUseError();
+// The key errors are the idempotency protocol's, common to both services (common/idempotency.h).
 // NOT_FOUND CHARGE_NOT_FOUND.
 absl::Status ChargeNotFoundError(int64_t id);
 // NOT_FOUND CHARGE_NOT_FOUND for a lookup by key (the key itself is not echoed, only a hash).

@@ -1,6 +1,7 @@
 #include "payment_service/memory_ledger.h"
 
 #include "absl/time/clock.h"
+#include "common/idempotency.h"
 #include "payment_service/ledger_rules.h"
 
 namespace payment_service {
@@ -22,9 +23,11 @@ absl::StatusOr<ChargeOutcome> MemoryLedger::Charge(const RequestKey& key,
       row.response = row.charge.SerializeAsString();
       return ChargeOutcome{row.charge, false};
     }
-    if (row.fingerprint != fingerprint) return KeyReusedError();
+    absl::StatusOr<std::string> stored =
+        common::ReplayOrRefuse(row.fingerprint, fingerprint, row.response);
+    if (!stored.ok()) return stored.status();
     ChargeOutcome replay{{}, true};
-    if (!replay.charge.ParseFromString(row.response)) {
+    if (!replay.charge.ParseFromString(*stored)) {
       return absl::InternalError("stored charge response does not parse");
     }
     return replay;
@@ -65,9 +68,11 @@ absl::StatusOr<RefundOutcome> MemoryLedger::Refund(const RequestKey& key,
   absl::MutexLock lock(&mu_);
   const Key record_key(key.caller, key.key);
   if (auto it = refund_records_.find(record_key); it != refund_records_.end()) {
-    if (it->second.fingerprint != fingerprint) return KeyReusedError();
+    absl::StatusOr<std::string> stored =
+        common::ReplayOrRefuse(it->second.fingerprint, fingerprint, it->second.response);
+    if (!stored.ok()) return stored.status();
     RefundOutcome replay{{}, true};
-    if (!replay.refund.ParseFromString(it->second.response)) {
+    if (!replay.refund.ParseFromString(*stored)) {
       return absl::InternalError("stored refund response does not parse");
     }
     return replay;

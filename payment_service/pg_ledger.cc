@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/idempotency.h"
 #include "common/pg/sql_state.h"
 #include "payment_service/ledger_rules.h"
 #include "payment_service/pg_schema.h"
@@ -112,8 +113,7 @@ absl::Time Micros(int64_t micros) { return absl::FromUnixMicros(micros); }
 absl::StatusOr<pg::Result> Run(pg::Connection& conn, const pg::Query& query,
                                std::initializer_list<Param> params) {
   absl::StatusOr<pg::Result> result = conn.Exec(query, params);
-  if (!result.ok() && pg::SqlStateOf(result.status()) == pg::sql_state::kLockNotAvailable)
-    return KeyInUseError();
+  if (!result.ok()) return common::KeyInUseIfLocked(result.status());
   return result;
 }
 
@@ -211,8 +211,10 @@ absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::stri
     if (absl::Status s = tx.Commit(); !s.ok()) return s;
     return outcome;
   }
-  if (row->Bytes(0, 2) != fingerprint) return KeyReusedError();
-  if (!outcome.charge.ParseFromString(row->Bytes(0, 3))) {
+  absl::StatusOr<std::string> stored =
+      common::ReplayOrRefuse(row->Bytes(0, 2), fingerprint, row->Bytes(0, 3));
+  if (!stored.ok()) return stored.status();
+  if (!outcome.charge.ParseFromString(*stored)) {
     return absl::InternalError("stored charge response does not parse");
   }
   outcome.replayed = true;
@@ -236,9 +238,11 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::stri
     absl::StatusOr<pg::Result> old = Run(conn, kLockRefundRecord, {key.caller, key.key});
     if (!old.ok()) return old.status();
     if (old->rows() != 1) return absl::InternalError("refund record vanished under its key");
-    if (old->Bytes(0, 0) != fingerprint) return KeyReusedError();
+    absl::StatusOr<std::string> stored =
+        common::ReplayOrRefuse(old->Bytes(0, 0), fingerprint, old->Bytes(0, 1));
+    if (!stored.ok()) return stored.status();
     RefundOutcome replay{{}, true};
-    if (!replay.refund.ParseFromString(old->Bytes(0, 1))) {
+    if (!replay.refund.ParseFromString(*stored)) {
       return absl::InternalError("stored refund response does not parse");
     }
     return replay;
