@@ -126,6 +126,10 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
   EXPECT_EQ(refused.load(), 0) << (errors.empty() ? "" : errors.front());
   EXPECT_GT(retried_calls.load(), 0);
   EXPECT_EQ(CreateOrderAnswers(s.order_metrics_port(), "INTERNAL"), 0);
+  // The read-only connections were dropped and reopened, not kept.
+  EXPECT_GT(MetricSum(Scrape(s.order_metrics_port()), "db_pool_connections_discarded_total",
+                      {"pool=\"orders\""}),
+            0);
   const int64_t n = static_cast<int64_t>(ids.size());
   EXPECT_TRUE(testing_support::Eventually(
       [&] { return Scalar(s.order_db(), "SELECT count(*) FROM orders WHERE status = 2") == n; },
