@@ -1,6 +1,6 @@
 // Pool usage as metrics, read at scrape time:
 //   db_pool_size{pool}, db_pool_connections_open{pool}, db_pool_connections_in_use{pool},
-//   db_pool_acquire_timeouts_total{pool}
+//   db_pool_acquire_timeouts_total{pool}, db_pool_connections_discarded_total{pool}
 #pragma once
 
 #include <string>
@@ -21,6 +21,10 @@ inline void AddPoolMetrics(Metrics& metrics, pg::Pool& pool, const std::string& 
     w.Counter("db_pool_acquire_timeouts_total",
               "Connection requests that gave up at their deadline (RESOURCE_EXHAUSTED).",
               static_cast<double>(u.exhausted), labels);
+    w.Counter("db_pool_connections_discarded_total",
+              "Connections dropped as unusable or unfit for writes (link lost, server shutting "
+              "down, read-only or a standby); each is reopened through the connection string.",
+              static_cast<double>(u.discarded), labels);
   });
 }
 

@@ -12,7 +12,7 @@ cleanup() { pgbouncer_stop "$pgdir/pgbouncer"; pg_stop "$pgdir"; rm -rf "$pgdir"
 trap cleanup EXIT
 pg_start "$pgdir"
 echo "private PostgreSQL at $PGHOST port $PGPORT"
-# PgBouncer in transaction mode, 3 server connections per database (tests/integration/pooler_*).
+# PgBouncer in transaction mode, 3 server connections per database (tests/integration/pg_pgbouncer_test.cc).
 pgbouncer_start "$pgdir/pgbouncer" 127.0.0.1 "$PGPORT" 3
 echo "PgBouncer (transaction mode) at 127.0.0.1 port $PGBOUNCER_PORT"
 

@@ -26,6 +26,7 @@ void Pool::Return(std::unique_ptr<Connection> conn) {
   absl::MutexLock lock(&mu_);
   if (conn->broken() || conn->in_transaction()) {
     --open_;  // dropped; a later Acquire reconnects
+    if (conn->broken()) ++discarded_;
     return;
   }
   idle_.push_back(std::move(conn));
@@ -62,7 +63,8 @@ Pool::Usage Pool::usage() {
   return {.size = size_,
           .open = open_,
           .idle = static_cast<int>(idle_.size()),
-          .exhausted = exhausted_};
+          .exhausted = exhausted_,
+          .discarded = discarded_};
 }
 
 bool Pool::PingWritable() {

@@ -51,13 +51,14 @@ class Pool {
   const ConnectOptions& options() const { return options_; }
   int size() const { return size_; }
 
-  // A snapshot for metrics: connections open (idle + on loan), idle, and Acquire calls that
-  // gave up at their deadline.
+  // A snapshot for metrics: connections open (idle + on loan), idle, Acquire calls that gave up
+  // at their deadline, and connections dropped because they were broken (Connection::broken).
   struct Usage {
     int size = 0;
     int open = 0;
     int idle = 0;
     int64_t exhausted = 0;
+    int64_t discarded = 0;
   };
   Usage usage();
 
@@ -71,6 +72,7 @@ class Pool {
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + on loan
   int64_t exhausted_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace pg
