@@ -16,6 +16,10 @@
 #   ha_start_node DIR NODE          # starts a node's Patroni again (after ha_kill)
 #   ha_wait_leader DIR [SECONDS=60] # waits until a leader (other than $HA_NOT) accepts writes
 #   ha_stop DIR                     # stops everything (SIGTERM, then SIGKILL), keeps DIR
+#   ha_bouncer_start DIR PORT       # PgBouncer (deploy/local/pgbouncer-ha.ini, transaction mode)
+#                                   # on 127.0.0.1:PORT in front of the leader; Patroni's
+#                                   # on_role_change callback points it at each new leader
+#                                   # (start the cluster with HA_BOUNCER=1 for the callback)
 #
 # Every process runs as `postgres` when we are root (PostgreSQL refuses root, and so does the
 # postgres Patroni starts). DIR/ha.env holds (shell syntax, also read by the C++ harness):
@@ -187,6 +191,7 @@ postgresql:
     synchronous_commit: "on"
     shared_buffers: 64MB
     log_min_messages: warning
+$(_ha_callbacks "$dir" "$pg_port")
 tags:
   nofailover: false
   noloadbalance: false
@@ -210,6 +215,14 @@ ENV
   for n in $(seq 1 "$nodes"); do ha_start_node "$dir" "node$n" || return 1; done
   ha_wait_leader "$dir" 90 || return 1
   ha_wait_replicas "$dir" $((nodes - 1)) 120
+}
+
+# Patroni's callbacks: with HA_BOUNCER=1, a node that becomes the leader points PgBouncer at
+# itself (Patroni appends: action role scope).
+_ha_callbacks() {
+  [ "${HA_BOUNCER:-0}" = 1 ] || return 0
+  printf '  callbacks:\n    on_role_change: "%s bouncer-follow %s %s"\n    on_start: "%s bouncer-follow %s %s"\n' \
+    "$_ha_root/deploy/local/ha.sh" "$1" "$2" "$_ha_root/deploy/local/ha.sh" "$1" "$2"
 }
 
 ha_start_node() {
@@ -298,8 +311,42 @@ ha_switchover() {
   pg_as_owner patronictl "${args[@]}" "$HA_SCOPE"
 }
 
+ha_bouncer_start() {
+  local dir=$1 port=$2 leader leader_port bdir="$1/pgbouncer"
+  command -v pgbouncer >/dev/null || { echo "ha: pgbouncer missing (ha_install pgbouncer)" >&2; return 1; }
+  leader=$(ha_leader "$dir") || { echo "ha: no leader for PgBouncer" >&2; return 1; }
+  leader_port=$(_ha_node_var "$dir" "$leader" PG_PORT)
+  pg_as_owner mkdir -p "$bdir"
+  echo '"postgres" ""' | pg_as_owner tee "$bdir/userlist.txt" >/dev/null
+  sed -e "s|@LEADER_PORT@|$leader_port|g" -e "s|@LISTEN_PORT@|$port|g" -e "s|@DIR@|$bdir|g" \
+    "$_ha_root/deploy/local/pgbouncer-ha.ini" | pg_as_owner tee "$bdir/pgbouncer.ini" >/dev/null
+  # PgBouncer refuses root, like PostgreSQL.
+  pg_as_owner pgbouncer -d -q "$bdir/pgbouncer.ini" || return 1
+  local i
+  for i in $(seq 1 100); do
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d orders -U postgres && return 0
+    sleep 0.1
+  done
+  echo "ha: PgBouncer not ready on port $port (see $bdir/pgbouncer.log)" >&2
+  return 1
+}
+
+# Patroni's callback (as the node's owner): when this node (PG port PORT) turns leader, point
+# PgBouncer's databases at it and reload. Arguments from Patroni: action role scope.
+ha_bouncer_follow() {
+  local dir=$1 port=$2 action=${3:-} role=${4:-} ini="$1/pgbouncer/pgbouncer.ini" pid
+  case "$role" in master | primary) ;; *) return 0 ;; esac
+  [ -f "$ini" ] || return 0
+  sed -i "/^\[databases\]/,/^\[/ s/port=[0-9]*/port=$port/" "$ini"
+  pid=$(cat "$dir/pgbouncer/pgbouncer.pid" 2>/dev/null || true)
+  [ -z "$pid" ] || kill -HUP "$pid" 2>/dev/null || true
+  echo "$(date -u +%FT%T.%3NZ) $action: PgBouncer -> port $port" >>"$dir/pgbouncer/follow.log"
+}
+
 ha_stop() {
   local dir=$1 node pid
+  pid=$(cat "$dir/pgbouncer/pgbouncer.pid" 2>/dev/null || true)
+  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
   for node in $(_ha_nodes "$dir"); do
     pid=$(cat "$dir/$node/patroni.pid" 2>/dev/null || true)
     [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
@@ -335,8 +382,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     switchover) ha_switchover "$@" ;;
     wait-leader) ha_wait_leader "$@" ;;
     wait-replicas) ha_wait_replicas "$@" ;;
+    bouncer-start) ha_bouncer_start "$@" ;;
+    bouncer-follow) ha_bouncer_follow "$@" ;;
     *)
-      sed -n '2,25p' "$0"
+      sed -n '2,30p' "$0"
       exit 2
       ;;
   esac
