@@ -288,10 +288,14 @@ ha_kill() {
   pid=$(cat "$dir/$node/patroni.pid" 2>/dev/null || true)
   pm=$(head -n 1 "$dir/$node/data/postmaster.pid" 2>/dev/null || true)
   [ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true
-  if [ -n "$pm" ]; then
-    kill -KILL "$pm" 2>/dev/null || true
-    # Its backends, walsenders and background workers (a machine that dies takes them too).
+  # Only the postmaster of this data directory (a stale postmaster.pid may name another process).
+  if [ -n "$pm" ] && [ "$(readlink "/proc/$pm/cwd" 2>/dev/null)" = "$(readlink -f "$dir/$node/data")" ]; then
+    # The postmaster with its backends, walsenders and background workers (a machine that dies
+    # takes them all; a backend left alive would keep serving its session). Stopped first, so
+    # its children stay its children (each runs in a session of its own) until they are killed.
+    kill -STOP "$pm" 2>/dev/null || true
     pkill -KILL -P "$pm" 2>/dev/null || true
+    kill -KILL "$pm" 2>/dev/null || true
   fi
 }
 

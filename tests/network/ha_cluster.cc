@@ -132,6 +132,22 @@ absl::StatusOr<std::string> HaCluster::CreateDatabase(const std::string& prefix)
   // CREATE DATABASE takes no parameters; the name is built from [a-z0-9_] only.
   const std::string sql = absl::StrCat("CREATE DATABASE \"", name, "\"");
   if (absl::Status s = (*conn)->ExecScript(sql.c_str()); !s.ok()) return s;
+  // Until a standby has replayed it, the new database is missing there, and libpq does not go on
+  // to the next host after a server's FATAL at login (only after a failed connection or a
+  // read-only session): a service whose list names that standby first could not start. Wait
+  // for every node (replay follows the commit by milliseconds, or more when asynchronous).
+  const absl::Time until = absl::Now() + absl::Seconds(30);
+  for (int port : pg_ports_) {
+    while (true) {
+      auto node = pg::Connection::Open(NodeConninfo(port, name));
+      if (node.ok()) break;
+      if (absl::Now() > until) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("database ", name, " not on port ", port, ": ", node.status().message()));
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
   return name;
 }
 
@@ -145,8 +161,8 @@ absl::StatusOr<std::string> HaCluster::Leader() {
 absl::StatusOr<std::string> HaCluster::KillLeader(absl::Time* killed_at) {
   absl::StatusOr<std::string> leader = Leader();
   if (!leader.ok()) return leader.status();
-  if (killed_at != nullptr) *killed_at = absl::Now();
   if (absl::Status s = Run({"kill", *leader}, absl::Seconds(20)); !s.ok()) return s;
+  if (killed_at != nullptr) *killed_at = absl::Now();
   return leader;
 }
 

@@ -43,14 +43,15 @@ class HaCluster {
   // One node's own connection string (reads on a standby, e.g. what a killed leader kept).
   std::string NodeConninfo(int port, const std::string& dbname) const;
 
-  // CREATE DATABASE on the leader with a unique name built from `prefix`; returns it.
+  // CREATE DATABASE on the leader with a unique name built from `prefix`; returns it once every
+  // node has it (a standby replays it a little later).
   absl::StatusOr<std::string> CreateDatabase(const std::string& prefix);
 
   // The leader's node name ("node1", ...) from Patroni's REST API; NOT_FOUND when none.
   absl::StatusOr<std::string> Leader();
   // SIGKILL of the leader's Patroni, postmaster and the postmaster's children (a node crash).
-  // Returns the killed node's name; `*killed_at` (optional) is the time just before the signals,
-  // after the leader was looked up.
+  // Returns the killed node's name; `*killed_at` (optional) is the time the signals had been
+  // sent (every attempt that starts later finds the node dead).
   absl::StatusOr<std::string> KillLeader(absl::Time* killed_at = nullptr);
   // Starts a node's Patroni again (it rejoins as a replica, pg_rewind when needed).
   absl::Status StartNode(const std::string& node);

@@ -1080,7 +1080,10 @@ TEST(HaScenarios, PlannedSwitchoverOldPrimaryStaysStandby) {
   ASSERT_NE(watch, nullptr);
   EXPECT_GT(watch->not_serving(), 0) << "readiness never said NOT_SERVING during the switchover";
   EXPECT_TRUE(watch->last_serving()) << "readiness not SERVING after the switchover";
-  // The old primary is up, as a standby: the services left it without being restarted.
+  // The old primary came back up as a standby of the new leader (Patroni restarts it in
+  // recovery), and the services left it without being restarted.
+  absl::Status replica = s.ha()->WaitReplicas(1, absl::Seconds(60));
+  ASSERT_TRUE(replica.ok()) << replica;
   const int old_port = s.ha()->pg_ports()[old_leader.back() - '1'];
   auto conn = pg::Connection::Open(s.ha()->NodeConninfo(old_port, "postgres"));
   ASSERT_TRUE(conn.ok()) << conn.status();
