@@ -60,8 +60,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::unique_ptr<GrpcServer> self(new GrpcServer());
   self->config_ = config;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), *credentials,
-                           &self->port_);
+  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), *credentials, &self->port_);
   // Keep idle handler threads instead of ending them: with gRPC's default (2 idle) the
   // synchronous server ends and re-creates a thread for about every third call under load.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
@@ -86,33 +85,28 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   if (config.metrics != nullptr || config.log_rpcs) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(NewRpcObserverFactory({.metrics = config.metrics,
-                                              .log_rpcs = config.log_rpcs,
-                                              .service = config.service_name}));
+    creators.push_back(NewRpcObserverFactory(
+        {.metrics = config.metrics, .log_rpcs = config.log_rpcs, .service = config.service_name}));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.host, ":", config.port));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.host, ":", config.port));
   }
   self->SetServing(false);
-  if (!config.port_file.empty()) {
-    // Written to a temporary name and renamed, so a reader never sees a partial number.
-    const std::string tmp = config.port_file + ".tmp";
-    { std::ofstream(tmp) << self->port_ << "\n"; }
-    std::rename(tmp.c_str(), config.port_file.c_str());
+  if (auto* health = self->server_->GetHealthCheckService()) {
+    health->SetServingStatus(kLivenessHealthName, true);
   }
+  if (!config.port_file.empty()) WritePortFile(config.port_file, self->port_);
   return self;
 }
 
-GrpcServer::~GrpcServer() {
-  Shutdown();
-}
+GrpcServer::~GrpcServer() { Shutdown(); }
 
 void GrpcServer::SetServing(bool serving) {
-  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(serving);
+  // Readiness only: the one-argument setter would flip liveness as well.
+  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus("", serving);
 }
 
 void GrpcServer::StartReadinessProbe(std::function<bool()> ready, absl::Duration period) {
@@ -131,9 +125,15 @@ void GrpcServer::Shutdown() {
   if (stopping_.exchange(true)) return;
   if (probe_.joinable()) probe_.join();
   if (!server_) return;
-  SetServing(false);
+  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);  // all
   server_->Shutdown(absl::ToChronoTime(absl::Now() + config_.shutdown_grace));
   server_->Wait();
+}
+
+void WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  { std::ofstream(tmp) << port << "\n"; }
+  std::rename(tmp.c_str(), path.c_str());
 }
 
 void BlockTerminationSignals() {
@@ -152,6 +152,33 @@ int WaitForTerminationSignal() {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+int PollTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  const timespec zero{0, 0};
+  const int sig = sigtimedwait(&set, nullptr, &zero);
+  return sig > 0 ? sig : 0;
+}
+
+int RetryUntilDone(const char* what, const std::function<absl::Status()>& attempt,
+                   absl::Duration period) {
+  std::string last;
+  while (true) {
+    absl::Status s = attempt();
+    if (s.ok()) return 0;
+    if (s.ToString() != last) {
+      last = s.ToString();
+      std::fprintf(stderr, "%s: waiting: %s\n", what, last.c_str());
+    }
+    for (absl::Time until = absl::Now() + period; absl::Now() < until;) {
+      if (int sig = PollTerminationSignal(); sig != 0) return sig;
+      absl::SleepFor(std::min(period, absl::Milliseconds(50)));
+    }
+  }
 }
 
 }  // namespace common

@@ -1,6 +1,12 @@
 // Server bootstrap shared by both services: health (grpc.health.v1), reflection, message-size
 // limits, port 0 support, a database-backed readiness probe and graceful shutdown; TLS / mTLS,
 // keepalive, and the RPC interceptor that records metrics and writes one JSON log line per call.
+//
+// Health names (grpc.health.v1.Health/Check `service`):
+//   ""          readiness: SERVING while the readiness probe passes (a writable database
+//               connection can be made); NOT_SERVING from start until then and while it fails.
+//   "liveness"  SERVING for as long as the process serves RPCs; never touches the database, so
+//               an orchestrator restarts a wedged process, not one waiting out a database outage.
 #pragma once
 
 #include <atomic>
@@ -23,10 +29,13 @@ namespace common {
 
 class Metrics;
 
+// The health name of liveness (see the file comment); readiness is the empty name.
+inline constexpr char kLivenessHealthName[] = "liveness";
+
 // HTTP/2 keepalive and connection ageing (gRPC server channel arguments).
 struct KeepaliveConfig {
-  absl::Duration time = absl::Minutes(1);       // ping a connection idle this long
-  absl::Duration timeout = absl::Seconds(20);   // close it if the ping is not answered by then
+  absl::Duration time = absl::Minutes(1);      // ping a connection idle this long
+  absl::Duration timeout = absl::Seconds(20);  // close it if the ping is not answered by then
   // Clients may ping this often without calls in flight (faster pings are a GOAWAY offence).
   absl::Duration min_client_ping_interval = absl::Seconds(10);
   // Close connections idle (no calls) this long; infinite: never.
@@ -39,16 +48,18 @@ struct KeepaliveConfig {
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  int port = 0;                 // 0 picks a free port
-  std::string port_file;        // when set, the chosen port is written here once listening
+  int port = 0;           // 0 picks a free port
+  std::string port_file;  // when set, the chosen port is written here once listening
+                          // (services that must first reach their database leave it
+                          // empty and call WritePortFile once ready for requests)
   int max_message_bytes = 4 << 20;
-  int handler_threads = 64;     // idle synchronous handler threads kept for the next calls
+  int handler_threads = 64;  // idle synchronous handler threads kept for the next calls
   absl::Duration shutdown_grace = absl::Seconds(5);
-  ServerTlsConfig tls;           // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
+  ServerTlsConfig tls;  // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
   KeepaliveConfig keepalive;
-  Metrics* metrics = nullptr;    // when set, every RPC is counted (not owned; must outlive)
-  bool log_rpcs = false;         // one JSON line per RPC on stderr
-  std::string service_name;      // "service" field of the log lines
+  Metrics* metrics = nullptr;  // when set, every RPC is counted (not owned; must outlive)
+  bool log_rpcs = false;       // one JSON line per RPC on stderr
+  std::string service_name;    // "service" field of the log lines
 };
 
 // INVALID_ARGUMENT naming the flag for a port out of range, a bad size, a non-positive
@@ -57,9 +68,10 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 
 class GrpcServer {
  public:
-  // Starts listening with every service registered, health NOT_SERVING until the probe passes.
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const ServerConfig& config,
-                                                           const std::vector<grpc::Service*>& services);
+  // Starts listening with every service registered: liveness SERVING, readiness NOT_SERVING until
+  // the probe passes.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const ServerConfig& config, const std::vector<grpc::Service*>& services);
   ~GrpcServer();
 
   int port() const { return port_; }
@@ -81,9 +93,21 @@ class GrpcServer {
   std::thread probe_;
 };
 
+// Writes `port` to `path` through a temporary name and a rename, so a reader never sees a partial
+// number.
+void WritePortFile(const std::string& path, int port);
+
 // Call first in main, before any thread starts, so SIGTERM/SIGINT reach only the waiter.
 void BlockTerminationSignals();
 // Blocks until SIGTERM or SIGINT; returns the signal number.
 int WaitForTerminationSignal();
+// A pending SIGTERM or SIGINT, taken without waiting; 0 when none (for start-up loops that wait
+// for a dependency and must still stop when told to).
+int PollTerminationSignal();
+// Start-up against a dependency that may not be up yet (the database): runs `attempt` every
+// `period` until it returns OK (then 0) or SIGTERM/SIGINT arrives (then the signal number).
+// Each new failure message is written once to stderr as "<what>: waiting: <message>".
+int RetryUntilDone(const char* what, const std::function<absl::Status()>& attempt,
+                   absl::Duration period);
 
 }  // namespace common

@@ -34,11 +34,21 @@
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int, port, common::EnvIntOr("ORDER_PORT", 50051), "port (0 picks one); env ORDER_PORT");
-ABSL_FLAG(std::string, port_file, "", "write the chosen port to this file once listening");
+ABSL_FLAG(std::string, port_file, "",
+          "write the chosen port to this file once listening and the schema is in place");
 ABSL_FLAG(std::string, database,
           common::EnvOr("ORDER_DATABASE", "host=/var/run/postgresql dbname=orders"),
           "libpq connection string; env ORDER_DATABASE");
 ABSL_FLAG(int, pool_size, 16, "database connections");
+ABSL_FLAG(bool, prepared_statements, common::EnvBoolOr("ORDER_PREPARED_STATEMENTS", true),
+          "prepare each statement once per connection; false sends unnamed statements, which a "
+          "transaction-mode pooler (PgBouncer before 1.21) requires; env "
+          "ORDER_PREPARED_STATEMENTS");
+ABSL_FLAG(std::string, listen_database, common::EnvOr("ORDER_LISTEN_DATABASE", ""),
+          "libpq connection string of the relay's LISTEN connection (empty: --database). Behind "
+          "a transaction-mode pooler it must reach the PostgreSQL server directly (LISTEN is "
+          "session state); without notifications the relay still polls (--relay_idle_poll); env "
+          "ORDER_LISTEN_DATABASE");
 ABSL_FLAG(int, create_batch, 32,
           "group commit: CreateOrders that arrive while others are being written are written "
           "together, up to this many per statement and commit; 1 turns it off");
@@ -71,6 +81,9 @@ ABSL_FLAG(absl::Duration, relay_retry_window, absl::Hours(12),
 ABSL_FLAG(absl::Duration, relay_backoff_initial, absl::Milliseconds(50),
           "first retry delay ceiling (full jitter)");
 ABSL_FLAG(absl::Duration, relay_backoff_max, absl::Seconds(5), "largest retry delay");
+ABSL_FLAG(absl::Duration, relay_idle_poll, absl::Seconds(1),
+          "longest wait between polls of an idle relay: it polls again 5 ms after finding work "
+          "and doubles the wait up to this while idle; a NOTIFY wakes it at once");
 ABSL_FLAG(bool, outbox_notify, false,
           "send NOTIFY after each commit for relays in other processes (always on for "
           "--role=api)");
@@ -162,6 +175,7 @@ int main(int argc, char** argv) {
                        absl::ToInt64Seconds(absl::GetFlag(FLAGS_relay_retry_window)), 0)
               .Positive("relay_backoff_initial", absl::GetFlag(FLAGS_relay_backoff_initial))
               .Positive("relay_backoff_max", absl::GetFlag(FLAGS_relay_backoff_max))
+              .Positive("relay_idle_poll", absl::GetFlag(FLAGS_relay_idle_poll))
               .Expect(absl::GetFlag(FLAGS_relay_backoff_initial) <=
                           absl::GetFlag(FLAGS_relay_backoff_max),
                       "relay_backoff_initial", "must not exceed --relay_backoff_max")
@@ -222,18 +236,14 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  pg::Pool pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_pool_size));
-  {
-    auto conn = pool.Acquire(absl::Now() + absl::Seconds(30));
-    if (!conn.ok()) {
-      std::fprintf(stderr, "database: %s\n", conn.status().ToString().c_str());
-      return 1;
-    }
-    if (absl::Status s = pg::Migrate(**conn, "orders", orders::OrderMigrations()); !s.ok()) {
-      std::fprintf(stderr, "migrations: %s\n", s.ToString().c_str());
-      return 1;
-    }
-  }
+  const pg::ConnectOptions db_options{.prepared_statements =
+                                          absl::GetFlag(FLAGS_prepared_statements)};
+  const std::string listen_database = absl::GetFlag(FLAGS_listen_database).empty()
+                                          ? absl::GetFlag(FLAGS_database)
+                                          : absl::GetFlag(FLAGS_listen_database);
+  // Nothing here touches the database: the server starts (NOT_SERVING) even while it is down,
+  // and the schema is applied once it answers (below).
+  pg::Pool pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_pool_size), db_options);
 
   std::unique_ptr<orders::PaymentGateway> gateway = orders::NewGrpcPaymentGateway(
       {.target = absl::GetFlag(FLAGS_payment_addr),
@@ -245,7 +255,8 @@ int main(int argc, char** argv) {
   // The relay's own connections. Its writes need not wait for a WAL flush (see the flag); every
   // durable commit that follows (a CreateOrder, a cancel) flushes them anyway, since the WAL is
   // written in order.
-  pg::Pool relay_pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_relay_workers) + 1);
+  pg::Pool relay_pool(absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_relay_workers) + 1,
+                      db_options);
   orders::PgOutboxStore relay_outbox(relay_pool, absl::GetFlag(FLAGS_relay_synchronous_commit));
   orders::RelayOptions relay_options;
   relay_options.workers = absl::GetFlag(FLAGS_relay_workers);
@@ -255,6 +266,7 @@ int main(int argc, char** argv) {
   relay_options.retry_window = absl::GetFlag(FLAGS_relay_retry_window);
   relay_options.backoff.initial = absl::GetFlag(FLAGS_relay_backoff_initial);
   relay_options.backoff.max = absl::GetFlag(FLAGS_relay_backoff_max);
+  relay_options.idle_poll = absl::GetFlag(FLAGS_relay_idle_poll);
   char host[256] = "local";
   gethostname(host, sizeof host);
   relay_options.owner = absl::StrCat(host, ":", getpid());
@@ -263,24 +275,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<orders::OutboxListener> listener;
   std::unique_ptr<orders::Reaper> reaper;
   std::unique_ptr<orders::AnalyticsProjector> projector;
-  if (run_relay) {
-    relay.Start();
-    listener = std::make_unique<orders::OutboxListener>(absl::GetFlag(FLAGS_database),
-                                                        [&relay] { relay.Notify(); });
-    reaper = std::make_unique<orders::Reaper>(
-        pool,
-        orders::RetentionOptions{.done_events = absl::GetFlag(FLAGS_outbox_retention),
-                                 .idempotency_keys = absl::GetFlag(FLAGS_idempotency_retention),
-                                 .period = absl::GetFlag(FLAGS_reaper_period)});
-    reaper->Start();
-    if (absl::GetFlag(FLAGS_analytics_projector)) {
-      projector = std::make_unique<orders::AnalyticsProjector>(pool);
-      projector->Start();
-    }
-  }
   std::unique_ptr<orders::OutboxNotifier> notifier;
   if (role == "api" || absl::GetFlag(FLAGS_outbox_notify)) {
-    notifier = std::make_unique<orders::OutboxNotifier>(absl::GetFlag(FLAGS_database));
+    // NOTIFY is transactional, so it passes through a pooler: the main connection string.
+    notifier = std::make_unique<orders::OutboxNotifier>(absl::GetFlag(FLAGS_database), db_options);
   }
 
   // Without batching every request is its own batch: as many lanes as connections.
@@ -303,9 +301,6 @@ int main(int argc, char** argv) {
   orders::OrderGrpcService service(logic, *auth, chaos_rate > 0 ? &chaos : nullptr);
   orders::PgReconcileStore reconcile_store(pool);
   orders::Reconciler reconciler(reconcile_store, *gateway);
-  if (run_relay && absl::GetFlag(FLAGS_reconcile_every) > absl::ZeroDuration()) {
-    reconciler.Start(absl::GetFlag(FLAGS_reconcile_every), absl::GetFlag(FLAGS_reconcile_repair));
-  }
   orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr, *admin_auth, *auth,
                                    &reconciler);
 
@@ -330,7 +325,7 @@ int main(int argc, char** argv) {
   config.service_name = "order_service";
   config.host = absl::GetFlag(FLAGS_host);
   config.port = absl::GetFlag(FLAGS_port);
-  config.port_file = absl::GetFlag(FLAGS_port_file);
+  config.port_file = "";  // written below, once the database answered
   config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   config.handler_threads = absl::GetFlag(FLAGS_handler_threads);
   std::vector<grpc::Service*> services;
@@ -341,12 +336,49 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 1;
   }
-  (*server)->StartReadinessProbe([&pool] { return pool.Ping(); }, absl::Seconds(1));
   std::printf("order_service (%s) listening on %s:%d\n", role.c_str(), config.host.c_str(),
               (*server)->port());
   if ((*metrics)->port() > 0)
     std::printf("order_service: metrics on port %d\n", (*metrics)->port());
   std::fflush(stdout);
+
+  // The database may be down or read-only at start: keep trying (readiness NOT_SERVING,
+  // liveness SERVING) instead of exiting into a crash loop.
+  if (int sig = common::RetryUntilDone(
+          "order_service: database",
+          [&pool]() -> absl::Status {
+            auto conn = pool.Acquire(absl::Now() + absl::Seconds(5));
+            if (!conn.ok()) return conn.status();
+            return pg::Migrate(**conn, "orders", orders::OrderMigrations());
+          },
+          absl::Milliseconds(250));
+      sig != 0) {
+    std::printf("order_service: signal %d before the database answered, shutting down\n", sig);
+    (*server)->Shutdown();
+    return 0;
+  }
+  if (run_relay) {
+    relay.Start();
+    listener = std::make_unique<orders::OutboxListener>(listen_database, db_options,
+                                                        [&relay] { relay.Notify(); });
+    reaper = std::make_unique<orders::Reaper>(
+        pool,
+        orders::RetentionOptions{.done_events = absl::GetFlag(FLAGS_outbox_retention),
+                                 .idempotency_keys = absl::GetFlag(FLAGS_idempotency_retention),
+                                 .period = absl::GetFlag(FLAGS_reaper_period)});
+    reaper->Start();
+    if (absl::GetFlag(FLAGS_analytics_projector)) {
+      projector = std::make_unique<orders::AnalyticsProjector>(pool);
+      projector->Start();
+    }
+    if (absl::GetFlag(FLAGS_reconcile_every) > absl::ZeroDuration()) {
+      reconciler.Start(absl::GetFlag(FLAGS_reconcile_every), absl::GetFlag(FLAGS_reconcile_repair));
+    }
+  }
+  (*server)->StartReadinessProbe([&pool] { return pool.PingWritable(); }, absl::Seconds(1));
+  if (!absl::GetFlag(FLAGS_port_file).empty()) {
+    common::WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
+  }
 
   const int sig = common::WaitForTerminationSignal();
   std::printf("order_service: signal %d, shutting down\n", sig);

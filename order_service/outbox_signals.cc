@@ -12,8 +12,8 @@ constexpr pg::Query kNotify{"outbox_notify", "SELECT pg_notify($1, '')"};
 
 }  // namespace
 
-OutboxNotifier::OutboxNotifier(std::string conninfo)
-    : conninfo_(std::move(conninfo)), thread_([this] { Run(); }) {}
+OutboxNotifier::OutboxNotifier(std::string conninfo, pg::ConnectOptions options)
+    : conninfo_(std::move(conninfo)), options_(options), thread_([this] { Run(); }) {}
 
 OutboxNotifier::~OutboxNotifier() {
   {
@@ -39,7 +39,7 @@ void OutboxNotifier::Run() {
       pending_ = false;
     }
     if (!conn || conn->broken()) {
-      auto opened = pg::Connection::Open(conninfo_);
+      auto opened = pg::Connection::Open(conninfo_, options_);
       if (!opened.ok()) {
         absl::SleepFor(absl::Milliseconds(200));  // relays still poll; try again later
         continue;
@@ -50,8 +50,12 @@ void OutboxNotifier::Run() {
   }
 }
 
-OutboxListener::OutboxListener(std::string conninfo, std::function<void()> on_notify)
-    : conninfo_(std::move(conninfo)), on_notify_(std::move(on_notify)), thread_([this] { Run(); }) {}
+OutboxListener::OutboxListener(std::string conninfo, pg::ConnectOptions options,
+                               std::function<void()> on_notify)
+    : conninfo_(std::move(conninfo)),
+      options_(options),
+      on_notify_(std::move(on_notify)),
+      thread_([this] { Run(); }) {}
 
 OutboxListener::~OutboxListener() {
   stopping_ = true;
@@ -62,7 +66,7 @@ void OutboxListener::Run() {
   std::unique_ptr<pg::Connection> conn;
   while (!stopping_) {
     if (!conn || conn->broken()) {
-      auto opened = pg::Connection::Open(conninfo_);
+      auto opened = pg::Connection::Open(conninfo_, options_);
       if (!opened.ok() || !(*opened)->ExecScript("LISTEN outbox_events").ok()) {
         absl::SleepFor(absl::Milliseconds(200));
         continue;

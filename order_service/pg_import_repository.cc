@@ -7,6 +7,7 @@
 #include "common/currency.h"
 #include "common/errors.h"
 #include "common/pg/connection.h"
+#include "common/pg/sql_state.h"
 #include "google/protobuf/util/time_util.h"
 #include "order_service/order_logic.h"
 #include "order_service/pg_order_repository.h"
@@ -91,7 +92,7 @@ std::string LockWait(absl::Time deadline) {
 
 // The import's lock could not be taken before the deadline: a commit of it is running.
 absl::Status LockFailed(const absl::Status& status) {
-  if (pg::SqlStateOf(status) != "55P03") return status;
+  if (pg::SqlStateOf(status) != pg::sql_state::kLockNotAvailable) return status;
   return common::WithRetryDelay(
       common::ErrorWithReason(absl::StatusCode::kAborted, "IMPORT_COMMIT_IN_PROGRESS",
                               "this import is being committed; retry"),

@@ -11,6 +11,7 @@
 #include "common/errors.h"
 #include "common/failpoint.h"
 #include "common/pg/connection.h"
+#include "common/pg/sql_state.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace orders {
@@ -250,7 +251,7 @@ absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
       conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
                             pg::Param::Bytes(scope.fingerprint), LockTimeoutFor(deadline)});
   if (!claimed.ok()) {
-    if (pg::SqlStateOf(claimed.status()) == "55P03") return KeyInUse();
+    if (pg::SqlStateOf(claimed.status()) == pg::sql_state::kLockNotAvailable) return KeyInUse();
     return claimed.status();
   }
   if (claimed->rows() == 1) return std::nullopt;
@@ -445,7 +446,8 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   common::Failpoint("order_before_commit");
   batcher_.Submit(pending);
   if (!pending.written.ok()) {
-    if (pg::SqlStateOf(pending.written.status()) == "55P03") return KeyInUse();
+    if (pg::SqlStateOf(pending.written.status()) == pg::sql_state::kLockNotAvailable)
+      return KeyInUse();
     return pending.written.status();
   }
   if (*pending.written) {

@@ -31,12 +31,18 @@
 #include "payment_service/reaper.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
-ABSL_FLAG(int, port, 50052, "port to listen on, 0 for any free one (env PAYMENT_PORT if not given)");
-ABSL_FLAG(std::string, port_file, "", "write the port here once listening");
+ABSL_FLAG(int, port, 50052,
+          "port to listen on, 0 for any free one (env PAYMENT_PORT if not given)");
+ABSL_FLAG(std::string, port_file, "",
+          "write the port here once listening and the schema is in place");
 ABSL_FLAG(std::string, database, "",
           "libpq connection string (env PAYMENT_DATABASE if empty; else libpq's PG* defaults)");
 ABSL_FLAG(std::string, store, "postgres", "ledger store: postgres or memory");
 ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections");
+ABSL_FLAG(bool, prepared_statements, common::EnvBoolOr("PAYMENT_PREPARED_STATEMENTS", true),
+          "prepare each statement once per connection; false sends unnamed statements, which a "
+          "transaction-mode pooler (PgBouncer before 1.21) requires; env "
+          "PAYMENT_PREPARED_STATEMENTS");
 ABSL_FLAG(double, fail_before_charge, 0, "probability of UNAVAILABLE before charging");
 ABSL_FLAG(double, fail_after_charge, 0,
           "probability of charging and then answering UNAVAILABLE (charged, reply lost)");
@@ -54,8 +60,9 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24),
 ABSL_FLAG(absl::Duration, reap_interval, absl::Minutes(1), "how often the reaper runs");
 ABSL_FLAG(int, reap_batch, 1000, "records deleted per reaper statement");
 // Operations (deploy/OPERATIONS.md): metrics, logs, TLS, keepalive.
-ABSL_FLAG(int, metrics_port, common::EnvIntOr("PAYMENT_METRICS_PORT", -1),
-          "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env PAYMENT_METRICS_PORT");
+ABSL_FLAG(
+    int, metrics_port, common::EnvIntOr("PAYMENT_METRICS_PORT", -1),
+    "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env PAYMENT_METRICS_PORT");
 ABSL_FLAG(std::string, metrics_host, common::EnvOr("PAYMENT_METRICS_HOST", ""),
           "address of the metrics endpoint (empty: --host); env PAYMENT_METRICS_HOST");
 ABSL_FLAG(std::string, metrics_port_file, "", "write the metrics port to this file once listening");
@@ -69,7 +76,8 @@ ABSL_FLAG(std::string, tls_client_ca, common::EnvOr("PAYMENT_TLS_CLIENT_CA", "")
           "mTLS: require client certificates signed by this PEM CA; env PAYMENT_TLS_CLIENT_CA");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
           "ping a connection idle this long (inf: never)");
-ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "close it if the ping is unanswered");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "close it if the ping is unanswered");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
           "close connections without calls after this (inf: never)");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
@@ -108,19 +116,6 @@ std::string DatabaseFlag() {
   std::string conninfo = absl::GetFlag(FLAGS_database);
   if (const char* env = std::getenv("PAYMENT_DATABASE"); conninfo.empty() && env) conninfo = env;
   return conninfo;
-}
-
-// PostgreSQL may still be starting: retry for a while before giving up.
-std::unique_ptr<Ledger> OpenPgLedger(pg::Pool* pool) {
-  const absl::Time until = absl::Now() + absl::Seconds(30);
-  while (true) {
-    absl::StatusOr<std::unique_ptr<PgLedger>> ledger = PgLedger::Open(pool);
-    if (ledger.ok()) return *std::move(ledger);
-    if (absl::Now() > until) Die(std::string(ledger.status().ToString()));
-    std::fprintf(stderr, "payment_service: waiting for PostgreSQL: %s\n",
-                 std::string(ledger.status().message()).c_str());
-    absl::SleepFor(absl::Milliseconds(500));
-  }
 }
 
 }  // namespace
@@ -180,12 +175,17 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<pg::Pool> pool;
   std::unique_ptr<Ledger> ledger;
+  PgLedger* pg_ledger = nullptr;  // its schema is applied once the server listens
   const std::string store = absl::GetFlag(FLAGS_store);
   if (store == "memory") {
     ledger = std::make_unique<MemoryLedger>();
   } else if (store == "postgres") {
-    pool = std::make_unique<pg::Pool>(DatabaseFlag(), absl::GetFlag(FLAGS_pool_size));
-    ledger = OpenPgLedger(pool.get());
+    pool = std::make_unique<pg::Pool>(
+        DatabaseFlag(), absl::GetFlag(FLAGS_pool_size),
+        pg::ConnectOptions{.prepared_statements = absl::GetFlag(FLAGS_prepared_statements)});
+    auto owned = std::make_unique<PgLedger>(pool.get());
+    pg_ledger = owned.get();
+    ledger = std::move(owned);
   } else {
     Die("--store must be postgres or memory");
   }
@@ -197,11 +197,11 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_enable_fault_admin)) services.push_back(&admin);
 
   // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
-  auto metrics = common::Metrics::Start(
-      {.host = absl::GetFlag(FLAGS_metrics_host).empty() ? absl::GetFlag(FLAGS_host)
-                                                         : absl::GetFlag(FLAGS_metrics_host),
-       .port = absl::GetFlag(FLAGS_metrics_port),
-       .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
+  auto metrics = common::Metrics::Start({.host = absl::GetFlag(FLAGS_metrics_host).empty()
+                                                     ? absl::GetFlag(FLAGS_host)
+                                                     : absl::GetFlag(FLAGS_metrics_host),
+                                         .port = absl::GetFlag(FLAGS_metrics_port),
+                                         .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
   if (!metrics.ok()) Die(std::string(metrics.status().message()));
   if (pool) common::AddPoolMetrics(**metrics, *pool, "payments");
   AddFaultMetrics(**metrics, faults);
@@ -212,11 +212,26 @@ int main(int argc, char** argv) {
   config.service_name = "payment_service";
   config.host = absl::GetFlag(FLAGS_host);
   config.port = PortFlag(port_given);
-  config.port_file = absl::GetFlag(FLAGS_port_file);
+  config.port_file = "";  // written below, once the schema is in place
   absl::StatusOr<std::unique_ptr<common::GrpcServer>> server =
       common::GrpcServer::Start(config, services);
   if (!server.ok()) Die(std::string(server.status().message()));
+  // The database may be down at start: keep trying (readiness NOT_SERVING, liveness SERVING)
+  // instead of exiting into a crash loop.
+  if (pg_ledger != nullptr) {
+    if (int sig = common::RetryUntilDone(
+            "payment_service: database", [pg_ledger] { return pg_ledger->ApplySchema(); },
+            absl::Milliseconds(250));
+        sig != 0) {
+      std::fprintf(stderr, "payment_service: signal %d before the database answered\n", sig);
+      (*server)->Shutdown();
+      return 0;
+    }
+  }
   (*server)->StartReadinessProbe([&ledger] { return ledger->Ready(); }, absl::Seconds(1));
+  if (!absl::GetFlag(FLAGS_port_file).empty()) {
+    common::WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
+  }
 
   Reaper reaper(*ledger, {absl::GetFlag(FLAGS_retention), absl::GetFlag(FLAGS_reap_interval),
                           absl::GetFlag(FLAGS_reap_batch)});

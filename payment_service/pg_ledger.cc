@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/pg/sql_state.h"
 #include "payment_service/ledger_rules.h"
 #include "payment_service/pg_schema.h"
 
@@ -110,7 +111,8 @@ absl::Time Micros(int64_t micros) { return absl::FromUnixMicros(micros); }
 absl::StatusOr<pg::Result> Run(pg::Connection& conn, const pg::Query& query,
                                std::initializer_list<Param> params) {
   absl::StatusOr<pg::Result> result = conn.Exec(query, params);
-  if (!result.ok() && pg::SqlStateOf(result.status()) == "55P03") return KeyInUseError();
+  if (!result.ok() && pg::SqlStateOf(result.status()) == pg::sql_state::kLockNotAvailable)
+    return KeyInUseError();
   return result;
 }
 
@@ -144,17 +146,22 @@ absl::StatusOr<payments::v1::Charge> ChargeFromRow(const pg::Result& r, int row)
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PgLedger>> PgLedger::Open(pg::Pool* pool) {
-  absl::StatusOr<pg::Pool::Lease> lease = pool->Acquire(absl::Now() + kMaxWait);
+  auto ledger = std::make_unique<PgLedger>(pool);
+  if (absl::Status s = ledger->ApplySchema(); !s.ok()) return s;
+  return ledger;
+}
+
+absl::Status PgLedger::ApplySchema() {
+  absl::StatusOr<pg::Pool::Lease> lease = pool_->Acquire(absl::Now() + kMaxWait);
   if (!lease.ok()) return lease.status();
-  if (absl::Status s = MigratePaymentSchema(**lease); !s.ok()) return s;
-  return std::unique_ptr<PgLedger>(new PgLedger(pool));
+  return MigratePaymentSchema(**lease);
 }
 
 absl::StatusOr<pg::Pool::Lease> PgLedger::Lease(absl::Time deadline) {
   return pool_->Acquire(std::min(deadline, absl::Now() + kMaxWait));
 }
 
-bool PgLedger::Ready() { return pool_->Ping(); }
+bool PgLedger::Ready() { return pool_->PingWritable(); }
 
 absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::string_view fingerprint,
                                                const payments::v1::ChargeRequest& request,

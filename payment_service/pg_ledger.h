@@ -16,6 +16,11 @@ class PgLedger final : public Ledger {
  public:
   // Applies the schema (pg::Migrate under an advisory lock) and returns a ledger on `pool`.
   static absl::StatusOr<std::unique_ptr<PgLedger>> Open(pg::Pool* pool);
+  // A ledger on `pool` that has not touched the database yet (a service may start while the
+  // database is down); call ApplySchema until it succeeds before serving.
+  explicit PgLedger(pg::Pool* pool) : pool_(pool) {}
+  // pg::Migrate on one pooled connection; UNAVAILABLE while the database cannot be reached.
+  absl::Status ApplySchema();
 
   absl::StatusOr<ChargeOutcome> Charge(const RequestKey& key, absl::string_view fingerprint,
                                        const payments::v1::ChargeRequest& request,
@@ -33,7 +38,6 @@ class PgLedger final : public Ledger {
   bool Ready() override;
 
  private:
-  explicit PgLedger(pg::Pool* pool) : pool_(pool) {}
   absl::StatusOr<pg::Pool::Lease> Lease(absl::Time deadline);
 
   pg::Pool* pool_;

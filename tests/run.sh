@@ -8,13 +8,18 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/deploy/local/ha.sh" install
 
 source "$root/deploy/local/pg.sh"
+source "$root/deploy/local/pgbouncer.sh"
 pgdir=$(mktemp -d /tmp/orders-test-pg.XXXXXX)
-cleanup() { pg_stop "$pgdir"; rm -rf "$pgdir"; }
+cleanup() { pgbouncer_stop "$pgdir/pgbouncer"; pg_stop "$pgdir"; rm -rf "$pgdir"; }
 trap cleanup EXIT
 pg_start "$pgdir"
 echo "private PostgreSQL at $PGHOST port $PGPORT"
+# PgBouncer in transaction mode, 3 server connections per database (tests/integration/pooler_*).
+pgbouncer_start "$pgdir/pgbouncer" 127.0.0.1 "$PGPORT" 3
+echo "PgBouncer (transaction mode) at 127.0.0.1 port $PGBOUNCER_PORT"
 
 export TEST_PG_CONNINFO="host=$PGHOST port=$PGPORT user=postgres"
+export TEST_PGBOUNCER_CONNINFO="host=127.0.0.1 port=$PGBOUNCER_PORT user=postgres"
 export TEST_PG_DATA="$pgdir/data" TEST_PG_BIN="$PG_BIN"
 cd "$root/build"
 ctest --output-on-failure --timeout 600 -j "${TEST_JOBS:-2}" "$@"

@@ -7,25 +7,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/pg/sql_state.h"
 
 namespace pg {
 namespace {
 
 constexpr char kSqlStateUrl[] = "pg.sqlstate";
-
-absl::StatusCode CodeForSqlState(absl::string_view state) {
-  if (state == "40001" || state == "40P01") return absl::StatusCode::kAborted;  // retry the tx
-  if (state == "55P03") return absl::StatusCode::kAborted;                      // lock_timeout
-  if (state == "57014") return absl::StatusCode::kDeadlineExceeded;             // statement timeout
-  if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
-    return absl::StatusCode::kUnavailable;  // connection lost, server shutting down
-  }
-  if (state == "23505") return absl::StatusCode::kAlreadyExists;
-  if (absl::StartsWith(state, "23")) return absl::StatusCode::kFailedPrecondition;
-  if (absl::StartsWith(state, "53")) return absl::StatusCode::kResourceExhausted;
-  if (absl::StartsWith(state, "22")) return absl::StatusCode::kInvalidArgument;
-  return absl::StatusCode::kInternal;
-}
 
 }  // namespace
 
@@ -86,7 +73,8 @@ std::string SqlStateOf(const absl::Status& status) {
   return payload ? std::string(*payload) : "";
 }
 
-absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo) {
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo,
+                                                             const ConnectOptions& options) {
   PGconn* conn = PQconnectdb(conninfo.c_str());
   if (PQstatus(conn) != CONNECTION_OK) {
     absl::Status status = absl::UnavailableError(
@@ -97,12 +85,12 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   // NOTICEs (e.g. "already exists, skipping") are not errors; keep them off stderr.
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<Connection>(new Connection(conn));
+  return std::unique_ptr<Connection>(new Connection(conn, options));
 }
 
 Connection::~Connection() { PQfinish(conn_); }
 
-absl::Status Connection::StatusOf(PGresult* res) const {
+absl::Status Connection::StatusOf(PGresult* res) {
   const ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return absl::OkStatus();
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
@@ -110,6 +98,7 @@ absl::Status Connection::StatusOf(PGresult* res) const {
   while (!message.empty() && message.back() == '\n') message.pop_back();
   absl::StatusCode code = absl::StatusCode::kUnavailable;  // no SQLSTATE: the link failed
   if (state != nullptr) code = CodeForSqlState(state);
+  if (state != nullptr && BreaksConnectionForWrites(state)) discarded_ = true;
   if (PQstatus(conn_) != CONNECTION_OK) code = absl::StatusCode::kUnavailable;
   absl::Status status(code, absl::StrCat("postgres: ", message));
   if (state != nullptr) status.SetPayload(kSqlStateUrl, absl::Cord(state));
@@ -131,16 +120,9 @@ absl::StatusOr<Result> Connection::Exec(const Query& query, const std::vector<Pa
       absl::Status status = absl::InvalidArgumentError(
           absl::StrCat("postgres: parameter $", i + 1, " of ", query.name,
                        " holds a NUL byte, which text cannot store"));
-      status.SetPayload(kSqlStateUrl, absl::Cord("22021"));
+      status.SetPayload(kSqlStateUrl, absl::Cord(sql_state::kCharacterNotInRepertoire));
       return status;
     }
-  }
-  if (!prepared_.contains(query.name)) {
-    PGresult* prep = PQprepare(conn_, query.name, query.sql, 0, nullptr);
-    absl::Status status = StatusOf(prep);
-    PQclear(prep);
-    if (!status.ok()) return status;
-    prepared_.insert(query.name);
   }
   std::vector<const char*> values(params.size());
   std::vector<int> lengths(params.size());
@@ -150,6 +132,23 @@ absl::StatusOr<Result> Connection::Exec(const Query& query, const std::vector<Pa
     values[i] = v ? v->data() : nullptr;
     lengths[i] = v ? static_cast<int>(v->size()) : 0;
     formats[i] = params[i].binary() ? 1 : 0;
+  }
+  if (!options_.prepared_statements) {
+    PGresult* res = PQexecParams(conn_, query.sql, static_cast<int>(params.size()), nullptr,
+                                 values.data(), lengths.data(), formats.data(), 0);
+    absl::Status status = StatusOf(res);
+    if (!status.ok()) {
+      PQclear(res);
+      return status;
+    }
+    return Result(res);
+  }
+  if (!prepared_.contains(query.name)) {
+    PGresult* prep = PQprepare(conn_, query.name, query.sql, 0, nullptr);
+    absl::Status status = StatusOf(prep);
+    PQclear(prep);
+    if (!status.ok()) return status;
+    prepared_.insert(query.name);
   }
   PGresult* res = PQexecPrepared(conn_, query.name, static_cast<int>(params.size()), values.data(),
                                  lengths.data(), formats.data(), 0);
@@ -168,7 +167,11 @@ absl::Status Connection::ExecScript(const char* sql) {
   return status;
 }
 
-bool Connection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool Connection::broken() const {
+  if (discarded_ || PQstatus(conn_) != CONNECTION_OK) return true;
+  const char* standby = PQparameterStatus(conn_, "in_hot_standby");
+  return standby != nullptr && absl::string_view(standby) == "on";
+}
 bool Connection::in_transaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
 int Connection::socket() const { return PQsocket(conn_); }
 

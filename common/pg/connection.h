@@ -1,5 +1,6 @@
 // A thin, parameter-only layer over libpq. No SQL is ever built from input: statements are named
-// constants, prepared once per connection, and every value travels as a parameter.
+// constants, prepared once per connection (or sent unnamed with each execution, for transaction
+// poolers), and every value travels as a parameter.
 #pragma once
 
 #include <cstdint>
@@ -76,14 +77,28 @@ std::string ArrayLiteral(const std::vector<int64_t>& values);
 // SQLSTATE of a status produced by this layer, or empty.
 std::string SqlStateOf(const absl::Status& status);
 
+struct ConnectOptions {
+  // true: each statement is prepared once per connection under its Query name (PQprepare, then
+  // PQexecPrepared). false: every execution sends the SQL as an unnamed statement (PQexecParams,
+  // one extended-protocol round trip), which is what a transaction-mode pooler such as PgBouncer
+  // before 1.21 can carry: there a named statement prepared on one server connection is missing
+  // ("does not exist") or already there ("already exists") on the next.
+  bool prepared_statements = true;
+};
+
 class Connection {
  public:
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo);
+  // UNAVAILABLE when the server cannot be reached or refuses the connection (libpq's message).
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo,
+                                                          const ConnectOptions& options = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Runs a named statement, preparing it on first use on this connection. A text (non-binary)
+  // Runs a statement, preparing it on first use on this connection (prepared_statements) or
+  // unnamed. Errors carry the SQLSTATE (SqlStateOf) and the code pg::CodeForSqlState gives it
+  // (sql_state.h); a failure that BreaksConnectionForWrites also marks the connection broken.
+  // A text (non-binary)
   // parameter holding a NUL byte is never sent: libpq would cut it at the NUL and the statement
   // would act on another value. It fails with INVALID_ARGUMENT, SQLSTATE 22021 (what PostgreSQL
   // answers for U+0000 in text), and nothing runs.
@@ -92,8 +107,12 @@ class Connection {
   // Runs a fixed, parameter-free script (migrations, BEGIN/COMMIT). Never pass input here.
   absl::Status ExecScript(const char* sql);
 
-  // True once the connection is unusable; the pool then drops it.
+  // True once the connection is unusable or unfit for writes: the link failed, a statement failed
+  // with a SQLSTATE that BreaksConnectionForWrites, the server reports in_hot_standby (PostgreSQL
+  // 14+ sends it on connect and on promotion), or Discard() was called. The pool then drops it.
   bool broken() const;
+  // Marks the connection broken (e.g. a check found the server in recovery).
+  void Discard() { discarded_ = true; }
   // Whether a transaction is open (libpq's view).
   bool in_transaction() const;
   // Socket of the connection, for LISTEN wake-ups.
@@ -102,10 +121,12 @@ class Connection {
   int ConsumeNotifications();
 
  private:
-  explicit Connection(pg_conn* conn) : conn_(conn) {}
-  absl::Status StatusOf(pg_result* res) const;
+  Connection(pg_conn* conn, const ConnectOptions& options) : conn_(conn), options_(options) {}
+  absl::Status StatusOf(pg_result* res);
 
   pg_conn* conn_;
+  const ConnectOptions options_;
+  bool discarded_ = false;
   absl::flat_hash_set<std::string> prepared_;
 };
 

@@ -2,7 +2,20 @@
 
 namespace pg {
 
-Pool::Pool(std::string conninfo, int size) : conninfo_(std::move(conninfo)), size_(size) {}
+namespace {
+
+// One statement, so it means the same behind a transaction pooler: whether this server can commit
+// a write. transaction_read_only covers a standby and a primary made read-only
+// (default_transaction_read_only); pg_is_in_recovery() a standby even when the setting was
+// changed for the session.
+constexpr Query kWritable{
+    "pool_writable",
+    "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'"};
+
+}  // namespace
+
+Pool::Pool(std::string conninfo, int size, ConnectOptions options)
+    : conninfo_(std::move(conninfo)), size_(size), options_(options) {}
 Pool::~Pool() = default;
 
 Pool::Lease::~Lease() {
@@ -35,7 +48,7 @@ absl::StatusOr<Pool::Lease> Pool::Acquire(absl::Time deadline) {
     }
     ++open_;  // reserve a slot, then connect without holding the lock
   }
-  auto conn = Connection::Open(conninfo_);
+  auto conn = Connection::Open(conninfo_, options_);
   if (!conn.ok()) {
     absl::MutexLock lock(&mu_);
     --open_;
@@ -52,10 +65,14 @@ Pool::Usage Pool::usage() {
           .exhausted = exhausted_};
 }
 
-bool Pool::Ping() {
+bool Pool::PingWritable() {
   auto lease = Acquire(absl::Now() + absl::Seconds(1));
   if (!lease.ok()) return false;
-  return (*lease)->ExecScript("SELECT 1").ok();
+  auto writable = (*lease)->Exec(kWritable);
+  if (!writable.ok()) return false;
+  if (writable->rows() == 1 && writable->Bool(0, 0)) return true;
+  (*lease)->Discard();
+  return false;
 }
 
 }  // namespace pg

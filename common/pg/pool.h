@@ -1,4 +1,6 @@
-// A fixed-size pool of PostgreSQL connections. Broken connections are dropped and reopened lazily.
+// A fixed-size pool of PostgreSQL connections. Broken connections (a failed link, a SQLSTATE that
+// BreaksConnectionForWrites, a standby) are dropped and reopened lazily through the connection
+// string, so a multi-host string with target_session_attrs=read-write follows a failover.
 #pragma once
 
 #include <memory>
@@ -18,7 +20,7 @@ class Pool {
   // No session state is ever set on a pooled connection: behind a transaction pooler
   // (PgBouncer) a session setting would leak into other clients' transactions. A setting that
   // applies to some statements is set for their transaction only (set_config(..., true)).
-  Pool(std::string conninfo, int size);
+  Pool(std::string conninfo, int size, ConnectOptions options = {});
   ~Pool();
 
   // A connection on loan; it goes back to the pool when destroyed (or is dropped if broken or
@@ -37,12 +39,16 @@ class Pool {
     std::unique_ptr<Connection> conn_;
   };
 
-  // Waits until a connection is free or `deadline` passes (then RESOURCE_EXHAUSTED).
+  // Waits until a connection is free or `deadline` passes (then RESOURCE_EXHAUSTED); a new
+  // connection that cannot be opened gives UNAVAILABLE.
   absl::StatusOr<Lease> Acquire(absl::Time deadline);
-  // True when a connection can run `SELECT 1`.
-  bool Ping();
+  // Readiness: true when a connection can be had within a second and its server takes writes
+  // (not in recovery, transaction_read_only off). A connection that answers but cannot write is
+  // discarded, so the next one is opened through the connection string. Runs one statement.
+  bool PingWritable();
 
   const std::string& conninfo() const { return conninfo_; }
+  const ConnectOptions& options() const { return options_; }
   int size() const { return size_; }
 
   // A snapshot for metrics: connections open (idle + on loan), idle, and Acquire calls that
@@ -60,6 +66,7 @@ class Pool {
 
   const std::string conninfo_;
   const int size_;
+  const ConnectOptions options_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + on loan

@@ -2,7 +2,8 @@
 # A private PostgreSQL cluster in a temporary directory, owned by the `postgres` user (initdb
 # refuses root), fsync on, listening on a Unix socket and 127.0.0.1 at a free port.
 #   source deploy/local/pg.sh; pg_start DIR; ...; pg_stop DIR
-# pg_start exports PGHOST, PGPORT, PGUSER and PG_BIN.
+# pg_start exports PGHOST, PGPORT, PGUSER and PG_BIN. pg_resume DIR starts a stopped cluster
+# again on the same port.
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 export PG_BIN
 
@@ -42,4 +43,10 @@ CONF
 pg_stop() {
   local dir=$1
   [ -d "$dir/data" ] && pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+pg_resume() {
+  local dir=$1
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { cat "$dir/server.log"; return 1; }
 }

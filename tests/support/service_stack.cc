@@ -24,12 +24,18 @@ absl::StatusOr<std::unique_ptr<ServiceStack>> ServiceStack::Start(const StackOpt
   std::unique_ptr<ServiceStack> stack(new ServiceStack());
   stack->options_ = options;
   stack->dir_ = MakeTempDir("stack");
-  auto order_db = CreateTestDatabase("orders");
+  const std::string cluster =
+      options.cluster_conninfo.empty() ? ClusterConninfo() : options.cluster_conninfo;
+  auto order_db = CreateTestDatabase("orders", cluster);
   if (!order_db.ok()) return order_db.status();
-  auto payment_db = CreateTestDatabase("payments");
+  auto payment_db = CreateTestDatabase("payments", cluster);
   if (!payment_db.ok()) return payment_db.status();
   stack->order_db_ = *order_db;
   stack->payment_db_ = *payment_db;
+  // CreateTestDatabase appends " dbname=<name>" to the cluster's string.
+  const std::string via = options.service_conninfo.empty() ? cluster : options.service_conninfo;
+  stack->order_service_db_ = via + stack->order_db_.substr(cluster.size());
+  stack->payment_service_db_ = via + stack->payment_db_.substr(cluster.size());
   if (absl::Status s = stack->StartPayment(); !s.ok()) return s;
   if (options.start_order_service) {
     if (absl::Status s = stack->StartOrder(); !s.ok()) return s;
@@ -42,7 +48,7 @@ absl::Status ServiceStack::StartPayment(const std::vector<std::string>& extra_ar
   unlink(port_file.c_str());
   // A restarted payment service keeps its port, so the order service's channel reconnects.
   std::vector<std::string> args = {absl::StrCat("--port=", payment_port_),
-                                   "--port_file=" + port_file, "--database=" + payment_db_,
+                                   "--port_file=" + port_file, "--database=" + payment_service_db_,
                                    "--enable_fault_admin"};
   const std::string metrics_file = absl::StrCat(dir_, "/payment.metrics_port");
   if (options_.metrics) {
@@ -72,8 +78,8 @@ absl::Status ServiceStack::StartPayment(const std::vector<std::string>& extra_ar
 absl::Status ServiceStack::StartOrder(const std::vector<std::string>& extra_args) {
   const std::string port_file = absl::StrCat(dir_, "/order.port");
   unlink(port_file.c_str());
-  std::vector<std::string> args = {absl::StrCat("--port=", order_port_),
-                                   "--port_file=" + port_file, "--database=" + order_db_,
+  std::vector<std::string> args = {absl::StrCat("--port=", order_port_), "--port_file=" + port_file,
+                                   "--database=" + order_service_db_,
                                    "--payment_addr=" + payment_addr()};
   const std::string metrics_file = absl::StrCat(dir_, "/order.metrics_port");
   if (options_.metrics) {
@@ -102,14 +108,16 @@ absl::StatusOr<int> ServiceStack::StartExtraOrderProcess(const std::vector<std::
   const int index = static_cast<int>(extras_.size());
   const std::string port_file = absl::StrCat(dir_, "/extra", index, ".port");
   std::vector<std::string> all = {"--port=0", "--port_file=" + port_file,
-                                  "--database=" + order_db_, "--payment_addr=" + payment_addr()};
+                                  "--database=" + order_service_db_,
+                                  "--payment_addr=" + payment_addr()};
   const std::string metrics_file = absl::StrCat(dir_, "/extra", index, ".metrics_port");
   if (options_.metrics) {
     all.push_back("--metrics_port=0");
     all.push_back("--metrics_port_file=" + metrics_file);
   }
   all.insert(all.end(), args.begin(), args.end());
-  auto child = ChildProcess::Start(ORDER_SERVICE_BIN, all, absl::StrCat(dir_, "/extra", index, ".log"));
+  auto child =
+      ChildProcess::Start(ORDER_SERVICE_BIN, all, absl::StrCat(dir_, "/extra", index, ".log"));
   if (!child.ok()) return child.status();
   auto port = WaitForPortFile(port_file, absl::Seconds(30));
   if (!port.ok()) return port.status();
@@ -144,9 +152,7 @@ void ServiceStack::KillOrder() {
 }
 
 std::string ServiceStack::order_addr() const { return absl::StrCat("127.0.0.1:", order_port_); }
-std::string ServiceStack::payment_addr() const {
-  return absl::StrCat("127.0.0.1:", payment_port_);
-}
+std::string ServiceStack::payment_addr() const { return absl::StrCat("127.0.0.1:", payment_port_); }
 orders::v1::OrderService::Stub& ServiceStack::orders() { return *orders_; }
 payments::v1::PaymentService::Stub& ServiceStack::payments() { return *payments_; }
 payments::v1::PaymentFaultAdmin::Stub& ServiceStack::faults() { return *faults_; }

@@ -20,6 +20,11 @@ struct StackOptions {
   bool start_order_service = true;
   // Serve Prometheus metrics on a free port from every process (see *metrics_port()).
   bool metrics = false;
+  // The cluster the databases are created on (default: TEST_PG_CONNINFO).
+  std::string cluster_conninfo;
+  // What the services connect through to that cluster's databases, e.g. PgBouncer (default:
+  // cluster_conninfo). order_db()/payment_db() stay direct.
+  std::string service_conninfo;
 };
 
 class ServiceStack {
@@ -48,6 +53,9 @@ class ServiceStack {
   std::string payment_addr() const;
   const std::string& order_db() const { return order_db_; }
   const std::string& payment_db() const { return payment_db_; }
+  // The --database the services were given (service_conninfo + the database name).
+  const std::string& order_service_db() const { return order_service_db_; }
+  const std::string& payment_service_db() const { return payment_service_db_; }
   const std::string& dir() const { return dir_; }
 
   orders::v1::OrderService::Stub& orders();
@@ -63,7 +71,7 @@ class ServiceStack {
   ServiceStack() = default;
 
   StackOptions options_;
-  std::string dir_, order_db_, payment_db_;
+  std::string dir_, order_db_, payment_db_, order_service_db_, payment_service_db_;
   int order_port_ = 0, payment_port_ = 0;
   int order_metrics_port_ = 0, payment_metrics_port_ = 0;
   std::optional<ChildProcess> payment_, order_;

@@ -16,15 +16,21 @@ std::string ClusterConninfo() {
   return env ? env : "";
 }
 
-absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix) {
-  const std::string cluster = ClusterConninfo();
+std::string PgBouncerConninfo() {
+  const char* env = std::getenv("TEST_PGBOUNCER_CONNINFO");
+  return env ? env : "";
+}
+
+absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix,
+                                               const std::string& cluster_arg) {
+  const std::string cluster = cluster_arg.empty() ? ClusterConninfo() : cluster_arg;
   if (cluster.empty()) {
     return absl::FailedPreconditionError(
         "TEST_PG_CONNINFO is not set: run the tests through tests/run.sh");
   }
   static std::atomic<int> counter{0};
-  const std::string name =
-      absl::StrCat(prefix, "_", getpid(), "_", counter++, "_", absl::ToUnixMicros(absl::Now()) % 1000000);
+  const std::string name = absl::StrCat(prefix, "_", getpid(), "_", counter++, "_",
+                                        absl::ToUnixMicros(absl::Now()) % 1000000);
   auto conn = pg::Connection::Open(cluster + " dbname=postgres");
   if (!conn.ok()) return conn.status();
   // CREATE DATABASE takes no parameters; the name is built from digits and a fixed prefix only.
@@ -34,11 +40,9 @@ absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix) {
 }
 
 absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql) {
-  auto conn = pg::Connection::Open(conninfo);
+  auto conn = pg::Connection::Open(conninfo, {.prepared_statements = false});
   if (!conn.ok()) return conn.status();
-  static std::atomic<int> counter{0};
-  const std::string name = absl::StrCat("test_scalar_", counter++);
-  auto result = (*conn)->Exec(pg::Query{name.c_str(), sql}, {});
+  auto result = (*conn)->Exec(pg::Query{"test_scalar", sql}, {});
   if (!result.ok()) return result.status();
   if (result->rows() == 0 || result->IsNull(0, 0)) return std::string();
   return std::string(result->Text(0, 0));

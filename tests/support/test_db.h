@@ -10,11 +10,18 @@ namespace testing_support {
 // Connection string of the cluster (TEST_PG_CONNINFO); empty when unset.
 std::string ClusterConninfo();
 
-// Creates a database with a unique name and returns its connection string.
-absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix);
+// Connection string of PgBouncer (transaction mode) in front of that cluster
+// (TEST_PGBOUNCER_CONNINFO); empty when unset.
+std::string PgBouncerConninfo();
+
+// Creates a database with a unique name and returns its connection string (on `cluster`, default
+// ClusterConninfo()).
+absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix,
+                                               const std::string& cluster = "");
 
 // Runs one fixed SQL query against `conninfo` and returns the first column of the first row
-// (empty when no row). For assertions on final database state.
+// (empty when no row). For assertions on final database state. An unnamed statement, so it also
+// runs through a transaction-mode pooler.
 absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql);
 
 // QueryScalar for assertions: the value, or the error's text (which then fails the comparison

@@ -1,0 +1,145 @@
+// Both services started while their database is down: they start, liveness answers SERVING and
+// readiness NOT_SERVING, they keep trying, and readiness turns SERVING within 5 s of the
+// database coming up; then an order goes through to PAID. A SIGTERM while still waiting ends
+// the process cleanly.
+#include <sys/wait.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/orders_client.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "tests/support/child_process.h"
+#include "tests/support/order_builders.h"
+#include "tests/support/private_cluster.h"
+#include "tests/support/test_db.h"
+#include "tests/support/wait.h"
+
+namespace {
+
+using grpc::health::v1::HealthCheckResponse;
+using testing_support::ChildProcess;
+
+HealthCheckResponse::ServingStatus Health(const std::string& addr, const std::string& service) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  if (!stub->Check(&context, request, &response).ok()) return HealthCheckResponse::UNKNOWN;
+  return response.status();
+}
+
+struct Started {
+  ChildProcess payment, order;
+  std::string payment_addr, order_addr;
+};
+
+absl::StatusOr<Started> StartBoth(const std::string& dir, const std::string& order_db,
+                                  const std::string& payment_db) {
+  const int payment_port = testing_support::FreeLoopbackPort();
+  const int order_port = testing_support::FreeLoopbackPort();
+  auto payment = ChildProcess::Start(
+      PAYMENT_SERVICE_BIN,
+      {absl::StrCat("--port=", payment_port), "--database=" + payment_db, "--log_rpcs=false"},
+      dir + "/payment.log");
+  if (!payment.ok()) return payment.status();
+  const std::string payment_addr = absl::StrCat("127.0.0.1:", payment_port);
+  auto order = ChildProcess::Start(ORDER_SERVICE_BIN,
+                                   {absl::StrCat("--port=", order_port), "--database=" + order_db,
+                                    "--payment_addr=" + payment_addr, "--log_rpcs=false"},
+                                   dir + "/order.log");
+  if (!order.ok()) return order.status();
+  return Started{std::move(*payment), std::move(*order), payment_addr,
+                 absl::StrCat("127.0.0.1:", order_port)};
+}
+
+TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItComesUp) {
+  auto cluster = testing_support::PrivateCluster::Start();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  auto order_db = testing_support::CreateTestDatabase("orders", (*cluster)->conninfo());
+  ASSERT_TRUE(order_db.ok()) << order_db.status();
+  auto payment_db = testing_support::CreateTestDatabase("payments", (*cluster)->conninfo());
+  ASSERT_TRUE(payment_db.ok()) << payment_db.status();
+  ASSERT_TRUE((*cluster)->Stop().ok());
+
+  const std::string dir = testing_support::MakeTempDir("startup");
+  auto both = StartBoth(dir, *order_db, *payment_db);
+  ASSERT_TRUE(both.ok()) << both.status();
+  // Up and answering health while the database is down: liveness SERVING, readiness not.
+  for (const std::string& addr : {both->order_addr, both->payment_addr}) {
+    EXPECT_TRUE(testing_support::Eventually(
+        [&] { return Health(addr, "liveness") == HealthCheckResponse::SERVING; }, absl::Seconds(10),
+        "liveness SERVING with the database down: " + addr));
+    EXPECT_EQ(Health(addr, ""), HealthCheckResponse::NOT_SERVING) << addr;
+  }
+  // Still there a while later (no exit into a crash loop), still not ready.
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_TRUE(both->order.Running());
+  EXPECT_TRUE(both->payment.Running());
+  EXPECT_EQ(Health(both->order_addr, ""), HealthCheckResponse::NOT_SERVING);
+
+  ASSERT_TRUE((*cluster)->Resume().ok());
+  const absl::Time up = absl::Now();
+  absl::Duration order_ready = absl::InfiniteDuration(), payment_ready = order_ready;
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] {
+        if (order_ready == absl::InfiniteDuration() &&
+            Health(both->order_addr, "") == HealthCheckResponse::SERVING) {
+          order_ready = absl::Now() - up;
+        }
+        if (payment_ready == absl::InfiniteDuration() &&
+            Health(both->payment_addr, "") == HealthCheckResponse::SERVING) {
+          payment_ready = absl::Now() - up;
+        }
+        return order_ready != absl::InfiniteDuration() && payment_ready != absl::InfiniteDuration();
+      },
+      absl::Seconds(5), "both services SERVING within 5 s of the database coming up"));
+  EXPECT_LE(order_ready, absl::Seconds(5));
+  EXPECT_LE(payment_ready, absl::Seconds(5));
+  std::printf("database up -> SERVING: order_service %s, payment_service %s\n",
+              absl::FormatDuration(order_ready).c_str(),
+              absl::FormatDuration(payment_ready).c_str());
+
+  orders_client::ClientOptions options;
+  options.target = both->order_addr;
+  auto client = orders_client::OrdersClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto order = (*client)->CreateOrder(testing_support::OneItemOrder("startup", 1234));
+  ASSERT_TRUE(order.ok()) << order.status();
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] {
+        auto got = (*client)->GetOrder(order->id());
+        return got.ok() && got->status() == orders::v1::ORDER_STATUS_PAID;
+      },
+      absl::Seconds(20), "the order PAID"));
+}
+
+TEST(PgStartupTest, SigtermWhileWaitingForTheDatabaseEndsCleanly) {
+  auto cluster = testing_support::PrivateCluster::Start();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  auto order_db = testing_support::CreateTestDatabase("orders", (*cluster)->conninfo());
+  ASSERT_TRUE(order_db.ok()) << order_db.status();
+  auto payment_db = testing_support::CreateTestDatabase("payments", (*cluster)->conninfo());
+  ASSERT_TRUE(payment_db.ok()) << payment_db.status();
+  ASSERT_TRUE((*cluster)->Stop().ok());
+  const std::string dir = testing_support::MakeTempDir("startup-term");
+  auto both = StartBoth(dir, *order_db, *payment_db);
+  ASSERT_TRUE(both.ok()) << both.status();
+  for (const std::string& addr : {both->order_addr, both->payment_addr}) {
+    ASSERT_TRUE(testing_support::Eventually(
+        [&] { return Health(addr, "liveness") == HealthCheckResponse::SERVING; }, absl::Seconds(10),
+        "liveness SERVING: " + addr));
+  }
+  for (ChildProcess* p : {&both->order, &both->payment}) {
+    p->Signal(SIGTERM);
+    const int status = p->WaitExit(absl::Seconds(10));
+    ASSERT_NE(status, -1);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+}
+
+}  // namespace
