@@ -31,6 +31,8 @@
 _ha_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=deploy/local/pg.sh
 source "$_ha_root/deploy/local/pg.sh"
+# shellcheck source=deploy/local/pgbouncer.sh
+source "$_ha_root/deploy/local/pgbouncer.sh"
 
 HA_SCOPE=${HA_SCOPE:-orders-ha}
 # The system interpreter (Patroni's own): a version manager's shim on PATH costs seconds a call.
@@ -317,22 +319,14 @@ ha_switchover() {
 
 ha_bouncer_start() {
   local dir=$1 port=$2 leader leader_port bdir="$1/pgbouncer"
-  command -v pgbouncer >/dev/null || { echo "ha: pgbouncer missing (ha_install pgbouncer)" >&2; return 1; }
+  pgbouncer_install || return 1
   leader=$(ha_leader "$dir") || { echo "ha: no leader for PgBouncer" >&2; return 1; }
   leader_port=$(_ha_node_var "$dir" "$leader" PG_PORT)
-  pg_as_owner mkdir -p "$bdir"
-  echo '"postgres" ""' | pg_as_owner tee "$bdir/userlist.txt" >/dev/null
+  mkdir -p "$bdir"
+  printf '"postgres" ""\n' >"$bdir/userlist.txt"
   sed -e "s|@LEADER_PORT@|$leader_port|g" -e "s|@LISTEN_PORT@|$port|g" -e "s|@DIR@|$bdir|g" \
-    "$_ha_root/deploy/local/pgbouncer-ha.ini" | pg_as_owner tee "$bdir/pgbouncer.ini" >/dev/null
-  # PgBouncer refuses root, like PostgreSQL.
-  pg_as_owner pgbouncer -d -q "$bdir/pgbouncer.ini" || return 1
-  local i
-  for i in $(seq 1 100); do
-    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d orders -U postgres && return 0
-    sleep 0.1
-  done
-  echo "ha: PgBouncer not ready on port $port (see $bdir/pgbouncer.log)" >&2
-  return 1
+    "$_ha_root/deploy/local/pgbouncer-ha.ini" >"$bdir/pgbouncer.ini"
+  pgbouncer_run "$bdir" "$port"
 }
 
 # Patroni's callback (as the node's owner): when this node (PG port PORT) turns leader, point
@@ -349,8 +343,7 @@ ha_bouncer_follow() {
 
 ha_stop() {
   local dir=$1 node pid
-  pid=$(cat "$dir/pgbouncer/pgbouncer.pid" 2>/dev/null || true)
-  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+  pgbouncer_stop "$dir/pgbouncer"
   for node in $(_ha_nodes "$dir"); do
     pid=$(cat "$dir/$node/patroni.pid" 2>/dev/null || true)
     [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true

@@ -34,7 +34,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$root/deploy/local/pg.sh"
 if [ "$ha" -eq 1 ]; then
   source "$root/deploy/local/ha.sh"
-  ha_install pgbouncer
+  ha_install
 fi
 
 ORDER_PORT=${ORDER_PORT:-50051}
