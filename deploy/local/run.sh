@@ -16,7 +16,8 @@
 #                                    `deploy/local/ha.sh kill-leader $HA_DIR` (in .run/local.env).
 # Metrics (Prometheus text) on ORDER_METRICS_PORT (9251) and PAYMENT_METRICS_PORT (9252); the
 # second API process uses ORDER_METRICS_PORT_2 (9261); relays pick free ports (see local.env).
-# BUILD_DIR (default build/) selects the build tree; SKIP_SETUP=1 skips install and build.
+# BUILD_DIR (default build/) selects the build tree; SKIP_SETUP=1 skips install and build;
+# RUN_DIR (default .run/) holds the logs and local.env.
 set -euo pipefail
 replicas=0
 ha=0
@@ -24,7 +25,7 @@ for arg in "$@"; do
   case "$arg" in
     --replicas) replicas=1 ;;
     --ha) ha=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --replicas or --ha)" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +45,7 @@ ORDER_METRICS_PORT=${ORDER_METRICS_PORT:-9251}
 ORDER_METRICS_PORT_2=${ORDER_METRICS_PORT_2:-9261}
 PAYMENT_METRICS_PORT=${PAYMENT_METRICS_PORT:-9252}
 build_dir=${BUILD_DIR:-$root/build}
-run_dir="$root/.run"
+run_dir=${RUN_DIR:-$root/.run}  # logs, port files and local.env
 mkdir -p "$run_dir"
 pgdir=$(mktemp -d /tmp/orders-local-pg.XXXXXX)
 PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
