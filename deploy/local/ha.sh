@@ -6,7 +6,7 @@
 # so both run the same code.
 #
 #   source deploy/local/ha.sh
-#   ha_install                      # installs patroni, python3-etcd, etcd-server when missing
+#   ha_install                      # installs patroni, python3-etcd, etcd-server (curl, procps)
 #   ha_start DIR [NODES=2] [SYNC=true]   # starts etcd and the nodes, waits for a leader and a
 #                                   # streaming replica; writes DIR/ha.env (below)
 #   ha_leader DIR                   # prints the leader's node name (node1, node2, ...)
@@ -51,7 +51,8 @@ PY
 
 ha_install() {
   local missing=() p
-  for p in patroni python3-etcd etcd-server "$@"; do
+  # curl: Patroni's REST API; procps: pkill/ps for ha_kill.
+  for p in patroni python3-etcd etcd-server curl procps "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   ((${#missing[@]})) || return 0

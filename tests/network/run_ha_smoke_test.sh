@@ -15,6 +15,8 @@ for s in socks: s.bind(("127.0.0.1", 0))
 print("\n".join(str(s.getsockname()[1]) for s in socks))
 PY
 )
+# Seconds since a `date +%s.%N` stamp, to the millisecond.
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
 run_pid=
 cleanup() {
   if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
@@ -36,7 +38,7 @@ for _ in $(seq 1 1200); do
   sleep 0.1
 done
 grep -q '^ready' "$work/run.log" || { cat "$work/run.log"; echo "FAIL: no ready within 120 s"; exit 1; }
-echo "run.sh --ha ready after $(echo "$(date +%s.%N) - $started" | bc) s"
+echo "run.sh --ha ready after $(since "$started") s"
 source "$work/run/local.env"
 orderctl() { "$build/tools/orderctl" --addr="$ORDER_ADDR" "$@"; }
 
@@ -67,7 +69,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 [ -n "$id2" ] || { echo "FAIL: no CreateOrder acknowledged within the failover"; tail -20 "$work/run/order.log"; exit 1; }
-echo "order $id2 acknowledged $(echo "$(date +%s.%N) - $killed_at" | bc) s after the kill"
+echo "order $id2 acknowledged $(since "$killed_at") s after the kill"
 paid "$id2"
 leader=$("$src/deploy/local/ha.sh" leader "$HA_DIR")
 [ "$leader" != "$killed" ] || { echo "FAIL: leader still $killed"; exit 1; }
