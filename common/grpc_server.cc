@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/config_check.h"
 #include "common/rpc_interceptor.h"
+#include "common/unparseable_request.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -83,12 +84,14 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                ToMillisArg(k.max_connection_age_grace));
   }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  // First, so the observer counts and logs the answer the caller gets.
+  creators.push_back(NewUnparseableRequestFactory(config.error_domain));
   if (config.metrics != nullptr || config.log_rpcs) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(NewRpcObserverFactory(
         {.metrics = config.metrics, .log_rpcs = config.log_rpcs, .service = config.service_name}));
-    builder.experimental().SetInterceptorCreators(std::move(creators));
   }
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   for (grpc::Service* service : services) builder.RegisterService(service);
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {

@@ -60,6 +60,8 @@ struct ServerConfig {
   Metrics* metrics = nullptr;  // when set, every RPC is counted (not owned; must outlive)
   bool log_rpcs = false;       // one JSON line per RPC on stderr
   std::string service_name;    // "service" field of the log lines
+  // ErrorInfo domain of the answers the server gives itself (a request that does not parse).
+  std::string error_domain;
 };
 
 // INVALID_ARGUMENT naming the flag for a port out of range, a bad size, a non-positive

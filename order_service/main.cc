@@ -323,6 +323,7 @@ int main(int argc, char** argv) {
   config.metrics = metrics->get();
   config.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
   config.service_name = "order_service";
+  config.error_domain = orders::kOrdersErrorDomain;
   config.host = absl::GetFlag(FLAGS_host);
   config.port = absl::GetFlag(FLAGS_port);
   config.port_file = "";  // written below, once the database answered

@@ -237,6 +237,8 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
     std::vector<absl::StatusOr<EventOutcome>> results ABSL_GUARDED_BY(mu);
     size_t pending ABSL_GUARDED_BY(mu);
   };
+  // The relay's own clock measures only since the claim; the database's measured up to it.
+  const absl::Time claimed = absl::Now();
   auto batch = std::make_shared<Batch>(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     auto record = [batch, i](absl::StatusOr<EventOutcome> result) {
@@ -296,7 +298,7 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
   for (size_t i = 0; i < completions.size(); ++i) {
     if ((*done)[i]) {
       ++completed;
-      commit_to_sent_.Record(now - completions[i].event->created_at);
+      commit_to_sent_.Record(completions[i].event->since_commit + (now - claimed));
     }
   }
   absl::MutexLock lock(&mu_);

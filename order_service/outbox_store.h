@@ -22,7 +22,9 @@ struct OutboxEvent {
   // Claims that ended with a transient answer (payments unreachable, a deadline): not counted
   // against the attempt budget, which is for poison events.
   int transient_failures = 0;
-  absl::Time created_at;
+  // now - its commit (created_at), by the database's clock, at the claim: with the relay's own
+  // time since the claim it gives commit_to_sent without comparing two machines' clocks.
+  absl::Duration since_commit;
   // now - the start of its retry window (its creation, or its last requeue), by the database's
   // clock, at the claim.
   absl::Duration age;

@@ -15,16 +15,23 @@
 namespace orders {
 namespace {
 
-// The counts and the money per currency in one statement, so both come from one snapshot (the
-// projector changes them in one statement too): one row per currency, or one row with NULL
-// money when no money was counted yet.
-constexpr pg::Query kAnalytics{"analytics_get_per_currency", R"sql(
+// The counts, the money per currency and the watermark in one statement, so all come from one
+// snapshot (the projector changes them in one statement too): one row per currency, or one row
+// with NULL money when no money was counted yet (and NULL counts when nothing was).
+// The watermark (as_of), by the database's clock: the creation time of the customer's oldest
+// event not yet projected, or the read's own time when there is none. An event is created before
+// it commits, so every event committed before the watermark is counted.
+constexpr pg::Query kAnalytics{"analytics_get_watermarked", R"sql(
+WITH w AS (
+  SELECT coalesce((SELECT min(e.created_at) FROM order_events e
+                   WHERE NOT e.projected AND e.tenant = $1 AND e.customer_id = $2),
+                  now()) AS as_of)
 SELECT a.order_count, a.paid_count, a.payment_failed_count, a.cancelled_count, a.events_applied,
-       coalesce((extract(epoch FROM a.as_of) * 1000000)::bigint, 0),
+       (extract(epoch FROM w.as_of) * 1000000)::bigint,
        m.currency, m.paid_amount, m.cancelled_amount
-FROM customer_analytics a
+FROM w
+LEFT JOIN customer_analytics a ON a.tenant = $1 AND a.customer_id = $2
 LEFT JOIN customer_analytics_money m ON m.tenant = a.tenant AND m.customer_id = a.customer_id
-WHERE a.tenant = $1 AND a.customer_id = $2
 ORDER BY m.currency)sql"};
 
 // A put and a commit of one import never interleave: a put holds this lock shared and a commit
@@ -109,15 +116,14 @@ absl::StatusOr<orders::v1::OrderAnalytics> PgOrderRepository::GetAnalytics(
   if (!rows.ok()) return rows.status();
   orders::v1::OrderAnalytics a;
   a.set_customer_id(customer_id);
-  if (rows->rows() == 0) return a;
+  if (rows->rows() == 0) return absl::InternalError("analytics read returned no row");
+  *a.mutable_as_of() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rows->Int(0, 5));
+  if (rows->IsNull(0, 0)) return a;  // nothing projected for this customer yet
   a.set_order_count(rows->Int(0, 0));
   a.set_paid_count(rows->Int(0, 1));
   a.set_payment_failed_count(rows->Int(0, 2));
   a.set_cancelled_count(rows->Int(0, 3));
   a.set_events_applied(rows->Int(0, 4));
-  if (int64_t micros = rows->Int(0, 5); micros > 0) {
-    *a.mutable_as_of() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(micros);
-  }
   for (int row = 0; row < rows->rows(); ++row) {
     if (rows->IsNull(row, 6)) continue;
     const absl::string_view currency = rows->Text(row, 6);

@@ -37,7 +37,7 @@ SET lease_owner = $1, lease_until = now() + make_interval(secs => $3::float8),
     window_start = CASE WHEN e.attempts = 0 THEN now() ELSE e.window_start END
 FROM c, (SELECT set_config('synchronous_commit', coalesce(nullif($4, ''), current_setting('synchronous_commit')), true)) cfg WHERE e.id = c.id
 RETURNING e.id, e.aggregate_id, e.kind, e.payment_key, e.payload, e.attempts,
-          (extract(epoch FROM e.created_at) * 1000000)::bigint, e.transient_failures,
+          (extract(epoch FROM now() - e.created_at) * 1000000)::bigint, e.transient_failures,
           extract(epoch FROM now() - e.window_start)::float8)sql"};
 
 // The relay's heartbeat while its calls are in flight: the lease follows liveness, so a call
@@ -176,7 +176,7 @@ absl::StatusOr<std::vector<OutboxEvent>> PgOutboxStore::Claim(const std::string&
     e.payment_key = std::string(rows->Text(r, 3));
     e.payload = std::string(rows->Text(r, 4));
     e.attempts = static_cast<int>(rows->Int(r, 5));
-    e.created_at = absl::FromUnixMicros(rows->Int(r, 6));
+    e.since_commit = absl::Microseconds(rows->Int(r, 6));
     e.transient_failures = static_cast<int>(rows->Int(r, 7));
     double age = 0;
     (void)absl::SimpleAtod(rows->Text(r, 8), &age);

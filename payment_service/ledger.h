@@ -83,9 +83,11 @@ class Ledger {
       absl::string_view caller, const ChargeFilter& filter) = 0;
   virtual absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller) = 0;
 
-  // Deletes up to `batch` Refund idempotency records created before `created_before`; returns
-  // how many. Charges are the ledger and are kept (with them, their keys).
-  virtual absl::StatusOr<int64_t> ReapRefundRecords(absl::Time created_before, int batch) = 0;
+  // Deletes up to `batch` Refund idempotency records older than `older_than` (negative: every
+  // record), as the store's own clock sees it -- the database's for PgLedger, the clock that wrote
+  // created_at, so no skew between machines decides what expires. Returns how many. Charges are
+  // the ledger and are kept (with them, their keys).
+  virtual absl::StatusOr<int64_t> ReapRefundRecords(absl::Duration older_than, int batch) = 0;
 
   // Whether the store can serve requests now (readiness).
   virtual bool Ready() = 0;

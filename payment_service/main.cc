@@ -210,6 +210,7 @@ int main(int argc, char** argv) {
   config.metrics = metrics->get();
   config.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
   config.service_name = "payment_service";
+  config.error_domain = payment_service::kErrorDomain;
   config.host = absl::GetFlag(FLAGS_host);
   config.port = PortFlag(port_given);
   config.port_file = "";  // written below, once the schema is in place

@@ -138,7 +138,8 @@ absl::StatusOr<payments::v1::LedgerSummary> MemoryLedger::Summary(absl::string_v
   return summary;
 }
 
-absl::StatusOr<int64_t> MemoryLedger::ReapRefundRecords(absl::Time created_before, int batch) {
+absl::StatusOr<int64_t> MemoryLedger::ReapRefundRecords(absl::Duration older_than, int batch) {
+  const absl::Time created_before = absl::Now() - older_than;
   absl::MutexLock lock(&mu_);
   int64_t reaped = 0;
   for (auto it = refund_records_.begin(); it != refund_records_.end() && reaped < batch;) {

@@ -29,7 +29,7 @@ class MemoryLedger final : public Ledger {
   absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(
       absl::string_view caller, const ChargeFilter& filter) override;
   absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller) override;
-  absl::StatusOr<int64_t> ReapRefundRecords(absl::Time created_before, int batch) override;
+  absl::StatusOr<int64_t> ReapRefundRecords(absl::Duration older_than, int batch) override;
   bool Ready() override { return true; }
 
  private:

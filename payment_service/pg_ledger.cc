@@ -91,7 +91,8 @@ constexpr pg::Query kSummary{
 constexpr pg::Query kReapRefundRecords{
     "pay_reap_refund_records",
     "DELETE FROM refund_requests WHERE id IN (SELECT id FROM refund_requests"
-    " WHERE created_at < " PAY_FROM_MICROS("$1::bigint") " ORDER BY created_at, id LIMIT $2)"};
+    " WHERE created_at < now() - $1::bigint * interval '1 microsecond'"
+    " ORDER BY created_at, id LIMIT $2)"};
 
 #undef PAY_CHARGE_COLUMNS
 #undef PAY_MICROS
@@ -349,11 +350,11 @@ absl::StatusOr<payments::v1::LedgerSummary> PgLedger::Summary(absl::string_view 
   return summary;
 }
 
-absl::StatusOr<int64_t> PgLedger::ReapRefundRecords(absl::Time created_before, int batch) {
+absl::StatusOr<int64_t> PgLedger::ReapRefundRecords(absl::Duration older_than, int batch) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
   if (!lease.ok()) return lease.status();
   absl::StatusOr<pg::Result> r =
-      Run(**lease, kReapRefundRecords, {absl::ToUnixMicros(created_before), batch});
+      Run(**lease, kReapRefundRecords, {absl::ToInt64Microseconds(older_than), batch});
   if (!r.ok()) return r.status();
   return r->affected();
 }

@@ -8,10 +8,9 @@
 namespace payment_service {
 
 absl::StatusOr<int64_t> Reaper::RunOnce() {
-  const absl::Time cutoff = absl::Now() - config_.retention;
   int64_t total = 0;
   while (true) {
-    absl::StatusOr<int64_t> reaped = ledger_.ReapRefundRecords(cutoff, config_.batch);
+    absl::StatusOr<int64_t> reaped = ledger_.ReapRefundRecords(config_.retention, config_.batch);
     if (!reaped.ok()) return reaped.status();
     total += *reaped;
     if (*reaped < config_.batch) return total;

@@ -14,7 +14,7 @@
 //   orderctl outbox requeue [ID...]          (no ids: every DEAD event)
 //   orderctl outbox stats
 //   orderctl reconcile [--repair]            (= outbox reconcile; exit 1 while mismatches remain)
-//   orderctl health
+//   orderctl health [liveness]               (readiness; `liveness`: the database-free name)
 //
 // Global: --addr (env ORDER_ADDR), --token (env ORDER_TOKEN), --json, --timeout, TLS flags;
 // outbox commands: --admin_token (env ORDER_ADMIN_TOKEN).
@@ -115,7 +115,7 @@ constexpr char kUsage[] =
     "  orderctl outbox requeue [ID...]\n"
     "  orderctl outbox stats\n"
     "  orderctl reconcile [--repair]   (exit 1 while mismatches remain)\n"
-    "  orderctl health\n"
+    "  orderctl health [liveness]\n"
     "global: --addr (env ORDER_ADDR) --token (env ORDER_TOKEN) --admin_token (env "
     "ORDER_ADMIN_TOKEN)\n"
     "        --json --timeout --tls --tls_ca\n"
@@ -550,8 +550,10 @@ int Outbox(orders_client::OrdersClient& client, const std::vector<char*>& args) 
   return Usage("outbox needs list, requeue, stats or reconcile");
 }
 
-int Health(orders_client::OrdersClient& client) {
-  absl::Status s = client.CheckHealth();
+// The health name: none for readiness, or `liveness`.
+int Health(orders_client::OrdersClient& client, const std::vector<char*>& args) {
+  if (args.size() > 3) return Usage("health takes at most one name (liveness)");
+  absl::Status s = client.CheckHealth(args.size() == 3 ? args[2] : "");
   if (!s.ok()) return Fail(s);
   std::printf(absl::GetFlag(FLAGS_json) ? "{\"status\":\"SERVING\"}\n" : "SERVING\n");
   return 0;
@@ -598,6 +600,6 @@ int main(int argc, char** argv) {
   if (command == "outbox" || command == "reconcile") return Outbox(**client, args);
   if (command == "analytics") return Analytics(**client, args);
   if (command == "import") return Import(**client);
-  if (command == "health") return Health(**client);
+  if (command == "health") return Health(**client, args);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }

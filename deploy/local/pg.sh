@@ -3,7 +3,8 @@
 # refuses root), fsync on, listening on a Unix socket and 127.0.0.1 at a free port.
 #   source deploy/local/pg.sh; pg_start DIR; ...; pg_stop DIR
 # pg_start exports PGHOST, PGPORT, PGUSER and PG_BIN. pg_resume DIR starts a stopped cluster
-# again on the same port.
+# again on the same port. pg_standby_start DIR PRIMARY_PORT starts a streaming hot standby of
+# the cluster on 127.0.0.1:PRIMARY_PORT (exports PGPORT); pg_promote DIR promotes it.
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 export PG_BIN
 
@@ -49,4 +50,25 @@ pg_resume() {
   local dir=$1
   pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
     || { cat "$dir/server.log"; return 1; }
+}
+
+pg_standby_start() {
+  local dir=$1 primary_port=$2
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; chmod 700 "$dir"; fi
+  pg_as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/data" \
+    -R -X stream -c fast >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log"; return 1; }
+  local port; port=$(free_port)
+  cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$dir'
+CONF
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { cat "$dir/server.log"; return 1; }
+  export PGPORT=$port
+}
+
+pg_promote() {
+  local dir=$1
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null
 }

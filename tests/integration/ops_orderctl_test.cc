@@ -164,6 +164,12 @@ TEST_F(OpsOrderctlTest, CreateGetListAddressCancelWithJsonOutput) {
   CtlRun health = Orderctl({"health"});
   EXPECT_EQ(health.exit_code, 0) << health.err;
   EXPECT_THAT(health.out, HasSubstr("SERVING"));
+  CtlRun liveness = Orderctl({"health", "liveness"});
+  EXPECT_EQ(liveness.exit_code, 0) << liveness.err;
+  EXPECT_THAT(liveness.out, HasSubstr("SERVING"));
+  CtlRun unknown = Orderctl({"health", "no-such-name"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
 }
 
 TEST_F(OpsOrderctlTest, ImportInChunksResumesWithTheSameIdAndAnalyticsCatchUp) {

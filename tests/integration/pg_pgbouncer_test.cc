@@ -14,7 +14,9 @@
 #include "absl/time/clock.h"
 #include "client/orders_client.h"
 #include "common/pg/connection.h"
+#include "common/pg/migrate.h"
 #include "gtest/gtest.h"
+#include "order_service/schema.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
@@ -222,6 +224,31 @@ TEST(PgBouncerTest, NamedPreparedStatementsCollideAcrossClientsUnnamedOnesDoNot)
     EXPECT_EQ(a->Int(0, 0), i + 1);
     EXPECT_EQ(b->Int(0, 0), i + 1);
   }
+}
+
+// Migrations through the pooler: several at once on one database, each finishes, the schema is
+// applied once, and no advisory lock outlives them (a session lock would stay on whichever server
+// connection took it, and block the next start-up for ever).
+TEST(PgBouncerTest, ConcurrentMigrationsThroughThePoolerApplyOnceAndLeaveNoLock) {
+  ASSERT_FALSE(testing_support::PgBouncerConninfo().empty())
+      << "TEST_PGBOUNCER_CONNINFO is not set: run the tests through tests/run.sh";
+  auto db = testing_support::CreateTestDatabase("pooled_migrate");
+  ASSERT_TRUE(db.ok()) << db.status();
+  constexpr int kStarters = 6;  // more than the pooler's 3 server connections
+  std::vector<absl::Status> results(kStarters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStarters; ++i) {
+    threads.emplace_back([&, i] {
+      auto conn = pg::Connection::Open(ThroughPooler(*db), {.prepared_statements = false});
+      results[i] =
+          conn.ok() ? pg::Migrate(**conn, "orders", orders::OrderMigrations()) : conn.status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Scalar(*db, "SELECT count(*) FROM schema_migrations WHERE component = 'orders'"),
+            static_cast<int64_t>(orders::OrderMigrations().size()));
+  EXPECT_EQ(Scalar(*db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
 }
 
 }  // namespace

@@ -11,9 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/orders_client.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "tests/support/health.h"
 #include "tests/support/ops_http.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/private_cluster.h"
@@ -24,20 +23,9 @@
 namespace {
 
 using grpc::health::v1::HealthCheckResponse;
+using testing_support::HealthOf;
 using testing_support::MetricSum;
 using testing_support::Scrape;
-
-HealthCheckResponse::ServingStatus Health(const std::string& addr, const std::string& service) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service(service);
-  HealthCheckResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-  if (!stub->Check(&context, request, &response).ok()) return HealthCheckResponse::UNKNOWN;
-  return response.status();
-}
 
 int64_t Scalar(const std::string& db, const char* sql) {
   auto value = testing_support::QueryScalar(db, sql);
@@ -61,8 +49,8 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
   ASSERT_TRUE(stack.ok()) << stack.status();
   auto& s = **stack;
   ASSERT_TRUE(testing_support::Eventually(
-      [&] { return Health(s.order_addr(), "") == HealthCheckResponse::SERVING; }, absl::Seconds(5),
-      "order_service ready"));
+      [&] { return HealthOf(s.order_addr(), "") == HealthCheckResponse::SERVING; },
+      absl::Seconds(5), "order_service ready"));
 
   orders_client::ClientOptions client_options;
   client_options.target = s.order_addr();
@@ -114,7 +102,7 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
   const bool fired = testing_support::Eventually(
       [&] {
         saw_not_serving =
-            saw_not_serving || Health(s.order_addr(), "") == HealthCheckResponse::NOT_SERVING;
+            saw_not_serving || HealthOf(s.order_addr(), "") == HealthCheckResponse::NOT_SERVING;
         return saw_not_serving && absl::Now() - fault_start >= absl::Seconds(6) &&
                CreateOrderAnswers(s.order_metrics_port(), "UNAVAILABLE") - unavailable_before >= 20;
       },
@@ -128,8 +116,8 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
 
   // Readiness comes back and orders flow again.
   EXPECT_TRUE(testing_support::Eventually(
-      [&] { return Health(s.order_addr(), "") == HealthCheckResponse::SERVING; }, absl::Seconds(10),
-      "order_service ready again"));
+      [&] { return HealthOf(s.order_addr(), "") == HealthCheckResponse::SERVING; },
+      absl::Seconds(10), "order_service ready again"));
   EXPECT_TRUE(testing_support::Eventually([&] { return done.load() >= done_at_fault_end + kAfter; },
                                           absl::Seconds(60), "orders after the fault"));
   stop = true;

@@ -7,10 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/orders_client.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
+#include "tests/support/health.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/private_cluster.h"
 #include "tests/support/test_db.h"
@@ -20,18 +19,7 @@ namespace {
 
 using grpc::health::v1::HealthCheckResponse;
 using testing_support::ChildProcess;
-
-HealthCheckResponse::ServingStatus Health(const std::string& addr, const std::string& service) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service(service);
-  HealthCheckResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-  if (!stub->Check(&context, request, &response).ok()) return HealthCheckResponse::UNKNOWN;
-  return response.status();
-}
+using testing_support::HealthOf;
 
 struct Started {
   ChildProcess payment, order;
@@ -72,15 +60,15 @@ TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItCome
   // Up and answering health while the database is down: liveness SERVING, readiness not.
   for (const std::string& addr : {both->order_addr, both->payment_addr}) {
     EXPECT_TRUE(testing_support::Eventually(
-        [&] { return Health(addr, "liveness") == HealthCheckResponse::SERVING; }, absl::Seconds(10),
-        "liveness SERVING with the database down: " + addr));
-    EXPECT_EQ(Health(addr, ""), HealthCheckResponse::NOT_SERVING) << addr;
+        [&] { return HealthOf(addr, "liveness") == HealthCheckResponse::SERVING; },
+        absl::Seconds(10), "liveness SERVING with the database down: " + addr));
+    EXPECT_EQ(HealthOf(addr, ""), HealthCheckResponse::NOT_SERVING) << addr;
   }
   // Still there a while later (no exit into a crash loop), still not ready.
   absl::SleepFor(absl::Seconds(1));
   EXPECT_TRUE(both->order.Running());
   EXPECT_TRUE(both->payment.Running());
-  EXPECT_EQ(Health(both->order_addr, ""), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(HealthOf(both->order_addr, ""), HealthCheckResponse::NOT_SERVING);
 
   ASSERT_TRUE((*cluster)->Resume().ok());
   const absl::Time up = absl::Now();
@@ -88,11 +76,11 @@ TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItCome
   EXPECT_TRUE(testing_support::Eventually(
       [&] {
         if (order_ready == absl::InfiniteDuration() &&
-            Health(both->order_addr, "") == HealthCheckResponse::SERVING) {
+            HealthOf(both->order_addr, "") == HealthCheckResponse::SERVING) {
           order_ready = absl::Now() - up;
         }
         if (payment_ready == absl::InfiniteDuration() &&
-            Health(both->payment_addr, "") == HealthCheckResponse::SERVING) {
+            HealthOf(both->payment_addr, "") == HealthCheckResponse::SERVING) {
           payment_ready = absl::Now() - up;
         }
         return order_ready != absl::InfiniteDuration() && payment_ready != absl::InfiniteDuration();
@@ -131,8 +119,8 @@ TEST(PgStartupTest, SigtermWhileWaitingForTheDatabaseEndsCleanly) {
   ASSERT_TRUE(both.ok()) << both.status();
   for (const std::string& addr : {both->order_addr, both->payment_addr}) {
     ASSERT_TRUE(testing_support::Eventually(
-        [&] { return Health(addr, "liveness") == HealthCheckResponse::SERVING; }, absl::Seconds(10),
-        "liveness SERVING: " + addr));
+        [&] { return HealthOf(addr, "liveness") == HealthCheckResponse::SERVING; },
+        absl::Seconds(10), "liveness SERVING: " + addr));
   }
   for (ChildProcess* p : {&both->order, &both->payment}) {
     p->Signal(SIGTERM);

@@ -691,6 +691,83 @@ absl::Status WaitForDrain(const ReadOptions& options,
                    still_created, "; outbox ", pending_events, " pending, ", dead_events, " DEAD"));
 }
 
+Snapshot ChargesOfDeployment(const Snapshot& snapshot, const std::string& identity) {
+  Snapshot out = snapshot;
+  out.captured_cents.reset();
+  out.charges.clear();
+  const std::string infix = absl::StrCat(":", identity, ":order:");
+  for (const ObservedCharge& c : snapshot.charges) {
+    if (absl::StrContains(c.charge_key, infix)) out.charges.push_back(c);
+  }
+  return out;
+}
+
+CheckReport CheckSharedPaymentAccount(const std::vector<DeploymentState>& deployments) {
+  CheckReport total;
+  if (deployments.empty()) return total;
+  // Charge id -> the deployment whose key it was made under.
+  std::map<int64_t, size_t> owner;
+  int64_t owned_succeeded = 0;
+  for (size_t d = 0; d < deployments.size(); ++d) {
+    const DeploymentState& dep = deployments[d];
+    const Snapshot first = ChargesOfDeployment(dep.first, dep.identity);
+    for (const ObservedCharge& c : first.charges) owner[c.id] = d;
+    CheckReport r =
+        CheckInvariants(dep.client, first, ChargesOfDeployment(dep.second, dep.identity));
+    total.planned += r.planned;
+    total.attempted += r.attempted;
+    total.acknowledged += r.acknowledged;
+    total.failed_definitely += r.failed_definitely;
+    total.unknown += r.unknown;
+    total.recovered += r.recovered;
+    total.attempts += r.attempts;
+    total.orders_seen += r.orders_seen;
+    total.charges_seen += r.charges_seen;
+    total.paid += r.paid;
+    total.payment_failed += r.payment_failed;
+    total.cancelled += r.cancelled;
+    owned_succeeded += r.captured_cents;
+    for (Violation v : r.violations) {
+      v.key = absl::StrCat(dep.name, ":", v.key);
+      total.violations.push_back(std::move(v));
+    }
+  }
+  total.captured_cents = owned_succeeded;
+  const Snapshot& account = deployments[0].first;
+  int64_t succeeded = 0;
+  for (const ObservedCharge& c : account.charges) {
+    if (c.status == ChargeState::kSucceeded) succeeded += c.amount_cents;
+    if (!owner.count(c.id)) {
+      total.violations.push_back({Rule::kUnexpected, absl::StrCat("charge_key=", c.charge_key),
+                                  c.order_id,
+                                  absl::StrCat("charge ", c.id, " is under no deployment's key")});
+    }
+  }
+  if (succeeded != owned_succeeded) {
+    total.violations.push_back({Rule::kLedger, "*", 0,
+                                absl::StrCat("the account's succeeded charges total ", succeeded,
+                                             " but the deployments' own total ", owned_succeeded)});
+  }
+  if (account.captured_cents && *account.captured_cents != succeeded) {
+    total.violations.push_back(
+        {Rule::kLedger, "*", 0,
+         absl::StrCat("ledger summary captured_cents ", *account.captured_cents,
+                      " but succeeded charges total ", succeeded)});
+  }
+  for (size_t d = 0; d < deployments.size(); ++d) {
+    for (const ObservedOrder& o : deployments[d].first.orders) {
+      auto it = owner.find(o.charge_id);
+      if (o.charge_id == 0 || it == owner.end() || it->second == d) continue;
+      total.cross_deployment_replays++;
+      total.violations.push_back(
+          {Rule::kDuplicated, absl::StrCat(deployments[d].name, ":customer=", o.customer_id), o.id,
+           absl::StrCat("paid with charge ", o.charge_id, " of deployment ",
+                        deployments[it->second].name)});
+    }
+  }
+  return total;
+}
+
 absl::StatusOr<CheckReport> CheckFinalState(const ReadOptions& options, const ClientRecords& client,
                                             absl::Duration pause) {
   std::vector<std::string> customers;

@@ -102,6 +102,9 @@ struct CheckReport {
   int64_t charges_seen = 0;
   int64_t paid = 0, payment_failed = 0, cancelled = 0;
   int64_t captured_cents = 0;  // sum of succeeded charges
+  // Orders paid with a charge under another deployment's key (CheckSharedPaymentAccount only;
+  // each is also a kDuplicated violation).
+  int64_t cross_deployment_replays = 0;
   // Violations, by rule.
   std::vector<Violation> violations;
 
@@ -114,6 +117,28 @@ struct CheckReport {
 // The pure core. `first` and `second` are two reads of the final state taken after the drain.
 CheckReport CheckInvariants(const ClientRecords& client, const Snapshot& first,
                             const Snapshot& second);
+
+// --- Several deployments (each its own orders database and deployment identity) charging
+// through one payment account. Their derived keys ("<kind>:<identity>:order:<id>") must never
+// collide, though every deployment numbers its orders from 1.
+
+// The charges under `identity`'s keys, with the ledger total left unset (it sums every
+// deployment's money).
+Snapshot ChargesOfDeployment(const Snapshot& snapshot, const std::string& identity);
+
+struct DeploymentState {
+  std::string name;      // prefixes its violations' keys ("A:key")
+  std::string identity;  // the deployment identity of its orders database
+  ClientRecords client;
+  Snapshot first, second;  // two full reads (every charge of the account)
+};
+
+// Each deployment checked as if it were alone, against the charges under its own keys; then the
+// account as a whole: a charge under no deployment's key is kUnexpected; the ledger summary must
+// equal the succeeded charges of all deployments (kLedger); an order that names a charge under
+// another deployment's key is a cross-deployment replay (kDuplicated, and counted in
+// cross_deployment_replays). Counts are summed over the deployments.
+CheckReport CheckSharedPaymentAccount(const std::vector<DeploymentState>& deployments);
 
 // Reading the state through the public APIs.
 struct ReadOptions {

@@ -371,5 +371,77 @@ TEST(CheckerTest, ExpectedStates) {
   EXPECT_EQ(ExpectedStates(visa, nullptr), std::set<OrderState>{OrderState::kPaymentFailed});
 }
 
+// Two deployments on one payment account, both numbering orders from 101: world A under
+// identity d1, world B under d2 with charges 4..6.
+struct SharedAccount {
+  World a, b;
+  std::vector<ObservedCharge> account;
+
+  SharedAccount() {
+    for (ObservedCharge& c : b.snapshot.charges) {
+      c.id += 3;
+      c.charge_key = "charge:d2:order:" + std::to_string(c.order_id);
+    }
+    b.snapshot.orders[0].charge_id = 4;
+    account = a.snapshot.charges;
+    account.insert(account.end(), b.snapshot.charges.begin(), b.snapshot.charges.end());
+  }
+
+  CheckReport Check() const {
+    std::vector<DeploymentState> deployments(2);
+    const World* worlds[2] = {&a, &b};
+    for (int i = 0; i < 2; ++i) {
+      deployments[i].name = i == 0 ? "A" : "B";
+      deployments[i].identity = i == 0 ? "d1" : "d2";
+      deployments[i].client = worlds[i]->client;
+      deployments[i].first = worlds[i]->snapshot;
+      deployments[i].first.charges = account;
+      deployments[i].first.captured_cents = 2000;
+      deployments[i].second = deployments[i].first;
+    }
+    return CheckSharedPaymentAccount(deployments);
+  }
+};
+
+TEST(CheckerTest, SharedAccountEachDeploymentWithItsOwnChargesPasses) {
+  SharedAccount w;
+  CheckReport r = w.Check();
+  EXPECT_TRUE(r.ok()) << r.Table();
+  EXPECT_EQ(r.acknowledged, 6);
+  EXPECT_EQ(r.charges_seen, 6);
+  EXPECT_EQ(r.captured_cents, 2000);
+  EXPECT_EQ(r.cross_deployment_replays, 0);
+}
+
+TEST(CheckerTest, SharedAccountOrderPaidWithTheOtherDeploymentsChargeIsAReplay) {
+  SharedAccount w;
+  // B's order 101 got A's charge 1 (a derived key without the deployment identity, replayed).
+  w.b.snapshot.orders[0].charge_id = 1;
+  w.account.erase(w.account.begin() + 3);
+  CheckReport r = w.Check();
+  EXPECT_EQ(r.cross_deployment_replays, 1);
+  EXPECT_GE(r.count(Rule::kDuplicated), 1);
+  EXPECT_GE(r.count(Rule::kLedger), 1) << "B's PAID order has no charge of its own";
+  EXPECT_THAT(r.Table(), HasSubstr("paid with charge 1 of deployment A"));
+}
+
+TEST(CheckerTest, SharedAccountChargeUnderNoDeploymentsKeyIsUnexpected) {
+  SharedAccount w;
+  ObservedCharge stray = Charge(7, 101, 900, ChargeState::kSucceeded);
+  stray.charge_key = "charge:order:101";  // a key without a deployment identity
+  w.account.push_back(stray);
+  CheckReport r = w.Check();
+  EXPECT_EQ(r.count(Rule::kUnexpected), 1) << r.Table();
+  EXPECT_GE(r.count(Rule::kLedger), 1) << "the account holds money no deployment accounts for";
+}
+
+TEST(CheckerTest, SharedAccountViolationsNameTheirDeployment) {
+  SharedAccount w;
+  w.b.snapshot.orders[2].status = OrderState::kPaid;  // B's cancelled order reads PAID
+  CheckReport r = w.Check();
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r.Table(), HasSubstr("key=B:k3"));
+  EXPECT_EQ(r.cross_deployment_replays, 0);
+}
 }  // namespace
 }  // namespace network_test

@@ -111,17 +111,26 @@ Scenario::~Scenario() {
   }
 }
 
+std::string Scenario::DirectConninfo(const std::string& dbname) const {
+  return ha_ != nullptr ? ha_->Conninfo(dbname) : pg_->Conninfo(dbname);
+}
+
+absl::StatusOr<std::string> Scenario::CreateDatabase(const std::string& prefix) {
+  return ha_ != nullptr ? ha_->CreateDatabase(prefix) : pg_->CreateDatabase(prefix);
+}
+
 std::string Scenario::DatabaseConninfo(Hop hop, const std::string& dbname) const {
   if (ha_ != nullptr) return ha_->Conninfo(dbname);
   return pg_->ConninfoVia(proxies_[static_cast<int>(hop)]->port(), dbname);
 }
 
-ServiceProcess::Spec Scenario::OrderSpec(const std::string& name, const std::string& role) {
+ServiceProcess::Spec Scenario::OrderSpec(const std::string& name, const std::string& role,
+                                         const std::string& database) {
   ServiceProcess::Spec spec;
   spec.name = name;
   spec.binary = ProcessHarness::ServiceBinary("order_service");
   spec.args = {"--database",
-               DatabaseConninfo(Hop::kOrderPg, order_db_),
+               DatabaseConninfo(Hop::kOrderPg, database.empty() ? order_db_ : database),
                "--payment_addr",
                proxies_[static_cast<int>(Hop::kOrderPayment)]->address(),
                "--role",
@@ -161,14 +170,11 @@ absl::Status Scenario::Start() {
     if (!pg.ok()) return pg.status();
     pg_ = *pg;
   }
-  auto create_database = [this](const std::string& prefix) {
-    return ha_ != nullptr ? ha_->CreateDatabase(prefix) : pg_->CreateDatabase(prefix);
-  };
   // Both databases at once: each CREATE DATABASE copies the template and syncs it to disk, and
   // the two waits overlap.
   absl::StatusOr<std::string> order_db = absl::UnknownError("not created");
-  std::thread create_order_db([&] { order_db = create_database(options_.name + "_orders"); });
-  absl::StatusOr<std::string> payment_db = create_database(options_.name + "_payments");
+  std::thread create_order_db([&] { order_db = CreateDatabase(options_.name + "_orders"); });
+  absl::StatusOr<std::string> payment_db = CreateDatabase(options_.name + "_payments");
   create_order_db.join();
   if (!order_db.ok()) return order_db.status();
   if (!payment_db.ok()) return payment_db.status();
@@ -242,6 +248,9 @@ absl::Status Scenario::Start() {
       relays_.push_back(m);
     }
   }
+  if (options_.second_deployment) {
+    if (absl::Status s = StartSecondDeployment(); !s.ok()) return s;
+  }
   supervisor_ = std::thread([this] { Supervise(); });
 
   RetryingClient::Options co;
@@ -254,6 +263,89 @@ absl::Status Scenario::Start() {
   client_ = std::make_unique<RetryingClient>(co);
   for (const std::string& fault : options_.required_faults) load_.Require(fault);
   return absl::OkStatus();
+}
+
+absl::Status Scenario::StartSecondDeployment() {
+  absl::StatusOr<std::string> db = CreateDatabase(options_.name + "_orders_b");
+  if (!db.ok()) return db.status();
+  order_db_b_ = *db;
+  FaultProxy::Options po;
+  po.name = "client->order_b";
+  po.seed = options_.seed * 31 + kHops;
+  po.upstream_port = 1;  // nothing listens until SetUpstream
+  auto proxy = FaultProxy::Start(po);
+  if (!proxy.ok()) return proxy.status();
+  proxies_.push_back(*std::move(proxy));
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> b =
+      ServiceProcess::Start(OrderSpec("order_service_b", "all", order_db_b_), harness_.dir());
+  if (!b.ok()) return b.status();
+  processes_.push_back(*std::move(b));
+  proxies_[kHops]->SetUpstream("127.0.0.1", processes_.back()->port());
+  {
+    absl::MutexLock lock(&mu_);
+    order_b_.process = processes_.back().get();
+    order_b_.proxy = kHops;
+  }
+  RetryingClient::Options co;
+  co.target = proxies_[kHops]->address();
+  co.policy = options_.policy;
+  co.threads = options_.client_threads;
+  co.seed = options_.seed + 1;
+  co.cancel_call = CancelOnce;
+  client_b_ = std::make_unique<RetryingClient>(co);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Scenario::DeploymentIdentity(const std::string& database) {
+  auto conn = pg::Connection::Open(DirectConninfo(database));
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<pg::Result> r =
+      (*conn)->Exec({"scenario_deployment_identity", "SELECT id FROM deployment_identity"});
+  if (!r.ok()) return r.status();
+  if (r->rows() != 1) return absl::InternalError("no deployment identity");
+  return std::string(r->Text(0, 0));
+}
+
+absl::StatusOr<CheckReport> Scenario::CheckBothDeployments(const ClientRecords& a,
+                                                           const ClientRecords& b) {
+  std::vector<DeploymentState> deployments(2);
+  const ClientRecords* records[2] = {&a, &b};
+  const std::string databases[2] = {order_db_, order_db_b_};
+  for (int i = 0; i < 2; ++i) {
+    DeploymentState& d = deployments[i];
+    d.name = i == 0 ? "A" : "B";
+    absl::StatusOr<std::string> identity = DeploymentIdentity(databases[i]);
+    if (!identity.ok()) return identity.status();
+    d.identity = *identity;
+    d.client = *records[i];
+  }
+  ReadOptions read[2] = {MakeReadOptions(), MakeReadOptions()};
+  read[1].order_target = proxies_[kHops]->address();
+  std::vector<std::string> customers[2];
+  for (int i = 0; i < 2; ++i) {
+    for (const PlannedOrder& p : records[i]->planned) customers[i].push_back(p.customer_id);
+  }
+  for (Snapshot DeploymentState::*read_no : {&DeploymentState::first, &DeploymentState::second}) {
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<Snapshot> snapshot = ReadSnapshot(read[i], customers[i]);
+      if (!snapshot.ok()) return snapshot.status();
+      deployments[i].*read_no = *std::move(snapshot);
+    }
+    absl::SleepFor(absl::Milliseconds(300));
+  }
+  return CheckSharedPaymentAccount(deployments);
+}
+
+orders::v1::ReconcileReport Scenario::ReconcileVia(const std::string& target,
+                                                   absl::Status* status) {
+  auto stub = orders::v1::OutboxAdmin::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  auto context = common::NewClientContext({.timeout = absl::Seconds(30)});
+  orders::v1::ReconcileReport reconciled;
+  grpc::Status s = stub->Reconcile(context.get(), orders::v1::ReconcileRequest(), &reconciled);
+  *status = s.ok() ? absl::OkStatus()
+                   : absl::UnavailableError(absl::StrCat("Reconcile: ", s.error_message()));
+  return reconciled;
 }
 
 void Scenario::StripFailpoints(Managed& m) { RemoveFlags(&m.process->spec().args, {"failpoints"}); }
@@ -278,6 +370,7 @@ void Scenario::Supervise() {
     {
       absl::MutexLock lock(&mu_);
       std::vector<Managed*> all = {&payment_, &order_};
+      if (order_b_.process != nullptr) all.push_back(&order_b_);
       for (Managed& r : relays_) all.push_back(&r);
       for (Managed* m : all) {
         if (m->process == nullptr || m->hold_down || m->paused) continue;
@@ -331,7 +424,11 @@ void Scenario::Run(const std::vector<PlannedOrder>& plan, const Chaos& chaos) {
       chaos(*this, done);
     });
   }
+  // Deployment B runs the same plan, same keys, at the same time.
+  std::thread second;
+  if (client_b_) second = std::thread([&] { client_b_->Run(plan); });
   client_->Run(plan);
+  if (second.joinable()) second.join();
   // The plan goes on until every required fault has fired with orders in flight: on a fast
   // machine the plan may be over before a fault held by the clock (a lease, a deadline) ends.
   // More of the same orders (new keys), a small batch at a time, paced.
@@ -444,8 +541,7 @@ void Scenario::ResumeRelay(int index) {
 }
 
 absl::Status Scenario::Checkpoint() {
-  auto conn =
-      pg::Connection::Open(ha_ != nullptr ? ha_->Conninfo("postgres") : pg_->Conninfo("postgres"));
+  auto conn = pg::Connection::Open(DirectConninfo("postgres"));
   if (!conn.ok()) return conn.status();
   return (*conn)->ExecScript("CHECKPOINT");
 }
@@ -492,6 +588,9 @@ std::string Scenario::OutboxFigures() {
   {
     absl::MutexLock lock(&mu_);
     targets.emplace_back(order_.process->spec().name, order_.process->address());
+    if (order_b_.process != nullptr) {
+      targets.emplace_back(order_b_.process->spec().name, order_b_.process->address());
+    }
     for (Managed& r : relays_) targets.emplace_back(r.process->spec().name, r.process->address());
   }
   std::string out;
@@ -552,6 +651,7 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
     // go through the proxies, which follow restarts.
     StripFailpoints(payment_);
     StripFailpoints(order_);
+    if (order_b_.process != nullptr) StripFailpoints(order_b_);
     for (Managed& r : relays_) StripFailpoints(r);
   }
   for (auto& proxy : proxies_) {
@@ -569,7 +669,8 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
     bool all = true;
     {
       absl::MutexLock lock(&mu_);
-      all = payment_.process->Running() && order_.process->Running();
+      all = payment_.process->Running() && order_.process->Running() &&
+            (order_b_.process == nullptr || order_b_.process->Running());
       for (Managed& r : relays_) all = all && r.process->Running();
     }
     if (all) break;
@@ -586,7 +687,12 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
 
   // A user who keeps retrying once the network heals.
   const absl::Time retry_start = absl::Now();
+  std::thread retry_b;
+  if (client_b_) {
+    retry_b = std::thread([&] { client_b_->RetryUnknown(options_.retry_unknown_budget); });
+  }
   client_->RetryUnknown(options_.retry_unknown_budget);
+  if (retry_b.joinable()) retry_b.join();
   const absl::Duration retry_time = absl::Now() - retry_start;
 
   const ClientRecords records = client_->records();
@@ -594,21 +700,26 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
   for (const PlannedOrder& p : records.planned) customers.push_back(p.customer_id);
   const absl::Time drain_start = absl::Now();
   drain_status_ = WaitForDrain(MakeReadOptions(), customers, options_.drain_timeout);
+  ClientRecords records_b;
+  if (client_b_ && drain_status_.ok()) {
+    records_b = client_b_->records();
+    std::vector<std::string> customers_b;
+    for (const PlannedOrder& p : records_b.planned) customers_b.push_back(p.customer_id);
+    ReadOptions read_b = MakeReadOptions();
+    read_b.order_target = proxies_[kHops]->address();
+    drain_status_ = WaitForDrain(read_b, customers_b, options_.drain_timeout);
+  }
   const absl::Duration drain_time = absl::Now() - drain_start;
   const std::string figures = OutboxFigures();
-  absl::StatusOr<CheckReport> report = CheckFinalState(MakeReadOptions(), records);
+  absl::StatusOr<CheckReport> report = client_b_ ? CheckBothDeployments(records, records_b)
+                                                 : CheckFinalState(MakeReadOptions(), records);
   // The product's own reconciler must agree with the checker: nothing to report.
-  {
-    auto stub = orders::v1::OutboxAdmin::NewStub(
-        grpc::CreateChannel(proxies_[static_cast<int>(Hop::kClientOrder)]->address(),
-                            grpc::InsecureChannelCredentials()));
-    auto context = common::NewClientContext({.timeout = absl::Seconds(30)});
-    orders::v1::ReconcileReport reconciled;
-    grpc::Status s = stub->Reconcile(context.get(), orders::v1::ReconcileRequest(), &reconciled);
-    reconcile_status_ =
-        s.ok() ? absl::OkStatus()
-               : absl::UnavailableError(absl::StrCat("Reconcile: ", s.error_message()));
-    reconcile_ = reconciled;
+  reconcile_ =
+      ReconcileVia(proxies_[static_cast<int>(Hop::kClientOrder)]->address(), &reconcile_status_);
+  if (client_b_) {
+    absl::Status b_status;
+    reconcile_b_ = ReconcileVia(proxies_[kHops]->address(), &b_status);
+    if (reconcile_status_.ok()) reconcile_status_ = b_status;
   }
 
   std::string out = absl::StrFormat(
@@ -635,6 +746,18 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
       reconcile_.order_not_paid_charge_succeeded(), reconcile_.cancelled_order_holds_money(),
       reconcile_.charge_without_order(), reconcile_.amount_or_currency_mismatch(),
       reconcile_.paid_order_without_charge());
+  if (client_b_) {
+    absl::StrAppendFormat(
+        &out,
+        "  reconcile B: orders=%d charges=%d foreign_charges=%d mismatches=%d; "
+        "cross_deployment_replays=%d\n",
+        reconcile_b_.orders_checked(), reconcile_b_.charges_checked(),
+        reconcile_b_.foreign_charges(),
+        reconcile_b_.order_not_paid_charge_succeeded() +
+            reconcile_b_.cancelled_order_holds_money() + reconcile_b_.charge_without_order() +
+            reconcile_b_.amount_or_currency_mismatch() + reconcile_b_.paid_order_without_charge(),
+        report.ok() ? report->cross_deployment_replays : -1);
+  }
   out += payment_faults;
   out += figures;
   absl::StrAppend(&out, "  drain: ", drain_status_.ok() ? "OK" : drain_status_.ToString(), "\n");

@@ -58,6 +58,12 @@ struct ScenarioOptions {
   // again after as many hits) this many times, then without it.
   int max_failpoint_crashes = 3;
   int extra_relays = 0;  // order_service --role=relay processes besides the --role=all one
+  // A second deployment ("B"): its own orders database (so its own deployment identity), its own
+  // order_service --role=all behind its own proxy, and its own client running the same plan with
+  // the same idempotency keys at the same time, charging through the same payment service
+  // (through the order->payment proxy, so that hop's faults hit both). Finish then checks both
+  // deployments against the one payment account (CheckSharedPaymentAccount).
+  bool second_deployment = false;
   // Relay settings for tests: a short backoff, a lease that expires fast, a payment deadline
   // below the lease.
   absl::Duration relay_lease = absl::Seconds(3);
@@ -112,6 +118,8 @@ class Scenario {
   // The order service's own reconciliation after the drain (OutboxAdmin.Reconcile, no repair).
   const absl::Status& reconcile_status() const { return reconcile_status_; }
   const orders::v1::ReconcileReport& reconcile() const { return reconcile_; }
+  // Deployment B's reconciliation (second_deployment only).
+  const orders::v1::ReconcileReport& reconcile_b() const { return reconcile_b_; }
   // Events the relays gave up sending and asked payments about (GetOutboxStats, at Finish).
   int64_t relay_asked_payments() const { return relay_asked_payments_; }
 
@@ -177,7 +185,17 @@ class Scenario {
   // The --database of a service whose PostgreSQL hop is `hop`: through that hop's proxy to the
   // one cluster, or the HA cluster's multi-host string.
   std::string DatabaseConninfo(Hop hop, const std::string& dbname) const;
-  ServiceProcess::Spec OrderSpec(const std::string& name, const std::string& role);
+  // The database directly (no proxy): the one cluster, or the HA cluster's multi-host string.
+  std::string DirectConninfo(const std::string& dbname) const;
+  // CREATE DATABASE on the one cluster or the HA leader; its unique name.
+  absl::StatusOr<std::string> CreateDatabase(const std::string& prefix);
+  // An order_service process of deployment A, or of B when `database` names B's.
+  ServiceProcess::Spec OrderSpec(const std::string& name, const std::string& role,
+                                 const std::string& database = "");
+  absl::Status StartSecondDeployment();
+  absl::StatusOr<std::string> DeploymentIdentity(const std::string& database);
+  absl::StatusOr<CheckReport> CheckBothDeployments(const ClientRecords& a, const ClientRecords& b);
+  orders::v1::ReconcileReport ReconcileVia(const std::string& target, absl::Status* status);
   absl::Status RestartLocked(Managed& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Supervise();
   void StripFailpoints(Managed& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -196,12 +214,17 @@ class Scenario {
   std::string order_db_, payment_db_;
   std::vector<std::unique_ptr<FaultProxy>> proxies_;
   std::unique_ptr<RetryingClient> client_;
+  // Deployment B (second_deployment): its database, and its client (through proxies_[kHops]).
+  std::string order_db_b_;
+  std::unique_ptr<RetryingClient> client_b_;
+  orders::v1::ReconcileReport reconcile_b_;
   LoadTracker load_;
   int64_t extension_orders_ = 0;  // orders run beyond the plans, until their faults fired
 
   absl::Mutex mu_;
   Managed payment_ ABSL_GUARDED_BY(mu_);
   Managed order_ ABSL_GUARDED_BY(mu_);
+  Managed order_b_ ABSL_GUARDED_BY(mu_);  // second_deployment only
   std::vector<Managed> relays_ ABSL_GUARDED_BY(mu_);
   bool healing_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};

@@ -575,6 +575,45 @@ TEST(NetworkScenarios, ShortLeasesAgainstSlowPayments) {
   EXPECT_GT(r.cancelled, 0);
 }
 
+// Two deployments (their own orders databases, so both number orders from 1) charging through
+// one payment service, running the same plan with the same idempotency keys at once, while
+// payments commits charges and loses the answers (every retry is then a replay) and is killed
+// once. Each deployment's orders are paid only with charges under its own keys: no order of one
+// is ever answered with the other's charge, and each deployment's reconciler sees the other's
+// charges as foreign, never as mismatches.
+TEST(NetworkScenarios, TwoDeploymentsOnOnePaymentService) {
+  ScenarioOptions options = Options("two_deployments", 134);
+  options.second_deployment = true;
+  options.required_faults = {"payments answers lost", "killed payment_service"};
+  START_SCENARIO(s);
+  s.Run(Plan(options, 150, {.cancel_fraction = 0.2}),
+        [](Scenario& s, const std::function<bool()>& done) {
+          s.AwaitProgress(20, done);
+          const int w = s.BeginFault("payments answers lost");
+          EXPECT_TRUE(s.SetPaymentFaults(0, 0.4, 0, 0, 11).ok());
+          s.AwaitProgress(40, done);
+          EXPECT_TRUE(s.SetPaymentFaults(0, 0, 0, 0, 0).ok());
+          s.EndFault(w);
+          s.KillPayment();
+          s.AwaitProgress(20, done);
+        });
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  EXPECT_EQ(r.cross_deployment_replays, 0);
+  EXPECT_GT(r.paid, 0);
+  EXPECT_GT(r.cancelled, 0);
+  // Both deployments ran the whole plan and saw the other's charges as foreign.
+  EXPECT_GE(r.acknowledged, 2 * 150 - r.failed_definitely);
+  const orders::v1::ReconcileReport& b = s.reconcile_b();
+  EXPECT_EQ(b.order_not_paid_charge_succeeded() + b.cancelled_order_holds_money() +
+                b.charge_without_order() + b.amount_or_currency_mismatch() +
+                b.paid_order_without_charge(),
+            0)
+      << b.DebugString();
+  EXPECT_GT(b.foreign_charges(), 0);
+  EXPECT_GT(s.reconcile().foreign_charges(), 0);
+}
+
 // --- everything at once -----------------------------------------------------------------------
 
 // A seeded schedule of every fault above, in two lanes that run at once: one for the network

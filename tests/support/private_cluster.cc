@@ -45,6 +45,19 @@ absl::StatusOr<std::unique_ptr<PrivateCluster>> PrivateCluster::Start() {
   return cluster;
 }
 
+absl::StatusOr<std::unique_ptr<PrivateCluster>> PrivateCluster::StartStandbyOf(
+    const PrivateCluster& primary) {
+  std::unique_ptr<PrivateCluster> cluster(new PrivateCluster());
+  cluster->dir_ = MakeTempDir("standby");
+  auto out = PgSh(
+      absl::StrCat("pg_standby_start ", cluster->dir_, " ", primary.port_, " >&2 && echo $PGPORT"));
+  if (!out.ok()) return out.status();
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*out), &cluster->port_)) {
+    return absl::InternalError(absl::StrCat("pg_standby_start printed no port: ", *out));
+  }
+  return cluster;
+}
+
 PrivateCluster::~PrivateCluster() {
   (void)PgSh(absl::StrCat("pg_stop ", dir_));
   (void)PgSh(absl::StrCat("rm -rf ", dir_));
@@ -52,6 +65,7 @@ PrivateCluster::~PrivateCluster() {
 
 absl::Status PrivateCluster::Stop() { return PgSh(absl::StrCat("pg_stop ", dir_)).status(); }
 absl::Status PrivateCluster::Resume() { return PgSh(absl::StrCat("pg_resume ", dir_)).status(); }
+absl::Status PrivateCluster::Promote() { return PgSh(absl::StrCat("pg_promote ", dir_)).status(); }
 
 absl::Status PrivateCluster::Exec(const char* sql) {
   auto conn = pg::Connection::Open(conninfo() + " dbname=postgres");

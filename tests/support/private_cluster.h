@@ -14,11 +14,16 @@ class PrivateCluster {
  public:
   // initdb and start; takes a second or two.
   static absl::StatusOr<std::unique_ptr<PrivateCluster>> Start();
+  // A streaming hot standby of `primary` (pg_basebackup -R), started on a port of its own.
+  static absl::StatusOr<std::unique_ptr<PrivateCluster>> StartStandbyOf(
+      const PrivateCluster& primary);
   ~PrivateCluster();  // stops the server and removes its files
 
   // pg_ctl stop -m fast (sessions end with 57P01), and start again on the same port.
   absl::Status Stop();
   absl::Status Resume();
+  // pg_ctl promote: a standby becomes a primary (waits until it accepts writes).
+  absl::Status Promote();
   // Runs fixed SQL as the superuser on database postgres (ALTER SYSTEM, pg_reload_conf()).
   absl::Status Exec(const char* sql);
 

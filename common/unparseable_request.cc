@@ -1,0 +1,60 @@
+#include "common/unparseable_request.h"
+
+#include "common/errors.h"
+#include "common/status_mapper.h"
+#include "grpcpp/support/server_interceptor.h"
+
+namespace common {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+class UnparseableRequest : public grpc::experimental::Interceptor {
+ public:
+  UnparseableRequest(const std::string* domain, std::string method)
+      : domain_(domain), method_(std::move(method)) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    // A request that failed to deserialize reaches POST_RECV_MESSAGE as a null message.
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparseable_ = true;
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
+        unparseable_ && methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+      methods->ModifySendStatus(ToGrpcStatus(
+          ErrorWithReason(absl::StatusCode::kInvalidArgument, kRequestNotParseable,
+                          "the request is not a valid " + method_ +
+                              " request: not a protobuf message of its type, or a string "
+                              "field that is not valid UTF-8"),
+          *domain_));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* domain_;
+  const std::string method_;
+  bool unparseable_ = false;
+};
+
+class Factory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit Factory(std::string domain) : domain_(std::move(domain)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new UnparseableRequest(&domain_, info->method());
+  }
+
+ private:
+  const std::string domain_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewUnparseableRequestFactory(
+    std::string error_domain) {
+  return std::make_unique<Factory>(std::move(error_domain));
+}
+
+}  // namespace common
