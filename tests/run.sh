@@ -4,6 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/deploy/local/setup.sh"
+# Patroni and etcd for the HA scenarios (tests/network, HaScenarios.*).
+"$root/deploy/local/ha.sh" install
 
 source "$root/deploy/local/pg.sh"
 source "$root/deploy/local/pgbouncer.sh"

@@ -41,6 +41,14 @@ logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 ignore_startup_parameters = extra_float_digits
 INI
+  pgbouncer_run "$dir" "$port"
+}
+
+# pgbouncer_run DIR PORT: starts PgBouncer on DIR/pgbouncer.ini (listening on PORT, log and
+# pidfile in DIR) as the owner of the private clusters, waits until it answers; exports
+# PGBOUNCER_PORT. Also used by deploy/local/ha.sh with its own configuration.
+pgbouncer_run() {
+  local dir=$1 port=$2
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$dir"; fi
   pg_as_owner /usr/sbin/pgbouncer -d -q "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log"; return 1; }
   for _ in $(seq 1 100); do

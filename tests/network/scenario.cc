@@ -111,14 +111,26 @@ Scenario::~Scenario() {
   }
 }
 
+std::string Scenario::DirectConninfo(const std::string& dbname) const {
+  return ha_ != nullptr ? ha_->Conninfo(dbname) : pg_->Conninfo(dbname);
+}
+
+absl::StatusOr<std::string> Scenario::CreateDatabase(const std::string& prefix) {
+  return ha_ != nullptr ? ha_->CreateDatabase(prefix) : pg_->CreateDatabase(prefix);
+}
+
+std::string Scenario::DatabaseConninfo(Hop hop, const std::string& dbname) const {
+  if (ha_ != nullptr) return ha_->Conninfo(dbname);
+  return pg_->ConninfoVia(proxies_[static_cast<int>(hop)]->port(), dbname);
+}
+
 ServiceProcess::Spec Scenario::OrderSpec(const std::string& name, const std::string& role,
                                          const std::string& database) {
   ServiceProcess::Spec spec;
   spec.name = name;
   spec.binary = ProcessHarness::ServiceBinary("order_service");
   spec.args = {"--database",
-               pg_->ConninfoVia(proxies_[static_cast<int>(Hop::kOrderPg)]->port(),
-                                database.empty() ? order_db_ : database),
+               DatabaseConninfo(Hop::kOrderPg, database.empty() ? order_db_ : database),
                "--payment_addr",
                proxies_[static_cast<int>(Hop::kOrderPayment)]->address(),
                "--role",
@@ -146,14 +158,23 @@ ServiceProcess::Spec Scenario::OrderSpec(const std::string& name, const std::str
 }
 
 absl::Status Scenario::Start() {
-  absl::StatusOr<PostgresCluster*> pg = harness_.StartPostgres(options_.own_postgres);
-  if (!pg.ok()) return pg.status();
-  pg_ = *pg;
+  if (options_.ha_nodes > 0) {
+    HaCluster::Options ho;
+    ho.nodes = options_.ha_nodes;
+    ho.synchronous = options_.ha_synchronous;
+    absl::StatusOr<std::unique_ptr<HaCluster>> ha = HaCluster::Start(ho);
+    if (!ha.ok()) return ha.status();
+    ha_ = *std::move(ha);
+  } else {
+    absl::StatusOr<PostgresCluster*> pg = harness_.StartPostgres(options_.own_postgres);
+    if (!pg.ok()) return pg.status();
+    pg_ = *pg;
+  }
   // Both databases at once: each CREATE DATABASE copies the template and syncs it to disk, and
   // the two waits overlap.
   absl::StatusOr<std::string> order_db = absl::UnknownError("not created");
-  std::thread create_order_db([&] { order_db = pg_->CreateDatabase(options_.name + "_orders"); });
-  absl::StatusOr<std::string> payment_db = pg_->CreateDatabase(options_.name + "_payments");
+  std::thread create_order_db([&] { order_db = CreateDatabase(options_.name + "_orders"); });
+  absl::StatusOr<std::string> payment_db = CreateDatabase(options_.name + "_payments");
   create_order_db.join();
   if (!order_db.ok()) return order_db.status();
   if (!payment_db.ok()) return payment_db.status();
@@ -166,7 +187,8 @@ absl::Status Scenario::Start() {
     FaultProxy::Options po;
     po.name = names[i];
     po.seed = options_.seed * 31 + static_cast<uint64_t>(i);
-    po.upstream_port = (i >= 2) ? pg_->port() : 1;  // 1: nothing listens until SetUpstream
+    // 1: nothing listens (until SetUpstream; the PostgreSQL hops stay idle in front of HA).
+    po.upstream_port = (i >= 2 && pg_ != nullptr) ? pg_->port() : 1;
     auto proxy = FaultProxy::Start(po);
     if (!proxy.ok()) return proxy.status();
     proxies_.push_back(*std::move(proxy));
@@ -175,14 +197,13 @@ absl::Status Scenario::Start() {
   ServiceProcess::Spec payment;
   payment.name = "payment_service";
   payment.binary = ProcessHarness::ServiceBinary("payment_service");
-  payment.args = {
-      "--database",
-      pg_->ConninfoVia(proxies_[static_cast<int>(Hop::kPaymentPg)]->port(), payment_db_),
-      "--enable_fault_admin",
-      absl::StrCat("--pool_size=", options_.pool_size),
-      absl::StrCat("--fault_seed=", options_.seed),
-      LogRpcsFlag(),
-      "--metrics_port=-1"};
+  payment.args = {"--database",
+                  DatabaseConninfo(Hop::kPaymentPg, payment_db_),
+                  "--enable_fault_admin",
+                  absl::StrCat("--pool_size=", options_.pool_size),
+                  absl::StrCat("--fault_seed=", options_.seed),
+                  LogRpcsFlag(),
+                  "--metrics_port=-1"};
   if (!options_.payment_failpoints.empty()) {
     payment.args.push_back(absl::StrCat("--failpoints=", options_.payment_failpoints));
   }
@@ -245,7 +266,7 @@ absl::Status Scenario::Start() {
 }
 
 absl::Status Scenario::StartSecondDeployment() {
-  absl::StatusOr<std::string> db = pg_->CreateDatabase(options_.name + "_orders_b");
+  absl::StatusOr<std::string> db = CreateDatabase(options_.name + "_orders_b");
   if (!db.ok()) return db.status();
   order_db_b_ = *db;
   FaultProxy::Options po;
@@ -276,7 +297,7 @@ absl::Status Scenario::StartSecondDeployment() {
 }
 
 absl::StatusOr<std::string> Scenario::DeploymentIdentity(const std::string& database) {
-  auto conn = pg::Connection::Open(pg_->Conninfo(database));
+  auto conn = pg::Connection::Open(DirectConninfo(database));
   if (!conn.ok()) return conn.status();
   absl::StatusOr<pg::Result> r =
       (*conn)->Exec({"scenario_deployment_identity", "SELECT id FROM deployment_identity"});
@@ -520,13 +541,15 @@ void Scenario::ResumeRelay(int index) {
 }
 
 absl::Status Scenario::Checkpoint() {
-  auto conn = pg::Connection::Open(pg_->Conninfo("postgres"));
+  auto conn = pg::Connection::Open(DirectConninfo("postgres"));
   if (!conn.ok()) return conn.status();
   return (*conn)->ExecScript("CHECKPOINT");
 }
 
 absl::Status Scenario::RestartPostgres(absl::Duration down_for) {
-  if (!pg_->owned()) return absl::FailedPreconditionError("the test cluster is shared");
+  if (pg_ == nullptr || !pg_->owned()) {
+    return absl::FailedPreconditionError("the test cluster is shared (or HA: use ha())");
+  }
   pg_restarts_++;
   return pg_->RestartImmediate(down_for);
 }
@@ -634,7 +657,7 @@ absl::StatusOr<CheckReport> Scenario::Finish() {
   for (auto& proxy : proxies_) {
     if (absl::Status s = proxy->ClearAll(); !s.ok()) return s;
   }
-  if (pg_->owned() && !pg_->running()) {
+  if (pg_ != nullptr && pg_->owned() && !pg_->running()) {
     if (absl::Status s = pg_->Start(); !s.ok()) return s;
   }
   ResumePayment();

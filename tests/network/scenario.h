@@ -29,6 +29,7 @@
 #include "orders/v1/orders.pb.h"
 #include "tests/network/checker.h"
 #include "tests/network/fault_proxy.h"
+#include "tests/network/ha_cluster.h"
 #include "tests/network/load_tracker.h"
 #include "tests/network/process_harness.h"
 #include "tests/network/retrying_client.h"
@@ -40,6 +41,11 @@ struct ScenarioOptions {
   uint64_t seed = 1;
   // A private cluster (needed to restart PostgreSQL); else the test cluster from the environment.
   bool own_postgres = false;
+  // > 0: an HA PostgreSQL of this many Patroni nodes (HaCluster, deploy/local/ha.sh) instead of
+  // one cluster; both services use its multi-host connection string directly (target_session_attrs
+  // =read-write), so the order->pg and payment->pg proxies carry nothing.
+  int ha_nodes = 0;
+  bool ha_synchronous = true;  // Patroni's synchronous_mode
   int client_threads = 8;
   RetryPolicy policy;
   // Extra flags. Failpoints go in order_failpoints / payment_failpoints (see
@@ -132,7 +138,10 @@ class Scenario {
 
   FaultProxy& proxy(Hop hop) { return *proxies_[static_cast<int>(hop)]; }
   RetryingClient& client() { return *client_; }
-  PostgresCluster* postgres() { return pg_; }
+  PostgresCluster* postgres() { return pg_; }  // nullptr with ha_nodes > 0
+  HaCluster* ha() { return ha_.get(); }        // nullptr without ha_nodes
+  const std::string& order_database() const { return order_db_; }
+  const std::string& payment_database() const { return payment_db_; }
   const ScenarioOptions& options() const { return options_; }
   std::string order_address();    // directly, not through a proxy
   std::string payment_address();  // directly
@@ -173,6 +182,13 @@ class Scenario {
     bool paused = false;
   };
 
+  // The --database of a service whose PostgreSQL hop is `hop`: through that hop's proxy to the
+  // one cluster, or the HA cluster's multi-host string.
+  std::string DatabaseConninfo(Hop hop, const std::string& dbname) const;
+  // The database directly (no proxy): the one cluster, or the HA cluster's multi-host string.
+  std::string DirectConninfo(const std::string& dbname) const;
+  // CREATE DATABASE on the one cluster or the HA leader; its unique name.
+  absl::StatusOr<std::string> CreateDatabase(const std::string& prefix);
   // An order_service process of deployment A, or of B when `database` names B's.
   ServiceProcess::Spec OrderSpec(const std::string& name, const std::string& role,
                                  const std::string& database = "");
@@ -191,6 +207,7 @@ class Scenario {
   const ScenarioOptions options_;
   const absl::Time started_ = absl::Now();
   ProcessHarness harness_;
+  std::unique_ptr<HaCluster> ha_;  // stopped after the services (declared before them)
   // The service processes (in harness_.dir()); destroyed (killed) before the harness goes.
   std::vector<std::unique_ptr<ServiceProcess>> processes_;
   PostgresCluster* pg_ = nullptr;

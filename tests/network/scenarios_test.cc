@@ -5,12 +5,19 @@
 //
 // Soak: NETWORK_SOAK_ORDERS=20000 [NETWORK_SOAK_SECONDS=...] [NETWORK_SOAK_SEED=...]
 //   build-net/tests/network/network_scenarios_tests --gtest_filter='*Soak*'
+#include <algorithm>
+#include <atomic>
 #include <iostream>
 #include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/client_context.h"
+#include "common/pg/connection.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/network/scenario.h"
 
@@ -854,6 +861,274 @@ TEST(NetworkScenarios, Soak) {
   CheckReport r;
   FinishAndCheck(s, &r);
   EXPECT_GE(r.planned, static_cast<int64_t>(submitted));
+}
+
+// --- HA PostgreSQL: Patroni failover and switchover ---------------------------------------------
+//
+// Two Patroni nodes and etcd (HaCluster, deploy/local/ha.sh); both services on the multi-host
+// connection string (target_session_attrs=read-write), so after a failover libpq finds the new
+// leader. A few hundred orders each; the fault comes once enough orders are acknowledged.
+
+ScenarioOptions HaOptions(const std::string& name, uint64_t seed, bool synchronous) {
+  ScenarioOptions o = Options(name, seed);
+  o.ha_nodes = 2;
+  o.ha_synchronous = synchronous;
+  // A killed leader's key expires after Patroni's ttl (10 s), then the standby promotes: one
+  // logical order retries through all of it, as a user with a generous deadline would.
+  o.policy.budget = absl::Seconds(60);
+  o.retry_unknown_budget = absl::Seconds(60);
+  return o;
+}
+
+// From `t` to the end of the first create acknowledged by an attempt started at or after `t`
+// (so it ran against whichever leader was there then); infinite when none.
+absl::Duration FirstCreateAfter(const ClientRecords& records, absl::Time t) {
+  absl::Duration best = absl::InfiniteDuration();
+  for (const AttemptRecord& a : records.attempts) {
+    if (a.op == Operation::kCreate && a.code == grpc::StatusCode::OK && a.start >= t) {
+      best = std::min(best, a.end - t);
+    }
+  }
+  return best;
+}
+
+// The longest stretch of [from, to] in which no create attempt was acknowledged.
+absl::Duration LongestWriteGap(const ClientRecords& records, absl::Time from, absl::Time to) {
+  std::vector<absl::Time> ends = {from, to};
+  for (const AttemptRecord& a : records.attempts) {
+    if (a.op == Operation::kCreate && a.code == grpc::StatusCode::OK && a.end > from &&
+        a.end < to) {
+      ends.push_back(a.end);
+    }
+  }
+  std::sort(ends.begin(), ends.end());
+  absl::Duration gap = absl::ZeroDuration();
+  for (size_t i = 1; i < ends.size(); ++i) gap = std::max(gap, ends[i] - ends[i - 1]);
+  return gap;
+}
+
+// Create attempts that failed with a code other than OK while [from, to] (retried or not).
+int64_t FailedCreateAttempts(const ClientRecords& records, absl::Time from, absl::Time to) {
+  int64_t n = 0;
+  for (const AttemptRecord& a : records.attempts) {
+    n += a.op == Operation::kCreate && a.code != grpc::StatusCode::OK && a.end >= from &&
+         a.start <= to;
+  }
+  return n;
+}
+
+struct LeaderKill {
+  std::string killed;
+  absl::Time at = absl::InfiniteFuture();
+  absl::Time end = absl::InfiniteFuture();  // the window's end (30 orders on the new leader)
+  int64_t claimed_at_kill = -1;  // outbox events leased and not completed (relay mid-batch)
+};
+
+// Outbox events the relays hold leases on and have not completed yet: a batch in flight.
+int64_t ClaimedOutboxEvents(Scenario& s) {
+  auto conn = pg::Connection::Open(s.ha()->Conninfo(s.order_database()));
+  if (!conn.ok()) return -1;
+  auto r = (*conn)->Exec(pg::Query{"ha_claimed_events",
+                                   "SELECT count(*) FROM outbox_events "
+                                   "WHERE status = 'PENDING' AND lease_until > now()"});
+  return r.ok() ? r->Int(0, 0) : -1;
+}
+
+constexpr const char* kLeaderKilled = "Patroni leader killed (SIGKILL)";
+
+// After `after` orders: SIGKILL of the leader node (Patroni, postmaster, backends) -- when
+// `mid_batch`, at a moment the relay holds claimed events -- then the window lasts until a new
+// leader accepts writes and 30 more orders are acknowledged on it; the killed node then rejoins
+// as a replica.
+void KillLeaderUnderLoad(Scenario& s, const std::function<bool()>& done, int64_t after,
+                         bool mid_batch, LeaderKill* out) {
+  if (!s.AwaitProgress(after, done)) return;
+  if (mid_batch) {
+    for (int i = 0; i < 500 && !done(); ++i) {  // up to 10 s
+      out->claimed_at_kill = ClaimedOutboxEvents(s);
+      if (out->claimed_at_kill > 0) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  const int w = s.BeginFault(kLeaderKilled);
+  absl::StatusOr<std::string> killed = s.ha()->KillLeader(&out->at);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  out->killed = *killed;
+  absl::Status leader = s.ha()->WaitLeader(absl::Seconds(60), out->killed);
+  EXPECT_TRUE(leader.ok()) << leader;
+  s.AwaitProgress(30, done);
+  out->end = absl::Now();
+  s.EndFault(w);
+  absl::Status back = s.ha()->StartNode(out->killed);
+  EXPECT_TRUE(back.ok()) << back;
+}
+
+void PrintHa(const std::string& line) { std::cout << "ha: " << line << "\n" << std::flush; }
+
+// Synchronous replication: a commit is acknowledged once the standby has flushed it, so the
+// promoted standby holds every acknowledged order. Creates resume within 30 s.
+TEST(HaScenarios, LeaderKilledUnderLoadSynchronous) {
+  ScenarioOptions options = HaOptions("ha_kill", 201, /*synchronous=*/true);
+  options.required_faults = {kLeaderKilled};
+  START_SCENARIO(s);
+  LeaderKill kill;
+  s.Run(Plan(options, 300), [&kill](Scenario& s, const std::function<bool()>& done) {
+    KillLeaderUnderLoad(s, done, 60, /*mid_batch=*/false, &kill);
+  });
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  const ClientRecords records = s.client().records();
+  const absl::Duration outage = FirstCreateAfter(records, kill.at);
+  PrintHa(absl::StrCat("synchronous, leader ", kill.killed, " killed: outage (kill to first ",
+                       "create acknowledged after it) ", absl::FormatDuration(outage),
+                       "; longest stretch without an acknowledged create ",
+                       absl::FormatDuration(LongestWriteGap(records, kill.at, kill.end)),
+                       "; acknowledged ", r.acknowledged, ", recovered after a failed attempt ",
+                       r.recovered, ", lost ", r.count(Rule::kLost)));
+  EXPECT_LT(outage, absl::Seconds(30));
+  absl::StatusOr<std::string> leader = s.ha()->Leader();
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_NE(*leader, kill.killed);
+}
+
+// The relay has claimed events (leases committed on the old leader) and is waiting on slow
+// payments when the leader dies: it completes them on the new leader, or its leases expire and
+// they are claimed again; the derived charge key keeps it to one charge each.
+TEST(HaScenarios, RelayMidBatchDuringFailover) {
+  ScenarioOptions options = HaOptions("ha_relay", 202, /*synchronous=*/true);
+  options.required_faults = {kLeaderKilled};
+  START_SCENARIO(s);
+  // Payments answer in 200-400 ms, so a claimed batch stays in flight that long.
+  ASSERT_TRUE(s.SetPaymentFaults(0, 0, 300, 100, 7).ok());
+  LeaderKill kill;
+  s.Run(Plan(options, 200), [&kill](Scenario& s, const std::function<bool()>& done) {
+    KillLeaderUnderLoad(s, done, 40, /*mid_batch=*/true, &kill);
+  });
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  PrintHa(absl::StrCat("relay mid-batch: ", kill.claimed_at_kill,
+                       " outbox events claimed and not completed when ", kill.killed,
+                       " was killed; outage ",
+                       absl::FormatDuration(FirstCreateAfter(s.client().records(), kill.at))));
+  EXPECT_GT(kill.claimed_at_kill, 0) << "the leader died while the relay held no batch";
+}
+
+// Asynchronous replication (synchronous_mode: false): what a failover loses. Measured and
+// printed, not asserted zero: acknowledged orders missing on the new leader are the reason the
+// docs say to run synchronous. The services still recover without a restart.
+TEST(HaScenarios, LeaderKilledUnderLoadAsynchronousMeasuresLoss) {
+  ScenarioOptions options = HaOptions("ha_async", 203, /*synchronous=*/false);
+  options.required_faults = {kLeaderKilled};
+  options.drain_timeout = absl::Seconds(30);  // orders lost with their events drain at once
+  START_SCENARIO(s);
+  LeaderKill kill;
+  s.Run(Plan(options, 300), [&kill](Scenario& s, const std::function<bool()>& done) {
+    KillLeaderUnderLoad(s, done, 60, /*mid_batch=*/false, &kill);
+  });
+  absl::StatusOr<CheckReport> report = s.Finish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  for (const std::string& unfired : s.load().Unfired()) ADD_FAILURE() << "fault " << unfired;
+  const absl::Duration outage = FirstCreateAfter(s.client().records(), kill.at);
+  PrintHa(absl::StrCat("asynchronous, leader ", kill.killed, " killed: acknowledged orders ",
+                       "missing on the new leader ", report->count(Rule::kLost), " of ",
+                       report->acknowledged, "; other violations ",
+                       static_cast<int64_t>(report->violations.size()) - report->count(Rule::kLost),
+                       "; outage ", absl::FormatDuration(outage)));
+  EXPECT_LT(outage, absl::Seconds(30));
+  EXPECT_GT(report->acknowledged, 0);
+}
+
+// grpc.health.v1 of the order service (the overall name ""), polled every 20 ms on a thread.
+class ReadinessWatch {
+ public:
+  explicit ReadinessWatch(const std::string& address)
+      : stub_(grpc::health::v1::Health::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))),
+        thread_([this] { Loop(); }) {}
+  ~ReadinessWatch() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int not_serving() const { return not_serving_.load(); }
+  bool last_serving() const { return last_serving_.load(); }
+
+ private:
+  void Loop() {
+    while (!stop_.load()) {
+      grpc::health::v1::HealthCheckResponse response;
+      auto context = common::NewClientContext({.timeout = absl::Milliseconds(500)});
+      grpc::Status st = stub_->Check(context.get(), {}, &response);
+      const bool serving =
+          st.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      if (st.ok() && !serving) not_serving_++;
+      last_serving_ = serving;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  std::unique_ptr<grpc::health::v1::Health::Stub> stub_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> not_serving_{0};
+  std::atomic<bool> last_serving_{false};
+  std::thread thread_;
+};
+
+constexpr const char* kSwitchover = "patronictl switchover";
+
+// A planned switchover under load: the old leader is demoted and stays up as a standby of the
+// new one, with the services' sessions still on it. No order fails beyond retried attempts,
+// writes succeed again within 10 s without a restart, and readiness answers NOT_SERVING while
+// no writable connection can be made, SERVING after.
+TEST(HaScenarios, PlannedSwitchoverOldPrimaryStaysStandby) {
+  ScenarioOptions options = HaOptions("ha_switchover", 204, /*synchronous=*/true);
+  options.required_faults = {kSwitchover};
+  START_SCENARIO(s);
+  absl::Time from = absl::InfiniteFuture(), to = absl::InfiniteFuture();
+  std::string old_leader;
+  std::unique_ptr<ReadinessWatch> watch;
+  s.Run(Plan(options, 300), [&](Scenario& s, const std::function<bool()>& done) {
+    if (!s.AwaitProgress(60, done)) return;
+    absl::StatusOr<std::string> leader = s.ha()->Leader();
+    ASSERT_TRUE(leader.ok()) << leader.status();
+    old_leader = *leader;
+    watch = std::make_unique<ReadinessWatch>(s.order_address());
+    const int w = s.BeginFault(kSwitchover);
+    from = absl::Now();
+    absl::Status st = s.ha()->Switchover();
+    EXPECT_TRUE(st.ok()) << st;
+    st = s.ha()->WaitLeader(absl::Seconds(30), old_leader);
+    EXPECT_TRUE(st.ok()) << st;
+    s.AwaitProgress(30, done);
+    to = absl::Now();
+    s.EndFault(w);
+    // Readiness back to SERVING on the new leader.
+    for (int i = 0; i < 250 && !watch->last_serving(); ++i) absl::SleepFor(absl::Milliseconds(20));
+    watch->Stop();
+  });
+  CheckReport r;
+  FinishAndCheck(s, &r);
+  const ClientRecords records = s.client().records();
+  const absl::Duration gap = LongestWriteGap(records, from, to);
+  PrintHa(absl::StrCat("switchover from ", old_leader, ": longest stretch without an ",
+                       "acknowledged create ", absl::FormatDuration(gap), "; failed create ",
+                       "attempts during it (all retried) ", FailedCreateAttempts(records, from, to),
+                       "; orders failed ", r.failed_definitely, " unknown ", r.unknown,
+                       "; readiness NOT_SERVING answers ", watch ? watch->not_serving() : -1));
+  EXPECT_EQ(r.failed_definitely, 0);
+  EXPECT_LT(gap, absl::Seconds(10)) << "writes must succeed again within 10 s, no restart";
+  ASSERT_NE(watch, nullptr);
+  EXPECT_GT(watch->not_serving(), 0) << "readiness never said NOT_SERVING during the switchover";
+  EXPECT_TRUE(watch->last_serving()) << "readiness not SERVING after the switchover";
+  // The old primary came back up as a standby of the new leader (Patroni restarts it in
+  // recovery), and the services left it without being restarted.
+  absl::Status replica = s.ha()->WaitReplicas(1, absl::Seconds(60));
+  ASSERT_TRUE(replica.ok()) << replica;
+  const int old_port = s.ha()->pg_ports()[old_leader.back() - '1'];
+  auto conn = pg::Connection::Open(s.ha()->NodeConninfo(old_port, "postgres"));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto recovery = (*conn)->Exec(pg::Query{"ha_in_recovery", "SELECT pg_is_in_recovery()"});
+  ASSERT_TRUE(recovery.ok()) << recovery.status();
+  EXPECT_TRUE(recovery->Bool(0, 0)) << old_leader << " is not a standby";
 }
 
 }  // namespace
