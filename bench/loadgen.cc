@@ -44,6 +44,7 @@
 #include "common/client_context.h"
 #include "common/idempotency.h"
 #include "common/latency_histogram.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
@@ -79,6 +80,14 @@ ABSL_FLAG(int, items, 3, "line items per order");
 ABSL_FLAG(std::string, payment_method, "pm_card_visa", "payment method of every order or charge");
 ABSL_FLAG(std::string, token, "", "bearer token, when the service checks tokens");
 ABSL_FLAG(bool, table, true, "print the human table before the name=value lines");
+ABSL_FLAG(bool, pushback, true,
+          "closed loop: after a RESOURCE_EXHAUSTED carrying grpc-retry-pushback-ms, that caller "
+          "waits that long before its next call (as our client library does); false: at once");
+ABSL_FLAG(absl::Duration, probe_interval, absl::ZeroDuration(),
+          "during the measured phase, a GetOrder probe of --probe_order_id this often on a "
+          "connection of its own (0: none); a probe fails unless it is answered OK in time");
+ABSL_FLAG(absl::Duration, probe_timeout, absl::Milliseconds(250), "deadline of each probe");
+ABSL_FLAG(int64_t, probe_order_id, 1, "the order the probes read");
 ABSL_FLAG(bool, outbox_stats, false,
           "only print orders.v1.OutboxAdmin/GetOutboxStats of --target as name=value lines");
 
@@ -129,6 +138,10 @@ CreateOrderRequest OrderBody(int64_t index, int items, const std::string& paymen
 struct PhaseStats {
   common::LatencyHistogram latency;  // closed loop: from send; open loop: from scheduled time
   common::LatencyHistogram service;  // from the actual send, in both modes
+  common::LatencyHistogram refused;  // RESOURCE_EXHAUSTED answers, from the actual send
+  std::atomic<int64_t> refused_with_pushback{0};  // of those, with grpc-retry-pushback-ms
+  std::atomic<int64_t> probes{0}, probe_failures{0};
+  common::LatencyHistogram probe_latency;
   std::array<std::atomic<int64_t>, 17> codes{};
   std::array<std::atomic<int64_t>, kOps> ops{};
   std::atomic<int64_t> completed{0};
@@ -153,8 +166,16 @@ struct Call {
   grpc::Status status;
   Op op = Op::kCreate;
   int64_t index = 0;
+  grpc::CompletionQueue* cq = nullptr;  // where its completion (or its caller's pause) arrives
   absl::Time scheduled, sent;
   virtual int64_t OrderId() const { return 0; }
+  virtual bool IsPause() const { return false; }
+};
+
+// A closed-loop caller waiting out a server's pushback: its alarm fires on the completion queue.
+struct Pause : Call {
+  grpc::Alarm alarm;
+  bool IsPause() const override { return true; }
 };
 
 template <typename Response>
@@ -258,8 +279,13 @@ class LoadGen {
         Launch(absl::Now());
       }
     }
+    std::thread prober;
+    if (config.measured && absl::GetFlag(FLAGS_probe_interval) > absl::ZeroDuration()) {
+      prober = std::thread([this, stats = stats.get()] { Probe(*stats); });
+    }
     // Calls end by their deadline at the latest.
     while (in_flight_.load() > 0) absl::SleepFor(absl::Milliseconds(1));
+    if (prober.joinable()) prober.join();
     const int64_t last = stats->last_completion_us.load();
     stats->elapsed = last > 0 ? absl::FromUnixMicros(last) - start : absl::Now() - start;
     stats_ = nullptr;
@@ -273,6 +299,38 @@ class LoadGen {
     std::unique_ptr<grpc::CompletionQueue> cq;
     std::thread thread;
   };
+
+  // GetOrder probes until the phase ends, each on its own schedule (i * interval after the
+  // start), on a connection the load does not use: what an operator's read sees.
+  void Probe(PhaseStats& stats) {
+    const absl::Duration interval = absl::GetFlag(FLAGS_probe_interval);
+    grpc::ChannelArguments args;
+    args.SetInt("loadgen.probe", 1);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto stub = orders::v1::OrderService::NewStub(grpc::CreateCustomChannel(
+        absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(), args));
+    GetOrderRequest request;
+    request.set_id(absl::GetFlag(FLAGS_probe_order_id));
+    const absl::Time start = absl::Now();
+    for (int64_t i = 0;; ++i) {
+      const absl::Time at = start + interval * i;
+      if (at >= end_) break;
+      if (at > absl::Now()) absl::SleepFor(at - absl::Now());
+      auto context = common::NewClientContext(
+          {.timeout = absl::GetFlag(FLAGS_probe_timeout), .bearer_token = token_});
+      orders::v1::Order order;
+      const absl::Time sent = absl::Now();
+      const grpc::Status status = stub->GetOrder(context.get(), request, &order);
+      stats.probe_latency.Record(absl::Now() - sent);
+      ++stats.probes;
+      if (!status.ok()) {
+        ++stats.probe_failures;
+        std::fprintf(stderr, "loadgen: probe failed after %.1f ms: %s %s\n",
+                     absl::ToDoubleMilliseconds(absl::Now() - sent),
+                     std::to_string(status.error_code()).c_str(), status.error_message().c_str());
+      }
+    }
+  }
 
   void ParseMix(const std::string& mix) {
     mix_ = {0, 0, 0};
@@ -407,6 +465,7 @@ class LoadGen {
       }
     }
     started->op = op;
+    started->cq = cq;
     started->scheduled = scheduled;
     started->sent = absl::Now();
     StartAndFinish(started);
@@ -435,6 +494,12 @@ class LoadGen {
   }
 
   void Complete(Call* call) {
+    if (call->IsPause()) {  // a caller's pushback is over: its next call
+      delete call;
+      if (Reserve()) Launch(absl::Now());
+      in_flight_.fetch_sub(1);
+      return;
+    }
     const absl::Time now = absl::Now();
     PhaseStats& stats = *stats_;
     const int code = std::clamp(static_cast<int>(call->status.error_code()), 0, 16);
@@ -453,9 +518,31 @@ class LoadGen {
         prepared_ok_.fetch_add(1);
       }
     }
+    absl::Duration pushback = absl::ZeroDuration();
+    if (call->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      stats.refused.Record(now - call->sent);
+      const auto& md = call->context->GetServerTrailingMetadata();
+      auto it = md.find("grpc-retry-pushback-ms");
+      int64_t ms = 0;
+      if (it != md.end() &&
+          absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms)) {
+        stats.refused_with_pushback.fetch_add(1, std::memory_order_relaxed);
+        pushback = absl::Milliseconds(std::max<int64_t>(0, ms));
+      }
+    }
     stats.completed.fetch_add(1, std::memory_order_relaxed);
     AtomicMax(stats.last_completion_us, absl::ToUnixMicros(now));
+    grpc::CompletionQueue* cq = call->cq;
     delete call;
+    if (config_.rate <= 0 && pushback > absl::ZeroDuration() && absl::GetFlag(FLAGS_pushback) &&
+        Reserve()) {
+      // This caller waits out the pushback, then makes its next call (the Pause's completion).
+      auto* pause = new Pause();
+      in_flight_.fetch_add(1);
+      pause->alarm.Set(cq, absl::ToChronoTime(absl::Now() + pushback), pause);
+      in_flight_.fetch_sub(1);
+      return;
+    }
     // Closed loop: the next call starts before this one leaves the in-flight count, so the
     // count reaches zero only when the phase is over.
     if (config_.rate <= 0 && Reserve()) Launch(absl::Now());
@@ -578,6 +665,16 @@ void PrintValues(const LoadGen& gen, const PhaseConfig& config, const PhaseStats
   }
   for (int c = 0; c < 17; ++c) {
     if (s.codes[c].load() > 0) line("status_" + CodeName(c), absl::StrCat(s.codes[c].load()));
+  }
+  line("refused", absl::StrCat(s.codes[8].load()));
+  line("refused_with_pushback", absl::StrCat(s.refused_with_pushback.load()));
+  line("refused_p50_ms", absl::StrFormat("%.3f", Ms(s.refused.Percentile(0.5))));
+  line("refused_p99_ms", absl::StrFormat("%.3f", Ms(s.refused.Percentile(0.99))));
+  if (s.probes.load() > 0) {
+    line("probes", absl::StrCat(s.probes.load()));
+    line("probe_failures", absl::StrCat(s.probe_failures.load()));
+    line("probe_p99_ms", absl::StrFormat("%.3f", Ms(s.probe_latency.Percentile(0.99))));
+    line("probe_max_ms", absl::StrFormat("%.3f", Ms(s.probe_latency.max())));
   }
 }
 

@@ -32,6 +32,9 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       .Port("port", config.port)
       .AtLeast("max_message_bytes", config.max_message_bytes, 1)
       .AtLeast("handler_threads", config.handler_threads, 1)
+      .AtLeast("max_metadata_bytes", config.max_metadata_bytes, 1024)
+      .AtLeast("max_concurrent_streams", config.max_concurrent_streams, 1)
+      .AtLeast("max_ping_strikes", config.keepalive.max_ping_strikes, 0)
       .NotNegative("shutdown_grace", config.shutdown_grace)
       .Positive("keepalive_time", k.time, /*allow_infinite=*/true)
       .Positive("keepalive_timeout", k.timeout)
@@ -60,14 +63,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::unique_ptr<GrpcServer> self(new GrpcServer());
   self->config_ = config;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), *credentials,
-                           &self->port_);
+  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), *credentials, &self->port_);
   // Keep idle handler threads instead of ending them: with gRPC's default (2 idle) the
   // synchronous server ends and re-creates a thread for about every third call under load.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               config.handler_threads);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
   const KeepaliveConfig& k = config.keepalive;
   if (k.time != absl::InfiniteDuration()) {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ToMillisArg(k.time));
@@ -76,6 +80,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              ToMillisArg(k.min_client_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, k.max_ping_strikes);
   if (k.max_connection_idle != absl::InfiniteDuration()) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ToMillisArg(k.max_connection_idle));
   }
@@ -86,16 +91,14 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   if (config.metrics != nullptr || config.log_rpcs) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(NewRpcObserverFactory({.metrics = config.metrics,
-                                              .log_rpcs = config.log_rpcs,
-                                              .service = config.service_name}));
+    creators.push_back(NewRpcObserverFactory(
+        {.metrics = config.metrics, .log_rpcs = config.log_rpcs, .service = config.service_name}));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.host, ":", config.port));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.host, ":", config.port));
   }
   self->SetServing(false);
   if (!config.port_file.empty()) {
@@ -107,9 +110,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   return self;
 }
 
-GrpcServer::~GrpcServer() {
-  Shutdown();
-}
+GrpcServer::~GrpcServer() { Shutdown(); }
 
 void GrpcServer::SetServing(bool serving) {
   if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(serving);

@@ -25,8 +25,8 @@ class Metrics;
 
 // HTTP/2 keepalive and connection ageing (gRPC server channel arguments).
 struct KeepaliveConfig {
-  absl::Duration time = absl::Minutes(1);       // ping a connection idle this long
-  absl::Duration timeout = absl::Seconds(20);   // close it if the ping is not answered by then
+  absl::Duration time = absl::Minutes(1);      // ping a connection idle this long
+  absl::Duration timeout = absl::Seconds(20);  // close it if the ping is not answered by then
   // Clients may ping this often without calls in flight (faster pings are a GOAWAY offence).
   absl::Duration min_client_ping_interval = absl::Seconds(10);
   // Close connections idle (no calls) this long; infinite: never.
@@ -35,20 +35,30 @@ struct KeepaliveConfig {
   // rebalance across replicas; infinite: never.
   absl::Duration max_connection_age = absl::InfiniteDuration();
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // Pings faster than min_client_ping_interval tolerated before the connection is closed with
+  // GOAWAY ENHANCE_YOUR_CALM (gRPC's "too_many_pings"); 0: any number.
+  int max_ping_strikes = 2;
 };
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  int port = 0;                 // 0 picks a free port
-  std::string port_file;        // when set, the chosen port is written here once listening
+  int port = 0;           // 0 picks a free port
+  std::string port_file;  // when set, the chosen port is written here once listening
   int max_message_bytes = 4 << 20;
-  int handler_threads = 64;     // idle synchronous handler threads kept for the next calls
+  // Request metadata (headers) accepted per call: our headers are an idempotency key (at most
+  // 255 characters), a bearer token, x-attempt and gRPC's own; a call over it is refused by gRPC
+  // (RESOURCE_EXHAUSTED, "received initial metadata size exceeds limit") before any handler.
+  int max_metadata_bytes = 16 << 10;
+  // Calls in flight on one HTTP/2 connection; a client beyond it queues its calls locally until
+  // one finishes (SETTINGS_MAX_CONCURRENT_STREAMS), so one connection cannot hold every slot.
+  int max_concurrent_streams = 100;
+  int handler_threads = 64;  // idle synchronous handler threads kept for the next calls
   absl::Duration shutdown_grace = absl::Seconds(5);
-  ServerTlsConfig tls;           // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
+  ServerTlsConfig tls;  // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
   KeepaliveConfig keepalive;
-  Metrics* metrics = nullptr;    // when set, every RPC is counted (not owned; must outlive)
-  bool log_rpcs = false;         // one JSON line per RPC on stderr
-  std::string service_name;      // "service" field of the log lines
+  Metrics* metrics = nullptr;  // when set, every RPC is counted (not owned; must outlive)
+  bool log_rpcs = false;       // one JSON line per RPC on stderr
+  std::string service_name;    // "service" field of the log lines
 };
 
 // INVALID_ARGUMENT naming the flag for a port out of range, a bad size, a non-positive
@@ -58,8 +68,8 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 class GrpcServer {
  public:
   // Starts listening with every service registered, health NOT_SERVING until the probe passes.
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const ServerConfig& config,
-                                                           const std::vector<grpc::Service*>& services);
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const ServerConfig& config, const std::vector<grpc::Service*>& services);
   ~GrpcServer();
 
   int port() const { return port_; }

@@ -4,6 +4,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/errors.h"
 
 namespace orders {
 
@@ -13,12 +15,13 @@ void CreateBatcher::Submit(PendingCreate& pending) {
   while (true) {
     // Either another request's batch wrote ours, or a lane is free and we lead the next batch.
     auto ready = [this, &pending]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return pending.finished || (busy_lanes_ < lanes_ && !queue_.empty() &&
-                                  queue_.front() == &pending);
+      return pending.finished ||
+             (busy_lanes_ < lanes_ && !queue_.empty() && queue_.front() == &pending);
     };
     mu_.Await(absl::Condition(&ready));
     if (pending.finished) return;
     std::vector<PendingCreate*> batch = TakeBatch();
+    if (batch.empty()) continue;  // every request it looked at had expired, ours included
     ++busy_lanes_;
     ++stats_.batches;
     stats_.requests += static_cast<int64_t>(batch.size());
@@ -34,8 +37,20 @@ void CreateBatcher::Submit(PendingCreate& pending) {
 std::vector<PendingCreate*> CreateBatcher::TakeBatch() {
   std::vector<PendingCreate*> batch;
   absl::flat_hash_set<std::string> keys;
-  for (auto it = queue_.begin(); it != queue_.end() && static_cast<int>(batch.size()) < max_batch_;) {
+  const absl::Time now = absl::Now();
+  for (auto it = queue_.begin();
+       it != queue_.end() && static_cast<int>(batch.size()) < max_batch_;) {
     PendingCreate* p = *it;
+    // Its caller has given up: writing it would only spend the batch's time (the commit of a
+    // request already in a batch goes on; idempotency makes that late commit safe).
+    if (p->deadline <= now) {
+      p->written = common::ErrorWithReason(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXPIRED",
+                                           "the deadline passed before the order was written");
+      p->finished = true;
+      ++stats_.expired;
+      it = queue_.erase(it);
+      continue;
+    }
     // The same key twice in one statement would conflict with itself: the later one waits.
     if (keys.insert(absl::StrCat(p->tenant, "\n", p->method, "\n", p->key)).second) {
       batch.push_back(p);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/admission_main.h"
 #include "common/auth.h"
 #include "common/config_check.h"
 #include "common/env.h"
@@ -31,7 +32,8 @@
 #include "payment_service/reaper.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
-ABSL_FLAG(int, port, 50052, "port to listen on, 0 for any free one (env PAYMENT_PORT if not given)");
+ABSL_FLAG(int, port, 50052,
+          "port to listen on, 0 for any free one (env PAYMENT_PORT if not given)");
 ABSL_FLAG(std::string, port_file, "", "write the port here once listening");
 ABSL_FLAG(std::string, database, "",
           "libpq connection string (env PAYMENT_DATABASE if empty; else libpq's PG* defaults)");
@@ -54,8 +56,9 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24),
 ABSL_FLAG(absl::Duration, reap_interval, absl::Minutes(1), "how often the reaper runs");
 ABSL_FLAG(int, reap_batch, 1000, "records deleted per reaper statement");
 // Operations (deploy/OPERATIONS.md): metrics, logs, TLS, keepalive.
-ABSL_FLAG(int, metrics_port, common::EnvIntOr("PAYMENT_METRICS_PORT", -1),
-          "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env PAYMENT_METRICS_PORT");
+ABSL_FLAG(
+    int, metrics_port, common::EnvIntOr("PAYMENT_METRICS_PORT", -1),
+    "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env PAYMENT_METRICS_PORT");
 ABSL_FLAG(std::string, metrics_host, common::EnvOr("PAYMENT_METRICS_HOST", ""),
           "address of the metrics endpoint (empty: --host); env PAYMENT_METRICS_HOST");
 ABSL_FLAG(std::string, metrics_port_file, "", "write the metrics port to this file once listening");
@@ -69,11 +72,13 @@ ABSL_FLAG(std::string, tls_client_ca, common::EnvOr("PAYMENT_TLS_CLIENT_CA", "")
           "mTLS: require client certificates signed by this PEM CA; env PAYMENT_TLS_CLIENT_CA");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
           "ping a connection idle this long (inf: never)");
-ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20), "close it if the ping is unanswered");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "close it if the ping is unanswered");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
           "close connections without calls after this (inf: never)");
-ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
-          "close connections this old so clients rebalance over replicas (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "close connections this old (GOAWAY, then 30 s for calls in flight) so clients behind "
+          "an L4 balancer reconnect and spread over replicas (inf: never)");
 
 namespace {
 
@@ -191,20 +196,27 @@ int main(int argc, char** argv) {
   }
 
   Payments payments(*ledger, faults);
-  PaymentGrpcService service(payments, *auth);
+  absl::StatusOr<common::AdmissionOptions> admission_options =
+      common::AdmissionOptionsFromFlags(absl::GetFlag(FLAGS_pool_size));
+  if (!admission_options.ok()) Die(std::string(admission_options.status().message()));
+  common::AdmissionController admission(*admission_options);
+  admission.set_multi_tenant(auth->enabled());
+  PaymentGrpcService service(payments, *auth,
+                             absl::GetFlag(FLAGS_admission) ? &admission : nullptr);
   FaultAdminGrpcService admin(faults, *auth);
   std::vector<grpc::Service*> services = {&service};
   if (absl::GetFlag(FLAGS_enable_fault_admin)) services.push_back(&admin);
 
   // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
-  auto metrics = common::Metrics::Start(
-      {.host = absl::GetFlag(FLAGS_metrics_host).empty() ? absl::GetFlag(FLAGS_host)
-                                                         : absl::GetFlag(FLAGS_metrics_host),
-       .port = absl::GetFlag(FLAGS_metrics_port),
-       .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
+  auto metrics = common::Metrics::Start({.host = absl::GetFlag(FLAGS_metrics_host).empty()
+                                                     ? absl::GetFlag(FLAGS_host)
+                                                     : absl::GetFlag(FLAGS_metrics_host),
+                                         .port = absl::GetFlag(FLAGS_metrics_port),
+                                         .port_file = absl::GetFlag(FLAGS_metrics_port_file)});
   if (!metrics.ok()) Die(std::string(metrics.status().message()));
   if (pool) common::AddPoolMetrics(**metrics, *pool, "payments");
   AddFaultMetrics(**metrics, faults);
+  common::AddAdmissionMetrics(**metrics, admission, "payment_service");
 
   common::ServerConfig config = ops_config;
   config.metrics = metrics->get();
