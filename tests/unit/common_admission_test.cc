@@ -135,8 +135,10 @@ TEST(AdmissionTest, GradientLimitShrinksWhenLatencyRisesAndGrowsBackWhenItFalls)
                                  .min_limit = 4,
                                  .max_limit = 100,
                                  .queue = 0});
-  // Calls that hold the lane full: 40 at once, each taking `latency`.
+  // Rounds of calls that fill the lane to its current limit, each taking `latency`; returns the
+  // smallest limit seen after a round.
   auto run = [&](absl::Duration latency, int rounds) {
+    int smallest = admission.stats().limit;
     for (int r = 0; r < rounds; ++r) {
       std::vector<AdmissionController::Permit> held;
       const int limit = admission.stats().limit;
@@ -145,14 +147,19 @@ TEST(AdmissionTest, GradientLimitShrinksWhenLatencyRisesAndGrowsBackWhenItFalls)
         if (p.ok()) held.push_back(*std::move(p));
       }
       absl::SleepFor(latency);
+      held.clear();
+      smallest = std::min(smallest, admission.stats().limit);
     }
+    return smallest;
   };
-  run(absl::Milliseconds(2), 30);
+  run(absl::Milliseconds(2), 30);  // flat latency, the lane used up: the limit grows
   const int steady = admission.stats().limit;
-  run(absl::Milliseconds(20), 30);
-  const int congested = admission.stats().limit;
-  EXPECT_LT(congested, steady / 2);
-  run(absl::Milliseconds(2), 60);
+  EXPECT_GT(steady, 40);
+  // Latency ten times the long-term average: the limit falls (Gradient2 then takes the new
+  // latency as normal, so only the first rounds are looked at).
+  const int congested = run(absl::Milliseconds(20), 8);
+  EXPECT_LT(congested, steady * 6 / 10);
+  run(absl::Milliseconds(2), 30);  // latency back down: it grows again
   EXPECT_GT(admission.stats().limit, congested);
 }
 
