@@ -100,8 +100,9 @@ overload_run() {
   stop "$ppid"
 }
 
-overload_phase() {
+overload_phase() {  # OVERLOAD_SLOW_PAYMENTS=0 skips the second run
   overload_run overload_ plain >"$work/overload.values"
+  [ "${OVERLOAD_SLOW_PAYMENTS:-1}" = 0 ] && return 0
   overload_run overload_slow_payments_ slow --latency_ms="$overload_payment_latency_ms" \
     >>"$work/overload.values"
 }

@@ -120,6 +120,21 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     return Grant(lane, tenant);
   }
   const int limit = static_cast<int>(limit_);
+  // A deadline that cannot be met: the time a call takes here (the average of recent work-lane
+  // calls), plus the wait behind the calls queued ahead of it, is more than the caller has left.
+  // Refused now rather than answered late (the caller would see DEADLINE_EXCEEDED after we did
+  // the work, and likely retry).
+  // Only a call that would wait is judged: with a slot free the lane is not the bottleneck (and an
+  // average inflated by an outage cannot lock callers out, since free slots bring new samples).
+  if (service_ms_ > 0 && (in_flight_ >= limit || !queue_.empty())) {
+    const int ahead = static_cast<int>(queue_.size()) + 1;
+    const absl::Duration expected =
+        absl::Milliseconds(service_ms_ * (1.0 + static_cast<double>(ahead) / std::max(1, limit)));
+    if (now + expected > deadline) {
+      ++stats_.refused_deadline;
+      return Overloaded("OVERLOADED", "the deadline cannot be met at the current latency");
+    }
+  }
   // A tenant over its share is refused only while others wait for the lane.
   auto tenant_it = per_tenant_.find(tenant);
   const int held = tenant_it == per_tenant_.end() ? 0 : tenant_it->second;
@@ -170,7 +185,12 @@ void AdmissionController::Return(AdmissionLane lane, const std::string& tenant,
   if (auto it = per_tenant_.find(tenant); it != per_tenant_.end() && --it->second == 0) {
     per_tenant_.erase(it);
   }
-  if (sample) Sample(latency);
+  if (sample) {
+    // The average service time over roughly the last 100 calls, for the deadline check.
+    const double ms = absl::ToDoubleMilliseconds(latency);
+    service_ms_ = service_ms_ == 0 ? ms : service_ms_ + (ms - service_ms_) * 0.01;
+    Sample(latency);
+  }
   // The slot passes straight to the oldest waiter (FIFO), unless the limit shrank meanwhile.
   if (!queue_.empty() && in_flight_ <= static_cast<int>(limit_)) {
     queue_.front()->granted = true;

@@ -12,7 +12,9 @@
 //
 // Refusals (absl::Status in the Google error model, see common/errors.h):
 //   RESOURCE_EXHAUSTED, ErrorInfo reason OVERLOADED: the lane's limit and queue are full, or the
-//     call waited in the queue as long as it may (Options::max_queue_wait);
+//     call waited in the queue as long as it may (Options::max_queue_wait), or its deadline
+//     cannot be met: less time left than recent calls took (their running average) plus the wait
+//     behind the calls queued ahead of it;
 //   RESOURCE_EXHAUSTED, reason TENANT_OVERLOADED: this tenant holds its share of the lane
 //     (Options::tenant_share) while the lane is busy;
 //   both carry a google.rpc.RetryInfo delay (the pushback, Options::pushback); the gRPC layer also
@@ -107,6 +109,8 @@ class AdmissionController {
     int64_t admitted = 0;
     int64_t refused_overloaded = 0;  // reason OVERLOADED (full, or waited too long)
     int64_t refused_tenant = 0;      // reason TENANT_OVERLOADED
+    int64_t refused_deadline = 0;    // OVERLOADED: the deadline could not be met (of the above,
+                                     // not counted in refused_overloaded)
     int64_t dropped_deadline = 0;    // reason DEADLINE_EXPIRED (before or while queued)
     int64_t refused_priority = 0;    // OVERLOADED on the priority lane
   };
@@ -138,6 +142,7 @@ class AdmissionController {
   int window_count_ ABSL_GUARDED_BY(mu_) = 0;
   int window_max_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t jitter_state_ ABSL_GUARDED_BY(mu_) = 0x9e3779b97f4a7c15ull;
+  double service_ms_ ABSL_GUARDED_BY(mu_) = 0;  // average work-lane call, in ms
 };
 
 }  // namespace common

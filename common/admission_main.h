@@ -7,7 +7,9 @@
 //   admission_in_flight{service,lane}     calls holding a permit
 //   admission_queued{service}             calls waiting for a work-lane permit
 //   admission_admitted_total{service}
-//   admission_refused_total{service,reason}  OVERLOADED, TENANT_OVERLOADED, PRIORITY_OVERLOADED
+//   admission_refused_total{service,reason}  OVERLOADED, TENANT_OVERLOADED, PRIORITY_OVERLOADED,
+//                                            DEADLINE_CANNOT_BE_MET (all answered OVERLOADED but
+//                                            the tenant's)
 //   admission_dropped_total{service,reason}  DEADLINE_EXPIRED: dropped before any work because the
 //                                            caller's deadline passed (before or while queued)
 #pragma once
@@ -37,7 +39,20 @@ ABSL_FLAG(double, admission_tenant_share, 0.5,
 ABSL_FLAG(absl::Duration, admission_pushback, absl::Milliseconds(100),
           "retry delay a refusal asks for (RetryInfo, grpc-retry-pushback-ms), +-25 % jitter");
 
+ABSL_FLAG(int, max_threads, -1,
+          "RPC threads at most (gRPC's thread quota; a call beyond is refused by gRPC with "
+          "RESOURCE_EXHAUSTED before any handler); -1: admission's limit + queue + priority "
+          "lane + 32 (0: no bound)");
+
 namespace common {
+
+// --max_threads, or by default what admission can hold (each admitted or queued call holds a
+// synchronous handler thread) plus room for refusals and health checks in progress.
+inline int MaxThreadsFromFlags(const AdmissionOptions& admission) {
+  const int flag = absl::GetFlag(FLAGS_max_threads);
+  if (flag >= 0) return flag;
+  return admission.limit + admission.queue + admission.priority_limit + 32;
+}
 
 // The options the flags describe; the fixed limit derives from the database pool: twice its
 // connections keeps every connection busy (one call writes while the next is decoded and
@@ -86,6 +101,8 @@ inline void AddAdmissionMetrics(Metrics& metrics, const AdmissionController& adm
               with("reason", "TENANT_OVERLOADED"));
     w.Counter("admission_refused_total", refused_help, static_cast<double>(s.refused_priority),
               with("reason", "PRIORITY_OVERLOADED"));
+    w.Counter("admission_refused_total", refused_help, static_cast<double>(s.refused_deadline),
+              with("reason", "DEADLINE_CANNOT_BE_MET"));
     w.Counter("admission_dropped_total",
               "Calls dropped before any work because the caller's deadline had passed.",
               static_cast<double>(s.dropped_deadline), with("reason", "DEADLINE_EXPIRED"));

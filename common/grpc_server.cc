@@ -14,6 +14,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/support/server_interceptor.h"
 
 namespace common {
@@ -32,6 +33,7 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       .Port("port", config.port)
       .AtLeast("max_message_bytes", config.max_message_bytes, 1)
       .AtLeast("handler_threads", config.handler_threads, 1)
+      .AtLeast("max_threads", config.max_threads, 0)
       .AtLeast("max_metadata_bytes", config.max_metadata_bytes, 1024)
       .AtLeast("max_concurrent_streams", config.max_concurrent_streams, 1)
       .AtLeast("max_ping_strikes", config.keepalive.max_ping_strikes, 0)
@@ -68,6 +70,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // synchronous server ends and re-creates a thread for about every third call under load.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               config.handler_threads);
+  if (config.max_threads > 0) {
+    grpc::ResourceQuota quota(absl::StrCat(config.service_name, "-threads"));
+    quota.SetMaxThreads(config.max_threads);
+    builder.SetResourceQuota(quota);
+  }
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);

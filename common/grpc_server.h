@@ -53,6 +53,12 @@ struct ServerConfig {
   // one finishes (SETTINGS_MAX_CONCURRENT_STREAMS), so one connection cannot hold every slot.
   int max_concurrent_streams = 100;
   int handler_threads = 64;  // idle synchronous handler threads kept for the next calls
+  // Threads the synchronous server may run at once (gRPC's thread quota, gRFC L30); 0: no
+  // bound. A call that finds none free is refused by gRPC before any handler: RESOURCE_EXHAUSTED
+  // "Server Threadpool Exhausted" (no pushback; clients back off as for any transient code).
+  // Each thread holds one call, so this bounds memory and context switches under a storm;
+  // keep it above admission's limit + queue + priority lane (common/admission_main.h does).
+  int max_threads = 0;
   absl::Duration shutdown_grace = absl::Seconds(5);
   ServerTlsConfig tls;  // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
   KeepaliveConfig keepalive;

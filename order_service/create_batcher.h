@@ -53,9 +53,9 @@ class CreateBatcher {
       : write_(std::move(write)), lanes_(lanes), max_batch_(max_batch) {}
 
   // Returns when `pending` has been written (alone or with others), with `written` set; or,
-  // when its deadline passed while it waited for a batch, not written: `written` is
-  // DEADLINE_EXCEEDED (reason DEADLINE_EXPIRED). A request already in a batch being written is
-  // never withdrawn.
+  // when its deadline passed while it waited for a batch, or would pass before a batch write
+  // ends (the average write time, at most 250 ms), not written: `written` is DEADLINE_EXCEEDED
+  // (reason DEADLINE_EXPIRED). A request already in a batch being written is never withdrawn.
   void Submit(PendingCreate& pending);
 
   struct Stats {
@@ -77,6 +77,7 @@ class CreateBatcher {
   std::deque<PendingCreate*> queue_ ABSL_GUARDED_BY(mu_);
   int busy_lanes_ ABSL_GUARDED_BY(mu_) = 0;
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  double write_ms_ ABSL_GUARDED_BY(mu_) = 0;  // average batch write
 };
 
 }  // namespace orders

@@ -342,6 +342,7 @@ int main(int argc, char** argv) {
   common::ServerConfig config = ops_config;
   config.metrics = metrics->get();
   config.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
+  config.max_threads = common::MaxThreadsFromFlags(*admission_options);
   config.service_name = "order_service";
   config.host = absl::GetFlag(FLAGS_host);
   config.port = absl::GetFlag(FLAGS_port);

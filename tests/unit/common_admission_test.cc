@@ -81,6 +81,27 @@ TEST(AdmissionTest, QueueWaitIsBoundedAndThenRefusedAsOverloaded) {
   EXPECT_EQ(common::ErrorReason(waited.status()), "OVERLOADED");
 }
 
+TEST(AdmissionTest, CallThatWouldWaitPastItsDeadlineIsRefusedAtOnce) {
+  AdmissionController admission({.limit = 1, .queue = 8, .max_queue_wait = absl::Seconds(5)});
+  {  // one call of ~30 ms sets the running average
+    auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+    ASSERT_TRUE(p.ok());
+    absl::SleepFor(absl::Milliseconds(30));
+  }
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  // The lane is full: waiting (>= 30 ms) plus running (30 ms) cannot end within 20 ms.
+  const absl::Time start = absl::Now();
+  auto hopeless = admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(20)));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(10));
+  ASSERT_EQ(hopeless.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(hopeless.status()), "OVERLOADED");
+  EXPECT_EQ(admission.stats().refused_deadline, 1);
+  // With a slot free, the same short deadline is admitted (the lane is not the bottleneck).
+  held->Release();
+  EXPECT_TRUE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(20))).ok());
+}
+
 TEST(AdmissionTest, PriorityLaneRunsWhileTheWorkLaneIsFull) {
   AdmissionController admission({.limit = 1, .queue = 0, .priority_limit = 1});
   auto work = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
