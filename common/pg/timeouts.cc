@@ -11,18 +11,30 @@ namespace pg {
 namespace {
 
 constexpr Query kSetLocalTimeouts{"pg_set_local_timeouts", R"sql(
-SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true))sql"};
+SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true))sql"};
 
 }  // namespace
 
-std::string DeadlineTimeout(absl::Time deadline) {
-  absl::Duration left = deadline - absl::Now() - absl::Milliseconds(50);
-  left = std::clamp(left, absl::Milliseconds(1), absl::Seconds(30));
-  return absl::StrCat(absl::ToInt64Milliseconds(left), "ms");
+namespace {
+
+absl::Duration LockWait(absl::Time deadline) {
+  return std::clamp(deadline - absl::Now() - kLockTimeoutMargin, absl::Milliseconds(1),
+                    absl::Seconds(30));
+}
+
+std::string Millis(absl::Duration d) { return absl::StrCat(absl::ToInt64Milliseconds(d), "ms"); }
+
+}  // namespace
+
+std::string DeadlineTimeout(absl::Time deadline) { return Millis(LockWait(deadline)); }
+
+std::string StatementTimeout(absl::Time deadline) {
+  return Millis(LockWait(deadline) + kLockTimeoutMargin);
 }
 
 absl::Status SetLocalTimeouts(Connection& conn, absl::Time deadline) {
-  return conn.Exec(kSetLocalTimeouts, {DeadlineTimeout(deadline)}).status();
+  const absl::Duration lock = LockWait(deadline);
+  return conn.Exec(kSetLocalTimeouts, {Millis(lock + kLockTimeoutMargin), Millis(lock)}).status();
 }
 
 }  // namespace pg
