@@ -16,6 +16,8 @@
 //   charge  payments.v1.PaymentService/Charge with new keys (the direct Charge rate)
 //
 // Prints a human table, then one `name=value` line per figure.
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -26,7 +28,6 @@
 #include <string>
 #include <thread>
 #include <type_traits>
-#include <unistd.h>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -56,7 +57,8 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "service address (loopback only); the payment service for --scenario=charge");
 ABSL_FLAG(std::string, scenario, "create", "create, replay, mixed, cancel or charge");
 ABSL_FLAG(int, concurrency, 32, "closed loop: calls in flight (ignored when --rate is set)");
-ABSL_FLAG(double, rate, 0, "open loop: calls per second, scheduled at fixed times (0: closed loop)");
+ABSL_FLAG(double, rate, 0,
+          "open loop: calls per second, scheduled at fixed times (0: closed loop)");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bound of the measured phase (always applies, also with --count)");
 ABSL_FLAG(int64_t, count, 0, "stop after this many calls (0: --duration only)");
@@ -201,7 +203,7 @@ struct PhaseConfig {
   double rate = 0;       // > 0: open loop
   int concurrency = 1;
   absl::Duration duration;
-  int64_t count = 0;     // 0: unbounded
+  int64_t count = 0;  // 0: unbounded
 };
 
 class LoadGen {
@@ -271,9 +273,9 @@ class LoadGen {
     if (config.rate > 0) {
       RunOpenLoop(start);
     } else {
-      const int n = config.count > 0 ? static_cast<int>(std::min<int64_t>(config.concurrency,
-                                                                           config.count))
-                                     : config.concurrency;
+      const int n = config.count > 0
+                        ? static_cast<int>(std::min<int64_t>(config.concurrency, config.count))
+                        : config.concurrency;
       for (int i = 0; i < n; ++i) {
         if (!Reserve()) break;
         Launch(absl::Now());
@@ -338,10 +340,14 @@ class LoadGen {
       std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
       int weight = 0;
       if (!absl::SimpleAtoi(kv.second, &weight) || weight < 0) Die("--mix: bad weight");
-      if (kv.first == "create") mix_[0] = weight;
-      else if (kv.first == "replay") mix_[1] = weight;
-      else if (kv.first == "get") mix_[2] = weight;
-      else Die("--mix: names are create, replay, get");
+      if (kv.first == "create")
+        mix_[0] = weight;
+      else if (kv.first == "replay")
+        mix_[1] = weight;
+      else if (kv.first == "get")
+        mix_[2] = weight;
+      else
+        Die("--mix: names are create, replay, get");
     }
     if (mix_[0] + mix_[1] + mix_[2] == 0) Die("--mix: all weights are zero");
   }
@@ -364,7 +370,8 @@ class LoadGen {
     const double interval_us = 1e6 / config_.rate;
     const int max_in_flight = std::max(1, absl::GetFlag(FLAGS_max_in_flight));
     for (int64_t i = 0;; ++i) {
-      const absl::Time scheduled = start + absl::Microseconds(static_cast<int64_t>(i * interval_us));
+      const absl::Time scheduled =
+          start + absl::Microseconds(static_cast<int64_t>(i * interval_us));
       if (scheduled >= end_ || (config_.count > 0 && i >= config_.count)) break;
       absl::Time now = absl::Now();
       if (scheduled > now) {
@@ -614,9 +621,10 @@ void PrintTable(const LoadGen& gen, const PhaseConfig& config, const PhaseStats&
               Ms(s.latency.Percentile(0.9)), Ms(s.latency.Percentile(0.99)),
               Ms(s.latency.Percentile(0.999)), Ms(s.latency.max()));
   if (config.rate > 0) {
-    std::printf("  service  (ms, from actual send)  p50 %.2f  p99 %.2f  max %.2f;  sender lag max %.2f\n",
-                Ms(s.service.Percentile(0.5)), Ms(s.service.Percentile(0.99)), Ms(s.service.max()),
-                s.max_send_lag_us.load() / 1000.0);
+    std::printf(
+        "  service  (ms, from actual send)  p50 %.2f  p99 %.2f  max %.2f;  sender lag max %.2f\n",
+        Ms(s.service.Percentile(0.5)), Ms(s.service.Percentile(0.99)), Ms(s.service.max()),
+        s.max_send_lag_us.load() / 1000.0);
   }
   std::printf("  status:");
   for (int c = 0; c < 17; ++c) {
@@ -692,18 +700,19 @@ int PrintOutboxStats() {
     std::fprintf(stderr, "loadgen: GetOutboxStats: %s\n", status.error_message().c_str());
     return 1;
   }
-  std::printf("pending=%lld\ndead=%lld\noldest_pending_age_seconds=%.3f\nrelay_claimed=%lld\n"
-              "relay_completed=%lld\nrelay_rescheduled=%lld\nrelay_buried=%lld\n"
-              "relay_lease_lost=%lld\ncommit_to_sent_p50_ms=%.3f\ncommit_to_sent_p99_ms=%.3f\n"
-              "commit_to_sent_max_ms=%.3f\ncommit_to_sent_count=%lld\n",
-              static_cast<long long>(stats.pending()), static_cast<long long>(stats.dead()),
-              stats.oldest_pending_age_seconds(), static_cast<long long>(stats.relay_claimed()),
-              static_cast<long long>(stats.relay_completed()),
-              static_cast<long long>(stats.relay_rescheduled()),
-              static_cast<long long>(stats.relay_buried()),
-              static_cast<long long>(stats.relay_lease_lost()), stats.commit_to_sent_p50_ms(),
-              stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(),
-              static_cast<long long>(stats.commit_to_sent_count()));
+  std::printf(
+      "pending=%lld\ndead=%lld\noldest_pending_age_seconds=%.3f\nrelay_claimed=%lld\n"
+      "relay_completed=%lld\nrelay_rescheduled=%lld\nrelay_buried=%lld\n"
+      "relay_lease_lost=%lld\ncommit_to_sent_p50_ms=%.3f\ncommit_to_sent_p99_ms=%.3f\n"
+      "commit_to_sent_max_ms=%.3f\ncommit_to_sent_count=%lld\n",
+      static_cast<long long>(stats.pending()), static_cast<long long>(stats.dead()),
+      stats.oldest_pending_age_seconds(), static_cast<long long>(stats.relay_claimed()),
+      static_cast<long long>(stats.relay_completed()),
+      static_cast<long long>(stats.relay_rescheduled()),
+      static_cast<long long>(stats.relay_buried()),
+      static_cast<long long>(stats.relay_lease_lost()), stats.commit_to_sent_p50_ms(),
+      stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(),
+      static_cast<long long>(stats.commit_to_sent_count()));
   return 0;
 }
 
