@@ -16,6 +16,8 @@
 //   charge  payments.v1.PaymentService/Charge with new keys (the direct Charge rate)
 //
 // Prints a human table, then one `name=value` line per figure.
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -26,7 +28,6 @@
 #include <string>
 #include <thread>
 #include <type_traits>
-#include <unistd.h>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -44,6 +45,7 @@
 #include "common/client_context.h"
 #include "common/idempotency.h"
 #include "common/latency_histogram.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
@@ -55,7 +57,8 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "service address (loopback only); the payment service for --scenario=charge");
 ABSL_FLAG(std::string, scenario, "create", "create, replay, mixed, cancel or charge");
 ABSL_FLAG(int, concurrency, 32, "closed loop: calls in flight (ignored when --rate is set)");
-ABSL_FLAG(double, rate, 0, "open loop: calls per second, scheduled at fixed times (0: closed loop)");
+ABSL_FLAG(double, rate, 0,
+          "open loop: calls per second, scheduled at fixed times (0: closed loop)");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bound of the measured phase (always applies, also with --count)");
 ABSL_FLAG(int64_t, count, 0, "stop after this many calls (0: --duration only)");
@@ -79,6 +82,14 @@ ABSL_FLAG(int, items, 3, "line items per order");
 ABSL_FLAG(std::string, payment_method, "pm_card_visa", "payment method of every order or charge");
 ABSL_FLAG(std::string, token, "", "bearer token, when the service checks tokens");
 ABSL_FLAG(bool, table, true, "print the human table before the name=value lines");
+ABSL_FLAG(bool, pushback, true,
+          "closed loop: after a RESOURCE_EXHAUSTED carrying grpc-retry-pushback-ms, that caller "
+          "waits that long before its next call (as our client library does); false: at once");
+ABSL_FLAG(absl::Duration, probe_interval, absl::ZeroDuration(),
+          "during the measured phase, a GetOrder probe of --probe_order_id this often on a "
+          "connection of its own (0: none); a probe fails unless it is answered OK in time");
+ABSL_FLAG(absl::Duration, probe_timeout, absl::Milliseconds(250), "deadline of each probe");
+ABSL_FLAG(int64_t, probe_order_id, 1, "the order the probes read");
 ABSL_FLAG(bool, outbox_stats, false,
           "only print orders.v1.OutboxAdmin/GetOutboxStats of --target as name=value lines");
 
@@ -129,6 +140,10 @@ CreateOrderRequest OrderBody(int64_t index, int items, const std::string& paymen
 struct PhaseStats {
   common::LatencyHistogram latency;  // closed loop: from send; open loop: from scheduled time
   common::LatencyHistogram service;  // from the actual send, in both modes
+  common::LatencyHistogram refused;  // RESOURCE_EXHAUSTED answers, from the actual send
+  std::atomic<int64_t> refused_with_pushback{0};  // of those, with grpc-retry-pushback-ms
+  std::atomic<int64_t> probes{0}, probe_failures{0};
+  common::LatencyHistogram probe_latency;
   std::array<std::atomic<int64_t>, 17> codes{};
   std::array<std::atomic<int64_t>, kOps> ops{};
   std::atomic<int64_t> completed{0};
@@ -153,8 +168,16 @@ struct Call {
   grpc::Status status;
   Op op = Op::kCreate;
   int64_t index = 0;
+  grpc::CompletionQueue* cq = nullptr;  // where its completion (or its caller's pause) arrives
   absl::Time scheduled, sent;
   virtual int64_t OrderId() const { return 0; }
+  virtual bool IsPause() const { return false; }
+};
+
+// A closed-loop caller waiting out a server's pushback: its alarm fires on the completion queue.
+struct Pause : Call {
+  grpc::Alarm alarm;
+  bool IsPause() const override { return true; }
 };
 
 template <typename Response>
@@ -180,7 +203,7 @@ struct PhaseConfig {
   double rate = 0;       // > 0: open loop
   int concurrency = 1;
   absl::Duration duration;
-  int64_t count = 0;     // 0: unbounded
+  int64_t count = 0;  // 0: unbounded
 };
 
 class LoadGen {
@@ -250,16 +273,21 @@ class LoadGen {
     if (config.rate > 0) {
       RunOpenLoop(start);
     } else {
-      const int n = config.count > 0 ? static_cast<int>(std::min<int64_t>(config.concurrency,
-                                                                           config.count))
-                                     : config.concurrency;
+      const int n = config.count > 0
+                        ? static_cast<int>(std::min<int64_t>(config.concurrency, config.count))
+                        : config.concurrency;
       for (int i = 0; i < n; ++i) {
         if (!Reserve()) break;
         Launch(absl::Now());
       }
     }
+    std::thread prober;
+    if (config.measured && absl::GetFlag(FLAGS_probe_interval) > absl::ZeroDuration()) {
+      prober = std::thread([this, stats = stats.get()] { Probe(*stats); });
+    }
     // Calls end by their deadline at the latest.
     while (in_flight_.load() > 0) absl::SleepFor(absl::Milliseconds(1));
+    if (prober.joinable()) prober.join();
     const int64_t last = stats->last_completion_us.load();
     stats->elapsed = last > 0 ? absl::FromUnixMicros(last) - start : absl::Now() - start;
     stats_ = nullptr;
@@ -274,16 +302,52 @@ class LoadGen {
     std::thread thread;
   };
 
+  // GetOrder probes until the phase ends, each on its own schedule (i * interval after the
+  // start), on a connection the load does not use: what an operator's read sees.
+  void Probe(PhaseStats& stats) {
+    const absl::Duration interval = absl::GetFlag(FLAGS_probe_interval);
+    grpc::ChannelArguments args;
+    args.SetInt("loadgen.probe", 1);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto stub = orders::v1::OrderService::NewStub(grpc::CreateCustomChannel(
+        absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(), args));
+    GetOrderRequest request;
+    request.set_id(absl::GetFlag(FLAGS_probe_order_id));
+    const absl::Time start = absl::Now();
+    for (int64_t i = 0;; ++i) {
+      const absl::Time at = start + interval * i;
+      if (at >= end_) break;
+      if (at > absl::Now()) absl::SleepFor(at - absl::Now());
+      auto context = common::NewClientContext(
+          {.timeout = absl::GetFlag(FLAGS_probe_timeout), .bearer_token = token_});
+      orders::v1::Order order;
+      const absl::Time sent = absl::Now();
+      const grpc::Status status = stub->GetOrder(context.get(), request, &order);
+      stats.probe_latency.Record(absl::Now() - sent);
+      ++stats.probes;
+      if (!status.ok()) {
+        ++stats.probe_failures;
+        std::fprintf(stderr, "loadgen: probe failed after %.1f ms: %s %s\n",
+                     absl::ToDoubleMilliseconds(absl::Now() - sent),
+                     std::to_string(status.error_code()).c_str(), status.error_message().c_str());
+      }
+    }
+  }
+
   void ParseMix(const std::string& mix) {
     mix_ = {0, 0, 0};
     for (absl::string_view part : absl::StrSplit(mix, ',', absl::SkipEmpty())) {
       std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
       int weight = 0;
       if (!absl::SimpleAtoi(kv.second, &weight) || weight < 0) Die("--mix: bad weight");
-      if (kv.first == "create") mix_[0] = weight;
-      else if (kv.first == "replay") mix_[1] = weight;
-      else if (kv.first == "get") mix_[2] = weight;
-      else Die("--mix: names are create, replay, get");
+      if (kv.first == "create")
+        mix_[0] = weight;
+      else if (kv.first == "replay")
+        mix_[1] = weight;
+      else if (kv.first == "get")
+        mix_[2] = weight;
+      else
+        Die("--mix: names are create, replay, get");
     }
     if (mix_[0] + mix_[1] + mix_[2] == 0) Die("--mix: all weights are zero");
   }
@@ -306,7 +370,8 @@ class LoadGen {
     const double interval_us = 1e6 / config_.rate;
     const int max_in_flight = std::max(1, absl::GetFlag(FLAGS_max_in_flight));
     for (int64_t i = 0;; ++i) {
-      const absl::Time scheduled = start + absl::Microseconds(static_cast<int64_t>(i * interval_us));
+      const absl::Time scheduled =
+          start + absl::Microseconds(static_cast<int64_t>(i * interval_us));
       if (scheduled >= end_ || (config_.count > 0 && i >= config_.count)) break;
       absl::Time now = absl::Now();
       if (scheduled > now) {
@@ -407,6 +472,7 @@ class LoadGen {
       }
     }
     started->op = op;
+    started->cq = cq;
     started->scheduled = scheduled;
     started->sent = absl::Now();
     StartAndFinish(started);
@@ -435,6 +501,12 @@ class LoadGen {
   }
 
   void Complete(Call* call) {
+    if (call->IsPause()) {  // a caller's pushback is over: its next call
+      delete call;
+      if (Reserve()) Launch(absl::Now());
+      in_flight_.fetch_sub(1);
+      return;
+    }
     const absl::Time now = absl::Now();
     PhaseStats& stats = *stats_;
     const int code = std::clamp(static_cast<int>(call->status.error_code()), 0, 16);
@@ -453,9 +525,31 @@ class LoadGen {
         prepared_ok_.fetch_add(1);
       }
     }
+    absl::Duration pushback = absl::ZeroDuration();
+    if (call->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      stats.refused.Record(now - call->sent);
+      const auto& md = call->context->GetServerTrailingMetadata();
+      auto it = md.find("grpc-retry-pushback-ms");
+      int64_t ms = 0;
+      if (it != md.end() &&
+          absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms)) {
+        stats.refused_with_pushback.fetch_add(1, std::memory_order_relaxed);
+        pushback = absl::Milliseconds(std::max<int64_t>(0, ms));
+      }
+    }
     stats.completed.fetch_add(1, std::memory_order_relaxed);
     AtomicMax(stats.last_completion_us, absl::ToUnixMicros(now));
+    grpc::CompletionQueue* cq = call->cq;
     delete call;
+    if (config_.rate <= 0 && pushback > absl::ZeroDuration() && absl::GetFlag(FLAGS_pushback) &&
+        Reserve()) {
+      // This caller waits out the pushback, then makes its next call (the Pause's completion).
+      auto* pause = new Pause();
+      in_flight_.fetch_add(1);
+      pause->alarm.Set(cq, absl::ToChronoTime(absl::Now() + pushback), pause);
+      in_flight_.fetch_sub(1);
+      return;
+    }
     // Closed loop: the next call starts before this one leaves the in-flight count, so the
     // count reaches zero only when the phase is over.
     if (config_.rate <= 0 && Reserve()) Launch(absl::Now());
@@ -527,9 +621,10 @@ void PrintTable(const LoadGen& gen, const PhaseConfig& config, const PhaseStats&
               Ms(s.latency.Percentile(0.9)), Ms(s.latency.Percentile(0.99)),
               Ms(s.latency.Percentile(0.999)), Ms(s.latency.max()));
   if (config.rate > 0) {
-    std::printf("  service  (ms, from actual send)  p50 %.2f  p99 %.2f  max %.2f;  sender lag max %.2f\n",
-                Ms(s.service.Percentile(0.5)), Ms(s.service.Percentile(0.99)), Ms(s.service.max()),
-                s.max_send_lag_us.load() / 1000.0);
+    std::printf(
+        "  service  (ms, from actual send)  p50 %.2f  p99 %.2f  max %.2f;  sender lag max %.2f\n",
+        Ms(s.service.Percentile(0.5)), Ms(s.service.Percentile(0.99)), Ms(s.service.max()),
+        s.max_send_lag_us.load() / 1000.0);
   }
   std::printf("  status:");
   for (int c = 0; c < 17; ++c) {
@@ -579,6 +674,16 @@ void PrintValues(const LoadGen& gen, const PhaseConfig& config, const PhaseStats
   for (int c = 0; c < 17; ++c) {
     if (s.codes[c].load() > 0) line("status_" + CodeName(c), absl::StrCat(s.codes[c].load()));
   }
+  line("refused", absl::StrCat(s.codes[8].load()));
+  line("refused_with_pushback", absl::StrCat(s.refused_with_pushback.load()));
+  line("refused_p50_ms", absl::StrFormat("%.3f", Ms(s.refused.Percentile(0.5))));
+  line("refused_p99_ms", absl::StrFormat("%.3f", Ms(s.refused.Percentile(0.99))));
+  if (s.probes.load() > 0) {
+    line("probes", absl::StrCat(s.probes.load()));
+    line("probe_failures", absl::StrCat(s.probe_failures.load()));
+    line("probe_p99_ms", absl::StrFormat("%.3f", Ms(s.probe_latency.Percentile(0.99))));
+    line("probe_max_ms", absl::StrFormat("%.3f", Ms(s.probe_latency.max())));
+  }
 }
 
 // --outbox_stats: the relay's figures, for bench/run.sh.
@@ -595,18 +700,19 @@ int PrintOutboxStats() {
     std::fprintf(stderr, "loadgen: GetOutboxStats: %s\n", status.error_message().c_str());
     return 1;
   }
-  std::printf("pending=%lld\ndead=%lld\noldest_pending_age_seconds=%.3f\nrelay_claimed=%lld\n"
-              "relay_completed=%lld\nrelay_rescheduled=%lld\nrelay_buried=%lld\n"
-              "relay_lease_lost=%lld\ncommit_to_sent_p50_ms=%.3f\ncommit_to_sent_p99_ms=%.3f\n"
-              "commit_to_sent_max_ms=%.3f\ncommit_to_sent_count=%lld\n",
-              static_cast<long long>(stats.pending()), static_cast<long long>(stats.dead()),
-              stats.oldest_pending_age_seconds(), static_cast<long long>(stats.relay_claimed()),
-              static_cast<long long>(stats.relay_completed()),
-              static_cast<long long>(stats.relay_rescheduled()),
-              static_cast<long long>(stats.relay_buried()),
-              static_cast<long long>(stats.relay_lease_lost()), stats.commit_to_sent_p50_ms(),
-              stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(),
-              static_cast<long long>(stats.commit_to_sent_count()));
+  std::printf(
+      "pending=%lld\ndead=%lld\noldest_pending_age_seconds=%.3f\nrelay_claimed=%lld\n"
+      "relay_completed=%lld\nrelay_rescheduled=%lld\nrelay_buried=%lld\n"
+      "relay_lease_lost=%lld\ncommit_to_sent_p50_ms=%.3f\ncommit_to_sent_p99_ms=%.3f\n"
+      "commit_to_sent_max_ms=%.3f\ncommit_to_sent_count=%lld\n",
+      static_cast<long long>(stats.pending()), static_cast<long long>(stats.dead()),
+      stats.oldest_pending_age_seconds(), static_cast<long long>(stats.relay_claimed()),
+      static_cast<long long>(stats.relay_completed()),
+      static_cast<long long>(stats.relay_rescheduled()),
+      static_cast<long long>(stats.relay_buried()),
+      static_cast<long long>(stats.relay_lease_lost()), stats.commit_to_sent_p50_ms(),
+      stats.commit_to_sent_p99_ms(), stats.commit_to_sent_max_ms(),
+      static_cast<long long>(stats.commit_to_sent_count()));
   return 0;
 }
 

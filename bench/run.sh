@@ -2,10 +2,11 @@
 # The benchmark: figures as ratios, measured side by side in one run on
 # one private PostgreSQL cluster (fsync on, the same cluster and settings for both sides).
 #
-#   bench/run.sh [--quick] [--no-build]
+#   bench/run.sh [--quick] [--no-build] [--overload]
 #
 #   --quick     smaller counts and durations: under 2 minutes (the full run: under 10)
 #   --no-build  skip deploy/local/setup.sh; the binaries must already be in $BUILD_DIR
+#   --overload  only phase 8 (about 90 s)
 #
 # Environment: BUILD_DIR (default build/), BENCH_CLIENTS (32), BENCH_SECONDS, BENCH_BACKLOG,
 # BENCH_KEEP=1 keeps the work directory (logs, pgbench output).
@@ -23,18 +24,21 @@
 #   6. direct Charge rate: loadgen charge scenario against payment_service, CLIENTS in flight.
 #   7. backlog drain: order_service --role=api (no relay) creates BACKLOG orders; then one
 #      --role=relay process (no analytics projector) starts; the time until no event is pending.
-#   Peak RSS: VmHWM of every order_service process, the largest.
+#   8. overload (bench/overload_phase.sh): peak with 32 callers, then 400 callers with 100 ms
+#      deadlines for 10 s and a GetOrder probe, then the peak again; the same with payments slowed.
+#   Peak RSS: VmHWM of every order_service process of phases 2-7, the largest.
 # Prints one table, then exactly one name=value line per figure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-quick=0 build=1
+quick=0 build=1 overload_only=0
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $arg (--quick, --no-build)" >&2; exit 2 ;;
+    --overload) overload_only=1 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (--quick, --no-build, --overload)" >&2; exit 2 ;;
   esac
 done
 
@@ -166,6 +170,17 @@ wait_drained() {  # wait_drained DB SECONDS: until no event is pending, or the t
   local until=$(( $(date +%s) + $2 ))
   while any_pending "$1" && [ "$(date +%s)" -lt "$until" ]; do sleep 0.25; done
 }
+
+source "$root/bench/overload_phase.sh"
+if ((overload_only)); then
+  overload_phase
+  log "done in ${SECONDS}s"
+  echo
+  echo "bench/run.sh (overload): $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  cat "$work/overload.values"
+  ok=1
+  exit 0
+fi
 
 # --- 1. pgbench ----------------------------------------------------------------------------
 # The schema comes from order_service's own migrations, so both sides have the same tables and
@@ -345,6 +360,9 @@ log "drain: $drained events in $drain_secs s = $drain_rate/s; $paid orders PAID"
 note_rss "$relay_pid"
 stop "$relay_pid"
 
+# --- 8. overload -------------------------------------------------------------------------------
+overload_phase
+
 # --- figures -----------------------------------------------------------------------------------
 create_vs_pgbench=$(calc "%.2f" "$create_rps / $pgbench_tps")
 create_all_vs_pgbench=$(calc "%.2f" "$create_all_rps / $pgbench_tps")
@@ -393,4 +411,5 @@ echo "drain_rate=$drain_rate"
 echo "charge_rps=$(fmt "$charge_rps")"
 echo "drain_vs_charge=$drain_vs_charge"
 echo "order_rss_mib=$order_rss_mib"
+cat "$work/overload.values"
 ok=1

@@ -6,6 +6,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/client_context.h"
@@ -36,15 +37,32 @@ bool IsRetryable(absl::StatusCode code) { return common::IsTransient(code); }
 
 bool IsRetryable(const absl::Status& status) { return common::IsTransient(status); }
 
-absl::Duration RetryDelayOf(const absl::Status& status) {
-  auto payload = status.GetPayload(common::kRetryInfoUrl);
-  if (!payload) return absl::ZeroDuration();
-  google::rpc::RetryInfo info;
-  if (!info.ParseFromString(std::string(*payload)) || !info.has_retry_delay()) {
-    return absl::ZeroDuration();
+absl::Duration RetryDelayOf(const absl::Status& status) { return common::RetryDelayOf(status); }
+
+std::optional<absl::Duration> PushbackOf(const grpc::ClientContext& context) {
+  const auto& md = context.GetServerTrailingMetadata();
+  auto it = md.find(common::kRetryPushbackHeader);
+  if (it == md.end()) return std::nullopt;
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms) || ms < 0) {
+    return absl::Milliseconds(-1);
   }
-  return absl::Seconds(info.retry_delay().seconds()) +
-         absl::Nanoseconds(info.retry_delay().nanos());
+  return absl::Milliseconds(ms);
+}
+
+void OrdersClient::RecordOutcome(bool transient_failure) {
+  const ClientOptions::RetryThrottle& t = options_.retry_throttle;
+  if (t.max_tokens <= 0) return;
+  absl::MutexLock lock(&throttle_mu_);
+  tokens_ = transient_failure ? std::max(0.0, tokens_ - 1)
+                              : std::min(t.max_tokens, tokens_ + t.token_ratio);
+}
+
+bool OrdersClient::RetryAllowed() const {
+  const ClientOptions::RetryThrottle& t = options_.retry_throttle;
+  if (t.max_tokens <= 0) return true;
+  absl::MutexLock lock(&throttle_mu_);
+  return tokens_ > t.max_tokens / 2;
 }
 
 absl::StatusOr<std::unique_ptr<OrdersClient>> OrdersClient::Create(const ClientOptions& options) {
@@ -110,13 +128,22 @@ absl::Status OrdersClient::Call(bool mutating, const OperationOptions& op, const
     const auto& md = context->GetServerInitialMetadata();
     auto it = md.find(common::kReplayedHeader);
     info.replayed = it != md.end() && it->second == "true";
+    absl::Status error = common::FromGrpcStatus(status);
+    RecordOutcome(!status.ok() && IsRetryable(error));
     if (status.ok()) return absl::OkStatus();
 
-    absl::Status error = common::FromGrpcStatus(status);
     if (!IsRetryable(error)) return error;
     if (options_.max_attempts > 0 && n >= options_.max_attempts) return error;
+    const std::optional<absl::Duration> pushback = PushbackOf(*context);
+    if (pushback && *pushback < absl::ZeroDuration()) return error;  // the server said: don't
+    if (!RetryAllowed()) {
+      info.throttled = true;
+      return error;
+    }
     const absl::Duration wait =
-        std::max(common::FullJitterBackoff(options_.backoff, n, gen), RetryDelayOf(error));
+        pushback
+            ? *pushback
+            : std::max(common::FullJitterBackoff(options_.backoff, n, gen), RetryDelayOf(error));
     if (absl::Now() + wait >= deadline) return error;
     absl::SleepFor(wait);
   }

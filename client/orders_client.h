@@ -5,7 +5,14 @@
 //   128-bit hex, generated once and sent unchanged on every retry (or pass your own).
 // - Transient answers (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED) are retried
 //   with exponential backoff and full jitter (common/backoff.h) under one overall deadline; a
-//   server's google.rpc.RetryInfo delay is honoured as the minimum wait.
+//   server's google.rpc.RetryInfo delay is honoured as the minimum wait, and its pushback
+//   (`grpc-retry-pushback-ms` trailer, gRFC A6) replaces the backoff: the next try comes exactly
+//   that much later (a negative or malformed pushback: no retry).
+// - Retries never make a storm: a retry throttle per client (gRFC A6 retryThrottling, the same
+//   tokens and ratio as deploy/service_config.json) stops retrying once most recent calls
+//   failed; each transient failure costs a token, each success earns token_ratio back, and a
+//   retry is made only while more than half the tokens remain. The caller then gets the last
+//   error at once.
 // - Deterministic answers (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ...) are never
 //   retried, nor is gRPC's RESOURCE_EXHAUSTED for a message over the size limit (see
 //   common::IsMessageTooLarge): the same message is refused every time.
@@ -24,10 +31,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/backoff.h"
 #include "common/tls.h"
@@ -56,6 +66,11 @@ struct ClientOptions {
   absl::Duration overall_timeout = absl::Seconds(30);  // all tries of one operation
   int max_attempts = 10;                               // 0: until the overall deadline
   common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(2), 2.0};
+  // gRFC A6 retry throttling, shared by every operation of this client; max_tokens 0: off.
+  struct RetryThrottle {
+    double max_tokens = 10;
+    double token_ratio = 0.1;
+  } retry_throttle;
 
   // Use this channel instead of creating one (tests, shared channels).
   std::shared_ptr<grpc::Channel> channel;
@@ -65,6 +80,7 @@ struct ClientOptions {
 struct CallInfo {
   std::string idempotency_key;  // the key used on every try (empty for reads)
   int attempts = 0;             // tries made
+  bool throttled = false;       // a retry was due but the retry throttle withheld it
   bool replayed = false;        // the answer was a replay (idempotent-replayed: true)
 };
 
@@ -137,13 +153,25 @@ class OrdersClient {
   absl::Status Call(bool mutating, const OperationOptions& op, const Attempt& attempt);
 
  private:
-  explicit OrdersClient(const ClientOptions& options) : options_(options) {}
+  explicit OrdersClient(const ClientOptions& options)
+      : options_(options), tokens_(options.retry_throttle.max_tokens) {}
+
+  // The retry throttle: records an attempt's outcome; whether a retry may be made now.
+  void RecordOutcome(bool transient_failure);
+  bool RetryAllowed() const;
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<orders::v1::OrderService::Stub> orders_;
   std::unique_ptr<orders::v1::OutboxAdmin::Stub> admin_;
+  mutable absl::Mutex throttle_mu_;
+  double tokens_ ABSL_GUARDED_BY(throttle_mu_);
 };
+
+// The server's pushback on a finished call (gRFC A6 `grpc-retry-pushback-ms`): nullopt when the
+// trailer is absent; a negative duration when it is present but negative or not a number (the
+// server asks not to retry).
+std::optional<absl::Duration> PushbackOf(const grpc::ClientContext& context);
 
 // The smallest wait a status asks for through google.rpc.RetryInfo, or zero.
 absl::Duration RetryDelayOf(const absl::Status& status);

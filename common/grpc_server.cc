@@ -15,6 +15,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/support/server_interceptor.h"
 
 namespace common {
@@ -33,6 +34,10 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       .Port("port", config.port)
       .AtLeast("max_message_bytes", config.max_message_bytes, 1)
       .AtLeast("handler_threads", config.handler_threads, 1)
+      .AtLeast("max_threads", config.max_threads, 0)
+      .AtLeast("max_metadata_bytes", config.max_metadata_bytes, 1024)
+      .AtLeast("max_concurrent_streams", config.max_concurrent_streams, 1)
+      .AtLeast("max_ping_strikes", config.keepalive.max_ping_strikes, 0)
       .NotNegative("shutdown_grace", config.shutdown_grace)
       .Positive("keepalive_time", k.time, /*allow_infinite=*/true)
       .Positive("keepalive_timeout", k.timeout)
@@ -66,8 +71,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // synchronous server ends and re-creates a thread for about every third call under load.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               config.handler_threads);
+  if (config.max_threads > 0) {
+    grpc::ResourceQuota quota(absl::StrCat(config.service_name, "-threads"));
+    quota.SetMaxThreads(config.max_threads);
+    builder.SetResourceQuota(quota);
+  }
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
   const KeepaliveConfig& k = config.keepalive;
   if (k.time != absl::InfiniteDuration()) {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ToMillisArg(k.time));
@@ -76,6 +88,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              ToMillisArg(k.min_client_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, k.max_ping_strikes);
   if (k.max_connection_idle != absl::InfiniteDuration()) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ToMillisArg(k.max_connection_idle));
   }

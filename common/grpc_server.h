@@ -44,6 +44,9 @@ struct KeepaliveConfig {
   // rebalance across replicas; infinite: never.
   absl::Duration max_connection_age = absl::InfiniteDuration();
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // Pings faster than min_client_ping_interval tolerated before the connection is closed with
+  // GOAWAY ENHANCE_YOUR_CALM (gRPC's "too_many_pings"); 0: any number.
+  int max_ping_strikes = 2;
 };
 
 struct ServerConfig {
@@ -53,7 +56,20 @@ struct ServerConfig {
                           // (services that must first reach their database leave it
                           // empty and call WritePortFile once ready for requests)
   int max_message_bytes = 4 << 20;
+  // Request metadata (headers) accepted per call: our headers are an idempotency key (at most
+  // 255 characters), a bearer token, x-attempt and gRPC's own; a call over it is refused by gRPC
+  // (RESOURCE_EXHAUSTED, "received initial metadata size exceeds limit") before any handler.
+  int max_metadata_bytes = 16 << 10;
+  // Calls in flight on one HTTP/2 connection; a client beyond it queues its calls locally until
+  // one finishes (SETTINGS_MAX_CONCURRENT_STREAMS), so one connection cannot hold every slot.
+  int max_concurrent_streams = 100;
   int handler_threads = 64;  // idle synchronous handler threads kept for the next calls
+  // Threads the synchronous server may run at once (gRPC's thread quota, gRFC L30); 0: no
+  // bound. A call that finds none free is refused by gRPC before any handler: RESOURCE_EXHAUSTED
+  // "Server Threadpool Exhausted" (no pushback; clients back off as for any transient code).
+  // Each thread holds one call, so this bounds memory and context switches under a storm;
+  // keep it above admission's limit + queue + priority lane (common/admission_main.h does).
+  int max_threads = 0;
   absl::Duration shutdown_grace = absl::Seconds(5);
   ServerTlsConfig tls;  // TLS when tls.cert_file is set; mTLS with tls.client_ca_file
   KeepaliveConfig keepalive;

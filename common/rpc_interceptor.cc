@@ -39,7 +39,13 @@ std::string FormatRpcLogLine(const RpcRecord& r) {
   if (r.order_id != 0) line.Int("order_id", r.order_id);
   if (r.attempt > 0) line.Int("attempt", r.attempt);
   if (!r.reason.empty()) line.Str("reason", r.reason);
+  if (r.server_code >= 0) line.Str("server_code", GrpcCodeName(r.server_code));
   return line.Build();
+}
+
+int TruthfulCode(int server_code, absl::Time deadline, absl::Time now) {
+  constexpr int kDeadlineExceeded = 4;
+  return now > deadline ? kDeadlineExceeded : server_code;
 }
 
 std::string ErrorReasonFromDetails(const std::string& status_details) {
@@ -151,6 +157,7 @@ class RpcObserver : public grpc::experimental::Interceptor {
   bool replayed_ = false;
   int64_t order_id_ = 0;
   std::string peer_, peer_identity_;
+  absl::Time deadline_ = absl::InfiniteFuture();
   bool finished_ = false;
 };
 
@@ -198,6 +205,7 @@ void RpcObserver::Intercept(grpc::experimental::InterceptorBatchMethods* methods
   if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
     // The context is read here, while the call is alive (not in the destructor).
     grpc::ServerContextBase* context = info_->server_context();
+    if (context != nullptr) deadline_ = absl::FromChrono(context->deadline());
     if (context != nullptr && factory_->ShouldLog(method_)) {
       peer_ = context->peer();
       if (auto auth = context->auth_context(); auth && auth->IsPeerAuthenticated()) {
@@ -253,12 +261,17 @@ void RpcObserver::Intercept(grpc::experimental::InterceptorBatchMethods* methods
   methods->Proceed();
 }
 
-void RpcObserver::Finish(int code, const std::string& details) {
+void RpcObserver::Finish(int server_code, const std::string& details) {
   if (finished_) return;
   finished_ = true;
   const absl::Time now = absl::Now();
   const absl::Duration latency = now - start_;
-  const std::string reason = code == 0 ? "" : ErrorReasonFromDetails(details);
+  // What the caller saw: past its deadline it got DEADLINE_EXCEEDED from its own gRPC, whatever
+  // the handler answered (an OK then is work done for nobody, and counted as such).
+  const int code = TruthfulCode(server_code, deadline_, now);
+  const std::string reason = code == server_code && code != 0 ? ErrorReasonFromDetails(details)
+                             : code != server_code            ? "ANSWERED_AFTER_DEADLINE"
+                                                              : "";
   const RpcObserverOptions& options = factory_->options();
   if (options.metrics) {
     options.metrics->RpcFinished(method_, code, latency, replayed_,
@@ -276,6 +289,7 @@ void RpcObserver::Finish(int code, const std::string& details) {
   record.order_id = order_id_;
   record.attempt = attempt_;
   record.reason = reason;
+  record.server_code = code != server_code ? server_code : -1;
   record.peer = peer_;
   record.peer_identity = peer_identity_;
   options.sink(FormatRpcLogLine(record));

@@ -45,11 +45,19 @@ struct RpcRecord {
   std::string peer_identity;  // TLS client certificate identity, when authenticated
   std::string key_hash;       // empty without an idempotency key
   bool replayed = false;
-  int64_t order_id = 0;       // 0 when the response names no order
-  int attempt = 0;            // 0 when the client did not say
-  std::string reason;         // ErrorInfo reason of an error
+  int64_t order_id = 0;  // 0 when the response names no order
+  int attempt = 0;       // 0 when the client did not say
+  std::string reason;    // ErrorInfo reason of an error; ANSWERED_AFTER_DEADLINE (below)
+  // When the caller's deadline had passed before the answer: the code the handler answered,
+  // while `code` is DEADLINE_EXCEEDED (what the caller saw). -1 otherwise.
+  int server_code = -1;
 };
 std::string FormatRpcLogLine(const RpcRecord& record);
+
+// The code a caller saw for a call the handler answered with `server_code` at `now`: past the
+// caller's `deadline`, DEADLINE_EXCEEDED (its own gRPC ended the call), else `server_code`.
+// Metrics and logs count this code, so a late OK is never counted as OK.
+int TruthfulCode(int server_code, absl::Time deadline, absl::Time now);
 
 // The ErrorInfo reason inside a serialized google.rpc.Status (grpc-status-details-bin), or "".
 std::string ErrorReasonFromDetails(const std::string& status_details);

@@ -4,9 +4,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "grpcpp/server_context.h"
 
 namespace common {
 namespace {
@@ -45,6 +47,23 @@ grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view error_do
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), rpc.message(),
                       rpc.SerializeAsString());
+}
+
+absl::Duration RetryDelayOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kRetryInfoUrl);
+  if (!payload) return absl::ZeroDuration();
+  google::rpc::RetryInfo info;
+  if (!info.ParseFromString(std::string(*payload)) || !info.has_retry_delay()) {
+    return absl::ZeroDuration();
+  }
+  return absl::Seconds(info.retry_delay().seconds()) +
+         absl::Nanoseconds(info.retry_delay().nanos());
+}
+
+void AddRetryPushback(grpc::ServerContextBase& context, const absl::Status& status) {
+  const absl::Duration delay = RetryDelayOf(status);
+  if (delay <= absl::ZeroDuration()) return;
+  context.AddTrailingMetadata(kRetryPushbackHeader, absl::StrCat(absl::ToInt64Milliseconds(delay)));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

@@ -4,11 +4,28 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "grpcpp/support/status.h"
+
+namespace grpc {
+class ServerContextBase;
+}
 
 namespace common {
 
+// gRFC A6 server pushback: the trailing metadata key a server sets to tell a client when to retry
+// (milliseconds, decimal).
+inline constexpr char kRetryPushbackHeader[] = "grpc-retry-pushback-ms";
+
 grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view error_domain);
+
+// When `status` carries a google.rpc.RetryInfo delay, also sends it as `grpc-retry-pushback-ms`
+// trailing metadata, so gRPC's own retry policy and clients that read only metadata honour it
+// (used for admission refusals, common/admission.h). Call before the handler returns.
+void AddRetryPushback(grpc::ServerContextBase& context, const absl::Status& status);
+
+// The RetryInfo delay of a status, or zero (client side: FromGrpcStatus keeps RetryInfo).
+absl::Duration RetryDelayOf(const absl::Status& status);
 
 // Back to absl::Status on the client side, keeping ErrorInfo/BadRequest/RetryInfo as payloads.
 absl::Status FromGrpcStatus(const grpc::Status& status);

@@ -28,8 +28,8 @@ struct PendingCreate {
   int64_t amount_cents = 0;
   std::vector<std::string> skus;
   std::vector<int64_t> quantities, prices;
-  std::string created_at;  // timestamptz text, the one in the response
-  absl::Time deadline;
+  std::string created_at;                        // timestamptz text, the one in the response
+  absl::Time deadline = absl::InfiniteFuture();  // the caller's
 
   // Set by the batch: true when this request took its key and its order was written; false
   // when the key was already taken (replay or refuse); an error when the batch failed.
@@ -52,13 +52,17 @@ class CreateBatcher {
   CreateBatcher(WriteBatch write, int lanes, int max_batch)
       : write_(std::move(write)), lanes_(lanes), max_batch_(max_batch) {}
 
-  // Returns when `pending` has been written (alone or with others), with `written` set.
+  // Returns when `pending` has been written (alone or with others), with `written` set; or,
+  // when its deadline passed while it waited for a batch, or would pass before a batch write
+  // ends (the average write time, at most 250 ms), not written: `written` is DEADLINE_EXCEEDED
+  // (reason DEADLINE_EXPIRED). A request already in a batch being written is never withdrawn.
   void Submit(PendingCreate& pending);
 
   struct Stats {
     int64_t batches = 0;
     int64_t requests = 0;
     int64_t largest = 0;
+    int64_t expired = 0;  // dropped before any batch took them: their callers had gone
   };
   Stats stats() const;
 
@@ -73,6 +77,7 @@ class CreateBatcher {
   std::deque<PendingCreate*> queue_ ABSL_GUARDED_BY(mu_);
   int busy_lanes_ ABSL_GUARDED_BY(mu_) = 0;
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  double write_ms_ ABSL_GUARDED_BY(mu_) = 0;  // average batch write
 };
 
 }  // namespace orders

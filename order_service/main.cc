@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "common/admission_main.h"
 #include "common/auth.h"
 #include "common/config_check.h"
 #include "common/env.h"
@@ -147,8 +148,9 @@ ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
           "close it if the ping is unanswered");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
           "close connections without calls after this (inf: never)");
-ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
-          "close connections this old so clients rebalance over replicas (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "close connections this old (GOAWAY, then 30 s for calls in flight) so clients behind "
+          "an L4 balancer reconnect and spread over replicas (inf: never)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -298,11 +300,23 @@ int main(int argc, char** argv) {
   }
   orders::ChaosDice chaos(chaos_rate, absl::GetFlag(FLAGS_chaos_methods),
                           absl::GetFlag(FLAGS_chaos_seed));
-  orders::OrderGrpcService service(logic, *auth, chaos_rate > 0 ? &chaos : nullptr);
+  absl::StatusOr<common::AdmissionOptions> admission_options =
+      common::AdmissionOptionsFromFlags(absl::GetFlag(FLAGS_pool_size));
+  if (!admission_options.ok()) {
+    std::fprintf(stderr, "order_service: %s\n",
+                 std::string(admission_options.status().message()).c_str());
+    return 2;
+  }
+  common::AdmissionController admission(*admission_options);
+  admission.set_multi_tenant(auth->enabled());
+  common::AdmissionController* admission_or_null =
+      absl::GetFlag(FLAGS_admission) ? &admission : nullptr;
+  orders::OrderGrpcService service(logic, *auth, chaos_rate > 0 ? &chaos : nullptr,
+                                   admission_or_null);
   orders::PgReconcileStore reconcile_store(pool);
   orders::Reconciler reconciler(reconcile_store, *gateway);
   orders::OutboxAdminService admin(outbox, run_relay ? &relay : nullptr, *admin_auth, *auth,
-                                   &reconciler);
+                                   &reconciler, admission_or_null);
 
   // Declared after everything its collectors read, so it is destroyed (and stops scraping) first.
   auto metrics = common::Metrics::Start({.host = absl::GetFlag(FLAGS_metrics_host).empty()
@@ -318,10 +332,12 @@ int main(int argc, char** argv) {
   if (run_relay) common::AddPoolMetrics(**metrics, relay_pool, "orders_relay");
   orders::AddOutboxMetrics(**metrics, outbox, run_relay ? &relay : nullptr);
   orders::AddReconcileMetrics(**metrics, reconciler);
+  common::AddAdmissionMetrics(**metrics, admission, "order_service");
 
   common::ServerConfig config = ops_config;
   config.metrics = metrics->get();
   config.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
+  config.max_threads = common::MaxThreadsFromFlags(*admission_options);
   config.service_name = "order_service";
   config.error_domain = orders::kOrdersErrorDomain;
   config.host = absl::GetFlag(FLAGS_host);

@@ -1,6 +1,7 @@
 #include "order_service/order_grpc_service.h"
 
 #include "absl/time/clock.h"
+#include "common/grpc_admission.h"
 #include "common/grpc_metadata.h"
 #include "common/status_mapper.h"
 #include "common/storable_text.h"
@@ -47,12 +48,19 @@ absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContext
   return scope;
 }
 
+absl::StatusOr<common::AdmissionController::Permit> OrderGrpcService::Admit(
+    grpc::ServerContext& context, common::AdmissionLane lane, const RequestScope& scope) {
+  return common::AdmitCall(admission_, context, lane, scope.tenant);
+}
+
 grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* context,
                                            const orders::v1::CreateOrderRequest* request,
                                            orders::v1::CreateOrderResponse* response) {
   return WithChaos("CreateOrder", [&]() -> grpc::Status {
     absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/true);
     if (!scope.ok()) return ToGrpc(scope.status());
+    auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
+    if (!permit.ok()) return ToGrpc(permit.status());
     absl::StatusOr<CreateResult> result = logic_.CreateOrder(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
     if (result->replayed) common::MarkReplayed(*context);
@@ -66,6 +74,8 @@ grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* context,
                                         orders::v1::Order* response) {
   absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
+  auto permit = Admit(*context, common::AdmissionLane::kPriority, *scope);
+  if (!permit.ok()) return ToGrpc(permit.status());
   absl::StatusOr<orders::v1::Order> order = logic_.GetOrder(*scope, *request);
   if (!order.ok()) return ToGrpc(order.status());
   *response = *std::move(order);
@@ -77,6 +87,8 @@ grpc::Status OrderGrpcService::ListOrders(grpc::ServerContext* context,
                                           orders::v1::ListOrdersResponse* response) {
   absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
+  auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
+  if (!permit.ok()) return ToGrpc(permit.status());
   absl::StatusOr<orders::v1::ListOrdersResponse> page = logic_.ListOrders(*scope, *request);
   if (!page.ok()) return ToGrpc(page.status());
   *response = *std::move(page);
@@ -93,6 +105,8 @@ grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* context,
   return WithChaos("CancelOrder", [&]() -> grpc::Status {
     absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/true);
     if (!scope.ok()) return ToGrpc(scope.status());
+    auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
+    if (!permit.ok()) return ToGrpc(permit.status());
     absl::StatusOr<CancelResult> result = logic_.CancelOrder(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
     if (result->replayed) common::MarkReplayed(*context);
@@ -106,6 +120,8 @@ grpc::Status OrderGrpcService::GetOrderAnalytics(
     orders::v1::OrderAnalytics* response) {
   absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
+  auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
+  if (!permit.ok()) return ToGrpc(permit.status());
   absl::StatusOr<orders::v1::OrderAnalytics> analytics = logic_.GetOrderAnalytics(*scope, *request);
   if (!analytics.ok()) return ToGrpc(analytics.status());
   *response = *std::move(analytics);
@@ -118,6 +134,8 @@ grpc::Status OrderGrpcService::PutImportChunk(grpc::ServerContext* context,
   return WithChaos("PutImportChunk", [&]() -> grpc::Status {
     absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
     if (!scope.ok()) return ToGrpc(scope.status());
+    auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
+    if (!permit.ok()) return ToGrpc(permit.status());
     absl::StatusOr<ImportChunkResult> result = logic_.PutImportChunk(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
     if (result->replayed) common::MarkReplayed(*context);
@@ -132,6 +150,8 @@ grpc::Status OrderGrpcService::CommitImport(grpc::ServerContext* context,
   return WithChaos("CommitImport", [&]() -> grpc::Status {
     absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
     if (!scope.ok()) return ToGrpc(scope.status());
+    auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
+    if (!permit.ok()) return ToGrpc(permit.status());
     absl::StatusOr<ImportCommitResult> result = logic_.CommitImport(*scope, *request);
     if (!result.ok()) return ToGrpc(result.status());
     if (result->replayed) common::MarkReplayed(*context);
@@ -145,6 +165,8 @@ grpc::Status OrderGrpcService::SetShippingAddress(
     orders::v1::Order* response) {
   absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
   if (!scope.ok()) return ToGrpc(scope.status());
+  auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
+  if (!permit.ok()) return ToGrpc(permit.status());
   absl::StatusOr<orders::v1::Order> order = logic_.SetShippingAddress(*scope, *request);
   if (!order.ok()) return ToGrpc(order.status());
   *response = *std::move(order);

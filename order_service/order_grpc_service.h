@@ -1,6 +1,7 @@
 // gRPC adapter of OrderService: metadata -> RequestScope, proto in/out, one status mapper.
 #pragma once
 
+#include "common/admission.h"
 #include "common/auth.h"
 #include "order_service/chaos.h"
 #include "order_service/order_logic.h"
@@ -12,10 +13,13 @@ inline constexpr char kOrdersErrorDomain[] = "orders.example";
 
 class OrderGrpcService final : public orders::v1::OrderService::Service {
  public:
-  // `chaos` may be null (no injected failures).
+  // `chaos` may be null (no injected failures). `admission` may be null (no admission control);
+  // with one, every RPC takes a permit after ScopeOf and before any database work: GetOrder on
+  // the priority lane (an operator can still look while the work lane is full), the others on
+  // the work lane (common/admission.h for the refusals).
   OrderGrpcService(OrderLogic& logic, const common::TokenAuthenticator& auth,
-                   ChaosDice* chaos = nullptr)
-      : logic_(logic), auth_(auth), chaos_(chaos) {}
+                   ChaosDice* chaos = nullptr, common::AdmissionController* admission = nullptr)
+      : logic_(logic), auth_(auth), chaos_(chaos), admission_(admission) {}
 
   grpc::Status CreateOrder(grpc::ServerContext* context,
                            const orders::v1::CreateOrderRequest* request,
@@ -56,9 +60,15 @@ class OrderGrpcService final : public orders::v1::OrderService::Service {
   template <typename Call>
   grpc::Status WithChaos(const char* method, Call&& call);
 
+  // A permit of `lane` for the scope's tenant, or the refusal to answer (pushback trailer set).
+  absl::StatusOr<common::AdmissionController::Permit> Admit(grpc::ServerContext& context,
+                                                            common::AdmissionLane lane,
+                                                            const RequestScope& scope);
+
   OrderLogic& logic_;
   const common::TokenAuthenticator& auth_;
   ChaosDice* chaos_;
+  common::AdmissionController* admission_;
 };
 
 }  // namespace orders

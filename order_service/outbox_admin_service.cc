@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
+#include "common/grpc_admission.h"
 #include "common/grpc_metadata.h"
 #include "common/page_token.h"
 #include "common/status_mapper.h"
@@ -18,21 +19,26 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 }  // namespace
 
-grpc::Status OutboxAdminService::Authorize(const grpc::ServerContext* context,
-                                           const google::protobuf::Message& request) const {
+grpc::Status OutboxAdminService::Authorize(grpc::ServerContext* context,
+                                           const google::protobuf::Message& request,
+                                           common::AdmissionController::Permit* permit) const {
   absl::StatusOr<std::string> admin =
       common::AuthorizeAdmin(admins_, tenants_, common::BearerTokenOf(*context));
   if (!admin.ok()) return ToGrpc(admin.status());
   // The text rule of both services (common/storable_text.h), as OrderGrpcService::ScopeOf
   // applies it to OrderService: no handler below sees text PostgreSQL cannot store.
   if (absl::Status s = common::CheckStorableText(request); !s.ok()) return ToGrpc(s);
+  auto admitted = common::AdmitCall(admission_, *context, common::AdmissionLane::kPriority, *admin);
+  if (!admitted.ok()) return ToGrpc(admitted.status());
+  *permit = *std::move(admitted);
   return grpc::Status::OK;
 }
 
 grpc::Status OutboxAdminService::ListOutboxEvents(
     grpc::ServerContext* context, const orders::v1::ListOutboxEventsRequest* request,
     orders::v1::ListOutboxEventsResponse* response) {
-  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
+  common::AdmissionController::Permit permit;
+  if (grpc::Status denied = Authorize(context, *request, &permit); !denied.ok()) return denied;
   if (absl::Status s =
           common::CheckEnumValue(orders::v1::OutboxEventStatus_descriptor(), request->status(),
                                  "status", "OUTBOX_EVENT_STATUS_INVALID");
@@ -67,7 +73,8 @@ grpc::Status OutboxAdminService::ListOutboxEvents(
 grpc::Status OutboxAdminService::RequeueOutboxEvents(
     grpc::ServerContext* context, const orders::v1::RequeueOutboxEventsRequest* request,
     orders::v1::RequeueOutboxEventsResponse* response) {
-  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
+  common::AdmissionController::Permit permit;
+  if (grpc::Status denied = Authorize(context, *request, &permit); !denied.ok()) return denied;
   auto requeued = store_.Requeue({request->ids().begin(), request->ids().end()});
   if (!requeued.ok()) return ToGrpc(requeued.status());
   response->set_requeued(*requeued);
@@ -77,7 +84,8 @@ grpc::Status OutboxAdminService::RequeueOutboxEvents(
 grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext* context,
                                                 const orders::v1::GetOutboxStatsRequest* request,
                                                 orders::v1::OutboxStats* response) {
-  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
+  common::AdmissionController::Permit permit;
+  if (grpc::Status denied = Authorize(context, *request, &permit); !denied.ok()) return denied;
   auto counts = store_.Counts();
   if (!counts.ok()) return ToGrpc(counts.status());
   response->set_pending(counts->pending);
@@ -105,7 +113,8 @@ grpc::Status OutboxAdminService::GetOutboxStats(grpc::ServerContext* context,
 grpc::Status OutboxAdminService::Reconcile(grpc::ServerContext* context,
                                            const orders::v1::ReconcileRequest* request,
                                            orders::v1::ReconcileReport* response) {
-  if (grpc::Status denied = Authorize(context, *request); !denied.ok()) return denied;
+  common::AdmissionController::Permit permit;
+  if (grpc::Status denied = Authorize(context, *request, &permit); !denied.ok()) return denied;
   if (reconciler_ == nullptr) {
     return ToGrpc(common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
                                           "RECONCILER_UNAVAILABLE",

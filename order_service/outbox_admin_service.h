@@ -1,6 +1,7 @@
 // gRPC adapter of OutboxAdmin: list events, re-queue DEAD ones, outbox and relay figures.
 #pragma once
 
+#include "common/admission.h"
 #include "common/auth.h"
 #include "order_service/outbox_relay.h"
 #include "order_service/outbox_store.h"
@@ -14,11 +15,19 @@ class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
   // `relay` may be null (an api-only process): relay figures are then zero. Every RPC is
   // authorized by common::AuthorizeAdmin(admins, tenants, bearer token) first; both
   // authenticators outlive the service.
-  // `reconciler` may be null: Reconcile then answers FAILED_PRECONDITION.
+  // `reconciler` may be null: Reconcile then answers FAILED_PRECONDITION. `admission` may be
+  // null; with one, every RPC runs on its priority lane (operators can look while the work lane
+  // is full; common/admission.h).
   OutboxAdminService(OutboxStore& store, const OutboxRelay* relay,
                      const common::TokenAuthenticator& admins,
-                     const common::TokenAuthenticator& tenants, Reconciler* reconciler = nullptr)
-      : store_(store), relay_(relay), admins_(admins), tenants_(tenants), reconciler_(reconciler) {}
+                     const common::TokenAuthenticator& tenants, Reconciler* reconciler = nullptr,
+                     common::AdmissionController* admission = nullptr)
+      : store_(store),
+        relay_(relay),
+        admins_(admins),
+        tenants_(tenants),
+        reconciler_(reconciler),
+        admission_(admission) {}
 
   grpc::Status ListOutboxEvents(grpc::ServerContext* context,
                                 const orders::v1::ListOutboxEventsRequest* request,
@@ -36,15 +45,17 @@ class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
  private:
   // Every RPC passes here first: the admin credential (common::AuthorizeAdmin), then the text
   // rule of both services on the whole request (INVALID_ARGUMENT TEXT_NOT_STORABLE naming each
-  // field; common/storable_text.h).
-  grpc::Status Authorize(const grpc::ServerContext* context,
-                         const google::protobuf::Message& request) const;
+  // field; common/storable_text.h), then a permit of the priority lane (held in `permit` for
+  // the call; RESOURCE_EXHAUSTED OVERLOADED with pushback when that lane is full).
+  grpc::Status Authorize(grpc::ServerContext* context, const google::protobuf::Message& request,
+                         common::AdmissionController::Permit* permit) const;
 
   OutboxStore& store_;
   const OutboxRelay* relay_;
   const common::TokenAuthenticator& admins_;
   const common::TokenAuthenticator& tenants_;
   Reconciler* reconciler_;
+  common::AdmissionController* admission_;
 };
 
 }  // namespace orders

@@ -1,5 +1,6 @@
 #include "order_service/outbox_relay.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -54,9 +55,18 @@ void OutboxRelay::Work(int index) {
   absl::BitGen gen;
   while (!stopping_) {
     uint64_t seen;
+    absl::Time paused_until;
     {
       absl::MutexLock lock(&mu_);
       seen = wakeups_;
+      paused_until = paused_until_;
+    }
+    // Payments pushed back: wait it out (new orders do not wake us; they wait in the outbox).
+    if (absl::Now() < paused_until) {
+      while (!stopping_ && absl::Now() < paused_until) {
+        absl::SleepFor(std::min(absl::Milliseconds(20), paused_until - absl::Now()));
+      }
+      continue;
     }
     absl::StatusOr<std::vector<OutboxEvent>> events =
         store_.Claim(owner, options_.batch, options_.lease);
@@ -281,6 +291,20 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
     results = std::move(b->results);
   }
 
+  // Payments' admission control shedding (RESOURCE_EXHAUSTED with a RetryInfo delay): every
+  // worker waits that long before it claims again, instead of sending more into the overload.
+  absl::Duration pushback = absl::ZeroDuration();
+  for (const auto& r : results) {
+    if (!r.ok() && r.status().code() == absl::StatusCode::kResourceExhausted) {
+      pushback = std::max(pushback, common::RetryDelayOf(r.status()));
+    }
+  }
+  if (pushback > absl::ZeroDuration()) {
+    absl::MutexLock lock(&mu_);
+    paused_until_ = std::max(paused_until_, absl::Now() + pushback);
+    ++stats_.pushbacks;
+  }
+
   std::vector<Completion> completions;
   for (size_t i = 0; i < events.size(); ++i) {
     if (!results[i].ok()) {
@@ -334,8 +358,12 @@ void OutboxRelay::Finish(const OutboxEvent& event, const std::string& owner,
   absl::StatusOr<bool> finished;
   if (retry) {
     absl::BitGen gen;
-    finished = store_.Reschedule(
-        event, owner, common::FullJitterBackoff(options_.backoff, event.attempts, gen), error);
+    // At least the wait payments asked for (RetryInfo), never sooner.
+    finished =
+        store_.Reschedule(event, owner,
+                          std::max(common::FullJitterBackoff(options_.backoff, event.attempts, gen),
+                                   common::RetryDelayOf(status)),
+                          error);
   } else {
     std::fprintf(stderr, "relay: event %lld (order %lld) is DEAD: %s\n",
                  static_cast<long long>(event.id), static_cast<long long>(event.aggregate_id),

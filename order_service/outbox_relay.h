@@ -49,6 +49,9 @@ struct RelayStats {
   int64_t key_conflicts = 0;
   int64_t asked_payments = 0;  // events given up on whose outcome was asked of payments  // events
                                // DEAD because payments holds their key for another request
+  // Batches after which payments asked the relay to wait (RESOURCE_EXHAUSTED with RetryInfo, its
+  // admission control shedding): every worker pauses claiming for that long.
+  int64_t pushbacks = 0;
 };
 
 class OutboxRelay {
@@ -96,6 +99,9 @@ class OutboxRelay {
   mutable absl::Mutex mu_;
   uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
   RelayStats stats_ ABSL_GUARDED_BY(mu_);
+  // No worker claims (and so sends) before this: payments' pushback, shared by all workers since
+  // they all call the same payments.
+  absl::Time paused_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace orders

@@ -13,6 +13,7 @@
 #include "common/idempotency.h"
 #include "common/pg/connection.h"
 #include "common/pg/sql_state.h"
+#include "common/pg/timeouts.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace orders {
@@ -211,14 +212,6 @@ absl::Status AttachItems(pg::Connection& conn, std::vector<Order*> orders) {
   return absl::OkStatus();
 }
 
-// Milliseconds to wait for a concurrent holder of the same key: the time left before the
-// caller's deadline, less a margin to answer in, capped.
-std::string LockTimeoutFor(absl::Time deadline) {
-  absl::Duration left = deadline - absl::Now() - absl::Milliseconds(50);
-  left = std::clamp(left, absl::Milliseconds(1), absl::Seconds(30));
-  return absl::StrCat(absl::ToInt64Milliseconds(left), "ms");
-}
-
 // The response stored under a used key, or IDEMPOTENCY_KEY_REUSED when the request differs.
 absl::StatusOr<std::string> StoredResponseFor(pg::Connection& conn, const IdempotencyScope& scope) {
   auto stored = conn.Exec(kStoredResponse, {scope.tenant, scope.method, scope.key});
@@ -236,7 +229,7 @@ absl::StatusOr<std::optional<std::string>> ClaimKey(pg::Connection& conn,
                                                     absl::Time deadline) {
   auto claimed =
       conn.Exec(kClaimKey, {scope.tenant, scope.method, scope.key,
-                            pg::Param::Bytes(scope.fingerprint), LockTimeoutFor(deadline)});
+                            pg::Param::Bytes(scope.fingerprint), pg::DeadlineTimeout(deadline)});
   if (!claimed.ok()) return common::KeyInUseIfLocked(claimed.status());
   if (claimed->rows() == 1) return std::nullopt;
   // The key was used before, and that request has finished (we waited on its row lock).
@@ -333,15 +326,22 @@ absl::Status PgOrderRepository::WriteTogether(pg::Connection& conn,
       prices.push_back(p->prices[line]);
     }
   }
+  // Its own transaction, so the caller's remaining time bounds the statement
+  // (statement_timeout is read when a statement starts: set in the statement itself it would
+  // only bound the next one) and never outlives it on a pooled connection.
+  pg::Transaction tx(conn);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  if (absl::Status s = pg::SetLocalTimeouts(conn, deadline); !s.ok()) return s;
   auto rows = conn.Exec(
       kCreateOrder,
-      {LockTimeoutFor(deadline), pg::ArrayLiteral(tenants), pg::ArrayLiteral(methods),
+      {pg::DeadlineTimeout(deadline), pg::ArrayLiteral(tenants), pg::ArrayLiteral(methods),
        pg::ArrayLiteral(keys), pg::ArrayLiteral(fingerprints), pg::ArrayLiteral(responses),
        pg::ArrayLiteral(ids), pg::ArrayLiteral(customers), pg::ArrayLiteral(currencies),
        pg::ArrayLiteral(amounts), pg::ArrayLiteral(payment_methods), pg::ArrayLiteral(created),
        pg::ArrayLiteral(item_orders), pg::ArrayLiteral(item_lines), pg::ArrayLiteral(skus),
        pg::ArrayLiteral(quantities), pg::ArrayLiteral(prices)});
   if (!rows.ok()) return rows.status();
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
   absl::flat_hash_map<int64_t, int> row_of;
   for (int r = 0; r < rows->rows(); ++r) row_of[rows->Int(r, 0)] = r;
   for (PendingCreate* p : batch) {
@@ -498,6 +498,7 @@ absl::StatusOr<CancelResult> PgOrderRepository::CancelOrder(const IdempotencySco
   if (!conn.ok()) return conn.status();
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  if (absl::Status s = pg::SetLocalTimeouts(**conn, deadline); !s.ok()) return s;
   auto claim = ClaimKey(**conn, scope, deadline);
   if (!claim.ok()) return claim.status();
   CancelResult result;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "common/grpc_admission.h"
 #include "common/grpc_metadata.h"
 #include "common/status_mapper.h"
 #include "common/storable_text.h"
@@ -50,6 +51,8 @@ grpc::Status PaymentGrpcService::Charge(grpc::ServerContext* context,
                                         payments::v1::Charge* response) {
   absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_, *request);
   if (!key.ok()) return Reply(key.status());
+  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, key->caller);
+  if (!permit.ok()) return Reply(permit.status());
   absl::StatusOr<ChargeOutcome> outcome = payments_.Charge(*key, *request, DeadlineOf(*context));
   if (!outcome.ok()) return Reply(outcome.status());
   if (outcome->replayed) common::MarkReplayed(*context);
@@ -62,6 +65,8 @@ grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* context,
                                         payments::v1::Refund* response) {
   absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_, *request);
   if (!key.ok()) return Reply(key.status());
+  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, key->caller);
+  if (!permit.ok()) return Reply(permit.status());
   absl::StatusOr<RefundOutcome> outcome = payments_.Refund(*key, *request, DeadlineOf(*context));
   if (!outcome.ok()) return Reply(outcome.status());
   if (outcome->replayed) common::MarkReplayed(*context);
@@ -74,6 +79,8 @@ grpc::Status PaymentGrpcService::GetCharge(grpc::ServerContext* context,
                                            payments::v1::Charge* response) {
   absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
   if (!caller.ok()) return Reply(caller.status());
+  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kPriority, *caller);
+  if (!permit.ok()) return Reply(permit.status());
   absl::StatusOr<payments::v1::Charge> charge = payments_.GetCharge(*caller, *request);
   if (!charge.ok()) return Reply(charge.status());
   *response = *std::move(charge);
@@ -85,6 +92,8 @@ grpc::Status PaymentGrpcService::ListCharges(grpc::ServerContext* context,
                                              payments::v1::ListChargesResponse* response) {
   absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
   if (!caller.ok()) return Reply(caller.status());
+  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, *caller);
+  if (!permit.ok()) return Reply(permit.status());
   absl::StatusOr<payments::v1::ListChargesResponse> page = payments_.ListCharges(*caller, *request);
   if (!page.ok()) return Reply(page.status());
   *response = *std::move(page);
@@ -96,6 +105,8 @@ grpc::Status PaymentGrpcService::GetLedgerSummary(
     payments::v1::LedgerSummary* response) {
   absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
   if (!caller.ok()) return Reply(caller.status());
+  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kPriority, *caller);
+  if (!permit.ok()) return Reply(permit.status());
   absl::StatusOr<payments::v1::LedgerSummary> summary = payments_.GetLedgerSummary(*caller);
   if (!summary.ok()) return Reply(summary.status());
   *response = *std::move(summary);

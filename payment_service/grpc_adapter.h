@@ -5,6 +5,7 @@
 // naming each field; common/storable_text.h); every other rule lives in the domain.
 #pragma once
 
+#include "common/admission.h"
 #include "common/auth.h"
 #include "payment_service/faults.h"
 #include "payment_service/payments.h"
@@ -16,8 +17,12 @@ inline constexpr char kErrorDomain[] = "payments.example";
 
 class PaymentGrpcService final : public payments::v1::PaymentService::Service {
  public:
-  PaymentGrpcService(Payments& payments, const common::TokenAuthenticator& auth)
-      : payments_(payments), auth_(auth) {}
+  // `admission` may be null (no admission control). With one, every RPC takes a permit after
+  // authentication and before the ledger: Charge, Refund and ListCharges on the work lane (per
+  // caller share), GetCharge and GetLedgerSummary on the priority lane (common/admission.h).
+  PaymentGrpcService(Payments& payments, const common::TokenAuthenticator& auth,
+                     common::AdmissionController* admission = nullptr)
+      : payments_(payments), auth_(auth), admission_(admission) {}
 
   grpc::Status Charge(grpc::ServerContext* context, const payments::v1::ChargeRequest* request,
                       payments::v1::Charge* response) override;
@@ -36,6 +41,7 @@ class PaymentGrpcService final : public payments::v1::PaymentService::Service {
  private:
   Payments& payments_;
   const common::TokenAuthenticator& auth_;
+  common::AdmissionController* admission_;
 };
 
 // Registered only with --enable_fault_admin. SetFaults replaces the whole configuration.

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/admission_main.h"
 #include "common/auth.h"
 #include "common/config_check.h"
 #include "common/env.h"
@@ -80,8 +81,9 @@ ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
           "close it if the ping is unanswered");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
           "close connections without calls after this (inf: never)");
-ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
-          "close connections this old so clients rebalance over replicas (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "close connections this old (GOAWAY, then 30 s for calls in flight) so clients behind "
+          "an L4 balancer reconnect and spread over replicas (inf: never)");
 
 namespace {
 
@@ -191,7 +193,13 @@ int main(int argc, char** argv) {
   }
 
   Payments payments(*ledger, faults);
-  PaymentGrpcService service(payments, *auth);
+  absl::StatusOr<common::AdmissionOptions> admission_options =
+      common::AdmissionOptionsFromFlags(absl::GetFlag(FLAGS_pool_size));
+  if (!admission_options.ok()) Die(std::string(admission_options.status().message()));
+  common::AdmissionController admission(*admission_options);
+  admission.set_multi_tenant(auth->enabled());
+  PaymentGrpcService service(payments, *auth,
+                             absl::GetFlag(FLAGS_admission) ? &admission : nullptr);
   FaultAdminGrpcService admin(faults, *auth);
   std::vector<grpc::Service*> services = {&service};
   if (absl::GetFlag(FLAGS_enable_fault_admin)) services.push_back(&admin);
@@ -205,10 +213,12 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) Die(std::string(metrics.status().message()));
   if (pool) common::AddPoolMetrics(**metrics, *pool, "payments");
   AddFaultMetrics(**metrics, faults);
+  common::AddAdmissionMetrics(**metrics, admission, "payment_service");
 
   common::ServerConfig config = ops_config;
   config.metrics = metrics->get();
   config.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
+  config.max_threads = common::MaxThreadsFromFlags(*admission_options);
   config.service_name = "payment_service";
   config.error_domain = payment_service::kErrorDomain;
   config.host = absl::GetFlag(FLAGS_host);

@@ -3,11 +3,15 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/pg/migrate.h"
 #include "common/pg/pool.h"
+#include "common/pg/timeouts.h"
 #include "gtest/gtest.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
@@ -174,6 +178,50 @@ TEST_F(GroupCommitTest, OneRequestWaitingOnAHeldKeyDoesNotFailItsBatch) {
             "free-c,free-d,free-e");
   EXPECT_EQ(Scalar("SELECT count(*) FROM orders"), "3");
   EXPECT_EQ(Scalar("SELECT count(*) FROM outbox_events"), "3");
+}
+
+// The caller's deadline bounds each statement, per transaction: on the pooled connection that
+// wrote the order (and cancelled it), statement_timeout and lock_timeout are back at the
+// server's defaults afterwards, so a pooler never hands our timeout to another client.
+TEST_F(GroupCommitTest, DeadlineTimeoutsNeverOutliveTheirTransaction) {
+  pg::Pool one(db_, 1);
+  PgOrderRepository repo(one, {.lanes = 1, .max_batch = 32});
+  auto created = repo.CreateOrder({"t1", kMethod, "k1", "fp"}, Request("c", 1), 100,
+                                  absl::Now() + absl::Milliseconds(900));
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto cancelled =
+      repo.CancelOrder({"t1", "orders.v1.OrderService/CancelOrder", "c1", "fp"},
+                       created->response.order().id(), "r", absl::Now() + absl::Milliseconds(900));
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  auto conn = one.Acquire(absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(conn.ok());
+  for (const char* setting : {"statement_timeout", "lock_timeout"}) {
+    auto value = (*conn)->Exec(pg::Query{"t_current_setting", "SELECT current_setting($1)"},
+                               {std::string(setting)});
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_EQ(value->Text(0, 0), "0") << setting;
+  }
+  // Inside a transaction the helper does set both, from the deadline, the lock's margin larger.
+  pg::Transaction tx(**conn);
+  ASSERT_TRUE(tx.Begin().ok());
+  ASSERT_TRUE(pg::SetLocalTimeouts(**conn, absl::Now() + absl::Seconds(2)).ok());
+  auto both = (*conn)->Exec(pg::Query{"t_both",
+                                      "SELECT current_setting('statement_timeout'), "
+                                      "current_setting('lock_timeout')"},
+                            {});
+  ASSERT_TRUE(both.ok()) << both.status();
+  auto millis = [](absl::string_view text) {  // PostgreSQL shows "1980ms", or "2s" when whole
+    int64_t n = 0;
+    if (absl::ConsumeSuffix(&text, "ms")) return absl::SimpleAtoi(text, &n) ? n : -1;
+    if (absl::ConsumeSuffix(&text, "s")) return absl::SimpleAtoi(text, &n) ? n * 1000 : -1;
+    return int64_t{-1};
+  };
+  const std::string statement_text(both->Text(0, 0)), lock_text(both->Text(0, 1));
+  const int64_t statement = millis(statement_text);
+  const int64_t lock = millis(lock_text);
+  EXPECT_GT(statement, 1500);
+  EXPECT_LE(statement, 2000);
+  EXPECT_NEAR(statement - lock, 50, 2);  // kStatementTimeoutMargin vs kLockTimeoutMargin
 }
 
 }  // namespace

@@ -585,6 +585,38 @@ TEST_F(OutboxTest, NoTransactionIsOpenWhilePaymentsIsCalled) {
   EXPECT_EQ(open_tx_seen.load(), 0);
 }
 
+// Payments shedding (RESOURCE_EXHAUSTED with a RetryInfo delay) pauses the relay: no worker sends
+// again before the delay, however short its own backoff; then the event is charged.
+TEST_F(OutboxTest, RelayWaitsOutPaymentsPushbackBeforeSendingAgain) {
+  absl::Mutex mu;
+  std::vector<absl::Time> sent;
+  gateway_.answer =
+      [&](const payments::v1::ChargeRequest& r) -> absl::StatusOr<payments::v1::Charge> {
+    absl::MutexLock lock(&mu);
+    sent.push_back(absl::Now());
+    if (sent.size() == 1) {
+      return common::WithRetryDelay(
+          common::ErrorWithReason(absl::StatusCode::kResourceExhausted, "OVERLOADED", "full"),
+          absl::Milliseconds(400));
+    }
+    return Succeeded(r);
+  };
+  RelayOptions options;
+  options.workers = 2;
+  options.backoff = {absl::Milliseconds(1), absl::Milliseconds(5), 2.0};
+  const int64_t order = CreateOrder("k1");
+  OutboxRelay relay(*store_, gateway_, options);
+  relay.Start();
+  EXPECT_TRUE(
+      testing_support::Eventually([&] { return StatusOf(order) == orders::v1::ORDER_STATUS_PAID; },
+                                  absl::Seconds(10), "the order paid after the pushback"));
+  relay.Stop();
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_GE(sent[1] - sent[0], absl::Milliseconds(400));
+  EXPECT_EQ(relay.Stats().pushbacks, 1);
+}
+
 }  // namespace
 }  // namespace orders
 

@@ -30,6 +30,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
+constexpr char kPushbackPayload[] = "test/pushback-ms";
+
+absl::Status WithPushback(absl::Status status, absl::string_view ms) {
+  status.SetPayload(kPushbackPayload, absl::Cord(ms));
+  return status;
+}
+
 // Answers each call with the next scripted status (OK once the script runs out), recording the
 // idempotency key, attempt header and grpc-previous-rpc-attempts of every call.
 class FlakyOrders : public orders::v1::OrderService::Service {
@@ -84,6 +91,10 @@ class FlakyOrders : public orders::v1::OrderService::Service {
                      first("grpc-previous-rpc-attempts")});
     if (seen_.size() > script_.size()) return grpc::Status::OK;
     const absl::Status& answer = script_[seen_.size() - 1];
+    // A scripted pushback travels as the gRFC A6 trailer, as admission control sends it.
+    if (auto pushback = answer.GetPayload(kPushbackPayload)) {
+      context.AddTrailingMetadata(common::kRetryPushbackHeader, std::string(*pushback));
+    }
     return common::ToGrpcStatus(answer, "orders.example");
   }
 
@@ -224,6 +235,59 @@ TEST_F(OpsClientTest, RetryInfoIsHonoured) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
   EXPECT_EQ(service_.seen().size(), 2u);
   EXPECT_EQ(service_.seen()[0].key, "");  // reads carry no key
+}
+
+TEST_F(OpsClientTest, ServerPushbackSetsTheWaitBeforeTheNextTry) {
+  // Overloaded twice (RESOURCE_EXHAUSTED with grpc-retry-pushback-ms: 250), then served. The
+  // backoff alone would wait at most 5 + 10 ms (see Client()); the pushback replaces it.
+  const absl::Status overloaded = WithPushback(
+      common::ErrorWithReason(absl::StatusCode::kResourceExhausted, "OVERLOADED", "full"), "250");
+  service_.Script({overloaded, overloaded});
+  auto client = Client();
+  orders_client::CallInfo info;
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(client->CreateOrder(AnOrder(), {.info = &info}).ok());
+  const absl::Duration waited = absl::Now() - start;
+  EXPECT_EQ(info.attempts, 3);
+  EXPECT_GE(waited, absl::Milliseconds(500));
+  EXPECT_LT(waited, absl::Milliseconds(500) + absl::Milliseconds(200));
+  std::printf("client wait for two pushbacks of 250 ms: %.1f ms\n",
+              absl::ToDoubleMilliseconds(waited));
+}
+
+TEST_F(OpsClientTest, NegativePushbackMeansDoNotRetry) {
+  service_.Script({WithPushback(absl::UnavailableError("draining"), "-1")});
+  auto client = Client();
+  orders_client::CallInfo info;
+  auto order = client->GetOrder(1, {.info = &info});
+  EXPECT_EQ(order.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(info.attempts, 1);
+}
+
+TEST_F(OpsClientTest, RetryThrottleStopsRetriesWhenMostCallsFail) {
+  std::vector<absl::Status> always(1000, absl::UnavailableError("down"));
+  service_.Script(always);
+  auto client = Client({.max_attempts = 0});
+  // Tokens 10, ratio 0.1 (as deploy/service_config.json): retries stop once 5 are spent.
+  orders_client::CallInfo info;
+  auto first = client->GetOrder(1, {.timeout = absl::Seconds(10), .info = &info});
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(info.attempts, 5);
+  EXPECT_TRUE(info.throttled);
+  // The next operation gets one try and no retry: the client adds no load to a failing server.
+  auto second = client->GetOrder(1, {.timeout = absl::Seconds(10), .info = &info});
+  EXPECT_EQ(info.attempts, 1);
+  EXPECT_TRUE(info.throttled);
+  EXPECT_EQ(service_.seen().size(), 6u);
+  // Successes earn tokens back (0.1 each): 30 of them lift 4 tokens to 7, so a failure (6 left)
+  // is retried again.
+  service_.Script({});
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(client->GetOrder(1).ok());
+  service_.Script({absl::UnavailableError("blip")});
+  auto third = client->GetOrder(1, {.info = &info});
+  EXPECT_TRUE(third.ok());
+  EXPECT_EQ(info.attempts, 2);
+  EXPECT_FALSE(info.throttled);
 }
 
 TEST_F(OpsClientTest, OverallDeadlineAndAttemptBudgetBoundRetries) {

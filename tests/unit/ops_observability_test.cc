@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/client_context.h"
 #include "common/config_check.h"
 #include "common/env.h"
@@ -87,7 +88,8 @@ TEST(OpsRpcLogLineTest, CarriesTheListedFieldsAndIsValidJson) {
 
 TEST(OpsKeyConflictTest, ReasonsAndCodes) {
   EXPECT_EQ(common::KeyConflictReason(9, "IDEMPOTENCY_KEY_REUSED", true), "IDEMPOTENCY_KEY_REUSED");
-  EXPECT_EQ(common::KeyConflictReason(10, "IDEMPOTENCY_KEY_IN_USE", true), "IDEMPOTENCY_KEY_IN_USE");
+  EXPECT_EQ(common::KeyConflictReason(10, "IDEMPOTENCY_KEY_IN_USE", true),
+            "IDEMPOTENCY_KEY_IN_USE");
   // Another FAILED_PRECONDITION reason is not a key conflict.
   EXPECT_EQ(common::KeyConflictReason(9, "ORDER_ALREADY_CANCELLED", true), "");
   // Without ErrorInfo, the code decides, for calls that carried a key.
@@ -140,9 +142,9 @@ TEST(OpsMetricsRegistryTest, RecordsRpcsAndCollectorsAndServesThemOverHttp) {
   EXPECT_EQ(MetricSum(samples, "grpc_server_in_flight", create), 0);
   EXPECT_EQ(MetricSum(samples, "grpc_server_handling_seconds_count", create), 2);
   EXPECT_EQ(MetricSum(samples, "idempotency_replays_total", create), 1);
-  EXPECT_EQ(MetricSum(samples, "idempotency_key_conflicts_total",
-                      {"reason=\"IDEMPOTENCY_KEY_REUSED\""}),
-            1);
+  EXPECT_EQ(
+      MetricSum(samples, "idempotency_key_conflicts_total", {"reason=\"IDEMPOTENCY_KEY_REUSED\""}),
+      1);
   EXPECT_EQ(MetricSum(samples, "test_pending"), 3);
   EXPECT_EQ(MetricSum(samples, "test_done_total"), 15);
   EXPECT_GT(MetricSum(samples, "process_resident_memory_bytes"), 1 << 20);
@@ -174,12 +176,16 @@ class ScriptedOrders : public orders::v1::OrderService::Service {
     auto key = common::IdempotencyKeyOf(*context);
     if (!key.ok()) return common::ToGrpcStatus(key.status(), "orders.example");
     if (*key == "conflict-key") {
-      return common::ToGrpcStatus(
-          common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IDEMPOTENCY_KEY_REUSED",
-                                  "reused"),
-          "orders.example");
+      return common::ToGrpcStatus(common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                                          "IDEMPOTENCY_KEY_REUSED", "reused"),
+                                  "orders.example");
     }
     if (*key == "replay-key") common::MarkReplayed(*context);
+    if (*key == "slow-key") {  // answers OK, but only after the caller's deadline
+      while (absl::Now() <= absl::FromChrono(context->deadline()) + absl::Milliseconds(20)) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    }
     response->mutable_order()->set_id(4242);
     return grpc::Status::OK;
   }
@@ -195,19 +201,18 @@ class OpsInterceptorTest : public ::testing::Test {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&service_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(common::NewRpcObserverFactory(
-        {.metrics = metrics_.get(),
-         .log_rpcs = true,
-         .service = "test",
-         .sink = [this](const std::string& line) {
-           absl::MutexLock lock(&mu_);
-           lines_.push_back(line);
-         }}));
+    creators.push_back(common::NewRpcObserverFactory({.metrics = metrics_.get(),
+                                                      .log_rpcs = true,
+                                                      .service = "test",
+                                                      .sink = [this](const std::string& line) {
+                                                        absl::MutexLock lock(&mu_);
+                                                        lines_.push_back(line);
+                                                      }}));
     builder.experimental().SetInterceptorCreators(std::move(creators));
     server_ = builder.BuildAndStart();
     ASSERT_GT(port_, 0);
-    stub_ = orders::v1::OrderService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
+    stub_ = orders::v1::OrderService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
   }
   void TearDown() override {
     if (server_) server_->Shutdown();
@@ -235,6 +240,26 @@ class OpsInterceptorTest : public ::testing::Test {
   std::vector<std::string> lines_;
 };
 
+// The caller got DEADLINE_EXCEEDED: the handler's late OK is logged and counted as that, never as
+// OK (the log keeps the handler's code in server_code).
+TEST_F(OpsInterceptorTest, AnOkAfterTheCallersDeadlineIsCountedAsDeadlineExceeded) {
+  auto context =
+      common::NewClientContext({.timeout = absl::Milliseconds(100), .idempotency_key = "slow-key"});
+  orders::v1::CreateOrderResponse response;
+  grpc::Status status = stub_->CreateOrder(context.get(), {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  for (int i = 0; i < 100 && Lines().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  const std::vector<std::string> lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  auto line = ParseJson(lines[0]);
+  EXPECT_EQ(line.fields().at("code").string_value(), "DEADLINE_EXCEEDED");
+  EXPECT_EQ(line.fields().at("reason").string_value(), "ANSWERED_AFTER_DEADLINE");
+  EXPECT_EQ(line.fields().at("server_code").string_value(), "OK");
+  const std::string text = metrics_->Render();
+  EXPECT_THAT(text, HasSubstr("grpc_code=\"DEADLINE_EXCEEDED\""));
+  EXPECT_THAT(text, Not(HasSubstr("grpc_code=\"OK\"")));
+}
+
 TEST_F(OpsInterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) {
   ASSERT_TRUE(Create("plain-key-0123456789").ok());
   ASSERT_TRUE(Create("replay-key").ok());
@@ -252,7 +277,8 @@ TEST_F(OpsInterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) 
   auto first = ParseJson(lines[0]);
   EXPECT_EQ(first.fields().at("method").string_value(), "/orders.v1.OrderService/CreateOrder");
   EXPECT_EQ(first.fields().at("code").string_value(), "OK");
-  EXPECT_EQ(first.fields().at("key_hash").string_value(), common::ShortHash("plain-key-0123456789"));
+  EXPECT_EQ(first.fields().at("key_hash").string_value(),
+            common::ShortHash("plain-key-0123456789"));
   EXPECT_EQ(first.fields().at("order_id").number_value(), 4242);
   EXPECT_EQ(first.fields().at("attempt").number_value(), 3);
   EXPECT_FALSE(first.fields().at("replayed").bool_value());
@@ -266,9 +292,9 @@ TEST_F(OpsInterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) 
   auto samples = testing_support::ParseMetrics(metrics_->Render());
   EXPECT_EQ(MetricSum(samples, "grpc_server_handled_total", {"grpc_code=\"OK\""}), 2);
   EXPECT_EQ(MetricSum(samples, "idempotency_replays_total"), 1);
-  EXPECT_EQ(MetricSum(samples, "idempotency_key_conflicts_total",
-                      {"reason=\"IDEMPOTENCY_KEY_REUSED\""}),
-            1);
+  EXPECT_EQ(
+      MetricSum(samples, "idempotency_key_conflicts_total", {"reason=\"IDEMPOTENCY_KEY_REUSED\""}),
+      1);
   EXPECT_EQ(MetricSum(samples, "grpc_server_in_flight"), 0);
 }
 
@@ -335,8 +361,8 @@ TEST(OpsEnvTest, FallbacksParseStrictly) {
   setenv("OPS_TEST_BAD", "abc", 1);
   EXPECT_EXIT(common::EnvIntOr("OPS_TEST_BAD", 1), ::testing::ExitedWithCode(2),
               "OPS_TEST_BAD=abc: expected an integer");
-  EXPECT_EXIT(common::EnvDurationOr("OPS_TEST_BAD", absl::Seconds(1)),
-              ::testing::ExitedWithCode(2), "expected a duration");
+  EXPECT_EXIT(common::EnvDurationOr("OPS_TEST_BAD", absl::Seconds(1)), ::testing::ExitedWithCode(2),
+              "expected a duration");
 }
 
 }  // namespace

@@ -1,13 +1,13 @@
 // CreateBatcher with an in-memory writer: batching rules, not SQL.
-#include "order_service/create_batcher.h"
-
 #include <atomic>
 #include <set>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "order_service/create_batcher.h"
 
 namespace orders {
 namespace {
@@ -97,6 +97,44 @@ TEST(CreateBatcherTest, AloneARequestIsWrittenAtOnce) {
   SubmitAll(batcher, {"b"});
   ASSERT_EQ(writer.batches.size(), 2u);
   EXPECT_EQ(writer.batches[0], std::vector<std::string>{"a"});
+}
+
+TEST(CreateBatcherTest, ARequestWhoseCallerHasGoneIsNeverWritten) {
+  // One lane, held by a first request until the test lets it go: the others queue behind it.
+  absl::Notification release;
+  std::atomic<int> writes_started{0};
+  std::vector<std::string> written;
+  absl::Mutex mu;
+  CreateBatcher batcher(
+      [&](const std::vector<PendingCreate*>& batch) {
+        ++writes_started;
+        release.WaitForNotification();
+        absl::MutexLock lock(&mu);
+        for (PendingCreate* p : batch) {
+          written.push_back(p->key);
+          p->written = true;
+        }
+      },
+      /*lanes=*/1, /*max_batch=*/8);
+  PendingCreate first{.tenant = "t", .method = "m", .key = "first"};
+  PendingCreate gone{.tenant = "t", .method = "m", .key = "gone"};
+  gone.deadline = absl::Now() + absl::Milliseconds(20);
+  PendingCreate waiting{.tenant = "t", .method = "m", .key = "waiting"};
+  std::thread t1([&] { batcher.Submit(first); });
+  while (writes_started.load() == 0) absl::SleepFor(absl::Milliseconds(1));  // the lane is busy
+  std::thread t2([&] { batcher.Submit(gone); });
+  std::thread t3([&] { batcher.Submit(waiting); });
+  // Progress, not a fixed sleep: on once the queued request's deadline has passed.
+  while (absl::Now() <= gone.deadline) absl::SleepFor(absl::Milliseconds(1));
+  release.Notify();
+  t1.join();
+  t2.join();
+  t3.join();
+  EXPECT_EQ(gone.written.status().code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(waiting.written.ok());
+  EXPECT_TRUE(*waiting.written);
+  EXPECT_EQ(written, (std::vector<std::string>{"first", "waiting"}));
+  EXPECT_EQ(batcher.stats().expired, 1);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "common/admission.h"
 #include "common/auth.h"
 #include "common/client_context.h"
 #include "common/errors.h"
@@ -219,6 +221,60 @@ TEST_F(OrderGrpcAdapterTest, CancelReasonLengthIsCountedInCharacters) {
   EXPECT_EQ(response.order().cancel_reason(), reason);
   EXPECT_EQ(Get(first).cancel_reason(), reason);
   EXPECT_TRUE(Cancel(second, std::string(500, 'a'), "cancel-2", &response).ok());
+}
+
+// Admission control through a real gRPC server: with the work lane full, a CreateOrder is refused
+// at once, before the repository, with RESOURCE_EXHAUSTED, ErrorInfo OVERLOADED, a RetryInfo delay
+// and the same delay as grpc-retry-pushback-ms; a GetOrder (priority lane) is still answered.
+TEST(OrderAdmissionTest, FullWorkLaneRefusesWithPushbackAndReadsStillRun) {
+  MemoryOrderRepository repository;
+  OrderLogic logic{repository, nullptr};
+  common::TokenAuthenticator auth;
+  common::AdmissionController admission(
+      {.limit = 1, .queue = 0, .priority_limit = 2, .pushback = absl::Milliseconds(200)});
+  OrderGrpcService service{logic, auth, nullptr, &admission};
+  auto server = common::GrpcServer::Start({}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = orders::v1::OrderService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  orders::v1::CreateOrderResponse created;
+  auto first = common::NewClientContext({.idempotency_key = "k1"});
+  ASSERT_TRUE(stub->CreateOrder(first.get(), ValidRequest(), &created).ok());
+
+  // The one work slot is taken (as by a call in progress).
+  auto held =
+      admission.Admit(common::AdmissionLane::kWork, "default", absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(held.ok());
+  auto context = common::NewClientContext({.idempotency_key = "k2"});
+  orders::v1::CreateOrderResponse response;
+  const absl::Time start = absl::Now();
+  grpc::Status status = stub->CreateOrder(context.get(), ValidRequest(), &response);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOf(status), "OVERLOADED");
+  const absl::Duration retry_delay = common::RetryDelayOf(common::FromGrpcStatus(status));
+  EXPECT_GE(retry_delay, absl::Milliseconds(150));  // 200 ms +-25 %
+  EXPECT_LE(retry_delay, absl::Milliseconds(250));
+  const auto& trailers = context->GetServerTrailingMetadata();
+  auto pushback = trailers.find(common::kRetryPushbackHeader);
+  ASSERT_NE(pushback, trailers.end());
+  EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()),
+            std::to_string(absl::ToInt64Milliseconds(retry_delay)));
+  EXPECT_LT(took, absl::Milliseconds(100));
+  EXPECT_EQ(repository.OutboxEvents().size(), 1u);  // nothing written for the refused call
+  EXPECT_EQ(admission.stats().refused_overloaded, 1);
+
+  // An operator's read of one order has its own lane.
+  orders::v1::GetOrderRequest get;
+  get.set_id(created.order().id());
+  orders::v1::Order order;
+  auto read = common::NewClientContext({});
+  EXPECT_TRUE(stub->GetOrder(read.get(), get, &order).ok());
+
+  // The slot back, the same key goes through: the refusal stored nothing under it.
+  held->Release();
+  auto retry = common::NewClientContext({.idempotency_key = "k2"});
+  EXPECT_TRUE(stub->CreateOrder(retry.get(), ValidRequest(), &response).ok());
 }
 
 }  // namespace

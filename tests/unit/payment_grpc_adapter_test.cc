@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "common/admission.h"
 #include "common/auth.h"
 #include "common/client_context.h"
 #include "common/errors.h"
@@ -185,6 +187,43 @@ TEST_F(PaymentGrpcAdapterTest, FaultAdminSetsAndReportsEveryKnob) {
   EXPECT_EQ(state.injected_latency(), faults_.counters().latency);
   EXPECT_GT(state.injected_fail_before_charge() + state.injected_fail_after_charge(), 0);
   EXPECT_EQ(state.injected_fail_before_charge(), faults_.counters().fail_before_charge);
+}
+
+// Payments sheds like orders: with the work lane full, a Charge is refused before the ledger with
+// RESOURCE_EXHAUSTED OVERLOADED and pushback (what the relay backs off on), while GetCharge (the
+// relay's and the reconciler's question) still runs on the priority lane.
+TEST_F(PaymentGrpcAdapterTest, FullWorkLaneRefusesChargesWithPushbackBeforeTheLedger) {
+  common::AdmissionController admission({.limit = 1, .queue = 0});
+  service_ = std::make_unique<PaymentGrpcService>(payments_, auth_, &admission);
+  auto server = common::GrpcServer::Start({}, {service_.get()});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = payments::v1::PaymentService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  auto held =
+      admission.Admit(common::AdmissionLane::kWork, "alice", absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(held.ok());
+  payments::v1::ChargeRequest request;
+  request.set_order_id(3);
+  request.set_amount_cents(300);
+  request.set_currency("JPY");
+  request.set_payment_method("pm_card_visa");
+  auto context = common::NewClientContext({.idempotency_key = "k", .bearer_token = "secret"});
+  payments::v1::Charge charge;
+  grpc::Status status = stub->Charge(context.get(), request, &charge);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const absl::Status domain = common::FromGrpcStatus(status);
+  EXPECT_EQ(common::ErrorReason(domain), "OVERLOADED");
+  EXPECT_GT(common::RetryDelayOf(domain), absl::ZeroDuration());
+  EXPECT_NE(context->GetServerTrailingMetadata().find(common::kRetryPushbackHeader),
+            context->GetServerTrailingMetadata().end());
+  payments::v1::GetChargeRequest get;
+  get.set_charge_key("k");
+  auto read = common::NewClientContext({.bearer_token = "secret"});
+  // NOT_FOUND: the refused charge left nothing in the ledger, and the read was not refused.
+  EXPECT_EQ(stub->GetCharge(read.get(), get, &charge).error_code(), grpc::StatusCode::NOT_FOUND);
+  held->Release();
+  auto again = common::NewClientContext({.idempotency_key = "k", .bearer_token = "secret"});
+  EXPECT_TRUE(stub->Charge(again.get(), request, &charge).ok());
 }
 
 }  // namespace

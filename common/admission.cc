@@ -1,0 +1,241 @@
+#include "common/admission.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/config_check.h"
+#include "common/errors.h"
+
+namespace common {
+
+namespace {
+
+// Gradient2 constants (Netflix concurrency-limits, Gradient2Limit defaults): the long-term
+// latency is an exponential average over ~600 samples; short-term latency may exceed it by this
+// tolerance before the limit shrinks; each update moves 20 % of the way; the limit grows by about
+// sqrt(limit) a window while latency stays flat ("queueSize").
+constexpr double kTolerance = 1.5;
+constexpr double kSmoothing = 0.2;
+constexpr double kLongWindow = 600;
+constexpr int kWindowSamples = 32;
+
+}  // namespace
+
+absl::Status ValidateAdmissionOptions(const AdmissionOptions& o) {
+  return ConfigCheck()
+      .AtLeast("admission_limit", o.limit, 1)
+      .AtLeast("admission_min_limit", o.min_limit, 1)
+      .AtLeast("admission_max_limit", o.max_limit, o.min_limit)
+      .AtLeast("admission_queue", o.queue, 0)
+      .AtLeast("admission_priority_limit", o.priority_limit, 1)
+      .Positive("admission_max_queue_wait", o.max_queue_wait)
+      .Positive("admission_pushback", o.pushback)
+      .Expect(o.tenant_share > 0 && o.tenant_share <= 1, "admission_tenant_share",
+              "must be in (0, 1]")
+      .Status();
+}
+
+absl::StatusOr<LimitAlgorithm> ParseLimitAlgorithm(absl::string_view name) {
+  if (name == "fixed") return LimitAlgorithm::kFixed;
+  if (name == "gradient") return LimitAlgorithm::kGradient;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--admission_algorithm: '", name, "' is not fixed or gradient"));
+}
+
+AdmissionController::AdmissionController(const AdmissionOptions& options)
+    : options_(options), limit_(options.limit) {}
+
+AdmissionController::Permit& AdmissionController::Permit::operator=(Permit&& other) noexcept {
+  if (this != &other) {
+    Release();
+    owner_ = std::exchange(other.owner_, nullptr);
+    lane_ = other.lane_;
+    tenant_ = std::move(other.tenant_);
+    start_ = other.start_;
+  }
+  return *this;
+}
+
+void AdmissionController::Permit::Release(bool sample) {
+  if (owner_ == nullptr) return;
+  std::exchange(owner_, nullptr)->Return(lane_, tenant_, absl::Now() - start_, sample);
+}
+
+void AdmissionController::set_multi_tenant(bool on) {
+  absl::MutexLock lock(&mu_);
+  multi_tenant_ = on;
+}
+
+int AdmissionController::TenantCap() const {
+  if (!multi_tenant_ || options_.tenant_share >= 1.0) return INT32_MAX;
+  const double room = std::floor(limit_) + options_.queue;
+  return std::max(1, static_cast<int>(std::ceil(options_.tenant_share * room)));
+}
+
+absl::Status AdmissionController::Overloaded(absl::string_view reason, absl::string_view what) {
+  // +-25 % jitter: refused callers that all wait the same time come back together.
+  jitter_state_ ^= jitter_state_ << 13;
+  jitter_state_ ^= jitter_state_ >> 7;
+  jitter_state_ ^= jitter_state_ << 17;
+  const double factor = 0.75 + 0.5 * static_cast<double>(jitter_state_ % 1000) / 1000.0;
+  const absl::Duration pushback = absl::Milliseconds(
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.pushback) * factor));
+  return WithRetryDelay(ErrorWithReason(absl::StatusCode::kResourceExhausted, reason,
+                                        absl::StrCat("server overloaded (", what, "); retry after ",
+                                                     absl::ToInt64Milliseconds(pushback), " ms"),
+                                        {{"limit", absl::StrCat(static_cast<int>(limit_))}}),
+                        pushback);
+}
+
+AdmissionController::Permit AdmissionController::Grant(AdmissionLane lane,
+                                                       absl::string_view tenant) {
+  Permit permit;
+  permit.owner_ = this;
+  permit.lane_ = lane;
+  permit.tenant_ = std::string(tenant);
+  permit.start_ = absl::Now();
+  return permit;
+}
+
+absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(AdmissionLane lane,
+                                                                       absl::string_view tenant,
+                                                                       absl::Time deadline) {
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  if (deadline <= now) {
+    ++stats_.dropped_deadline;
+    return ErrorWithReason(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXPIRED",
+                           "the deadline passed before the call was started");
+  }
+  if (lane == AdmissionLane::kPriority) {
+    if (priority_in_flight_ >= options_.priority_limit) {
+      ++stats_.refused_priority;
+      return Overloaded("OVERLOADED", "priority lane full");
+    }
+    ++priority_in_flight_;
+    ++stats_.admitted;
+    return Grant(lane, tenant);
+  }
+  const int limit = static_cast<int>(limit_);
+  // A deadline that cannot be met: the time a call takes here (the average of recent work-lane
+  // calls), plus the wait behind the calls queued ahead of it, is more than the caller has left.
+  // Refused now rather than answered late (the caller would see DEADLINE_EXCEEDED after we did
+  // the work, and likely retry).
+  // Only a call that would wait is judged: with a slot free the lane is not the bottleneck (and an
+  // average inflated by an outage cannot lock callers out, since free slots bring new samples).
+  if (service_ms_ > 0 && (in_flight_ >= limit || !queue_.empty())) {
+    const int ahead = static_cast<int>(queue_.size()) + 1;
+    const absl::Duration expected =
+        absl::Milliseconds(service_ms_ * (1.0 + static_cast<double>(ahead) / std::max(1, limit)));
+    if (now + expected > deadline) {
+      ++stats_.refused_deadline;
+      return Overloaded("OVERLOADED", "the deadline cannot be met at the current latency");
+    }
+  }
+  // A tenant over its share is refused only while others wait for the lane.
+  auto tenant_it = per_tenant_.find(tenant);
+  const int held = tenant_it == per_tenant_.end() ? 0 : tenant_it->second;
+  if (held >= TenantCap() && (in_flight_ >= limit || !queue_.empty())) {
+    ++stats_.refused_tenant;
+    return Overloaded("TENANT_OVERLOADED", "this tenant holds its share of the server");
+  }
+  if (in_flight_ < limit && queue_.empty()) {
+    ++in_flight_;
+    window_max_in_flight_ = std::max(window_max_in_flight_, in_flight_);
+    ++per_tenant_[std::string(tenant)];
+    ++stats_.admitted;
+    return Grant(lane, tenant);
+  }
+  if (static_cast<int>(queue_.size()) >= options_.queue) {
+    ++stats_.refused_overloaded;
+    return Overloaded("OVERLOADED", "work queue full");
+  }
+  Waiter waiter{.tenant = std::string(tenant)};
+  queue_.push_back(&waiter);
+  ++per_tenant_[waiter.tenant];
+  const absl::Time until = std::min(deadline, now + options_.max_queue_wait);
+  mu_.AwaitWithDeadline(absl::Condition(&waiter.granted), until);
+  if (waiter.granted) {
+    ++stats_.admitted;
+    return Grant(lane, tenant);
+  }
+  queue_.erase(std::find(queue_.begin(), queue_.end(), &waiter));
+  if (auto it = per_tenant_.find(waiter.tenant); it != per_tenant_.end() && --it->second == 0) {
+    per_tenant_.erase(it);
+  }
+  if (absl::Now() >= deadline) {
+    ++stats_.dropped_deadline;
+    return ErrorWithReason(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXPIRED",
+                           "the deadline passed while the call waited for a slot");
+  }
+  ++stats_.refused_overloaded;
+  return Overloaded("OVERLOADED", "waited too long for a slot");
+}
+
+void AdmissionController::Return(AdmissionLane lane, const std::string& tenant,
+                                 absl::Duration latency, bool sample) {
+  absl::MutexLock lock(&mu_);
+  if (lane == AdmissionLane::kPriority) {
+    --priority_in_flight_;
+    return;
+  }
+  if (auto it = per_tenant_.find(tenant); it != per_tenant_.end() && --it->second == 0) {
+    per_tenant_.erase(it);
+  }
+  if (sample) {
+    // The average service time over roughly the last 100 calls, for the deadline check.
+    const double ms = absl::ToDoubleMilliseconds(latency);
+    service_ms_ = service_ms_ == 0 ? ms : service_ms_ + (ms - service_ms_) * 0.01;
+    Sample(latency);
+  }
+  // The slot passes straight to the oldest waiter (FIFO), unless the limit shrank meanwhile.
+  if (!queue_.empty() && in_flight_ <= static_cast<int>(limit_)) {
+    queue_.front()->granted = true;
+    queue_.pop_front();
+    window_max_in_flight_ = std::max(window_max_in_flight_, in_flight_);
+    return;
+  }
+  --in_flight_;
+}
+
+void AdmissionController::Sample(absl::Duration latency) {
+  if (options_.algorithm != LimitAlgorithm::kGradient) return;
+  window_sum_ms_ += absl::ToDoubleMilliseconds(latency);
+  if (++window_count_ < kWindowSamples) return;
+  const double short_rtt = std::max(0.001, window_sum_ms_ / window_count_);
+  const int max_in_flight = window_max_in_flight_;
+  window_sum_ms_ = 0;
+  window_count_ = 0;
+  window_max_in_flight_ = in_flight_;
+  if (long_rtt_ms_ == 0) {
+    long_rtt_ms_ = short_rtt;
+    return;
+  }
+  long_rtt_ms_ += (short_rtt - long_rtt_ms_) * (kWindowSamples / kLongWindow);
+  // After a long stretch of high latency the average drifts up; pull it back down quickly
+  // once latency recovers (Gradient2Limit does the same).
+  if (long_rtt_ms_ / short_rtt > 2) long_rtt_ms_ *= 0.95;
+  // App-limited: the lane was not used up, so latency says nothing about the limit.
+  if (max_in_flight < limit_ / 2) return;
+  const double gradient = std::clamp(kTolerance * long_rtt_ms_ / short_rtt, 0.5, 1.0);
+  const double grown = limit_ * gradient + std::sqrt(limit_);
+  const double next = limit_ * (1 - kSmoothing) + grown * kSmoothing;
+  limit_ = std::clamp(next, static_cast<double>(options_.min_limit),
+                      static_cast<double>(options_.max_limit));
+  stats_.limit = static_cast<int>(limit_);
+}
+
+AdmissionController::Stats AdmissionController::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats s = stats_;
+  s.limit = static_cast<int>(limit_);
+  s.in_flight = in_flight_;
+  s.queued = static_cast<int>(queue_.size());
+  s.priority_in_flight = priority_in_flight_;
+  return s;
+}
+
+}  // namespace common

@@ -1,0 +1,148 @@
+// Admission control (load shedding) shared by both services: bounded work in flight, a bounded
+// queue in front of it, and everything beyond refused at once, before any database work.
+// References: Google SRE book, "Handling Overload" and "Addressing Cascading Failures"; gRFC A6
+// (server pushback); Netflix concurrency-limits (Gradient2Limit, AIMDLimit); the AWS Builders'
+// Library, "Using load shedding to avoid overload".
+//
+// A call asks for a permit on one of two lanes:
+//   kWork      the service's work (creates, cancels, lists, imports; payments' charges)
+//   kPriority  what an operator needs to look while the work lane is full: reads of one order and
+//              the admin RPCs. Its own small limit; it never waits for the work lane.
+// (grpc.health.v1 is answered by gRPC itself, outside the handlers, and never waits here.)
+//
+// Refusals (absl::Status in the Google error model, see common/errors.h):
+//   RESOURCE_EXHAUSTED, ErrorInfo reason OVERLOADED: the lane's limit and queue are full, or the
+//     call waited in the queue as long as it may (Options::max_queue_wait), or its deadline
+//     cannot be met: less time left than recent calls took (their running average) plus the wait
+//     behind the calls queued ahead of it;
+//   RESOURCE_EXHAUSTED, reason TENANT_OVERLOADED: this tenant holds its share of the lane
+//     (Options::tenant_share) while the lane is busy;
+//   both carry a google.rpc.RetryInfo delay (the pushback, Options::pushback); the gRPC layer also
+//     sends it as trailing metadata `grpc-retry-pushback-ms` (see AddRetryPushback);
+//   DEADLINE_EXCEEDED, reason DEADLINE_EXPIRED: the caller's deadline passed before a slot came
+//     free; the work is dropped (the caller has gone, an answer would be waste).
+// Nothing here touches gRPC or a database: the controller is a counter, a queue and a limit.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace common {
+
+enum class AdmissionLane { kWork = 0, kPriority = 1 };
+
+// How the work lane's limit is chosen.
+enum class LimitAlgorithm {
+  kFixed,     // Options::limit, always
+  kGradient,  // Netflix Gradient2: the limit follows long-term / short-term latency
+};
+
+struct AdmissionOptions {
+  LimitAlgorithm algorithm = LimitAlgorithm::kFixed;
+  // Work lane: calls in flight (kFixed: always; kGradient: the start), and the adaptive bounds.
+  int limit = 32;
+  int min_limit = 4;
+  int max_limit = 256;
+  // Work lane: calls waiting for a slot at most; beyond, refused at once.
+  int queue = 32;
+  // The longest a call waits in the queue (also bounded by its own deadline).
+  absl::Duration max_queue_wait = absl::Milliseconds(500);
+  // Priority lane: calls in flight at most (no queue: an operator's read either runs or is told).
+  int priority_limit = 8;
+  // With more than one tenant, one tenant may hold at most this share of the work lane's
+  // limit + queue (at least 1 call); 1.0 turns it off.
+  double tenant_share = 1.0;
+  // The wait a refusal asks for (RetryInfo and grpc-retry-pushback-ms). Jittered by +-25 %.
+  absl::Duration pushback = absl::Milliseconds(100);
+};
+
+// INVALID_ARGUMENT naming the field for limits < 1, min > max, a negative queue, a share outside
+// (0, 1], or non-positive durations.
+absl::Status ValidateAdmissionOptions(const AdmissionOptions& options);
+
+// "fixed" or "gradient"; INVALID_ARGUMENT otherwise.
+absl::StatusOr<LimitAlgorithm> ParseLimitAlgorithm(absl::string_view name);
+
+class AdmissionController {
+ public:
+  explicit AdmissionController(const AdmissionOptions& options);
+
+  // A slot of a lane, held while the call runs; returned (and, on the work lane, its latency
+  // sampled for the adaptive limit) on destruction. Move-only.
+  class Permit {
+   public:
+    Permit() = default;
+    Permit(Permit&& other) noexcept { *this = std::move(other); }
+    Permit& operator=(Permit&& other) noexcept;
+    ~Permit() { Release(); }
+    // Returns the slot now; `sample` false keeps this call out of the latency samples (e.g. it
+    // failed before doing the work the limit measures).
+    void Release(bool sample = true);
+
+   private:
+    friend class AdmissionController;
+    AdmissionController* owner_ = nullptr;
+    AdmissionLane lane_ = AdmissionLane::kWork;
+    std::string tenant_;
+    absl::Time start_;
+  };
+
+  // Takes a slot of `lane` for `tenant`, waiting in the queue at most until
+  // min(now + max_queue_wait, deadline). Errors: see the header comment (OVERLOADED,
+  // TENANT_OVERLOADED, DEADLINE_EXPIRED). `deadline` is the caller's (InfiniteFuture: none).
+  absl::StatusOr<Permit> Admit(AdmissionLane lane, absl::string_view tenant, absl::Time deadline);
+
+  // Whether tenants are known to differ (--tokens): turns the per-tenant share on.
+  void set_multi_tenant(bool on);
+
+  struct Stats {
+    int limit = 0;  // the work lane's current limit
+    int in_flight = 0, queued = 0, priority_in_flight = 0;
+    int64_t admitted = 0;
+    int64_t refused_overloaded = 0;  // reason OVERLOADED (full, or waited too long)
+    int64_t refused_tenant = 0;      // reason TENANT_OVERLOADED
+    int64_t refused_deadline = 0;    // OVERLOADED: the deadline could not be met (of the above,
+                                     // not counted in refused_overloaded)
+    int64_t dropped_deadline = 0;    // reason DEADLINE_EXPIRED (before or while queued)
+    int64_t refused_priority = 0;    // OVERLOADED on the priority lane
+  };
+  Stats stats() const;
+
+ private:
+  struct Waiter {
+    std::string tenant;
+    bool granted = false;
+  };
+  void Return(AdmissionLane lane, const std::string& tenant, absl::Duration latency, bool sample);
+  void Sample(absl::Duration latency) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int TenantCap() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Overloaded(absl::string_view reason, absl::string_view what);
+  Permit Grant(AdmissionLane lane, absl::string_view tenant);
+
+  const AdmissionOptions options_;
+  mutable absl::Mutex mu_;
+  bool multi_tenant_ ABSL_GUARDED_BY(mu_) = false;
+  double limit_ ABSL_GUARDED_BY(mu_);
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int priority_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<Waiter*> queue_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int, std::less<>> per_tenant_ ABSL_GUARDED_BY(mu_);  // in flight + queued
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  // Gradient2 state: the long-term latency (exponential average) and this window's samples.
+  double long_rtt_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  double window_sum_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  int window_count_ ABSL_GUARDED_BY(mu_) = 0;
+  int window_max_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t jitter_state_ ABSL_GUARDED_BY(mu_) = 0x9e3779b97f4a7c15ull;
+  double service_ms_ ABSL_GUARDED_BY(mu_) = 0;  // average work-lane call, in ms
+};
+
+}  // namespace common

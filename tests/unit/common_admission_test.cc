@@ -1,0 +1,196 @@
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/admission.h"
+#include "common/errors.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+using common::AdmissionController;
+using common::AdmissionLane;
+using common::AdmissionOptions;
+
+absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+absl::Duration RetryDelay(const absl::Status& s) {
+  return s.GetPayload(common::kRetryInfoUrl).has_value() ? absl::Milliseconds(1)
+                                                         : absl::ZeroDuration();
+}
+
+TEST(AdmissionTest, BeyondLimitAndQueueIsRefusedAtOnceWithPushback) {
+  AdmissionController admission({.limit = 2, .queue = 0});
+  auto a = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  auto b = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const absl::Time start = absl::Now();
+  auto c = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(10));  // refused at once, not queued
+  ASSERT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(c.status()), "OVERLOADED");
+  EXPECT_GT(RetryDelay(c.status()), absl::ZeroDuration());
+  EXPECT_EQ(admission.stats().refused_overloaded, 1);
+  a->Release();
+  EXPECT_TRUE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
+}
+
+TEST(AdmissionTest, QueuedCallGetsTheSlotWhenOneIsReturned) {
+  AdmissionController admission({.limit = 1, .queue = 1, .max_queue_wait = absl::Seconds(5)});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  std::atomic<bool> admitted{false};
+  std::thread waiter([&] {
+    auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+    admitted = p.ok();
+  });
+  while (admission.stats().queued == 0) absl::SleepFor(absl::Milliseconds(1));
+  // The queue (1) is full: a third call is refused.
+  EXPECT_EQ(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  held->Release();
+  waiter.join();
+  EXPECT_TRUE(admitted);
+  EXPECT_EQ(admission.stats().in_flight, 0);
+}
+
+TEST(AdmissionTest, CallWhoseDeadlinePassesInTheQueueIsDropped) {
+  AdmissionController admission({.limit = 1, .queue = 4, .max_queue_wait = absl::Seconds(5)});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  auto late = admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(30)));
+  ASSERT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(common::ErrorReason(late.status()), "DEADLINE_EXPIRED");
+  EXPECT_EQ(admission.stats().dropped_deadline, 1);
+  EXPECT_EQ(admission.stats().queued, 0);
+  // Already past: dropped without waiting, even with free slots.
+  held->Release();
+  auto past = admission.Admit(AdmissionLane::kWork, "t", absl::Now() - absl::Milliseconds(1));
+  EXPECT_EQ(past.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(admission.stats().dropped_deadline, 2);
+}
+
+TEST(AdmissionTest, QueueWaitIsBoundedAndThenRefusedAsOverloaded) {
+  AdmissionController admission({.limit = 1, .queue = 4, .max_queue_wait = absl::Milliseconds(20)});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  auto waited = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  EXPECT_EQ(waited.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(waited.status()), "OVERLOADED");
+}
+
+TEST(AdmissionTest, CallThatWouldWaitPastItsDeadlineIsRefusedAtOnce) {
+  AdmissionController admission({.limit = 1, .queue = 8, .max_queue_wait = absl::Seconds(5)});
+  {  // one call of ~30 ms sets the running average
+    auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+    ASSERT_TRUE(p.ok());
+    absl::SleepFor(absl::Milliseconds(30));
+  }
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  // The lane is full: waiting (>= 30 ms) plus running (30 ms) cannot end within 20 ms.
+  const absl::Time start = absl::Now();
+  auto hopeless = admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(20)));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(10));
+  ASSERT_EQ(hopeless.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(hopeless.status()), "OVERLOADED");
+  EXPECT_EQ(admission.stats().refused_deadline, 1);
+  // With a slot free, the same short deadline is admitted (the lane is not the bottleneck).
+  held->Release();
+  EXPECT_TRUE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(20))).ok());
+}
+
+TEST(AdmissionTest, PriorityLaneRunsWhileTheWorkLaneIsFull) {
+  AdmissionController admission({.limit = 1, .queue = 0, .priority_limit = 1});
+  auto work = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(work.ok());
+  ASSERT_FALSE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
+  auto read = admission.Admit(AdmissionLane::kPriority, "t", In(absl::Seconds(5)));
+  EXPECT_TRUE(read.ok());
+  // Its own bound: a second priority call is refused, not queued behind the work.
+  auto second = admission.Admit(AdmissionLane::kPriority, "t", In(absl::Seconds(5)));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(admission.stats().refused_priority, 1);
+}
+
+TEST(AdmissionTest, OneTenantCannotTakeEverySlot) {
+  AdmissionController admission({.limit = 4, .queue = 4, .tenant_share = 0.5});
+  admission.set_multi_tenant(true);
+  std::vector<AdmissionController::Permit> storm;
+  for (int i = 0; i < 4; ++i) {
+    auto p = admission.Admit(AdmissionLane::kWork, "storm", In(absl::Seconds(5)));
+    ASSERT_TRUE(p.ok());
+    storm.push_back(*std::move(p));
+  }
+  // The lane is full and "storm" holds its share (0.5 x (4 + 4) = 4): refused, not queued.
+  auto more = admission.Admit(AdmissionLane::kWork, "storm", In(absl::Seconds(5)));
+  ASSERT_EQ(more.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(more.status()), "TENANT_OVERLOADED");
+  EXPECT_EQ(admission.stats().refused_tenant, 1);
+  // Another tenant still queues for the next slot and gets it.
+  std::atomic<bool> other_ok{false};
+  std::thread other([&] {
+    other_ok = admission.Admit(AdmissionLane::kWork, "quiet", In(absl::Seconds(5))).ok();
+  });
+  while (admission.stats().queued == 0) absl::SleepFor(absl::Milliseconds(1));
+  storm.pop_back();
+  other.join();
+  EXPECT_TRUE(other_ok);
+}
+
+TEST(AdmissionTest, SingleTenantMayUseTheWholeLane) {
+  AdmissionController admission({.limit = 4, .queue = 0, .tenant_share = 0.25});
+  std::vector<AdmissionController::Permit> held;
+  for (int i = 0; i < 4; ++i) {
+    auto p = admission.Admit(AdmissionLane::kWork, "default", In(absl::Seconds(5)));
+    ASSERT_TRUE(p.ok()) << i;
+    held.push_back(*std::move(p));
+  }
+}
+
+TEST(AdmissionTest, GradientLimitShrinksWhenLatencyRisesAndGrowsBackWhenItFalls) {
+  AdmissionController admission({.algorithm = common::LimitAlgorithm::kGradient,
+                                 .limit = 40,
+                                 .min_limit = 4,
+                                 .max_limit = 100,
+                                 .queue = 0});
+  // Rounds of calls that fill the lane to its current limit, each taking `latency`; returns the
+  // smallest limit seen after a round.
+  auto run = [&](absl::Duration latency, int rounds) {
+    int smallest = admission.stats().limit;
+    for (int r = 0; r < rounds; ++r) {
+      std::vector<AdmissionController::Permit> held;
+      const int limit = admission.stats().limit;
+      for (int i = 0; i < limit; ++i) {
+        auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+        if (p.ok()) held.push_back(*std::move(p));
+      }
+      absl::SleepFor(latency);
+      held.clear();
+      smallest = std::min(smallest, admission.stats().limit);
+    }
+    return smallest;
+  };
+  run(absl::Milliseconds(2), 30);  // flat latency, the lane used up: the limit grows
+  const int steady = admission.stats().limit;
+  EXPECT_GT(steady, 40);
+  // Latency ten times the long-term average: the limit falls (Gradient2 then takes the new
+  // latency as normal, so only the first rounds are looked at).
+  const int congested = run(absl::Milliseconds(20), 8);
+  EXPECT_LT(congested, steady * 6 / 10);
+  run(absl::Milliseconds(2), 30);  // latency back down: it grows again
+  EXPECT_GT(admission.stats().limit, congested);
+}
+
+TEST(AdmissionTest, OptionsAreValidated) {
+  EXPECT_TRUE(common::ValidateAdmissionOptions({}).ok());
+  EXPECT_FALSE(common::ValidateAdmissionOptions({.limit = 0}).ok());
+  EXPECT_FALSE(common::ValidateAdmissionOptions({.tenant_share = 0}).ok());
+  EXPECT_FALSE(common::ValidateAdmissionOptions({.min_limit = 8, .max_limit = 4}).ok());
+  EXPECT_FALSE(common::ParseLimitAlgorithm("vegas").ok());
+  EXPECT_EQ(*common::ParseLimitAlgorithm("gradient"), common::LimitAlgorithm::kGradient);
+}
+
+}  // namespace
