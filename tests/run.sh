@@ -14,5 +14,5 @@ echo "private PostgreSQL at $PGHOST port $PGPORT"
 
 export TEST_PG_CONNINFO="host=$PGHOST port=$PGPORT user=postgres"
 export TEST_PG_DATA="$pgdir/data" TEST_PG_BIN="$PG_BIN"
-cd "$root/build"
+cd "${BUILD_DIR:-$root/build}"
 ctest --output-on-failure --timeout 600 -j "${TEST_JOBS:-2}" "$@"
