@@ -31,7 +31,7 @@ namespace {
 template <typename T>
 bool Parse(const std::string& text, T* out) {
   std::string error;
-  return absl::ParseFlag(text, out, &error);
+  return absl::ParseFlag<T>(text, out, &error);
 }
 
 }  // namespace
@@ -107,8 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         faults.latency_ms >= 0 && faults.latency_jitter_ms >= 0 &&
                         faults.flaky_failures >= 0;
   const absl::Status valid = payment_service::FaultInjector::Validate(faults);
-  FUZZ_CHECK(valid.ok() == flags_ok, "FaultInjector::Validate says %s",
-             valid.ToString().c_str());
+  FUZZ_CHECK(valid.ok() == flags_ok, "FaultInjector::Validate says %s", valid.ToString().c_str());
   if (valid.ok()) {
     payment_service::FaultInjector injector;
     FUZZ_CHECK(injector.Set(faults).ok(), "Set refused what Validate accepted");

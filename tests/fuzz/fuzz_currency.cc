@@ -22,8 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string code = in.ConsumeRandomLengthString(5);
     const bool supported = common::IsSupportedCurrency(code);
     if (supported) {
-      FUZZ_CHECK(code.size() == 3 && absl::ascii_isupper(code[0]) &&
-                     absl::ascii_isupper(code[1]) && absl::ascii_isupper(code[2]),
+      FUZZ_CHECK(code.size() == 3 && absl::ascii_isupper(code[0]) && absl::ascii_isupper(code[1]) &&
+                     absl::ascii_isupper(code[2]),
                  "'%s' accepted as a currency", code.c_str());
     }
     // Amounts as the services add them: each within 0..kMaxAmountCents (validated before).

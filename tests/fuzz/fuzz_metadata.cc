@@ -77,8 +77,7 @@ void CheckBearer(const std::vector<std::string>& values) {
 void CheckTokens(const std::string& spec, const std::string& admin_spec,
                  const std::string& presented) {
   absl::StatusOr<common::TokenAuthenticator> auth = common::TokenAuthenticator::Parse(spec);
-  absl::StatusOr<common::TokenAuthenticator> admins =
-      common::TokenAuthenticator::Parse(admin_spec);
+  absl::StatusOr<common::TokenAuthenticator> admins = common::TokenAuthenticator::Parse(admin_spec);
   // The documented shape: token=identity entries separated by commas (blank entries skipped).
   std::map<std::string, std::string> expected;
   bool well_formed = true;

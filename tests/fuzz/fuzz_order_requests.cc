@@ -79,9 +79,7 @@ bool CallerAndTextAccepted(const fuzz::Metadata& metadata, const google::protobu
 class Harness {
  public:
   Harness()
-      : logic_(repository_, nullptr),
-        open_(logic_, Auth(false)),
-        closed_(logic_, Auth(true)) {}
+      : logic_(repository_, nullptr), open_(logic_, Auth(false)), closed_(logic_, Auth(true)) {}
 
   // Runs one call; returns its status. Checks every invariant above.
   grpc::Status Run(const fuzz::OrderServiceCall& call) {
@@ -89,70 +87,96 @@ class Harness {
     const fuzz::Metadata& md = call.metadata();
     switch (call.request_case()) {
       case fuzz::OrderServiceCall::kCreateOrder:
-        return Keyed(md, call.create_order(), [&](grpc::ServerContext* c, auto* out) {
-          grpc::Status s = service.CreateOrder(c, &call.create_order(), out);
-          if (CallerAndTextAccepted(md, call.create_order()) && KeyFollowsAlphabet(md)) {
-            const bool valid = orders::ValidateCreateOrder(call.create_order()).ok();
-            // A valid order may still be refused by the store (a key reused with another body).
-            FUZZ_CHECK(valid || !s.ok(), "an invalid order was accepted");
-            FUZZ_CHECK(!valid || s.ok() ||
-                           s.error_code() == grpc::StatusCode::FAILED_PRECONDITION,
-                       "a valid order was refused: %s", s.error_message().c_str());
-          }
-          return s;
-        }, orders::v1::CreateOrderResponse());
+        return Keyed(
+            md, call.create_order(),
+            [&](grpc::ServerContext* c, auto* out) {
+              grpc::Status s = service.CreateOrder(c, &call.create_order(), out);
+              if (CallerAndTextAccepted(md, call.create_order()) && KeyFollowsAlphabet(md)) {
+                const bool valid = orders::ValidateCreateOrder(call.create_order()).ok();
+                // A valid order may still be refused by the store (a key reused with another body).
+                FUZZ_CHECK(valid || !s.ok(), "an invalid order was accepted");
+                FUZZ_CHECK(
+                    !valid || s.ok() || s.error_code() == grpc::StatusCode::FAILED_PRECONDITION,
+                    "a valid order was refused: %s", s.error_message().c_str());
+              }
+              return s;
+            },
+            orders::v1::CreateOrderResponse());
       case fuzz::OrderServiceCall::kCancelOrder:
-        return Keyed(md, call.cancel_order(), [&](grpc::ServerContext* c, auto* out) {
-          return service.CancelOrder(c, &call.cancel_order(), out);
-        }, orders::v1::CancelOrderResponse());
+        return Keyed(
+            md, call.cancel_order(),
+            [&](grpc::ServerContext* c, auto* out) {
+              return service.CancelOrder(c, &call.cancel_order(), out);
+            },
+            orders::v1::CancelOrderResponse());
       case fuzz::OrderServiceCall::kPutImportChunk: {
         const auto& chunk = call.put_import_chunk();
-        return Keyed(md, chunk, [&](grpc::ServerContext* c, auto* out) {
-          grpc::Status s = service.PutImportChunk(c, &chunk, out);
-          if (CallerAndTextAccepted(md, chunk)) {
-            bool orders_valid = chunk.orders_size() > 0;
-            for (const auto& order : chunk.orders()) {
-              orders_valid = orders_valid && orders::ValidateCreateOrder(order).ok();
-            }
-            FUZZ_CHECK(orders_valid || !s.ok(), "a chunk with an invalid order was accepted");
-          }
-          if (s.ok()) {
-            FUZZ_CHECK(out->order_count() == chunk.orders_size(), "chunk counted %d of %d orders",
-                       out->order_count(), chunk.orders_size());
-          }
-          return s;
-        }, orders::v1::ImportChunk(), /*idempotent_without_key=*/true);
+        return Keyed(
+            md, chunk,
+            [&](grpc::ServerContext* c, auto* out) {
+              grpc::Status s = service.PutImportChunk(c, &chunk, out);
+              if (CallerAndTextAccepted(md, chunk)) {
+                bool orders_valid = chunk.orders_size() > 0;
+                for (const auto& order : chunk.orders()) {
+                  orders_valid = orders_valid && orders::ValidateCreateOrder(order).ok();
+                }
+                FUZZ_CHECK(orders_valid || !s.ok(), "a chunk with an invalid order was accepted");
+              }
+              if (s.ok()) {
+                FUZZ_CHECK(out->order_count() == chunk.orders_size(),
+                           "chunk counted %d of %d orders", out->order_count(),
+                           chunk.orders_size());
+              }
+              return s;
+            },
+            orders::v1::ImportChunk(), /*idempotent_without_key=*/true);
       }
       case fuzz::OrderServiceCall::kCommitImport:
-        return Keyed(md, call.commit_import(), [&](grpc::ServerContext* c, auto* out) {
-          return service.CommitImport(c, &call.commit_import(), out);
-        }, orders::v1::ImportSummary(), /*idempotent_without_key=*/true);
+        return Keyed(
+            md, call.commit_import(),
+            [&](grpc::ServerContext* c, auto* out) {
+              return service.CommitImport(c, &call.commit_import(), out);
+            },
+            orders::v1::ImportSummary(), /*idempotent_without_key=*/true);
       case fuzz::OrderServiceCall::kGetOrder:
-        return Read(md, call.get_order(), [&](grpc::ServerContext* c, auto* out) {
-          return service.GetOrder(c, &call.get_order(), out);
-        }, orders::v1::Order());
+        return Read(
+            md, call.get_order(),
+            [&](grpc::ServerContext* c, auto* out) {
+              return service.GetOrder(c, &call.get_order(), out);
+            },
+            orders::v1::Order());
       case fuzz::OrderServiceCall::kListOrders:
-        return Read(md, call.list_orders(), [&](grpc::ServerContext* c, auto* out) {
-          grpc::Status s = service.ListOrders(c, &call.list_orders(), out);
-          if (s.ok() && !out->next_page_token().empty()) {
-            // The next page's token continues this query: accepted with the same filters.
-            orders::v1::ListOrdersRequest next = call.list_orders();
-            next.set_page_token(out->next_page_token());
-            Call again(md);
-            orders::v1::ListOrdersResponse page;
-            grpc::Status n = service.ListOrders(&again.context, &next, &page);
-            FUZZ_CHECK(n.ok(), "the next page's token was refused: %s", n.error_message().c_str());
-          }
-          return s;
-        }, orders::v1::ListOrdersResponse());
+        return Read(
+            md, call.list_orders(),
+            [&](grpc::ServerContext* c, auto* out) {
+              grpc::Status s = service.ListOrders(c, &call.list_orders(), out);
+              if (s.ok() && !out->next_page_token().empty()) {
+                // The next page's token continues this query: accepted with the same filters.
+                orders::v1::ListOrdersRequest next = call.list_orders();
+                next.set_page_token(out->next_page_token());
+                Call again(md);
+                orders::v1::ListOrdersResponse page;
+                grpc::Status n = service.ListOrders(&again.context, &next, &page);
+                FUZZ_CHECK(n.ok(), "the next page's token was refused: %s",
+                           n.error_message().c_str());
+              }
+              return s;
+            },
+            orders::v1::ListOrdersResponse());
       case fuzz::OrderServiceCall::kSetShippingAddress:
-        return Read(md, call.set_shipping_address(), [&](grpc::ServerContext* c, auto* out) {
-          return service.SetShippingAddress(c, &call.set_shipping_address(), out);
-        }, orders::v1::Order());
+        return Read(
+            md, call.set_shipping_address(),
+            [&](grpc::ServerContext* c, auto* out) {
+              return service.SetShippingAddress(c, &call.set_shipping_address(), out);
+            },
+            orders::v1::Order());
       case fuzz::OrderServiceCall::kGetOrderAnalytics:
-        return Read(md, call.get_order_analytics(), [&](grpc::ServerContext* c, auto* out) {
-          return service.GetOrderAnalytics(c, &call.get_order_analytics(), out);
-        }, orders::v1::OrderAnalytics());
+        return Read(
+            md, call.get_order_analytics(),
+            [&](grpc::ServerContext* c, auto* out) {
+              return service.GetOrderAnalytics(c, &call.get_order_analytics(), out);
+            },
+            orders::v1::OrderAnalytics());
       case fuzz::OrderServiceCall::REQUEST_NOT_SET:
         break;
     }

@@ -89,7 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     grpc::ServerContext context;
     grpc::testing::ServerContextTestSpouse spouse(&context);
     for (const std::string& v : md.authorization()) spouse.AddClientMetadata("authorization", v);
-    for (const std::string& v : md.idempotency_key()) spouse.AddClientMetadata("idempotency-key", v);
+    for (const std::string& v : md.idempotency_key())
+      spouse.AddClientMetadata("idempotency-key", v);
     grpc::Status s = invoke(&context);
     if (!s.ok()) {
       fuzz::CheckRefusal(s);
@@ -113,8 +114,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         orders::v1::ListOutboxEventsRequest next = call.list_outbox_events();
         next.set_page_token(response.next_page_token());
         orders::v1::ListOutboxEventsResponse page;
-        grpc::Status n = run(
-            [&](grpc::ServerContext* c) { return service.ListOutboxEvents(c, &next, &page); });
+        grpc::Status n =
+            run([&](grpc::ServerContext* c) { return service.ListOutboxEvents(c, &next, &page); });
         FUZZ_CHECK(n.ok(), "the next page's token was refused: %s", n.error_message().c_str());
         FUZZ_CHECK(page.events_size() == 0 ||
                        page.events(0).id() > response.events(response.events_size() - 1).id(),

@@ -90,66 +90,86 @@ class Harness {
     const fuzz::Metadata& md = call.metadata();
     switch (call.request_case()) {
       case fuzz::PaymentServiceCall::kCharge:
-        return Keyed(md, call.charge(), [&](grpc::ServerContext* c, auto* out) {
-          grpc::Status s = service.Charge(c, &call.charge(), out);
-          FUZZ_CHECK(!s.ok() || payment_service::ValidateCharge(call.charge()).ok(),
-                     "an invalid charge was accepted");
-          return s;
-        }, payments::v1::Charge());
+        return Keyed(
+            md, call.charge(),
+            [&](grpc::ServerContext* c, auto* out) {
+              grpc::Status s = service.Charge(c, &call.charge(), out);
+              FUZZ_CHECK(!s.ok() || payment_service::ValidateCharge(call.charge()).ok(),
+                         "an invalid charge was accepted");
+              return s;
+            },
+            payments::v1::Charge());
       case fuzz::PaymentServiceCall::kRefund:
-        return Keyed(md, call.refund(), [&](grpc::ServerContext* c, auto* out) {
-          grpc::Status s = service.Refund(c, &call.refund(), out);
-          FUZZ_CHECK(!s.ok() || payment_service::ValidateRefund(call.refund()).ok(),
-                     "an invalid refund was accepted");
-          return s;
-        }, payments::v1::Refund());
+        return Keyed(
+            md, call.refund(),
+            [&](grpc::ServerContext* c, auto* out) {
+              grpc::Status s = service.Refund(c, &call.refund(), out);
+              FUZZ_CHECK(!s.ok() || payment_service::ValidateRefund(call.refund()).ok(),
+                         "an invalid refund was accepted");
+              return s;
+            },
+            payments::v1::Refund());
       case fuzz::PaymentServiceCall::kGetCharge:
-        return Read(md, call.get_charge(), [&](grpc::ServerContext* c, auto* out) {
-          return service.GetCharge(c, &call.get_charge(), out);
-        }, payments::v1::Charge());
+        return Read(
+            md, call.get_charge(),
+            [&](grpc::ServerContext* c, auto* out) {
+              return service.GetCharge(c, &call.get_charge(), out);
+            },
+            payments::v1::Charge());
       case fuzz::PaymentServiceCall::kListCharges: {
         const auto& list = call.list_charges();
-        return Read(md, list, [&](grpc::ServerContext* c, auto* out) {
-          grpc::Status s = service.ListCharges(c, &list, out);
-          if (s.ok() && list.has_created_after()) {
-            FUZZ_CHECK(IsValidTimestamp(list.created_after()),
-                       "created_after outside google.protobuf.Timestamp's range was accepted: %s",
-                       list.created_after().ShortDebugString().c_str());
-          }
-          if (s.ok() && !out->next_page_token().empty()) {
-            payments::v1::ListChargesRequest next = list;
-            next.set_page_token(out->next_page_token());
-            Call again(md);
-            payments::v1::ListChargesResponse page;
-            grpc::Status n = service.ListCharges(&again.context, &next, &page);
-            FUZZ_CHECK(n.ok(), "the next page's token was refused: %s", n.error_message().c_str());
-          }
-          return s;
-        }, payments::v1::ListChargesResponse());
+        return Read(
+            md, list,
+            [&](grpc::ServerContext* c, auto* out) {
+              grpc::Status s = service.ListCharges(c, &list, out);
+              if (s.ok() && list.has_created_after()) {
+                FUZZ_CHECK(
+                    IsValidTimestamp(list.created_after()),
+                    "created_after outside google.protobuf.Timestamp's range was accepted: %s",
+                    list.created_after().ShortDebugString().c_str());
+              }
+              if (s.ok() && !out->next_page_token().empty()) {
+                payments::v1::ListChargesRequest next = list;
+                next.set_page_token(out->next_page_token());
+                Call again(md);
+                payments::v1::ListChargesResponse page;
+                grpc::Status n = service.ListCharges(&again.context, &next, &page);
+                FUZZ_CHECK(n.ok(), "the next page's token was refused: %s",
+                           n.error_message().c_str());
+              }
+              return s;
+            },
+            payments::v1::ListChargesResponse());
       }
       case fuzz::PaymentServiceCall::kGetLedgerSummary:
-        return Read(md, call.get_ledger_summary(), [&](grpc::ServerContext* c, auto* out) {
-          return service.GetLedgerSummary(c, &call.get_ledger_summary(), out);
-        }, payments::v1::LedgerSummary());
+        return Read(
+            md, call.get_ledger_summary(),
+            [&](grpc::ServerContext* c, auto* out) {
+              return service.GetLedgerSummary(c, &call.get_ledger_summary(), out);
+            },
+            payments::v1::LedgerSummary());
       case fuzz::PaymentServiceCall::kSetFaults: {
         // A FaultInjector of its own: Payments never sleeps on a fuzzed latency.
         const auto& config = call.set_faults();
-        return Read(md, config, [&](grpc::ServerContext* c, auto* out) {
-          grpc::Status s = admin_.SetFaults(c, &config, out);
-          const bool valid = payment_service::FaultInjector::Validate(
-                                 payment_service::FromProto(config)).ok();
-          if (common::UnstorableTextFields(config).empty()) {
-            FUZZ_CHECK(s.ok() == valid, "SetFaults answered %d, Validate %d", s.ok(), valid);
-          }
-          for (int i = 0; i < 4; ++i) {
-            const absl::Duration latency = admin_faults_.NextLatency();
-            FUZZ_CHECK(latency >= absl::ZeroDuration(), "a negative latency was drawn");
-            admin_faults_.NextFailBefore();
-            admin_faults_.NextFailAfter();
-            admin_faults_.FlakyAttemptFails("caller", "key");
-          }
-          return s;
-        }, payments::v1::FaultConfig());
+        return Read(
+            md, config,
+            [&](grpc::ServerContext* c, auto* out) {
+              grpc::Status s = admin_.SetFaults(c, &config, out);
+              const bool valid =
+                  payment_service::FaultInjector::Validate(payment_service::FromProto(config)).ok();
+              if (common::UnstorableTextFields(config).empty()) {
+                FUZZ_CHECK(s.ok() == valid, "SetFaults answered %d, Validate %d", s.ok(), valid);
+              }
+              for (int i = 0; i < 4; ++i) {
+                const absl::Duration latency = admin_faults_.NextLatency();
+                FUZZ_CHECK(latency >= absl::ZeroDuration(), "a negative latency was drawn");
+                admin_faults_.NextFailBefore();
+                admin_faults_.NextFailAfter();
+                admin_faults_.FlakyAttemptFails("caller", "key");
+              }
+              return s;
+            },
+            payments::v1::FaultConfig());
       }
       case fuzz::PaymentServiceCall::REQUEST_NOT_SET:
         break;

@@ -32,8 +32,7 @@ Fn Real(const char* mangled) {
 }
 
 // The mangled names of this Abseil (inline namespace absl::debian3, Debian bookworm).
-#define REAL(type, name, mangled) \
-  static const auto name = Real<type>(mangled)
+#define REAL(type, name, mangled) static const auto name = Real<type>(mangled)
 
 }  // namespace
 
@@ -118,8 +117,7 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   return met;
 }
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
-  REAL(MuCondTimeFn, real,
-       "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  REAL(MuCondTimeFn, real, "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   __tsan_release(this);
   const bool met = real(this, cond, deadline);
   __tsan_acquire(this);
