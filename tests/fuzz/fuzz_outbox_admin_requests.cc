@@ -54,6 +54,9 @@ class RecordingStore final : public orders::OutboxStore {
     FUZZ_CHECK(q.after_id >= 0, "position %lld reached the store",
                static_cast<long long>(q.after_id));
     FUZZ_CHECK(q.min_age >= absl::ZeroDuration(), "a negative age reached the store");
+    // PostgreSQL computes now() - min_age; beyond its range the statement fails (22008).
+    FUZZ_CHECK(q.min_age <= absl::Hours(24 * 365 * 1000), "an age of %s reached the store",
+               absl::FormatDuration(q.min_age).c_str());
     std::vector<orders::v1::OutboxEvent> events;
     for (int i = 1; i <= q.page_size && q.after_id < INT64_MAX - i; ++i) {
       events.emplace_back().set_id(q.after_id + i);
