@@ -5,8 +5,14 @@
 // (false positives that hide the real ones). This library is linked first into every target of
 // a TSan build, so its definitions of the Mutex and CondVar entry points take precedence over
 // the library's (ELF symbol interposition); each calls the real one (dlsym RTLD_NEXT) and
-// reports the acquire and release edges with TSan's public annotations, as Abseil itself does
-// when it is compiled with TSan (ABSL_TSAN_MUTEX_* in absl/synchronization/mutex.cc).
+// reports the acquire and release edges with TSan's public annotations.
+//
+// All absl::Mutex objects share one synchronization object here: Abseil evaluates a waiter's
+// Condition inside its own code, on whichever thread holds the lock at that moment (also the
+// unlocking thread), and which mutex an evaluation belongs to is not visible from Condition::Eval.
+// So the edges are coarser than real: a race between critical sections of two different absl
+// mutexes is not reported. A race on data touched without the mutex, or through std::mutex,
+// atomics or threads, still is.
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -20,6 +26,10 @@ void __tsan_release(void* addr);
 }
 
 namespace {
+
+char all_absl_mutexes;  // the one synchronization object (see above)
+void Acquire() { __tsan_acquire(&all_absl_mutexes); }
+void Release() { __tsan_release(&all_absl_mutexes); }
 
 template <typename Fn>
 Fn Real(const char* mangled) {
@@ -49,79 +59,89 @@ using MuCondTimeFn = bool (*)(Mutex*, const Condition&, Time);
 void Mutex::Lock() {
   REAL(MuFn, real, "_ZN4absl7debian35Mutex4LockEv");
   real(this);
-  __tsan_acquire(this);
+  Acquire();
 }
 void Mutex::ReaderLock() {
   REAL(MuFn, real, "_ZN4absl7debian35Mutex10ReaderLockEv");
   real(this);
-  __tsan_acquire(this);
+  Acquire();
 }
 void Mutex::Unlock() {
   REAL(MuFn, real, "_ZN4absl7debian35Mutex6UnlockEv");
-  __tsan_release(this);
+  Release();
   real(this);
 }
 void Mutex::ReaderUnlock() {
   REAL(MuFn, real, "_ZN4absl7debian35Mutex12ReaderUnlockEv");
-  __tsan_release(this);
+  Release();
   real(this);
 }
 bool Mutex::TryLock() {
   REAL(MuBoolFn, real, "_ZN4absl7debian35Mutex7TryLockEv");
   const bool locked = real(this);
-  if (locked) __tsan_acquire(this);
+  if (locked) Acquire();
   return locked;
 }
 bool Mutex::ReaderTryLock() {
   REAL(MuBoolFn, real, "_ZN4absl7debian35Mutex13ReaderTryLockEv");
   const bool locked = real(this);
-  if (locked) __tsan_acquire(this);
+  if (locked) Acquire();
   return locked;
 }
 void Mutex::LockWhen(const Condition& cond) {
   REAL(MuCondFn, real, "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
   real(this, cond);
-  __tsan_acquire(this);
+  Acquire();
 }
 void Mutex::ReaderLockWhen(const Condition& cond) {
   REAL(MuCondFn, real, "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
   real(this, cond);
-  __tsan_acquire(this);
+  Acquire();
 }
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   REAL(MuCondDurFn, real,
        "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   const bool met = real(this, cond, timeout);
-  __tsan_acquire(this);  // held either way
+  Acquire();  // held either way
   return met;
 }
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   REAL(MuCondTimeFn, real,
        "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   const bool met = real(this, cond, deadline);
-  __tsan_acquire(this);
+  Acquire();
   return met;
 }
 void Mutex::Await(const Condition& cond) {
   REAL(MuCondFn, real, "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
-  __tsan_release(this);
+  Release();
   real(this, cond);
-  __tsan_acquire(this);
+  Acquire();
 }
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   REAL(MuCondDurFn, real,
        "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  __tsan_release(this);
+  Release();
   const bool met = real(this, cond, timeout);
-  __tsan_acquire(this);
+  Acquire();
   return met;
 }
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   REAL(MuCondTimeFn, real, "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  __tsan_release(this);
+  Release();
   const bool met = real(this, cond, deadline);
-  __tsan_acquire(this);
+  Acquire();
   return met;
+}
+
+// Conditions run inside Abseil with the lock held, on any thread: each evaluation sees what the
+// last holder wrote, and what it reads is ordered before the next holder.
+bool Condition::Eval() const {
+  REAL(bool (*)(const Condition*), real, "_ZNK4absl7debian39Condition4EvalEv");
+  Acquire();
+  const bool result = real(this);
+  Release();
+  return result;
 }
 
 using CvFn = void (*)(CondVar*, Mutex*);
@@ -130,22 +150,22 @@ using CvTimeFn = bool (*)(CondVar*, Mutex*, Time);
 
 void CondVar::Wait(Mutex* mu) {
   REAL(CvFn, real, "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
-  __tsan_release(mu);
+  Release();
   real(this, mu);
-  __tsan_acquire(mu);
+  Acquire();
 }
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
   REAL(CvDurFn, real, "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
-  __tsan_release(mu);
+  Release();
   const bool timed_out = real(this, mu, timeout);
-  __tsan_acquire(mu);
+  Acquire();
   return timed_out;
 }
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
   REAL(CvTimeFn, real, "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
-  __tsan_release(mu);
+  Release();
   const bool timed_out = real(this, mu, deadline);
-  __tsan_acquire(mu);
+  Acquire();
   return timed_out;
 }
 
