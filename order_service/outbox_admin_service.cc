@@ -45,6 +45,13 @@ grpc::Status OutboxAdminService::ListOutboxEvents(
       !s.ok()) {
     return ToGrpc(s);
   }
+  // PostgreSQL computes now() - min_age: beyond its interval and timestamp range the statement
+  // failed ("interval out of range", "timestamp out of range"). No event is a century old.
+  if (request->min_age_seconds() > kMaxOutboxMinAgeSeconds) {
+    return ToGrpc(common::InvalidArgument(
+        "MIN_AGE_INVALID", "min_age_seconds is at most 100 years",
+        {{"min_age_seconds", absl::StrCat("at most ", kMaxOutboxMinAgeSeconds)}}));
+  }
   OutboxListQuery query;
   query.status = request->status();
   query.min_age = absl::Seconds(std::max<int64_t>(0, request->min_age_seconds()));

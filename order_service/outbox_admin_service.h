@@ -10,6 +10,10 @@
 
 namespace orders {
 
+// ListOutboxEvents refuses a larger min_age_seconds (INVALID_ARGUMENT MIN_AGE_INVALID): 100 years,
+// far inside what PostgreSQL's now() - interval can compute.
+inline constexpr int64_t kMaxOutboxMinAgeSeconds = 100LL * 365 * 24 * 3600;
+
 class OutboxAdminService final : public orders::v1::OutboxAdmin::Service {
  public:
   // `relay` may be null (an api-only process): relay figures are then zero. Every RPC is

@@ -22,8 +22,7 @@ absl::Status FaultInjector::Validate(const FaultConfig& c) {
   if (c.latency_jitter_ms < 0) violations.push_back({"latency_jitter_ms", "must not be negative"});
   if (c.flaky_failures < 0) violations.push_back({"flaky_failures", "must not be negative"});
   if (violations.empty()) return absl::OkStatus();
-  return common::InvalidArgument("INVALID_FAULT_CONFIG", "invalid fault configuration",
-                                 violations);
+  return common::InvalidArgument("INVALID_FAULT_CONFIG", "invalid fault configuration", violations);
 }
 
 absl::Status FaultInjector::Set(const FaultConfig& config) {
@@ -55,12 +54,13 @@ bool FaultInjector::Roll(double probability) {
 absl::Duration FaultInjector::NextLatency() {
   absl::MutexLock lock(&mu_);
   if (config_.latency_ms <= 0 && config_.latency_jitter_ms <= 0) return absl::ZeroDuration();
-  int ms = config_.latency_ms;
+  // In 64 bits: latency and jitter are each up to INT_MAX, so their sum overflows an int.
+  int64_t ms = config_.latency_ms;
   if (config_.latency_jitter_ms > 0) {
     ms += std::uniform_int_distribution<int>(-config_.latency_jitter_ms,
                                              config_.latency_jitter_ms)(dice_);
   }
-  ms = std::max(ms, 0);
+  ms = std::max<int64_t>(ms, 0);
   if (ms > 0) ++counters_.latency;
   return absl::Milliseconds(ms);
 }

@@ -8,6 +8,7 @@
 #include "common/failpoint.h"
 #include "common/idempotency.h"
 #include "common/page_token.h"
+#include "google/protobuf/util/time_util.h"
 #include "payment_service/ledger_rules.h"
 #include "payment_service/validation.h"
 
@@ -113,6 +114,15 @@ absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
   if (request.order_id() < 0) violations.push_back({"order_id", "must not be negative"});
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     violations.push_back({"page_size", absl::StrCat("must be between 0 and ", kMaxPageSize)});
+  }
+  // google.protobuf.Timestamp's own range (timestamp.proto: 0001-01-01T00:00:00Z to
+  // 9999-12-31T23:59:59.999999999Z, nanos 0..999,999,999). Outside it the time has no meaning,
+  // and PostgreSQL refused the microseconds it became ("interval out of range").
+  if (request.has_created_after() &&
+      (request.created_after().seconds() < google::protobuf::util::TimeUtil::kTimestampMinSeconds ||
+       request.created_after().seconds() > google::protobuf::util::TimeUtil::kTimestampMaxSeconds ||
+       request.created_after().nanos() < 0 || request.created_after().nanos() > 999'999'999)) {
+    violations.push_back({"created_after", "must be a valid timestamp (years 1 to 9999)"});
   }
   if (!violations.empty()) {
     return common::InvalidArgument("INVALID_LIST_REQUEST", "invalid ListCharges request",

@@ -8,6 +8,9 @@ packages=(build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libpq-dev libssl-dev googletest libgtest-dev libgmock-dev
   postgresql postgresql-contrib prometheus-cpp-dev openssl)
+# Callers add their own (tests/sanitize.sh and tests/fuzz/run.sh: clang-14, libfuzzer-14-dev).
+read -r -a extra <<<"${EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,7 +23,13 @@ if ((${#missing[@]})); then
 fi
 
 build_dir=${BUILD_DIR:-$root/build}
-if [ ! -f "$build_dir/build.ninja" ]; then
-  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# CMAKE_ARGS (e.g. -DSANITIZE=thread for build-tsan/) configures a build directory of its own;
+# BUILD_TARGETS limits what is built (default: everything).
+read -r -a cmake_args <<<"${CMAKE_ARGS:-}"
+if [ ! -f "$build_dir/build.ninja" ] || ((${#cmake_args[@]})); then
+  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${cmake_args[@]}"
 fi
-cmake --build "$build_dir" -- -j"${BUILD_JOBS:-$(nproc)}"
+read -r -a targets <<<"${BUILD_TARGETS:-}"
+build_args=()
+if ((${#targets[@]})); then build_args=(--target "${targets[@]}"); fi
+cmake --build "$build_dir" "${build_args[@]}" -- -j"${BUILD_JOBS:-$(nproc)}"

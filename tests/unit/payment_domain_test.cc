@@ -164,5 +164,29 @@ TEST_F(PaymentDomainTest, PageSizeIsCappedAndValidated) {
             "INVALID_CHARGE_ID");
 }
 
+// Found by fuzz_payment_requests (tests/fuzz/corpus/fuzz_payment_requests/list_far_future): a
+// created_after outside google.protobuf.Timestamp's range was accepted, and PostgreSQL then
+// refused the microseconds it became ("interval out of range") instead of a clear answer.
+TEST_F(PaymentDomainTest, CreatedAfterOutsideTheTimestampRangeIsRefused) {
+  struct Case {
+    int64_t seconds;
+    int32_t nanos;
+  };
+  for (Case c : {Case{INT64_MAX, 0}, Case{253'402'300'800, 0}, Case{-62'135'596'801, 0},
+                 Case{0, -1}, Case{0, 1'000'000'000}}) {
+    payments::v1::ListChargesRequest request;
+    request.mutable_created_after()->set_seconds(c.seconds);
+    request.mutable_created_after()->set_nanos(c.nanos);
+    const absl::Status s = payments_.ListCharges("alice", request).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.seconds << " " << c.nanos;
+    EXPECT_EQ(common::ErrorReason(s).value_or(""), "INVALID_LIST_REQUEST");
+    EXPECT_EQ(common::ViolatedFields(s), std::vector<std::string>{"created_after"});
+  }
+  payments::v1::ListChargesRequest edge;
+  edge.mutable_created_after()->set_seconds(253'402'300'799);
+  edge.mutable_created_after()->set_nanos(999'999'999);
+  EXPECT_TRUE(payments_.ListCharges("alice", edge).ok());
+}
+
 }  // namespace
 }  // namespace payment_service

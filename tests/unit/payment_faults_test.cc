@@ -1,4 +1,5 @@
 // Fault injection is seeded and reproducible, bounded by its configuration, and counted.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,19 @@ TEST(PaymentFaultsTest, SameSeedSameFaults) {
   EXPECT_EQ(Sequence(a, 500), first);
   FaultInjector other({.fail_before_charge = 0.3, .fail_after_charge = 0.3, .seed = 43});
   EXPECT_NE(Sequence(other, 500), first);
+}
+
+// Found by fuzz_payment_requests (corpus/fuzz_payment_requests/set_faults_huge_latency): latency
+// plus jitter overflowed an int (undefined behaviour; in practice a negative sum clamped to no
+// latency at all).
+TEST(PaymentFaultsTest, LargestLatencyPlusJitterDoesNotOverflow) {
+  constexpr int kMax = std::numeric_limits<int>::max();
+  FaultInjector faults({.latency_ms = kMax, .latency_jitter_ms = 1000, .seed = 5});
+  for (int i = 0; i < 50; ++i) {
+    const absl::Duration latency = faults.NextLatency();
+    EXPECT_GE(latency, absl::Milliseconds(int64_t{kMax} - 1000));
+    EXPECT_LE(latency, absl::Milliseconds(int64_t{kMax} + 1000));
+  }
 }
 
 TEST(PaymentFaultsTest, ProbabilitiesAreHonouredAndCounted) {
