@@ -2,8 +2,6 @@
 // cleanup), and a private PostgreSQL cluster that survives `pg_ctl stop -m immediate`.
 #include "tests/network/process_harness.h"
 
-#include "tests/network/fault_proxy.h"
-
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -20,6 +18,7 @@
 #include "common/pg/connection.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/network/fault_proxy.h"
 #include "tests/support/wait.h"
 
 namespace network_test {
@@ -149,7 +148,8 @@ TEST(ProcessHarnessTest, ServiceBinaryFromEnvironment) {
 class PostgresClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (FindPostgresBin().empty()) GTEST_SKIP() << "PostgreSQL is not installed";
+    ASSERT_FALSE(FindPostgresBin().empty())
+        << "PostgreSQL is not installed (tests/run.sh installs it)";
   }
 };
 
@@ -232,8 +232,8 @@ TEST_F(PostgresClusterTest, ProxyOnThePostgresHopResetsAtCommit) {
     ASSERT_TRUE((*conn)->ExecScript("BEGIN; INSERT INTO t VALUES (1)").ok());
     EXPECT_FALSE((*conn)->ExecScript("COMMIT").ok());
   }
-  EXPECT_TRUE(testing_support::Eventually([&] { return count() == 0; }, absl::Seconds(5),
-                                          "rolled back"));
+  EXPECT_TRUE(
+      testing_support::Eventually([&] { return count() == 0; }, absl::Seconds(5), "rolled back"));
 
   // COMMIT arrives and takes effect, its reply is lost: the client sees an error, yet the row
   // is there. This is the ambiguity the idempotency keys exist for.
@@ -250,7 +250,8 @@ TEST_F(PostgresClusterTest, ProxyOnThePostgresHopResetsAtCommit) {
 }
 
 TEST_F(PostgresClusterTest, AttachedClusterIsNeverRestarted) {
-  if (std::getenv("TEST_PG_CONNINFO") == nullptr) GTEST_SKIP() << "TEST_PG_CONNINFO is not set";
+  ASSERT_NE(std::getenv("TEST_PG_CONNINFO"), nullptr)
+      << "TEST_PG_CONNINFO is not set (run through tests/run.sh)";
   auto cluster = PostgresCluster::AttachFromEnv();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   EXPECT_FALSE((*cluster)->owned());
