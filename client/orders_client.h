@@ -8,11 +8,13 @@
 //   server's google.rpc.RetryInfo delay is honoured as the minimum wait, and its pushback
 //   (`grpc-retry-pushback-ms` trailer, gRFC A6) replaces the backoff: the next try comes exactly
 //   that much later (a negative or malformed pushback: no retry).
-// - Retries never make a storm: a retry throttle per client (gRFC A6 retryThrottling, the same
-//   tokens and ratio as deploy/service_config.json) stops retrying once most recent calls
-//   failed; each transient failure costs a token, each success earns token_ratio back, and a
-//   retry is made only while more than half the tokens remain. The caller then gets the last
-//   error at once.
+// - Retries need not make a storm: an optional retry throttle per client (gRFC A6
+//   retryThrottling; e.g. the tokens and ratio of deploy/service_config.json, 10 and 0.1) stops
+//   retrying once most recent calls failed; each transient failure costs a token, each success
+//   earns token_ratio back, and a retry is made only while more than half the tokens remain. The
+//   caller then gets the last error at once. Off by default: during a failover or a read-only
+//   primary every call fails for seconds, and a throttled client would hand those failures to
+//   its callers instead of carrying the orders through (pushback and backoff still pace it).
 // - Deterministic answers (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ...) are never
 //   retried, nor is gRPC's RESOURCE_EXHAUSTED for a message over the size limit (see
 //   common::IsMessageTooLarge): the same message is refused every time.
@@ -66,9 +68,10 @@ struct ClientOptions {
   absl::Duration overall_timeout = absl::Seconds(30);  // all tries of one operation
   int max_attempts = 10;                               // 0: until the overall deadline
   common::BackoffPolicy backoff{absl::Milliseconds(50), absl::Seconds(2), 2.0};
-  // gRFC A6 retry throttling, shared by every operation of this client; max_tokens 0: off.
+  // gRFC A6 retry throttling, shared by every operation of this client; max_tokens 0: off
+  // (the default; see above).
   struct RetryThrottle {
-    double max_tokens = 10;
+    double max_tokens = 0;
     double token_ratio = 0.1;
   } retry_throttle;
 

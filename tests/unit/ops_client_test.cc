@@ -267,7 +267,8 @@ TEST_F(OpsClientTest, NegativePushbackMeansDoNotRetry) {
 TEST_F(OpsClientTest, RetryThrottleStopsRetriesWhenMostCallsFail) {
   std::vector<absl::Status> always(1000, absl::UnavailableError("down"));
   service_.Script(always);
-  auto client = Client({.max_attempts = 0});
+  auto client =
+      Client({.max_attempts = 0, .retry_throttle = {.max_tokens = 10, .token_ratio = 0.1}});
   // Tokens 10, ratio 0.1 (as deploy/service_config.json): retries stop once 5 are spent.
   orders_client::CallInfo info;
   auto first = client->GetOrder(1, {.timeout = absl::Seconds(10), .info = &info});
