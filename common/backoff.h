@@ -1,4 +1,5 @@
-// Exponential backoff with full jitter (AWS architecture blog): sleep = uniform(0, min(cap, base*2^n)).
+// Exponential backoff with full jitter (AWS architecture blog): sleep = uniform(0, min(cap,
+// base*2^n)).
 #pragma once
 
 #include "absl/random/bit_gen_ref.h"

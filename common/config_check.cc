@@ -10,7 +10,8 @@ namespace common {
 ConfigCheck& ConfigCheck::Port(absl::string_view flag, int value, bool allow_off) {
   if (allow_off && value == -1) return *this;
   if (value < 0 || value > 65535) {
-    problems_.push_back(absl::StrCat("--", flag, "=", value, ": must be 0..65535 (0 picks a free port",
+    problems_.push_back(absl::StrCat("--", flag, "=", value,
+                                     ": must be 0..65535 (0 picks a free port",
                                      allow_off ? ", -1 turns it off)" : ")"));
   }
   return *this;
@@ -59,8 +60,8 @@ ConfigCheck& ConfigCheck::OneOf(absl::string_view flag, absl::string_view value,
   for (absl::string_view a : allowed) {
     if (a == value) return *this;
   }
-  problems_.push_back(absl::StrCat("--", flag, "=", value, ": must be one of ",
-                                   absl::StrJoin(allowed, ", ")));
+  problems_.push_back(
+      absl::StrCat("--", flag, "=", value, ": must be one of ", absl::StrJoin(allowed, ", ")));
   return *this;
 }
 

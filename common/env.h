@@ -54,7 +54,8 @@ inline absl::Duration EnvDurationOr(const char* name, absl::Duration fallback) {
   const char* value = std::getenv(name);
   if (!value || !*value) return fallback;
   absl::Duration parsed;
-  if (!absl::ParseDuration(value, &parsed)) DieBadEnv(name, value, "a duration such as 250ms or 30s");
+  if (!absl::ParseDuration(value, &parsed))
+    DieBadEnv(name, value, "a duration such as 250ms or 30s");
   return parsed;
 }
 

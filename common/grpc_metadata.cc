@@ -7,7 +7,7 @@
 namespace common {
 
 std::vector<absl::string_view> MetadataValues(const grpc::ServerContext& context,
-                                             absl::string_view key) {
+                                              absl::string_view key) {
   std::vector<absl::string_view> values;
   const auto& metadata = context.client_metadata();
   auto [begin, end] = metadata.equal_range(grpc::string_ref(key.data(), key.size()));

@@ -2,10 +2,10 @@
 #pragma once
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace grpc {
 class ServerContext;
@@ -14,7 +14,7 @@ class ServerContext;
 namespace common {
 
 std::vector<absl::string_view> MetadataValues(const grpc::ServerContext& context,
-                                             absl::string_view key);
+                                              absl::string_view key);
 
 // The validated `idempotency-key` of a request.
 absl::StatusOr<std::string> IdempotencyKeyOf(const grpc::ServerContext& context);

@@ -36,12 +36,23 @@ std::pair<std::string, std::string> SplitGrpcMethod(absl::string_view method) {
 }
 
 std::string GrpcCodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",    "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
   return absl::StrCat("CODE_", code);
 }
@@ -89,7 +100,8 @@ class CallbackCollectable : public prometheus::Collectable {
     }
     void Gauge(absl::string_view name, absl::string_view help, double value,
                const MetricLabels& labels) override {
-      if (auto* m = Sample(name, help, prometheus::MetricType::Gauge, labels)) m->gauge.value = value;
+      if (auto* m = Sample(name, help, prometheus::MetricType::Gauge, labels))
+        m->gauge.value = value;
     }
     void Counter(absl::string_view name, absl::string_view help, double value,
                  const MetricLabels& labels) override {
@@ -136,11 +148,10 @@ struct Metrics::Impl {
   std::unique_ptr<prometheus::Exposer> exposer;
   int port = -1;
 
-  prometheus::Family<prometheus::Counter>& started =
-      prometheus::BuildCounter()
-          .Name("grpc_server_started_total")
-          .Help("RPCs started on the server.")
-          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& started = prometheus::BuildCounter()
+                                                         .Name("grpc_server_started_total")
+                                                         .Help("RPCs started on the server.")
+                                                         .Register(*registry);
   prometheus::Family<prometheus::Counter>& handled =
       prometheus::BuildCounter()
           .Name("grpc_server_handled_total")
@@ -151,11 +162,10 @@ struct Metrics::Impl {
           .Name("grpc_server_handling_seconds")
           .Help("Latency of RPCs, from the start of the call to its status being sent.")
           .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& in_flight =
-      prometheus::BuildGauge()
-          .Name("grpc_server_in_flight")
-          .Help("RPCs started and not yet finished.")
-          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& in_flight = prometheus::BuildGauge()
+                                                         .Name("grpc_server_in_flight")
+                                                         .Help("RPCs started and not yet finished.")
+                                                         .Register(*registry);
   prometheus::Family<prometheus::Counter>& replays =
       prometheus::BuildCounter()
           .Name("idempotency_replays_total")
@@ -164,8 +174,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& conflicts =
       prometheus::BuildCounter()
           .Name("idempotency_key_conflicts_total")
-          .Help("Calls refused because their idempotency key was reused with another request "
-                "(IDEMPOTENCY_KEY_REUSED) or is still in use (IDEMPOTENCY_KEY_IN_USE).")
+          .Help(
+              "Calls refused because their idempotency key was reused with another request "
+              "(IDEMPOTENCY_KEY_REUSED) or is still in use (IDEMPOTENCY_KEY_IN_USE).")
           .Register(*registry);
 
   struct MethodSeries {
@@ -220,7 +231,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const MetricsConfig& con
   self->impl_->exposer->RegisterCollectable(self->impl_->registry);
   self->impl_->exposer->RegisterCollectable(self->impl_->callbacks);
   const std::vector<int> ports = self->impl_->exposer->GetListeningPorts();
-  if (ports.empty()) return absl::UnavailableError(absl::StrCat("metrics: not listening on ", bind));
+  if (ports.empty())
+    return absl::UnavailableError(absl::StrCat("metrics: not listening on ", bind));
   self->impl_->port = ports.front();
   if (!config.port_file.empty()) {
     const std::string tmp = config.port_file + ".tmp";
@@ -239,8 +251,8 @@ void Metrics::RpcStarted(absl::string_view method) {
   series.in_flight->Increment();
 }
 
-void Metrics::RpcFinished(absl::string_view method, int code, absl::Duration latency,
-                          bool replayed, absl::string_view conflict_reason) {
+void Metrics::RpcFinished(absl::string_view method, int code, absl::Duration latency, bool replayed,
+                          absl::string_view conflict_reason) {
   prometheus::Counter* handled = nullptr;
   prometheus::Counter* conflict = nullptr;
   prometheus::Histogram* histogram = nullptr;

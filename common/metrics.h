@@ -41,8 +41,8 @@ using MetricsCollector = std::function<void(MetricsWriter&)>;
 
 struct MetricsConfig {
   std::string host = "127.0.0.1";
-  int port = -1;           // -1: no HTTP endpoint (figures are still recorded); 0 picks a port
-  std::string port_file;   // when set, the chosen port is written here once listening
+  int port = -1;          // -1: no HTTP endpoint (figures are still recorded); 0 picks a port
+  std::string port_file;  // when set, the chosen port is written here once listening
 };
 
 class Metrics {

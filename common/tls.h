@@ -23,8 +23,8 @@ struct ServerTlsConfig {
 };
 
 struct ClientTlsConfig {
-  std::string ca_file;      // roots that sign the server's certificate; empty: system roots
-  std::string cert_file;    // client certificate for mTLS (with key_file)
+  std::string ca_file;    // roots that sign the server's certificate; empty: system roots
+  std::string cert_file;  // client certificate for mTLS (with key_file)
   std::string key_file;
   std::string server_name;  // name to verify instead of the target's host (SNI and SAN check)
   bool enabled = false;     // set by callers when any TLS option is given

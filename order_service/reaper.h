@@ -12,7 +12,7 @@
 namespace orders {
 
 struct RetentionOptions {
-  absl::Duration done_events = absl::Hours(1);     // DONE outbox events kept this long
+  absl::Duration done_events = absl::Hours(1);        // DONE outbox events kept this long
   absl::Duration idempotency_keys = absl::Hours(24);  // then the key is new again
   absl::Duration period = absl::Seconds(10);
   int batch = 1000;

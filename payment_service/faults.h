@@ -21,8 +21,8 @@ struct FaultConfig {
   double fail_after_charge = 0;   // probability of charging, then UNAVAILABLE ("reply lost")
   int latency_ms = 0;             // added latency, uniform in [latency - jitter, latency + jitter]
   int latency_jitter_ms = 0;
-  uint64_t seed = 0;              // 0 keeps the current generator
-  int flaky_failures = 2;         // UNAVAILABLE answers of pm_card_flaky per key before success
+  uint64_t seed = 0;       // 0 keeps the current generator
+  int flaky_failures = 2;  // UNAVAILABLE answers of pm_card_flaky per key before success
 };
 
 struct FaultCounters {

@@ -21,8 +21,10 @@ echo "PgBouncer (transaction mode) at 127.0.0.1 port $PGBOUNCER_PORT"
 export TEST_PG_CONNINFO="host=$PGHOST port=$PGPORT user=postgres"
 export TEST_PGBOUNCER_CONNINFO="host=127.0.0.1 port=$PGBOUNCER_PORT user=postgres"
 export TEST_PG_DATA="$pgdir/data" TEST_PG_BIN="$PG_BIN"
-cd "${BUILD_DIR:-$root/build}"
 status=0
+# The whole suite (no ctest arguments) first checks the formatting of every C++ file.
+if (($# == 0)); then "$root/tests/format_check.sh" || status=1; fi
+cd "${BUILD_DIR:-$root/build}"
 ctest --output-on-failure --timeout 600 -j "${TEST_JOBS:-2}" "$@" || status=$?
 # The whole suite (no ctest arguments) also fuzzes every decoder for FUZZ_SECONDS each (default
 # 10; 0 skips), with ASan and UBSan in build-asan/ (tests/fuzz/run.sh; README there).

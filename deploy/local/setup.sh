@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 packages=(build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libpq-dev libssl-dev googletest libgtest-dev libgmock-dev
-  postgresql postgresql-contrib prometheus-cpp-dev openssl)
+  postgresql postgresql-contrib prometheus-cpp-dev openssl clang-format)
 # Callers add their own (tests/sanitize.sh and tests/fuzz/run.sh: clang-14, libfuzzer-14-dev).
 read -r -a extra <<<"${EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")

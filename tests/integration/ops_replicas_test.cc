@@ -84,9 +84,7 @@ TEST(OpsReplicasTest, ThousandOrdersThroughTwoApiReplicasAreChargedExactlyOnce) 
   const absl::Duration paid_in = absl::Now() - start;
   EXPECT_EQ(Scalar(order_db, "SELECT count(*) FROM orders"), kOrders);
   EXPECT_TRUE(testing_support::Eventually(
-      [&] {
-        return Scalar(order_db, "SELECT count(*) FROM orders WHERE status = 2") == kOrders;
-      },
+      [&] { return Scalar(order_db, "SELECT count(*) FROM orders WHERE status = 2") == kOrders; },
       absl::Seconds(20), "1,000 orders PAID"))
       << Scalar(order_db, "SELECT count(*) FROM orders WHERE status = 2");
   // Exactly once: one charge per order, for each order, and nothing else.

@@ -7,11 +7,11 @@
 #include "absl/strings/str_cat.h"
 #include "client/orders_client.h"
 #include "common/client_context.h"
-#include "gtest/gtest.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/support/validate_service_config.h"
+#include "gtest/gtest.h"
 #include "payments/v1/payments.grpc.pb.h"
 #include "tests/support/service_stack.h"
 

@@ -7,10 +7,10 @@
 #include "client/orders_client.h"
 #include "common/client_context.h"
 #include "common/tls.h"
-#include "gtest/gtest.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "gtest/gtest.h"
 #include "payments/v1/payments.grpc.pb.h"
 #include "tests/support/child_process.h"
 #include "tests/support/ops_http.h"
@@ -107,7 +107,8 @@ TEST_F(OpsTlsTest, MutualTlsRefusesClientsWithoutAValidCertificateOnBothServices
   for (const Case& c : refused) {
     auto bad = Client((*stack)->order_addr(), c.tls);
     auto got = bad->GetOrder(order->id());
-    EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << c.what << ": " << got.status();
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable)
+        << c.what << ": " << got.status();
     auto created = bad->CreateOrder(AnOrder());
     EXPECT_FALSE(created.ok()) << c.what;
   }
@@ -151,9 +152,9 @@ TEST_F(OpsTlsTest, ServerOnlyTlsAcceptsAnyClientThatTrustsItAndRefusesPlaintext)
   auto by_name = Client((*stack)->order_addr(),
                         {.ca_file = Pem("ca.pem"), .server_name = "localhost", .enabled = true});
   EXPECT_TRUE(by_name->GetOrder(order->id()).ok());
-  auto wrong_name = Client((*stack)->order_addr(), {.ca_file = Pem("ca.pem"),
-                                                    .server_name = "orders.example.com",
-                                                    .enabled = true});
+  auto wrong_name =
+      Client((*stack)->order_addr(),
+             {.ca_file = Pem("ca.pem"), .server_name = "orders.example.com", .enabled = true});
   EXPECT_FALSE(wrong_name->GetOrder(order->id()).ok());
   auto plain = Client((*stack)->order_addr(), {});
   EXPECT_EQ(plain->GetOrder(order->id()).status().code(), absl::StatusCode::kUnavailable);

@@ -93,7 +93,8 @@ TEST(ProtocolsTest, ReflectionListsAndDescribesBothServicesAndHealthIsServing) {
             (std::set<std::string>{"CreateOrder", "GetOrder", "ListOrders", "CancelOrder",
                                    "SetShippingAddress", "GetOrderAnalytics", "PutImportChunk",
                                    "CommitImport"}));
-  std::set<std::string> payment_methods = DescribeMethods(payment_addr, "payments.v1.PaymentService");
+  std::set<std::string> payment_methods =
+      DescribeMethods(payment_addr, "payments.v1.PaymentService");
   for (const char* m : {"Charge", "Refund", "GetCharge", "ListCharges", "GetLedgerSummary"}) {
     EXPECT_TRUE(payment_methods.count(m)) << m;
   }

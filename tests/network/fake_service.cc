@@ -25,9 +25,12 @@ int main(int argc, char** argv) {
   std::string port_file;
   long exit_after_ms = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--port_file")) port_file = argv[i + 1];
-    else if (!strcmp(argv[i], "--exit_after_ms")) exit_after_ms = atol(argv[i + 1]);
+    if (!strcmp(argv[i], "--port"))
+      port = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--port_file"))
+      port_file = argv[i + 1];
+    else if (!strcmp(argv[i], "--exit_after_ms"))
+      exit_after_ms = atol(argv[i + 1]);
   }
   signal(SIGTERM, OnTerm);
   signal(SIGPIPE, SIG_IGN);

@@ -55,8 +55,8 @@ void DrainPipe(int fd) {
 int PollTimeoutMs(absl::Duration d) {
   if (d <= absl::ZeroDuration()) return 0;
   // Round up so a wait for a due time does not spin just before it.
-  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d) + 1,
-                                            absl::ToInt64Milliseconds(kMaxPollWait)));
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d) + 1, absl::ToInt64Milliseconds(kMaxPollWait)));
 }
 
 bool DirectionCovers(Direction d, int index) {
@@ -114,23 +114,32 @@ int ConnectUpstream(const std::string& host, int port, absl::Duration timeout, i
 
 const char* FaultKindName(FaultKind kind) {
   switch (kind) {
-    case FaultKind::kLatency: return "latency";
-    case FaultKind::kBlackhole: return "blackhole";
-    case FaultKind::kReset: return "reset";
-    case FaultKind::kCloseAfterBytes: return "close_after_bytes";
-    case FaultKind::kRefuse: return "refuse";
-    case FaultKind::kResponseDropped: return "response_dropped";
-    case FaultKind::kUpstreamUnreachable: return "upstream_unreachable";
-    case FaultKind::kHealReset: return "heal_reset";
-    case FaultKind::kMatch: return "match";
+    case FaultKind::kLatency:
+      return "latency";
+    case FaultKind::kBlackhole:
+      return "blackhole";
+    case FaultKind::kReset:
+      return "reset";
+    case FaultKind::kCloseAfterBytes:
+      return "close_after_bytes";
+    case FaultKind::kRefuse:
+      return "refuse";
+    case FaultKind::kResponseDropped:
+      return "response_dropped";
+    case FaultKind::kUpstreamUnreachable:
+      return "upstream_unreachable";
+    case FaultKind::kHealReset:
+      return "heal_reset";
+    case FaultKind::kMatch:
+      return "match";
   }
   return "?";
 }
 
 std::string ProxyCounters::DebugString() const {
   std::string out = absl::StrCat("accepted=", connections_accepted, " open=", connections_open,
-                                 " c2u=", bytes_client_to_upstream, " u2c=",
-                                 bytes_upstream_to_client, " dropped=", bytes_dropped);
+                                 " c2u=", bytes_client_to_upstream,
+                                 " u2c=", bytes_upstream_to_client, " dropped=", bytes_dropped);
   for (int i = 0; i < kFaultKindCount; ++i) {
     if (faults[i] != 0) absl::StrAppend(&out, " ", FaultKindName(FaultKind(i)), "=", faults[i]);
   }
@@ -190,8 +199,8 @@ absl::Status FaultProxy::Listen(int port) {
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 256) != 0) {
     const std::string err = strerror(errno);
     close(fd);
-    return absl::UnavailableError(absl::StrCat(options_.name, ": cannot listen on 127.0.0.1:",
-                                               port, ": ", err));
+    return absl::UnavailableError(
+        absl::StrCat(options_.name, ": cannot listen on 127.0.0.1:", port, ": ", err));
   }
   if (port == 0) {
     socklen_t len = sizeof(addr);
@@ -418,10 +427,9 @@ void FaultProxy::ReapFinished(bool all) {
   std::vector<std::unique_ptr<Connection>> finished;
   {
     absl::MutexLock lock(&mu_);
-    auto it = std::stable_partition(connections_.begin(), connections_.end(),
-                                    [all](const std::unique_ptr<Connection>& c) {
-                                      return !all && !c->done.load();
-                                    });
+    auto it = std::stable_partition(
+        connections_.begin(), connections_.end(),
+        [all](const std::unique_ptr<Connection>& c) { return !all && !c->done.load(); });
     for (auto i = it; i != connections_.end(); ++i) finished.push_back(std::move(*i));
     connections_.erase(it, connections_.end());
   }
@@ -506,7 +514,7 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
     bool src_eof = false;
     bool dst_shut = false;
     absl::Time last_due = absl::InfinitePast();
-    int64_t passed = 0;         // bytes accepted for forwarding (close-after budget)
+    int64_t passed = 0;  // bytes accepted for forwarding (close-after budget)
     int64_t close_baseline = 0;
     bool close_reached = false;
     bool latency = false, blackhole = false, close = false;
@@ -516,8 +524,14 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
   auto dice = [conn](FaultKind k) { return conn->dice[static_cast<int>(k)]; };
 
   auto finish = [&](bool reset_client, bool reset_upstream) {
-    if (reset_client) ResetFd(conn->client_fd); else CloseFd(conn->client_fd);
-    if (reset_upstream) ResetFd(conn->upstream_fd); else CloseFd(conn->upstream_fd);
+    if (reset_client)
+      ResetFd(conn->client_fd);
+    else
+      CloseFd(conn->client_fd);
+    if (reset_upstream)
+      ResetFd(conn->upstream_fd);
+    else
+      CloseFd(conn->upstream_fd);
     {
       absl::MutexLock lock(&counters_mu_);
       counters_.connections_open--;
@@ -529,10 +543,9 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
     if (wake_pipe_[1] >= 0) (void)!write(wake_pipe_[1], "x", 1);
   };
 
-  conn->upstream_fd = ConnectUpstream(conn->upstream_host, conn->upstream_port,
-                                      options_.connect_timeout, conn->wake[0], [&] {
-                                        return stopping_.load() || conn->reset_requested.load();
-                                      });
+  conn->upstream_fd = ConnectUpstream(
+      conn->upstream_host, conn->upstream_port, options_.connect_timeout, conn->wake[0],
+      [&] { return stopping_.load() || conn->reset_requested.load(); });
   if (conn->upstream_fd < 0) {
     if (!stopping_.load() && !conn->reset_requested.load()) {
       CountFault(FaultKind::kUpstreamUnreachable);
@@ -548,12 +561,12 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
   bool first_config = true;
   Faults f;
   bool blackhole_lost_bytes = false;
-  bool response_drop = false;          // applies to this connection now
-  bool response_dropping = false;      // started: stays on until the reset
-  int64_t client_bytes = 0;            // read from the client since the connection opened
-  std::string match_tail;              // last pattern-size - 1 client bytes, for SetMatchFault
+  bool response_drop = false;      // applies to this connection now
+  bool response_dropping = false;  // started: stays on until the reset
+  int64_t client_bytes = 0;        // read from the client since the connection opened
+  std::string match_tail;          // last pattern-size - 1 client bytes, for SetMatchFault
   absl::Time response_reset_at = absl::InfiniteFuture();
-  bool closing = false;                // a close-after budget was reached
+  bool closing = false;  // a close-after budget was reached
   bool closing_reset = false;
   absl::Time closing_deadline = absl::InfiniteFuture();
   std::vector<char> buf(kReadChunk);
@@ -641,8 +654,8 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
           d.queue.pop_front();
           continue;
         }
-        ssize_t n = send(dst, c.data.data() + c.off, c.data.size() - c.off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(dst, c.data.data() + c.off, c.data.size() - c.off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
           if (errno == EAGAIN || errno == EWOULDBLOCK) {
             want_out[i] = true;
@@ -740,8 +753,8 @@ void FaultProxy::ConnectionLoop(Connection* conn) {
         std::string haystack = match_tail;
         haystack.append(buf.data(), len);
         const bool found = haystack.find(f.match_pattern) != std::string::npos;
-        match_tail = haystack.substr(
-            haystack.size() - std::min(haystack.size(), f.match_pattern.size() - 1));
+        match_tail = haystack.substr(haystack.size() -
+                                     std::min(haystack.size(), f.match_pattern.size() - 1));
         std::uniform_real_distribution<double> unit(0.0, 1.0);
         if (found && unit(rng) < f.match_p && TakeMatchBudget()) {
           CountFault(FaultKind::kMatch);

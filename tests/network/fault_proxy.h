@@ -152,8 +152,7 @@ class FaultProxy {
   // `probability` (drawn from the connection's seeded generator), at most `max_count` times in
   // all (-1: no limit). A pattern split across two reads is still found.
   void SetMatchFault(const std::string& pattern, MatchAction action, double probability = 1.0,
-                     int64_t max_count = -1,
-                     absl::Duration reset_after = absl::Milliseconds(200));
+                     int64_t max_count = -1, absl::Duration reset_after = absl::Milliseconds(200));
   void ClearMatchFault();
   // Clears every fault (the upstream stays). Returns an error only if listening cannot resume.
   absl::Status ClearAll();

@@ -314,8 +314,8 @@ TEST(FaultProxyTest, CloseAfterBytesClientToUpstream) {
   auto r = c.Read(20, absl::Seconds(5));
   EXPECT_TRUE(r.eof);
   EXPECT_LE(r.data.size(), 10u);
-  EXPECT_TRUE(testing_support::Eventually([&] { return echo.received() == 10; },
-                                          absl::Seconds(5), "10 bytes upstream"));
+  EXPECT_TRUE(testing_support::Eventually([&] { return echo.received() == 10; }, absl::Seconds(5),
+                                          "10 bytes upstream"));
   EXPECT_EQ(echo.received_data(), "0123456789");
   EXPECT_EQ(proxy->counters().fault(FaultKind::kCloseAfterBytes), 1);
 }
@@ -448,8 +448,7 @@ TEST(FaultProxyTest, MatchResetBeforeTheRequestArrives) {
 TEST(FaultProxyTest, MatchDeliversThenDropsTheAnswer) {
   EchoServer echo;
   auto proxy = StartProxy(echo.port());
-  proxy->SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 1.0, -1,
-                       absl::Milliseconds(50));
+  proxy->SetMatchFault("COMMIT", MatchAction::kDropResponseAfter, 1.0, -1, absl::Milliseconds(50));
   Client c(proxy->port());
   ASSERT_TRUE(c.Send("INSERT"));
   ASSERT_EQ(c.Read(6, absl::Seconds(5)).data, "INSERT");

@@ -141,8 +141,8 @@ absl::Status RunCommand(const std::vector<std::string>& argv, const std::string&
         absl::StrCat(argv[0], " did not finish within ", absl::FormatDuration(timeout)));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat(argv[0], " failed (wait status ", status, "); see ",
-                                            log_path));
+    return absl::InternalError(
+        absl::StrCat(argv[0], " failed (wait status ", status, "); see ", log_path));
   }
   return absl::OkStatus();
 }
@@ -284,9 +284,9 @@ absl::Status PostgresCluster::StopImmediate() {
         "the cluster from TEST_PG_CONNINFO is shared: take a private one to stop it");
   }
   if (!running_) return absl::OkStatus();
-  absl::Status s = RunCommand({pg_bin_ + "/pg_ctl", "-D", data_dir_, "-m", "immediate", "-w",
-                               "-t", "60", "stop"},
-                              dir_ + "/pg_ctl.log", absl::Seconds(70), /*as_postgres=*/true);
+  absl::Status s = RunCommand(
+      {pg_bin_ + "/pg_ctl", "-D", data_dir_, "-m", "immediate", "-w", "-t", "60", "stop"},
+      dir_ + "/pg_ctl.log", absl::Seconds(70), /*as_postgres=*/true);
   if (s.ok()) running_ = false;
   return s;
 }
@@ -297,12 +297,13 @@ absl::Status PostgresCluster::Start() {
         "the cluster from TEST_PG_CONNINFO is shared: take a private one to start it");
   }
   if (running_) return absl::OkStatus();
-  absl::Status s = RunCommand(
-      {pg_bin_ + "/pg_ctl", "-D", data_dir_, "-l", dir_ + "/server.log", "-w", "-t",
-       absl::StrCat(absl::ToInt64Seconds(start_timeout_)), "start"},
-      dir_ + "/pg_ctl.log", start_timeout_ + absl::Seconds(10), /*as_postgres=*/true);
+  absl::Status s =
+      RunCommand({pg_bin_ + "/pg_ctl", "-D", data_dir_, "-l", dir_ + "/server.log", "-w", "-t",
+                  absl::StrCat(absl::ToInt64Seconds(start_timeout_)), "start"},
+                 dir_ + "/pg_ctl.log", start_timeout_ + absl::Seconds(10), /*as_postgres=*/true);
   if (!s.ok()) {
-    return absl::InternalError(absl::StrCat(s.message(), "\n", ReadTail(dir_ + "/server.log", 2000)));
+    return absl::InternalError(
+        absl::StrCat(s.message(), "\n", ReadTail(dir_ + "/server.log", 2000)));
   }
   running_ = true;
   return WaitReady(start_timeout_);
@@ -360,8 +361,8 @@ absl::Status ServiceProcess::Launch() {
       return absl::OkStatus();
     }
     if (!child_->Running()) {
-      return absl::UnavailableError(absl::StrCat(spec_.name, " exited before listening; log:\n",
-                                                 LogTail()));
+      return absl::UnavailableError(
+          absl::StrCat(spec_.name, " exited before listening; log:\n", LogTail()));
     }
     if (absl::Now() >= until) break;
     absl::SleepFor(absl::Milliseconds(10));
@@ -413,7 +414,9 @@ absl::Status ServiceProcess::Restart() {
   return Launch();
 }
 
-std::string ServiceProcess::LogTail(size_t max_bytes) const { return ReadTail(log_path_, max_bytes); }
+std::string ServiceProcess::LogTail(size_t max_bytes) const {
+  return ReadTail(log_path_, max_bytes);
+}
 
 // ---------------------------------------------------------------------------------------------
 // ProcessHarness

@@ -79,7 +79,7 @@ class PostgresCluster {
   bool owned_ = false;
   bool running_ = false;
   std::string pg_bin_;
-  std::string dir_;       // owned: the temporary directory (socket dir, logs)
+  std::string dir_;  // owned: the temporary directory (socket dir, logs)
   std::string data_dir_;
   std::string host_ = "127.0.0.1";
   std::string user_ = "postgres";
@@ -93,7 +93,7 @@ class PostgresCluster {
 class ServiceProcess {
  public:
   struct Spec {
-    std::string name;    // for logs: <dir>/<name>.log
+    std::string name;  // for logs: <dir>/<name>.log
     std::string binary;
     std::vector<std::string> args;
     std::map<std::string, std::string> env;

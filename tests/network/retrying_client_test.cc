@@ -34,11 +34,13 @@ TEST(ClassifyStatusTest, ConnectionFailuresUnderOtherCodesAreRetried) {
   EXPECT_EQ(ClassifyStatus(StatusCode::UNKNOWN, "Stream removed"), RetryDecision::kRetry);
   EXPECT_EQ(ClassifyStatus(StatusCode::INTERNAL, "Received RST_STREAM with error code 2"),
             RetryDecision::kRetry);
-  EXPECT_EQ(ClassifyStatus(StatusCode::CANCELLED, "Channel shutdown invoked"), RetryDecision::kRetry);
+  EXPECT_EQ(ClassifyStatus(StatusCode::CANCELLED, "Channel shutdown invoked"),
+            RetryDecision::kRetry);
   EXPECT_EQ(ClassifyStatus(StatusCode::UNKNOWN, "Connection reset by peer"), RetryDecision::kRetry);
   // The server's own errors under these codes are not retried.
   EXPECT_EQ(ClassifyStatus(StatusCode::UNKNOWN, "handler threw"), RetryDecision::kFailDefinitely);
-  EXPECT_EQ(ClassifyStatus(StatusCode::INTERNAL, "invariant broken"), RetryDecision::kFailDefinitely);
+  EXPECT_EQ(ClassifyStatus(StatusCode::INTERNAL, "invariant broken"),
+            RetryDecision::kFailDefinitely);
   EXPECT_TRUE(IsConnectionFailureMessage("failed to connect to all addresses"));
   EXPECT_FALSE(IsConnectionFailureMessage("IDEMPOTENCY_KEY_REUSED"));
 }
@@ -89,14 +91,14 @@ struct Script {
 
 TEST(RunWithRetriesTest, RetriesTransientErrorsWithTheSameKeyUntilAcknowledged) {
   FakeClock fc;
-  Script script{{Code(StatusCode::UNAVAILABLE, "Socket closed"), Code(StatusCode::DEADLINE_EXCEEDED),
-                 Code(StatusCode::ABORTED), Ok(7)},
+  Script script{{Code(StatusCode::UNAVAILABLE, "Socket closed"),
+                 Code(StatusCode::DEADLINE_EXCEEDED), Code(StatusCode::ABORTED), Ok(7)},
                 &fc};
   RetryPolicy policy;
   std::mt19937_64 gen(1);
   std::vector<AttemptRecord> records;
-  KeyOutcome out = RunWithRetries(policy, "key-1", Operation::kCreate, script.fn(), gen,
-                                  fc.clock(), &records);
+  KeyOutcome out =
+      RunWithRetries(policy, "key-1", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
   EXPECT_EQ(out.outcome, Outcome::kAcknowledged);
   EXPECT_EQ(out.order_id, 7);
   EXPECT_EQ(out.attempts, 4);
@@ -139,8 +141,8 @@ TEST(RunWithRetriesTest, BudgetExhaustedIsUnknownAndNeverOverruns) {
   std::mt19937_64 gen(3);
   std::vector<AttemptRecord> records;
   const absl::Time start = fc.t;
-  KeyOutcome out = RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(),
-                                  &records);
+  KeyOutcome out =
+      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
   EXPECT_EQ(out.outcome, Outcome::kUnknown);
   EXPECT_GT(out.attempts, 2);
   EXPECT_EQ(out.failed_attempts, out.attempts);
@@ -158,8 +160,8 @@ TEST(RunWithRetriesTest, MaxAttemptsBoundsTheLoop) {
   policy.budget = absl::Hours(1);
   std::mt19937_64 gen(1);
   std::vector<AttemptRecord> records;
-  KeyOutcome out = RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(),
-                                  &records);
+  KeyOutcome out =
+      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
   EXPECT_EQ(out.outcome, Outcome::kUnknown);
   EXPECT_EQ(out.attempts, 5);
   EXPECT_EQ(fc.sleeps.size(), 4u);
@@ -202,8 +204,8 @@ TEST(RunWithRetriesTest, HonoursRetryInfo) {
   policy.backoff = common::BackoffPolicy{absl::Milliseconds(10), absl::Milliseconds(20), 2.0};
   std::mt19937_64 gen(1);
   std::vector<AttemptRecord> records;
-  KeyOutcome out = RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(),
-                                  &records);
+  KeyOutcome out =
+      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
   EXPECT_EQ(out.outcome, Outcome::kAcknowledged);
   ASSERT_EQ(fc.sleeps.size(), 1u);
   EXPECT_GE(fc.sleeps[0], absl::Milliseconds(750));
@@ -230,8 +232,8 @@ TEST(RunWithRetriesTest, NoBudgetMeansNoAttemptAndUnknown) {
   policy.budget = absl::ZeroDuration();
   std::mt19937_64 gen(1);
   std::vector<AttemptRecord> records;
-  KeyOutcome out = RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(),
-                                  &records);
+  KeyOutcome out =
+      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
   EXPECT_EQ(out.outcome, Outcome::kUnknown);
   EXPECT_EQ(out.attempts, 0);
   EXPECT_TRUE(records.empty());

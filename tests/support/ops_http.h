@@ -100,7 +100,8 @@ inline MetricSamples Scrape(int port) {
 // client.pem/client.key signed by ca; rogue-ca.pem and rogue-client.pem/.key signed by another CA.
 inline absl::Status MakeTestCertificates(const std::string& dir) {
   const std::string script = absl::StrCat(R"(set -e
-cd ')", dir, R"('
+cd ')",
+                                          dir, R"('
 q() { "$@" >/dev/null 2>&1; }
 mkca() { q openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" -keyout "$1.key" -out "$1.pem"; }
 mkcert() {  # name ca cn ext

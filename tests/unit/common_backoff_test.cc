@@ -1,8 +1,7 @@
-#include "common/backoff.h"
-
 #include <random>
 
 #include "common/auth.h"
+#include "common/backoff.h"
 #include "common/failpoint.h"
 #include "gtest/gtest.h"
 

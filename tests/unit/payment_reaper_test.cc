@@ -43,9 +43,9 @@ TEST(PaymentReaperTest, BackgroundThreadFreesTheKey) {
   ASSERT_EQ(reused.status().code(), absl::StatusCode::kFailedPrecondition);
   Reaper reaper(ledger, {.retention = -absl::Hours(1), .interval = absl::Milliseconds(10)});
   reaper.Start();
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] { return Refund(ledger, "r", "c2", "fp-2").ok(); }, absl::Seconds(5),
-      "the reaper to delete the refund record"));
+  EXPECT_TRUE(testing_support::Eventually([&] { return Refund(ledger, "r", "c2", "fp-2").ok(); },
+                                          absl::Seconds(5),
+                                          "the reaper to delete the refund record"));
   reaper.Stop();
 }
 
