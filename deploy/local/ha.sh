@@ -70,8 +70,8 @@ _ha_spawn() {
   shift 2
   rm -f "$pidfile"
   pg_as_owner sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$log" 2>&1 </dev/null &
-  local i
-  for i in $(seq 1 100); do
+  local deadline=$((SECONDS + 20))
+  while ((SECONDS < deadline)); do
     [ -s "$pidfile" ] && return 0
     sleep 0.05
   done
@@ -116,11 +116,13 @@ ha_start() {
     --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
     --initial-cluster "ha-etcd=http://127.0.0.1:$etcd_peer" \
     --listen-metrics-urls "http://127.0.0.1:${ports[2]}" || return 1
-  local i
-  for i in $(seq 1 200); do
-    curl -s --max-time 1 "http://127.0.0.1:$etcd_port/health" | grep -q '"health":"true"' && break
+  local deadline=$((SECONDS + 30)) healthy=0
+  while ((SECONDS < deadline)); do
+    curl -s --max-time 1 "http://127.0.0.1:$etcd_port/health" | grep -q '"health":"true"' &&
+      healthy=1 && break
     sleep 0.05
   done
+  ((healthy)) || { _ha_start_failed "$dir" "etcd not healthy within 30 s"; return 1; }
 
   local pg_ports=() api_ports=() hosts=() n
   for n in $(seq 1 "$nodes"); do
@@ -140,7 +142,7 @@ scope: $HA_SCOPE
 namespace: /service/
 name: $node
 log:
-  level: WARNING
+  level: INFO  # a line a second; says what a start that hangs is waiting for
 restapi:
   listen: 127.0.0.1:$api_port
   connect_address: 127.0.0.1:$api_port
@@ -178,6 +180,11 @@ postgresql:
   data_dir: $ndir/data
   bin_dir: $PG_BIN
   pgpass: $ndir/pgpass
+  # A replica's clone asks the leader for an immediate checkpoint: pg_basebackup's default
+  # (spread) paces it over checkpoint_completion_target x checkpoint_timeout, minutes on a busy
+  # machine, while the cluster has no standby.
+  basebackup:
+    - checkpoint: fast
   authentication:
     superuser:
       username: postgres
@@ -215,9 +222,31 @@ ENV
 
   # All at once: one wins the initialize key and bootstraps (initdb), the others wait for it
   # and clone it (pg_basebackup).
-  for n in $(seq 1 "$nodes"); do ha_start_node "$dir" "node$n" || return 1; done
-  ha_wait_leader "$dir" 90 || return 1
-  ha_wait_replicas "$dir" $((nodes - 1)) 120
+  # One budget for the whole start (HA_START_SECONDS, default 150 s), below the callers' own
+  # timeouts (the test harness waits 180 s), so a slow start fails here, with the logs.
+  local budget=${HA_START_SECONDS:-150} begun=$SECONDS
+  for n in $(seq 1 "$nodes"); do
+    ha_start_node "$dir" "node$n" || { _ha_start_failed "$dir" "node$n did not start"; return 1; }
+  done
+  ha_wait_leader "$dir" "$budget" || { _ha_start_failed "$dir" "no leader"; return 1; }
+  local left=$((budget - (SECONDS - begun)))
+  ((left > 5)) || left=5
+  ha_wait_replicas "$dir" $((nodes - 1)) "$left" ||
+    { _ha_start_failed "$dir" "replicas not streaming"; return 1; }
+  echo "ha: leader $(ha_leader "$dir") and $((nodes - 1)) replica(s) streaming after $((SECONDS - begun)) s" >&2
+}
+
+# _ha_start_failed DIR WHY: says why, prints the tail of every log (a start that fails on a
+# machine nobody can log into must say what it saw), and stops what was started.
+_ha_start_failed() {
+  local dir=$1 why=$2 f
+  echo "ha: start failed: $why (cluster in $dir)" >&2
+  for f in "$dir"/etcd/etcd.log "$dir"/node*/patroni.log "$dir"/node*/data/log/*; do
+    [ -f "$f" ] || continue
+    echo "---- tail of $f" >&2
+    tail -n 25 "$f" >&2
+  done
+  ha_stop "$dir" >/dev/null 2>&1 || true
 }
 
 # Patroni's callbacks: with HA_BOUNCER=1, a node that becomes the leader points PgBouncer at
@@ -250,8 +279,11 @@ for m in json.loads(sys.argv[1]).get("members", []):
 
 # Waits until a leader that is not $HA_NOT answers /primary (200 only on a writable leader).
 ha_wait_leader() {
-  local dir=$1 seconds=${2:-60} node i
-  for i in $(seq 1 $((seconds * 10))); do
+  local dir=$1 seconds=${2:-60} node deadline
+  # By the clock, not by counting rounds: on a loaded machine each round's curl and python
+  # take far longer than the 0.1 s sleep.
+  deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
     for node in $(_ha_nodes "$dir"); do
       [ "$node" != "${HA_NOT:-}" ] || continue
       local port
@@ -268,8 +300,9 @@ ha_wait_leader() {
 
 # Waits until COUNT replicas stream from the leader (and, in synchronous mode, one is sync).
 ha_wait_replicas() {
-  local dir=$1 count=$2 seconds=${3:-60} i leader body
-  for i in $(seq 1 $((seconds * 10))); do
+  local dir=$1 count=$2 seconds=${3:-60} deadline leader body
+  deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
     leader=$(ha_leader "$dir") && body=$(_ha_api "$dir" "$leader" /cluster) &&
       "$_ha_py" -c '
 import json, sys
@@ -349,8 +382,8 @@ ha_stop() {
     pid=$(cat "$dir/$node/patroni.pid" 2>/dev/null || true)
     [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
   done
-  local i
-  for i in $(seq 1 100); do
+  local deadline=$((SECONDS + 10))
+  while ((SECONDS < deadline)); do
     local alive=0
     for node in $(_ha_nodes "$dir"); do
       pid=$(cat "$dir/$node/patroni.pid" 2>/dev/null || true)

@@ -67,6 +67,7 @@ db_args=()
 order_db_args=()
 if [ "$ha" -eq 1 ]; then
   # The callback that re-points PgBouncer at each new leader is part of the nodes' config.
+  echo "starting etcd and two Patroni nodes in $pgdir (logs there)"
   HA_BOUNCER=1 ha_start "$pgdir" 2 true
   source "$pgdir/ha.env"
   for db in orders payments; do

@@ -63,7 +63,11 @@ absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::Start(const Options& optio
   absl::Status started =
       ha->Run({"start", absl::StrCat(options.nodes), options.synchronous ? "true" : "false"},
               options.start_timeout);
-  if (!started.ok()) return started;
+  if (!started.ok()) {
+    ha->keep_dir_ = true;
+    return absl::Status(started.code(),
+                        absl::StrCat(started.message(), "\n(logs kept in ", ha->dir_, ")"));
+  }
   const std::map<std::string, std::string> env = ParseEnvFile(ReadFile(ha->dir_ + "/ha.env"));
   auto conninfo = env.find("HA_CONNINFO");
   auto ports = env.find("HA_PG_PORTS");
@@ -83,7 +87,7 @@ HaCluster::~HaCluster() {
   if (dir_.empty()) return;
   (void)Run({"stop"}, absl::Seconds(30));
   const char* keep = std::getenv("KEEP_NETWORK_TEST_DIRS");
-  if (keep == nullptr || std::string(keep).empty()) {
+  if (!keep_dir_ && (keep == nullptr || std::string(keep).empty())) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }

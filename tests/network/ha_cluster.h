@@ -75,6 +75,9 @@ class HaCluster {
   std::string conninfo_;  // without dbname
   std::vector<int> pg_ports_;
   int runs_ = 0;
+  // A cluster that did not start keeps its directory (the logs say why) even without
+  // KEEP_NETWORK_TEST_DIRS.
+  bool keep_dir_ = false;
 };
 
 }  // namespace network_test
