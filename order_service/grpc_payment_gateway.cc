@@ -32,26 +32,6 @@ class GrpcPaymentGateway : public PaymentGateway {
   explicit GrpcPaymentGateway(const PaymentClientConfig& config)
       : config_(config), stub_(payments::v1::PaymentService::NewStub(PaymentChannel(config))) {}
 
-  absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
-                                              const std::string& key) override {
-    auto context = common::NewClientContext(
-        {.timeout = config_.timeout, .idempotency_key = key, .bearer_token = config_.token});
-    payments::v1::Charge charge;
-    grpc::Status status = stub_->Charge(context.get(), request, &charge);
-    if (!status.ok()) return common::FromGrpcStatus(status);
-    return charge;
-  }
-
-  absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest& request,
-                                              const std::string& key) override {
-    auto context = common::NewClientContext(
-        {.timeout = config_.timeout, .idempotency_key = key, .bearer_token = config_.token});
-    payments::v1::Refund refund;
-    grpc::Status status = stub_->Refund(context.get(), request, &refund);
-    if (!status.ok()) return common::FromGrpcStatus(status);
-    return refund;
-  }
-
   absl::StatusOr<payments::v1::Charge> GetChargeByKey(const std::string& charge_key) override {
     auto context =
         common::NewClientContext({.timeout = config_.timeout, .bearer_token = config_.token});

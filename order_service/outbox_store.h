@@ -70,20 +70,17 @@ class OutboxStore {
   // its calls are in flight). Returns how many it still held.
   virtual absl::StatusOr<int64_t> ExtendLeases(const std::vector<int64_t>& ids,
                                                const std::string& owner, absl::Duration lease) = 0;
-  // Marks the event DONE and applies `outcome` to its order. false: the lease was lost.
-  virtual absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
-                                        const EventOutcome& outcome) = 0;
-  // Complete for several events in one round trip; element i answers completions[i]. An error
+  // Marks each event DONE and applies its outcome to its order, in one round trip, each fenced
+  // on its own lease; element i answers completions[i] (false: that lease was lost). An error
   // leaves every event of the call leased (each is retried after its lease).
   virtual absl::StatusOr<std::vector<bool>> CompleteAll(const std::vector<Completion>& completions,
-                                                        const std::string& owner) {
-    std::vector<bool> done;
-    for (const Completion& c : completions) {
-      absl::StatusOr<bool> one = Complete(*c.event, owner, c.outcome);
-      if (!one.ok()) return one.status();
-      done.push_back(*one);
-    }
-    return done;
+                                                        const std::string& owner) = 0;
+  // CompleteAll for one event (one implementation of the fenced finish, not two).
+  absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
+                                const EventOutcome& outcome) {
+    absl::StatusOr<std::vector<bool>> done = CompleteAll({{&event, outcome}}, owner);
+    if (!done.ok()) return done.status();
+    return done->at(0);
   }
   // Releases the lease after a transient answer (counted in transient_failures); the event is
   // due again after `delay`. false: the lease was lost.

@@ -16,12 +16,15 @@ class PaymentGateway {
   using RefundDone = std::function<void(absl::StatusOr<payments::v1::Refund>)>;
 
   virtual ~PaymentGateway() = default;
-  // Charges under `key`; the provider deduplicates on it, so a retry is always safe.
-  virtual absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
-                                                      const std::string& key) = 0;
-  // Refunds the charge made under request.charge_key(); deduplicated on `key`.
-  virtual absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest& request,
-                                                      const std::string& key) = 0;
+
+  // Charges under `key` without blocking, so that the relay keeps a whole batch in flight; the
+  // provider deduplicates on `key`, so a retry is always safe. `done` runs exactly once, on some
+  // thread, with the charge or the provider's error (common::FromGrpcStatus's mapping).
+  virtual void StartCharge(const payments::v1::ChargeRequest& request, const std::string& key,
+                           ChargeDone done) = 0;
+  // Refunds the charge made under request.charge_key(), deduplicated on `key`; like StartCharge.
+  virtual void StartRefund(const payments::v1::RefundRequest& request, const std::string& key,
+                           RefundDone done) = 0;
 
   // What payments holds under `charge_key` (GetCharge by key): a charge, a Refund's tombstone,
   // or NOT_FOUND CHARGE_NOT_FOUND (nothing was taken). No side effect, so the relay asks before
@@ -35,18 +38,6 @@ class PaymentGateway {
   // Default: UNIMPLEMENTED.
   virtual absl::StatusOr<std::vector<payments::v1::Charge>> ListAllCharges() {
     return absl::UnimplementedError("this gateway cannot list charges");
-  }
-
-  // The same calls without blocking, so that the relay keeps a whole batch in flight. `done`
-  // runs exactly once, on some thread. By default they run the blocking calls inline (enough
-  // for test doubles).
-  virtual void StartCharge(const payments::v1::ChargeRequest& request, const std::string& key,
-                           ChargeDone done) {
-    done(Charge(request, key));
-  }
-  virtual void StartRefund(const payments::v1::RefundRequest& request, const std::string& key,
-                           RefundDone done) {
-    done(Refund(request, key));
   }
 };
 

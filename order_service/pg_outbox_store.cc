@@ -48,31 +48,10 @@ SET lease_until = now() + make_interval(secs => $3::float8)
 FROM (SELECT set_config('synchronous_commit', coalesce(nullif($4, ''), current_setting('synchronous_commit')), true)) cfg
 WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'PENDING')sql"};
 
-// Finishing the event and updating its order happen in one statement, fenced on the lease.
-// An order only moves out of CREATED here, so a late outcome never overrides a cancel.
-constexpr pg::Query kComplete{"outbox_complete", R"sql(
-WITH done AS (
-  UPDATE outbox_events
-  SET status = 'DONE', done_at = clock_timestamp(), lease_owner = NULL, lease_until = NULL,
-      last_error = ''
-  FROM (SELECT set_config('synchronous_commit', coalesce(nullif($7, ''), current_setting('synchronous_commit')), true)) cfg
-  WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'PENDING'
-  RETURNING aggregate_id),
-upd AS (
-  UPDATE orders SET status = $4, charge_id = $5, decline_reason = $6, updated_at = now()
-  FROM done
-  WHERE orders.id = done.aggregate_id AND $4::smallint <> 0 AND orders.status = 1
-  RETURNING orders.id, orders.tenant, orders.customer_id, orders.amount_cents, orders.status),
-ev AS (
-  INSERT INTO order_events (tenant, customer_id, order_id, kind, amount_cents)
-  SELECT tenant, customer_id, id,
-         CASE status WHEN 2 THEN 'ORDER_PAID' ELSE 'ORDER_PAYMENT_FAILED' END, amount_cents
-  FROM upd)
-SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM upd))sql"};
-
-// kComplete for a whole batch: every row still fenced on its own (id, owner, attempts).
-// `id = ANY($1)` gives the planner the primary key; the unnest join pairs each id with its
-// attempt and outcome.
+// Finishing the events and updating their orders happen in one statement, every row fenced on
+// its own lease (id, owner, attempts). An order only moves out of CREATED here, so a late
+// outcome never overrides a cancel. `id = ANY($1)` gives the planner the primary key; the unnest
+// join pairs each id with its attempt and outcome.
 constexpr pg::Query kCompleteAll{"outbox_complete_all", R"sql(
 WITH input AS (
   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[], $5::text[])
@@ -199,17 +178,6 @@ absl::StatusOr<int64_t> PgOutboxStore::ExtendLeases(const std::vector<int64_t>& 
                             {pg::ArrayLiteral(ids), owner, Seconds(lease), synchronous_commit_});
   if (!rows.ok()) return rows.status();
   return rows->affected();
-}
-
-absl::StatusOr<bool> PgOutboxStore::Complete(const OutboxEvent& event, const std::string& owner,
-                                             const EventOutcome& outcome) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
-  if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(
-      kComplete, {event.id, owner, event.attempts, static_cast<int>(outcome.order_status),
-                  outcome.charge_id, outcome.decline_reason, synchronous_commit_});
-  if (!rows.ok()) return rows.status();
-  return rows->Int(0, 0) == 1;
 }
 
 absl::StatusOr<std::vector<bool>> PgOutboxStore::CompleteAll(

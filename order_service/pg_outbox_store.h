@@ -18,8 +18,6 @@ class PgOutboxStore : public OutboxStore {
                                                  absl::Duration lease) override;
   absl::StatusOr<int64_t> ExtendLeases(const std::vector<int64_t>& ids, const std::string& owner,
                                        absl::Duration lease) override;
-  absl::StatusOr<bool> Complete(const OutboxEvent& event, const std::string& owner,
-                                const EventOutcome& outcome) override;
   absl::StatusOr<std::vector<bool>> CompleteAll(const std::vector<Completion>& completions,
                                                 const std::string& owner) override;
   absl::StatusOr<bool> Reschedule(const OutboxEvent& event, const std::string& owner,

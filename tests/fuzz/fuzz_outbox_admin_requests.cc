@@ -33,9 +33,9 @@ class RecordingStore final : public orders::OutboxStore {
                                        absl::Duration) override {
     return 0;
   }
-  absl::StatusOr<bool> Complete(const orders::OutboxEvent&, const std::string&,
-                                const orders::EventOutcome&) override {
-    return false;
+  absl::StatusOr<std::vector<bool>> CompleteAll(const std::vector<orders::Completion>& completions,
+                                                const std::string&) override {
+    return std::vector<bool>(completions.size(), false);
   }
   absl::StatusOr<bool> Reschedule(const orders::OutboxEvent&, const std::string&, absl::Duration,
                                   const std::string&) override {

@@ -41,6 +41,10 @@ class ScriptedGateway : public PaymentGateway {
     calls.emplace_back(
         [this, request, key, done = std::move(done)] { done(Charge(request, key)); });
   }
+  void StartRefund(const payments::v1::RefundRequest& request, const std::string& key,
+                   RefundDone done) override {
+    done(Refund(request, key));
+  }
   std::vector<std::thread> calls;
   // GetChargeByKey; unset: UNIMPLEMENTED (a gateway that cannot be asked).
   std::function<absl::StatusOr<payments::v1::Charge>(const std::string&)> lookup;
@@ -55,7 +59,7 @@ class ScriptedGateway : public PaymentGateway {
   std::vector<std::string> looked_up ABSL_GUARDED_BY(mu);
   std::function<absl::StatusOr<payments::v1::Charge>(const payments::v1::ChargeRequest&)> answer;
   absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest& request,
-                                              const std::string& key) override {
+                                              const std::string& key) {
     {
       absl::MutexLock lock(&mu);
       keys.push_back(key);
@@ -63,7 +67,7 @@ class ScriptedGateway : public PaymentGateway {
     return answer(request);
   }
   absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest& request,
-                                              const std::string& key) override {
+                                              const std::string& key) {
     {
       absl::MutexLock lock(&mu);
       keys.push_back(key);

@@ -23,13 +23,13 @@ namespace {
 class LedgerGateway : public PaymentGateway {
  public:
   std::vector<payments::v1::Charge> charges;
-  absl::StatusOr<payments::v1::Charge> Charge(const payments::v1::ChargeRequest&,
-                                              const std::string&) override {
-    return absl::UnimplementedError("not here");
+  void StartCharge(const payments::v1::ChargeRequest&, const std::string&,
+                   ChargeDone done) override {
+    done(absl::UnimplementedError("not here"));
   }
-  absl::StatusOr<payments::v1::Refund> Refund(const payments::v1::RefundRequest&,
-                                              const std::string&) override {
-    return absl::UnimplementedError("not here");
+  void StartRefund(const payments::v1::RefundRequest&, const std::string&,
+                   RefundDone done) override {
+    done(absl::UnimplementedError("not here"));
   }
   absl::StatusOr<std::vector<payments::v1::Charge>> ListAllCharges() override { return charges; }
 };

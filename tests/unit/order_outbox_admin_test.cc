@@ -21,9 +21,9 @@ class ListOnlyStore final : public OutboxStore {
                                        absl::Duration) override {
     return 0;
   }
-  absl::StatusOr<bool> Complete(const OutboxEvent&, const std::string&,
-                                const EventOutcome&) override {
-    return false;
+  absl::StatusOr<std::vector<bool>> CompleteAll(const std::vector<Completion>& completions,
+                                                const std::string&) override {
+    return std::vector<bool>(completions.size(), false);
   }
   absl::StatusOr<bool> Reschedule(const OutboxEvent&, const std::string&, absl::Duration,
                                   const std::string&) override {
