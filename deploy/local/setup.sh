@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 packages=(build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libpq-dev libssl-dev googletest libgtest-dev libgmock-dev
-  postgresql postgresql-contrib prometheus-cpp-dev openssl clang-format)
+  postgresql postgresql-contrib prometheus-cpp-dev openssl clang-format clang-14)
 # Callers add their own (tests/sanitize.sh and tests/fuzz/run.sh: clang-14, libfuzzer-14-dev).
 read -r -a extra <<<"${EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")
@@ -23,11 +23,22 @@ if ((${#missing[@]})); then
 fi
 
 build_dir=${BUILD_DIR:-$root/build}
+# The project's compiler is clang-14: its -Wthread-safety analysis checks the lock annotations
+# (CMakeLists.txt), and -Werror makes a finding fail the build. CXX picks another one.
+cxx=$(command -v "${CXX:-clang++-14}")
 # CMAKE_ARGS (e.g. -DSANITIZE=thread for build-tsan/) configures a build directory of its own;
-# BUILD_TARGETS limits what is built (default: everything).
+# BUILD_TARGETS limits what is built (default: everything). A build directory configured with
+# another compiler (before clang-14 was the project's) is configured again, from scratch.
 read -r -a cmake_args <<<"${CMAKE_ARGS:-}"
-if [ ! -f "$build_dir/build.ninja" ] || ((${#cmake_args[@]})); then
-  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${cmake_args[@]}"
+cache=$build_dir/CMakeCache.txt
+if [ -f "$cache" ] && ! grep -qxF "CMAKE_CXX_COMPILER:FILEPATH=$cxx" "$cache" &&
+  ! [[ " ${cmake_args[*]} " == *" -DCMAKE_CXX_COMPILER="* ]]; then
+  echo "setup.sh: $build_dir was configured with another compiler; configuring it for $cxx"
+  rm -rf "$cache" "$build_dir/CMakeFiles"
+fi
+if [ ! -f "$cache" ] || ((${#cmake_args[@]})); then
+  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER="$cxx" "${cmake_args[@]}"
 fi
 read -r -a targets <<<"${BUILD_TARGETS:-}"
 build_args=()
