@@ -1,5 +1,6 @@
 #include "common/errors.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
 #include "google/rpc/error_details.pb.h"
@@ -62,6 +63,39 @@ absl::Status CheckEnumValue(const google::protobuf::EnumDescriptor* descriptor, 
   if (descriptor->FindValueByNumber(value) != nullptr) return absl::OkStatus();
   return InvalidArgument(reason, absl::StrCat(field, " ", value, " is not a ", descriptor->name()),
                          {{std::string(field), absl::StrCat("unknown value ", value)}});
+}
+
+absl::Duration RetryDelayOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kRetryInfoUrl);
+  if (!payload) return absl::ZeroDuration();
+  google::rpc::RetryInfo info;
+  if (!info.ParseFromString(std::string(*payload)) || !info.has_retry_delay()) {
+    return absl::ZeroDuration();
+  }
+  return absl::Seconds(info.retry_delay().seconds()) +
+         absl::Nanoseconds(info.retry_delay().nanos());
+}
+
+bool IsTransient(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsMessageTooLarge(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         !status.GetPayload(kErrorInfoUrl).has_value() &&
+         absl::StrContains(status.message(), "larger than max");
+}
+
+bool IsTransient(const absl::Status& status) {
+  return IsTransient(status.code()) && !IsMessageTooLarge(status);
 }
 
 }  // namespace common

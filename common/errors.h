@@ -50,4 +50,21 @@ std::optional<std::string> ErrorReason(const absl::Status& status);
 // The field names of a status's BadRequest violations.
 std::vector<std::string> ViolatedFields(const absl::Status& status);
 
+// The RetryInfo delay of a status, or zero (client side: FromGrpcStatus keeps RetryInfo).
+absl::Duration RetryDelayOf(const absl::Status& status);
+
+// True for codes where the same call may succeed later (DESIGN: UNAVAILABLE, DEADLINE_EXCEEDED,
+// ABORTED, RESOURCE_EXHAUSTED).
+bool IsTransient(absl::StatusCode code);
+
+// gRPC's own refusal of a message over a size limit ("Received message larger than max",
+// "Sent message larger than max"): RESOURCE_EXHAUSTED without an ErrorInfo (the services' own
+// RESOURCE_EXHAUSTED, a full connection pool, always carries one). The same message is refused
+// every time.
+bool IsMessageTooLarge(const absl::Status& status);
+
+// Whether this answer may change if the same call is made again: a transient code, except a
+// message over a size limit.
+bool IsTransient(const absl::Status& status);
+
 }  // namespace common

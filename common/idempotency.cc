@@ -4,7 +4,6 @@
 
 #include "absl/strings/escaping.h"
 #include "common/errors.h"
-#include "common/pg/connection.h"
 #include "common/pg/sql_state.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"

@@ -49,17 +49,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view error_do
                       rpc.SerializeAsString());
 }
 
-absl::Duration RetryDelayOf(const absl::Status& status) {
-  auto payload = status.GetPayload(kRetryInfoUrl);
-  if (!payload) return absl::ZeroDuration();
-  google::rpc::RetryInfo info;
-  if (!info.ParseFromString(std::string(*payload)) || !info.has_retry_delay()) {
-    return absl::ZeroDuration();
-  }
-  return absl::Seconds(info.retry_delay().seconds()) +
-         absl::Nanoseconds(info.retry_delay().nanos());
-}
-
 void AddRetryPushback(grpc::ServerContextBase& context, const absl::Status& status) {
   const absl::Duration delay = RetryDelayOf(status);
   if (delay <= absl::ZeroDuration()) return;
@@ -78,28 +67,6 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     }
   }
   return out;
-}
-
-bool IsTransient(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kResourceExhausted:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool IsMessageTooLarge(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kResourceExhausted &&
-         !status.GetPayload(kErrorInfoUrl).has_value() &&
-         absl::StrContains(status.message(), "larger than max");
-}
-
-bool IsTransient(const absl::Status& status) {
-  return IsTransient(status.code()) && !IsMessageTooLarge(status);
 }
 
 }  // namespace common

@@ -11,7 +11,6 @@
 #include "common/errors.h"
 #include "common/failpoint.h"
 #include "common/idempotency.h"
-#include "common/status_mapper.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace orders {
