@@ -124,7 +124,8 @@ class AdmissionController {
   void Return(AdmissionLane lane, const std::string& tenant, absl::Duration latency, bool sample);
   void Sample(absl::Duration latency) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int TenantCap() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Overloaded(absl::string_view reason, absl::string_view what);
+  absl::Status Overloaded(absl::string_view reason, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Permit Grant(AdmissionLane lane, absl::string_view tenant);
 
   const AdmissionOptions options_;

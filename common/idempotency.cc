@@ -59,14 +59,13 @@ std::string RequestFingerprint(absl::string_view method, const google::protobuf:
     coded.SetSerializationDeterministic(true);
     request.SerializeToCodedStream(&coded);
   }
-  SHA256_CTX ctx;
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, method.data(), method.size());
-  const unsigned char separator = 0;
-  SHA256_Update(&ctx, &separator, 1);
-  SHA256_Update(&ctx, bytes.data(), bytes.size());
+  // SHA-256 over method, a 0 byte, then the bytes (the one-shot call: OpenSSL 3 deprecates the
+  // SHA256_CTX functions).
+  std::string input(method);
+  input.push_back('\0');
+  input += bytes;
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256_Final(digest, &ctx);
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
   return std::string(reinterpret_cast<char*>(digest), sizeof digest);
 }
 

@@ -10,11 +10,6 @@
 #include "common/pg/sql_state.h"
 
 namespace pg {
-namespace {
-
-constexpr char kSqlStateUrl[] = "pg.sqlstate";
-
-}  // namespace
 
 Result::Result(pg_result* res) : res_(res, PQclear) {}
 int Result::rows() const { return res_ ? PQntuples(res_.get()) : 0; }
@@ -66,11 +61,6 @@ std::string ArrayLiteral(const std::vector<int64_t>& values) {
   }
   out += '}';
   return out;
-}
-
-std::string SqlStateOf(const absl::Status& status) {
-  auto payload = status.GetPayload(kSqlStateUrl);
-  return payload ? std::string(*payload) : "";
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo,

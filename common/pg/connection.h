@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/pg/sql_state.h"  // SqlStateOf
 
 struct pg_conn;
 struct pg_result;
@@ -73,9 +74,6 @@ class Result {
 // many rows through unnest($n::text[]). Values are escaped; they still travel as a parameter.
 std::string ArrayLiteral(const std::vector<std::string>& values);
 std::string ArrayLiteral(const std::vector<int64_t>& values);
-
-// SQLSTATE of a status produced by this layer, or empty.
-std::string SqlStateOf(const absl::Status& status);
 
 struct ConnectOptions {
   // true: each statement is prepared once per connection under its Query name (PQprepare, then

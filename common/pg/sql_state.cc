@@ -29,4 +29,9 @@ absl::StatusCode CodeForSqlState(absl::string_view state) {
   return absl::StatusCode::kInternal;
 }
 
+std::string SqlStateOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kSqlStateUrl);
+  return payload ? std::string(*payload) : "";
+}
+
 }  // namespace pg

@@ -3,6 +3,8 @@
 // against these names, so a decision about one code is made here and nowhere else.
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -53,5 +55,12 @@ bool BreaksConnectionForWrites(absl::string_view state);
 //   23505 -> ALREADY_EXISTS; other class 23 -> FAILED_PRECONDITION;
 //   class 53 -> RESOURCE_EXHAUSTED; class 22 -> INVALID_ARGUMENT; anything else -> INTERNAL.
 absl::StatusCode CodeForSqlState(absl::string_view state);
+
+// The absl::Status payload (type URL) in which this layer's errors carry their SQLSTATE.
+inline constexpr char kSqlStateUrl[] = "pg.sqlstate";
+
+// SQLSTATE of a status produced by this layer (pg::Connection), or empty. Reads the payload only
+// (no libpq), so the domain's rules can ask too (common::KeyInUseIfLocked).
+std::string SqlStateOf(const absl::Status& status);
 
 }  // namespace pg
