@@ -30,7 +30,7 @@ class PaymentGateway {
   // or NOT_FOUND CHARGE_NOT_FOUND (nothing was taken). No side effect, so the relay asks before
   // it gives up on an event whose outcome it does not know. The default (test doubles that
   // cannot answer): UNIMPLEMENTED.
-  virtual absl::StatusOr<payments::v1::Charge> GetChargeByKey(const std::string& charge_key) {
+  virtual absl::StatusOr<payments::v1::Charge> GetChargeByKey(const std::string& /*charge_key*/) {
     return absl::UnimplementedError("this gateway cannot look charges up");
   }
 
