@@ -31,14 +31,17 @@ cxx=$(command -v "${CXX:-clang++-14}")
 # another compiler (before clang-14 was the project's) is configured again, from scratch.
 read -r -a cmake_args <<<"${CMAKE_ARGS:-}"
 cache=$build_dir/CMakeCache.txt
-if [ -f "$cache" ] && ! grep -qxF "CMAKE_CXX_COMPILER:FILEPATH=$cxx" "$cache" &&
-  ! [[ " ${cmake_args[*]} " == *" -DCMAKE_CXX_COMPILER="* ]]; then
-  echo "setup.sh: $build_dir was configured with another compiler; configuring it for $cxx"
-  rm -rf "$cache" "$build_dir/CMakeFiles"
+compiler_args=()
+if ! [[ " ${cmake_args[*]} " == *" -DCMAKE_CXX_COMPILER="* ]]; then
+  compiler_args=(-DCMAKE_CXX_COMPILER="$cxx")
+  if [ -f "$cache" ] && ! grep -qx "CMAKE_CXX_COMPILER:[A-Z]*=$cxx" "$cache"; then
+    echo "setup.sh: $build_dir was configured with another compiler; configuring it for $cxx"
+    rm -rf "$cache" "$build_dir/CMakeFiles"
+  fi
 fi
 if [ ! -f "$cache" ] || ((${#cmake_args[@]})); then
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER="$cxx" "${cmake_args[@]}"
+    "${compiler_args[@]}" "${cmake_args[@]}"
 fi
 read -r -a targets <<<"${BUILD_TARGETS:-}"
 build_args=()
