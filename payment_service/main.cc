@@ -25,7 +25,7 @@
 #include "common/pg/pool.h"
 #include "payment_service/fault_metrics.h"
 #include "payment_service/faults.h"
-#include "payment_service/grpc_adapter.h"
+#include "payment_service/payment_grpc_service.h"
 #include "payment_service/memory_ledger.h"
 #include "payment_service/payments.h"
 #include "payment_service/pg_ledger.h"

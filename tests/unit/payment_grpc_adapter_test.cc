@@ -14,7 +14,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "payment_service/grpc_adapter.h"
+#include "payment_service/payment_grpc_service.h"
 #include "payment_service/memory_ledger.h"
 
 namespace payment_service {
