@@ -2,7 +2,6 @@
 #include "order_service/config.h"
 
 #include "absl/flags/flag.h"
-#include "absl/strings/str_cat.h"
 #include "common/admission_flags.h"
 #include "common/config_check.h"
 #include "common/env.h"
@@ -157,11 +156,6 @@ absl::Status CheckFlags() {
       .Status();
 }
 
-// Prefixes a parser's message with the flag it read, so the operator knows which one to fix.
-absl::Status FlagError(const char* flag, const absl::Status& status) {
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", status.message()));
-}
-
 // The server's address, TLS, keepalive and limits, checked before any work.
 absl::StatusOr<common::ServerConfig> ServerConfigFromFlags() {
   common::ServerConfig server;
@@ -190,8 +184,10 @@ absl::StatusOr<PaymentClientConfig> PaymentConfigFromFlags() {
       common::MakeChannelCredentials({.ca_file = absl::GetFlag(FLAGS_payment_tls_ca),
                                       .cert_file = absl::GetFlag(FLAGS_payment_tls_cert),
                                       .key_file = absl::GetFlag(FLAGS_payment_tls_key),
+                                      // The gateway sets the name: payment.tls_server_name.
+                                      .server_name = "",
                                       .enabled = true});
-  if (!credentials.ok()) return FlagError("payment_tls_ca", credentials.status());
+  if (!credentials.ok()) return common::FlagError("payment_tls_ca", credentials.status());
   payment.credentials = *credentials;
   return payment;
 }
@@ -237,10 +233,10 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   if (!payment.ok()) return payment.status();
   c.payment = *std::move(payment);
   auto tenants = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
-  if (!tenants.ok()) return FlagError("tokens", tenants.status());
+  if (!tenants.ok()) return common::FlagError("tokens", tenants.status());
   c.tenants = *std::move(tenants);
   auto operators = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_admin_tokens));
-  if (!operators.ok()) return FlagError("admin_tokens", operators.status());
+  if (!operators.ok()) return common::FlagError("admin_tokens", operators.status());
   c.operators = *std::move(operators);
   absl::StatusOr<common::AdmissionOptions> admission =
       common::AdmissionOptionsFromFlags(c.pool_size);

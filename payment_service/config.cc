@@ -2,7 +2,6 @@
 #include "payment_service/config.h"
 
 #include "absl/flags/flag.h"
-#include "absl/strings/str_cat.h"
 #include "common/admission_flags.h"
 #include "common/config_check.h"
 #include "common/env.h"
@@ -110,9 +109,7 @@ absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags() {
                .port = absl::GetFlag(FLAGS_metrics_port),
                .port_file = absl::GetFlag(FLAGS_metrics_port_file)};
   auto callers = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
-  if (!callers.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--tokens: ", callers.status().message()));
-  }
+  if (!callers.ok()) return common::FlagError("tokens", callers.status());
   c.callers = *std::move(callers);
   absl::StatusOr<common::AdmissionOptions> admission =
       common::AdmissionOptionsFromFlags(c.pool_size);

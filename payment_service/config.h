@@ -43,7 +43,8 @@ struct PaymentServiceConfig {
 // The configuration the flags (after absl::ParseCommandLine) and their environment fallbacks
 // describe. INVALID_ARGUMENT whose message names the bad flag ("--store=x: must be one of
 // postgres, memory", "--tls_cert needs --tls_key", "--tokens: ...") for any value out of range,
-// an unreadable TLS file, an incomplete TLS pair or unparseable tokens. A malformed environment
+// an unreadable TLS file, an incomplete TLS pair or unparseable tokens. Logs a warning on stderr
+// for a deprecated flag (--handler_threads: use --max_pollers). A malformed environment
 // variable never reaches here: common/env.h exits 2 naming it while the flags are defined.
 absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags();
 
