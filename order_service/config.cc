@@ -92,22 +92,9 @@ ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
 ABSL_FLAG(int, max_message_bytes, 16 << 20,
           "largest request or response accepted; at least the largest valid import chunk "
           "(8,105,134 bytes)");
-// Operations (deploy/OPERATIONS.md): metrics, logs, TLS; the shared server flags (host, pollers,
-// keepalive) are in common/server_flags.h.
-ABSL_FLAG(
-    int, metrics_port, common::EnvIntOr("ORDER_METRICS_PORT", -1),
-    "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env ORDER_METRICS_PORT");
-ABSL_FLAG(std::string, metrics_host, common::EnvOr("ORDER_METRICS_HOST", ""),
-          "address of the metrics endpoint (empty: --host); env ORDER_METRICS_HOST");
-ABSL_FLAG(std::string, metrics_port_file, "", "write the metrics port to this file once listening");
-ABSL_FLAG(bool, log_rpcs, common::EnvBoolOr("ORDER_LOG_RPCS", true),
-          "one JSON line per RPC on stderr (key hashed, never raw); env ORDER_LOG_RPCS");
-ABSL_FLAG(std::string, tls_cert, common::EnvOr("ORDER_TLS_CERT", ""),
-          "serve TLS with this PEM certificate chain (with --tls_key); env ORDER_TLS_CERT");
-ABSL_FLAG(std::string, tls_key, common::EnvOr("ORDER_TLS_KEY", ""),
-          "PEM private key of --tls_cert; env ORDER_TLS_KEY");
-ABSL_FLAG(std::string, tls_client_ca, common::EnvOr("ORDER_TLS_CLIENT_CA", ""),
-          "mTLS: require client certificates signed by this PEM CA; env ORDER_TLS_CLIENT_CA");
+// Operations (deploy/OPERATIONS.md): host, pollers, keepalive, metrics, RPC logs and TLS, the same
+// in both services (common/server_flags.h); their environment variables start ORDER_ here.
+COMMON_DEFINE_SERVICE_FLAGS("ORDER");
 ABSL_FLAG(std::string, payment_tls_ca, common::EnvOr("PAYMENT_TLS_CA", ""),
           "call payments over TLS, trusting this PEM CA; env PAYMENT_TLS_CA");
 ABSL_FLAG(std::string, payment_tls_cert, common::EnvOr("PAYMENT_TLS_CLIENT_CERT", ""),
@@ -154,23 +141,6 @@ absl::Status CheckFlags() {
       .Requires("payment_tls_cert", !absl::GetFlag(FLAGS_payment_tls_cert).empty(),
                 "payment_tls_ca", !absl::GetFlag(FLAGS_payment_tls_ca).empty())
       .Status();
-}
-
-// The server's address, TLS, keepalive and limits, checked before any work.
-absl::StatusOr<common::ServerConfig> ServerConfigFromFlags() {
-  common::ServerConfig server;
-  server.service_name = "order_service";
-  server.error_domain = kOrdersErrorDomain;
-  common::ReadServerFlags(server.service_name.c_str(), server);  // host, pollers, keepalive
-  server.port = absl::GetFlag(FLAGS_port);
-  server.port_file = "";  // written by RunOrderService once the database answered
-  server.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  server.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
-  server.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert),
-                .key_file = absl::GetFlag(FLAGS_tls_key),
-                .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca)};
-  if (absl::Status s = common::ValidateServerConfig(server); !s.ok()) return s;
-  return server;
 }
 
 absl::StatusOr<PaymentClientConfig> PaymentConfigFromFlags() {
@@ -220,15 +190,15 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   c.prepared_statements = absl::GetFlag(FLAGS_prepared_statements);
   c.create_batch = absl::GetFlag(FLAGS_create_batch);
   c.create_lanes = absl::GetFlag(FLAGS_create_lanes);
-  absl::StatusOr<common::ServerConfig> server = ServerConfigFromFlags();
+  absl::StatusOr<common::ServerConfig> server =
+      common::ServerConfigFromFlags("order_service", kOrdersErrorDomain, absl::GetFlag(FLAGS_port));
   if (!server.ok()) return server.status();
   c.server = *std::move(server);
+  // At least the largest import chunk (CheckFlags); the port is written by RunOrderService once
+  // the database answered.
+  c.server.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   c.port_file = absl::GetFlag(FLAGS_port_file);
-  c.metrics = {.host = absl::GetFlag(FLAGS_metrics_host).empty()
-                           ? c.server.host
-                           : absl::GetFlag(FLAGS_metrics_host),
-               .port = absl::GetFlag(FLAGS_metrics_port),
-               .port_file = absl::GetFlag(FLAGS_metrics_port_file)};
+  c.metrics = common::MetricsConfigFromFlags();
   absl::StatusOr<PaymentClientConfig> payment = PaymentConfigFromFlags();
   if (!payment.ok()) return payment.status();
   c.payment = *std::move(payment);

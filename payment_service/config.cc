@@ -36,22 +36,9 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24),
           "how long Refund idempotency records are kept");
 ABSL_FLAG(absl::Duration, reap_interval, absl::Minutes(1), "how often the reaper runs");
 ABSL_FLAG(int, reap_batch, 1000, "records deleted per reaper statement");
-// Operations (deploy/OPERATIONS.md): metrics, logs, TLS; the shared server flags (host, pollers,
-// keepalive) are in common/server_flags.h.
-ABSL_FLAG(
-    int, metrics_port, common::EnvIntOr("PAYMENT_METRICS_PORT", -1),
-    "Prometheus GET /metrics on this HTTP port (0 picks one, -1 off); env PAYMENT_METRICS_PORT");
-ABSL_FLAG(std::string, metrics_host, common::EnvOr("PAYMENT_METRICS_HOST", ""),
-          "address of the metrics endpoint (empty: --host); env PAYMENT_METRICS_HOST");
-ABSL_FLAG(std::string, metrics_port_file, "", "write the metrics port to this file once listening");
-ABSL_FLAG(bool, log_rpcs, common::EnvBoolOr("PAYMENT_LOG_RPCS", true),
-          "one JSON line per RPC on stderr (key hashed, never raw); env PAYMENT_LOG_RPCS");
-ABSL_FLAG(std::string, tls_cert, common::EnvOr("PAYMENT_TLS_CERT", ""),
-          "serve TLS with this PEM certificate chain (with --tls_key); env PAYMENT_TLS_CERT");
-ABSL_FLAG(std::string, tls_key, common::EnvOr("PAYMENT_TLS_KEY", ""),
-          "PEM private key of --tls_cert; env PAYMENT_TLS_KEY");
-ABSL_FLAG(std::string, tls_client_ca, common::EnvOr("PAYMENT_TLS_CLIENT_CA", ""),
-          "mTLS: require client certificates signed by this PEM CA; env PAYMENT_TLS_CLIENT_CA");
+// Operations (deploy/OPERATIONS.md): host, pollers, keepalive, metrics, RPC logs and TLS, the same
+// in both services (common/server_flags.h); their environment variables start PAYMENT_ here.
+COMMON_DEFINE_SERVICE_FLAGS("PAYMENT");
 
 namespace payment_service {
 namespace {
@@ -73,22 +60,6 @@ absl::Status CheckFlags() {
       .Status();
 }
 
-// The server's address, TLS, keepalive and limits, checked before any work.
-absl::StatusOr<common::ServerConfig> ServerConfigFromFlags() {
-  common::ServerConfig server;
-  server.service_name = "payment_service";
-  server.error_domain = kErrorDomain;
-  common::ReadServerFlags(server.service_name.c_str(), server);  // host, pollers, keepalive
-  server.port = absl::GetFlag(FLAGS_port);
-  server.port_file = "";  // written by RunPaymentService once the schema is in place
-  server.log_rpcs = absl::GetFlag(FLAGS_log_rpcs);
-  server.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert),
-                .key_file = absl::GetFlag(FLAGS_tls_key),
-                .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca)};
-  if (absl::Status s = common::ValidateServerConfig(server); !s.ok()) return s;
-  return server;
-}
-
 }  // namespace
 
 absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags() {
@@ -99,15 +70,12 @@ absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags() {
   c.database = absl::GetFlag(FLAGS_database);
   c.pool_size = absl::GetFlag(FLAGS_pool_size);
   c.prepared_statements = absl::GetFlag(FLAGS_prepared_statements);
-  absl::StatusOr<common::ServerConfig> server = ServerConfigFromFlags();
+  absl::StatusOr<common::ServerConfig> server =
+      common::ServerConfigFromFlags("payment_service", kErrorDomain, absl::GetFlag(FLAGS_port));
   if (!server.ok()) return server.status();
-  c.server = *std::move(server);
+  c.server = *std::move(server);  // the port is written by RunPaymentService once ready
   c.port_file = absl::GetFlag(FLAGS_port_file);
-  c.metrics = {.host = absl::GetFlag(FLAGS_metrics_host).empty()
-                           ? c.server.host
-                           : absl::GetFlag(FLAGS_metrics_host),
-               .port = absl::GetFlag(FLAGS_metrics_port),
-               .port_file = absl::GetFlag(FLAGS_metrics_port_file)};
+  c.metrics = common::MetricsConfigFromFlags();
   auto callers = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
   if (!callers.ok()) return common::FlagError("tokens", callers.status());
   c.callers = *std::move(callers);
