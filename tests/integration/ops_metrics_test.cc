@@ -14,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/support/ops_http.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/wait.h"
 
@@ -29,15 +30,7 @@ constexpr char kOrderToken[] = "tok-order-secret-4711";
 constexpr char kPaymentToken[] = "tok-payment-secret-0815";
 
 orders::v1::CreateOrderRequest AnOrder(const std::string& method = "pm_card_visa", int qty = 1) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("metrics-cust");
-  request.set_currency("USD");
-  request.set_payment_method(method);
-  auto* item = request.add_items();
-  item->set_sku("book");
-  item->set_quantity(qty);
-  item->set_unit_price_cents(1250);
-  return request;
+  return testing_support::OrderOf("metrics-cust", "USD", {{"book", qty, 1250}}, method);
 }
 
 std::string ReadFile(const std::string& path) {

@@ -14,6 +14,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "order_service/analytics_projector.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
@@ -29,15 +30,7 @@ std::string ReasonOf(const grpc::Status& status) {
 
 orders::v1::CreateOrderRequest Order(const std::string& customer, int64_t cents,
                                      const std::string& method = "pm_card_visa") {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id(customer);
-  request.set_currency("JPY");
-  request.set_payment_method(method);
-  auto* item = request.add_items();
-  item->set_sku("tea");
-  item->set_quantity(1);
-  item->set_unit_price_cents(cents);
-  return request;
+  return testing_support::OrderOf(customer, "JPY", {{"tea", 1, cents}}, method);
 }
 
 orders::v1::PutImportChunkRequest Chunk(const std::string& import_id, int index, int orders) {

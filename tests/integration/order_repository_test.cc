@@ -17,21 +17,15 @@
 #include "order_service/memory_order_repository.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
 namespace {
 
 orders::v1::CreateOrderRequest Request(int quantity = 2) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("cust");
-  request.set_currency("EUR");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("sku-\"quoted\"\\back");  // survives the array parameter
-  item->set_quantity(quantity);
-  item->set_unit_price_cents(250);
-  return request;
+  // The SKU's quotes and backslash survive the array parameter.
+  return testing_support::OrderOf("cust", "EUR", {{"sku-\"quoted\"\\back", quantity, 250}});
 }
 
 IdempotencyScope Scope(const std::string& key, const std::string& fingerprint,

@@ -11,6 +11,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "orders/v1/orders.grpc.pb.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 
@@ -29,15 +30,7 @@ std::vector<std::string> FieldsOf(const grpc::Status& status) {
 }
 
 orders::v1::CreateOrderRequest Order(const std::string& customer) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id(customer);
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("book");
-  item->set_quantity(1);
-  item->set_unit_price_cents(1250);
-  return request;
+  return testing_support::OrderOf(customer, "USD", {{"book", 1, 1250}});
 }
 
 int64_t Create(ServiceStack& stack, const std::string& key,

@@ -19,6 +19,7 @@
 #include "payment_service/memory_ledger.h"
 #include "payment_service/payments.h"
 #include "payment_service/pg_ledger.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/test_db.h"
 
 namespace payment_service {
@@ -29,13 +30,7 @@ using payments::v1::ChargeStatus;
 using payments::v1::RefundRequest;
 
 ChargeRequest Req(int64_t order_id, int64_t amount, const std::string& method = "pm_card_visa") {
-  ChargeRequest request;
-  request.set_order_id(order_id);
-  request.set_amount_cents(amount);
-  request.set_currency("USD");
-  request.set_payment_method(method);
-  request.set_customer_id("cust-1");
-  return request;
+  return testing_support::ChargeOf(order_id, amount, method, "USD", "cust-1");
 }
 
 RefundRequest RefundOf(const std::string& charge_key) {

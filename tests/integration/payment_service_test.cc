@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "payments/v1/payments.grpc.pb.h"
 #include "tests/support/child_process.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -42,13 +43,7 @@ constexpr char kTokenA[] = "tok-alice";
 constexpr char kTokenB[] = "tok-bob";
 
 ChargeRequest Req(int64_t order_id, int64_t amount, const std::string& method = "pm_card_visa") {
-  ChargeRequest request;
-  request.set_order_id(order_id);
-  request.set_amount_cents(amount);
-  request.set_currency("USD");
-  request.set_payment_method(method);
-  request.set_customer_id("cust-it");
-  return request;
+  return testing_support::ChargeOf(order_id, amount, method, "USD", "cust-it");
 }
 
 // Money held, in the one currency these tests charge in (LedgerSummary.captured_totals).

@@ -19,6 +19,7 @@
 #include "order_service/memory_order_repository.h"
 #include "order_service/order_grpc_service.h"
 #include "order_service/order_logic.h"
+#include "tests/support/order_builders.h"
 
 namespace orders {
 namespace {
@@ -27,15 +28,7 @@ using ::testing::ElementsAre;
 using namespace std::string_literals;
 
 orders::v1::CreateOrderRequest ValidRequest(const std::string& customer = "alice") {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id(customer);
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("book");
-  item->set_quantity(2);
-  item->set_unit_price_cents(1250);
-  return request;
+  return testing_support::OrderOf(customer, "USD", {{"book", 2, 1250}});
 }
 
 std::string ReasonOf(const grpc::Status& status) {

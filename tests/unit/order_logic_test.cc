@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "order_service/memory_order_repository.h"
 #include "tests/support/import_chunks.h"
+#include "tests/support/order_builders.h"
 
 namespace orders {
 namespace {
@@ -16,19 +17,7 @@ using ::testing::Contains;
 using ::testing::UnorderedElementsAre;
 
 orders::v1::CreateOrderRequest ValidRequest() {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("cust-1");
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* a = request.add_items();
-  a->set_sku("apple");
-  a->set_quantity(5);
-  a->set_unit_price_cents(120);
-  auto* b = request.add_items();
-  b->set_sku("pear");
-  b->set_quantity(10);
-  b->set_unit_price_cents(80);
-  return request;
+  return testing_support::OrderOf("cust-1", "USD", {{"apple", 5, 120}, {"pear", 10, 80}});
 }
 
 class OrderLogicTest : public ::testing::Test {
@@ -317,15 +306,7 @@ std::vector<std::string> Texts(
 
 orders::v1::CreateOrderRequest OneItem(const std::string& customer, const std::string& currency,
                                        int64_t minor_units) {
-  orders::v1::CreateOrderRequest request = ValidRequest();
-  request.set_customer_id(customer);
-  request.set_currency(currency);
-  request.clear_items();
-  auto* item = request.add_items();
-  item->set_sku("tea");
-  item->set_quantity(1);
-  item->set_unit_price_cents(minor_units);
-  return request;
+  return testing_support::OrderOf(customer, currency, {{"tea", 1, minor_units}});
 }
 
 // The deprecated single-number fields, read in one place.
