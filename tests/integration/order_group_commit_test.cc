@@ -15,6 +15,8 @@
 #include "gtest/gtest.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
@@ -39,13 +41,9 @@ orders::v1::CreateOrderRequest Request(const std::string& customer, int items) {
 class GroupCommitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("group_commit");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
+    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("group_commit"));
     pool_ = std::make_unique<pg::Pool>(db_, 8);
-    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+    ASSERT_THAT(testing_support::MigrateOrders(*pool_), testing_support::IsOk());
   }
   std::string Scalar(const char* sql) { return testing_support::ScalarOrError(db_, sql); }
 

@@ -21,6 +21,8 @@
 #include "order_service/pg_outbox_store.h"
 #include "order_service/schema.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -99,14 +101,10 @@ AnswerWhenReleased(absl::Notification& in_call, absl::Notification& release) {
 class OutboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("outbox");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
+    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("outbox"));
     // Sessions of the code under test carry an application_name the assertions can select on.
     pool_ = std::make_unique<pg::Pool>(db_ + " application_name=outbox_under_test", 16);
-    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+    ASSERT_THAT(testing_support::MigrateOrders(*pool_), testing_support::IsOk());
     repo_ = std::make_unique<PgOrderRepository>(*pool_);
     store_ = std::make_unique<PgOutboxStore>(*pool_);
     gateway_.answer = [](const auto& r) { return Succeeded(r); };
@@ -271,14 +269,10 @@ TEST_F(OutboxTest, ClaimsWithoutAnAnswerUseUpTheBudget) {
 // through one payment account: their order 1 must not share a payment key, or the second
 // would be "paid" with the first's charge and its cancel would refund the first's money.
 TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredChargeKey) {
-  auto other_db = testing_support::CreateTestDatabase("outbox_other");
-  ASSERT_TRUE(other_db.ok()) << other_db.status();
-  pg::Pool other_pool(*other_db, 2);
-  {
-    auto conn = other_pool.Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
-  }
+  ASSERT_OK_AND_ASSIGN(const std::string other_db,
+                       testing_support::CreateTestDatabase("outbox_other"));
+  pg::Pool other_pool(other_db, 2);
+  ASSERT_THAT(testing_support::MigrateOrders(other_pool), testing_support::IsOk());
   PgOrderRepository other_repo(other_pool);
   const int64_t here = CreateOrder("same-key");
   auto there = other_repo.CreateOrder({"t", "m", "same-key", "fp"}, Request(), 999,

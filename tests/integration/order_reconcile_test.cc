@@ -14,6 +14,8 @@
 #include "order_service/reconciler.h"
 #include "order_service/schema.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
@@ -37,13 +39,9 @@ class LedgerGateway : public PaymentGateway {
 class ReconcileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("reconcile");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
+    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("reconcile"));
     pool_ = std::make_unique<pg::Pool>(db_, 4);
-    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+    ASSERT_THAT(testing_support::MigrateOrders(*pool_), testing_support::IsOk());
     repo_ = std::make_unique<PgOrderRepository>(*pool_);
     outbox_ = std::make_unique<PgOutboxStore>(*pool_);
     store_ = std::make_unique<PgReconcileStore>(*pool_);

@@ -18,6 +18,8 @@
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
@@ -338,9 +340,7 @@ std::unique_ptr<OrderRepository> MakePg(std::unique_ptr<pg::Pool>& pool) {
   auto db = testing_support::CreateTestDatabase("orders_repo");
   EXPECT_TRUE(db.ok()) << db.status();
   pool = std::make_unique<pg::Pool>(*db, 20);
-  auto conn = pool->Acquire(absl::Now() + absl::Seconds(10));
-  EXPECT_TRUE(conn.ok()) << conn.status();
-  EXPECT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+  EXPECT_THAT(testing_support::MigrateOrders(*pool), testing_support::IsOk());
   return std::make_unique<PgOrderRepository>(*pool);
 }
 

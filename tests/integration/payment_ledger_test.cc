@@ -20,6 +20,7 @@
 #include "payment_service/payments.h"
 #include "payment_service/pg_ledger.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace payment_service {
@@ -69,9 +70,7 @@ class LedgerSuite : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "memory") {
       ledger_ = std::make_unique<MemoryLedger>();
     } else {
-      absl::StatusOr<std::string> db = testing_support::CreateTestDatabase("pay_ledger");
-      ASSERT_TRUE(db.ok()) << db.status();
-      conninfo_ = *db;
+      ASSERT_OK_AND_ASSIGN(conninfo_, testing_support::CreateTestDatabase("pay_ledger"));
       pool_ = std::make_unique<pg::Pool>(conninfo_, 12);
       absl::StatusOr<std::unique_ptr<PgLedger>> ledger = PgLedger::Open(pool_.get());
       ASSERT_TRUE(ledger.ok()) << ledger.status();

@@ -31,6 +31,7 @@
 #include "payments/v1/payments.grpc.pb.h"
 #include "tests/support/child_process.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -177,9 +178,7 @@ class PaymentServer {
 class PaymentServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("pay_svc");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
+    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("pay_svc"));
   }
 
   void StartServer(const std::vector<std::string>& extra_args = {},
