@@ -31,6 +31,7 @@
 #include "payments/v1/payments.grpc.pb.h"
 #include "tests/support/child_process.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/reflection.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
@@ -206,21 +207,7 @@ TEST_F(PaymentServiceTest, HealthIsServingAndReflectionListsTheServices) {
   StartServer();
   EXPECT_EQ(server_->Health(), grpc::health::v1::HealthCheckResponse::SERVING);
 
-  namespace reflection = grpc::reflection::v1alpha;
-  auto stub = reflection::ServerReflection::NewStub(
-      grpc::CreateChannel(server_->addr(), grpc::InsecureChannelCredentials()));
-  auto context = common::NewClientContext({});
-  auto stream = stub->ServerReflectionInfo(context.get());
-  reflection::ServerReflectionRequest request;
-  request.set_list_services("");
-  ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
-  std::set<std::string> names;
-  reflection::ServerReflectionResponse response;
-  while (stream->Read(&response)) {
-    for (const auto& s : response.list_services_response().service()) names.insert(s.name());
-  }
-  EXPECT_TRUE(stream->Finish().ok());
+  const std::set<std::string> names = testing_support::ListServices(server_->addr());
   EXPECT_TRUE(names.contains("payments.v1.PaymentService"));
   EXPECT_TRUE(names.contains("payments.v1.PaymentFaultAdmin"));
   EXPECT_TRUE(names.contains("grpc.health.v1.Health"));
