@@ -20,11 +20,7 @@ namespace {
 using testing_support::MetricSum;
 using testing_support::Scrape;
 
-int64_t Scalar(const std::string& db, const char* sql) {
-  auto value = testing_support::QueryScalar(db, sql);
-  EXPECT_TRUE(value.ok()) << value.status();
-  return value.ok() && !value->empty() ? std::stoll(*value) : -1;
-}
+constexpr auto& Scalar = testing_support::ScalarInt;
 
 TEST(OpsReplicasTest, ThousandOrdersThroughTwoApiReplicasAreChargedExactlyOnce) {
   testing_support::StackOptions options;

@@ -282,13 +282,13 @@ TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredC
 
   const std::string identity = Scalar("SELECT id FROM deployment_identity");
   const std::string other_identity =
-      *testing_support::QueryScalar(*other_db, "SELECT id FROM deployment_identity");
+      *testing_support::QueryScalar(other_db, "SELECT id FROM deployment_identity");
   EXPECT_EQ(identity.size(), 32u);
   EXPECT_NE(identity, other_identity);
   const std::string key = Scalar("SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'");
   EXPECT_EQ(key, ChargeKeyForOrder(identity, here));
   EXPECT_NE(key, *testing_support::QueryScalar(
-                     *other_db, "SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'"));
+                     other_db, "SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'"));
 
   // The refund names the key its charge was made under (stored with the CHARGE event), so a
   // later change of identity never points a refund at another charge.

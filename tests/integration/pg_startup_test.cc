@@ -12,6 +12,7 @@
 #include "tests/support/health.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/private_cluster.h"
+#include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -21,47 +22,36 @@ using grpc::health::v1::HealthCheckResponse;
 using testing_support::ChildProcess;
 using testing_support::HealthOf;
 
-struct Started {
-  ChildProcess payment, order;
-  std::string payment_addr, order_addr;
-};
+// Both services on `cluster`'s fresh databases, started after the cluster was stopped.
+absl::StatusOr<testing_support::ServicePair> StartWithTheDatabaseDown(
+    testing_support::PrivateCluster& cluster, const std::string& dir_prefix) {
+  auto dbs = testing_support::CreateServiceDatabases(cluster.conninfo());
+  if (!dbs.ok()) return dbs.status();
+  if (absl::Status stopped = cluster.Stop(); !stopped.ok()) return stopped;
+  return testing_support::StartServicePair(testing_support::MakeTempDir(dir_prefix), dbs->order,
+                                           dbs->payment, {"--log_rpcs=false"});
+}
 
-absl::StatusOr<Started> StartBoth(const std::string& dir, const std::string& order_db,
-                                  const std::string& payment_db) {
-  const int payment_port = testing_support::FreeLoopbackPort();
-  const int order_port = testing_support::FreeLoopbackPort();
-  auto payment = ChildProcess::Start(
-      PAYMENT_SERVICE_BIN,
-      {absl::StrCat("--port=", payment_port), "--database=" + payment_db, "--log_rpcs=false"},
-      dir + "/payment.log");
-  if (!payment.ok()) return payment.status();
-  const std::string payment_addr = absl::StrCat("127.0.0.1:", payment_port);
-  auto order = ChildProcess::Start(ORDER_SERVICE_BIN,
-                                   {absl::StrCat("--port=", order_port), "--database=" + order_db,
-                                    "--payment_addr=" + payment_addr, "--log_rpcs=false"},
-                                   dir + "/order.log");
-  if (!order.ok()) return order.status();
-  return Started{std::move(*payment), std::move(*order), payment_addr,
-                 absl::StrCat("127.0.0.1:", order_port)};
+// Liveness SERVING on both within 10 s.
+::testing::AssertionResult BothAlive(const testing_support::ServicePair& both,
+                                     const std::string& when) {
+  for (const std::string& addr : {both.order_addr, both.payment_addr}) {
+    auto alive =
+        testing_support::HealthBecomes(addr, "liveness", HealthCheckResponse::SERVING,
+                                       absl::Seconds(10), "liveness SERVING" + when + ": " + addr);
+    if (!alive) return alive;
+  }
+  return ::testing::AssertionSuccess();
 }
 
 TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItComesUp) {
   auto cluster = testing_support::PrivateCluster::Start();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  auto order_db = testing_support::CreateTestDatabase("orders", (*cluster)->conninfo());
-  ASSERT_TRUE(order_db.ok()) << order_db.status();
-  auto payment_db = testing_support::CreateTestDatabase("payments", (*cluster)->conninfo());
-  ASSERT_TRUE(payment_db.ok()) << payment_db.status();
-  ASSERT_TRUE((*cluster)->Stop().ok());
-
-  const std::string dir = testing_support::MakeTempDir("startup");
-  auto both = StartBoth(dir, *order_db, *payment_db);
+  auto both = StartWithTheDatabaseDown(**cluster, "startup");
   ASSERT_TRUE(both.ok()) << both.status();
   // Up and answering health while the database is down: liveness SERVING, readiness not.
+  EXPECT_TRUE(BothAlive(*both, " with the database down"));
   for (const std::string& addr : {both->order_addr, both->payment_addr}) {
-    EXPECT_TRUE(testing_support::Eventually(
-        [&] { return HealthOf(addr, "liveness") == HealthCheckResponse::SERVING; },
-        absl::Seconds(10), "liveness SERVING with the database down: " + addr));
     EXPECT_EQ(HealthOf(addr, ""), HealthCheckResponse::NOT_SERVING) << addr;
   }
   // Still there a while later (no exit into a crash loop), still not ready.
@@ -109,19 +99,9 @@ TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItCome
 TEST(PgStartupTest, SigtermWhileWaitingForTheDatabaseEndsCleanly) {
   auto cluster = testing_support::PrivateCluster::Start();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  auto order_db = testing_support::CreateTestDatabase("orders", (*cluster)->conninfo());
-  ASSERT_TRUE(order_db.ok()) << order_db.status();
-  auto payment_db = testing_support::CreateTestDatabase("payments", (*cluster)->conninfo());
-  ASSERT_TRUE(payment_db.ok()) << payment_db.status();
-  ASSERT_TRUE((*cluster)->Stop().ok());
-  const std::string dir = testing_support::MakeTempDir("startup-term");
-  auto both = StartBoth(dir, *order_db, *payment_db);
+  auto both = StartWithTheDatabaseDown(**cluster, "startup-term");
   ASSERT_TRUE(both.ok()) << both.status();
-  for (const std::string& addr : {both->order_addr, both->payment_addr}) {
-    ASSERT_TRUE(testing_support::Eventually(
-        [&] { return HealthOf(addr, "liveness") == HealthCheckResponse::SERVING; },
-        absl::Seconds(10), "liveness SERVING: " + addr));
-  }
+  ASSERT_TRUE(BothAlive(*both, ""));
   for (ChildProcess* p : {&both->order, &both->payment}) {
     p->Signal(SIGTERM);
     const int status = p->WaitExit(absl::Seconds(10));

@@ -9,6 +9,7 @@
 #include "common/status_mapper.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "tests/support/private_cluster.h"
 #include "tests/support/test_db.h"
 
 namespace testing_support {
@@ -20,18 +21,37 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& addr) {
 
 }  // namespace
 
+absl::StatusOr<ServicePair> StartServicePair(const std::string& dir, const std::string& order_db,
+                                             const std::string& payment_db,
+                                             const std::vector<std::string>& extra_args) {
+  const int payment_port = FreeLoopbackPort();
+  const int order_port = FreeLoopbackPort();
+  const std::string payment_addr = absl::StrCat("127.0.0.1:", payment_port);
+  std::vector<std::string> payment_args = {absl::StrCat("--port=", payment_port),
+                                           "--database=" + payment_db};
+  payment_args.insert(payment_args.end(), extra_args.begin(), extra_args.end());
+  auto payment = ChildProcess::Start(PAYMENT_SERVICE_BIN, payment_args, dir + "/payment.log");
+  if (!payment.ok()) return payment.status();
+  std::vector<std::string> order_args = {absl::StrCat("--port=", order_port),
+                                         "--database=" + order_db,
+                                         "--payment_addr=" + payment_addr};
+  order_args.insert(order_args.end(), extra_args.begin(), extra_args.end());
+  auto order = ChildProcess::Start(ORDER_SERVICE_BIN, order_args, dir + "/order.log");
+  if (!order.ok()) return order.status();
+  return ServicePair{*std::move(payment), *std::move(order), payment_addr,
+                     absl::StrCat("127.0.0.1:", order_port)};
+}
+
 absl::StatusOr<std::unique_ptr<ServiceStack>> ServiceStack::Start(const StackOptions& options) {
   std::unique_ptr<ServiceStack> stack(new ServiceStack());
   stack->options_ = options;
   stack->dir_ = MakeTempDir("stack");
   const std::string cluster =
       options.cluster_conninfo.empty() ? ClusterConninfo() : options.cluster_conninfo;
-  auto order_db = CreateTestDatabase("orders", cluster);
-  if (!order_db.ok()) return order_db.status();
-  auto payment_db = CreateTestDatabase("payments", cluster);
-  if (!payment_db.ok()) return payment_db.status();
-  stack->order_db_ = *order_db;
-  stack->payment_db_ = *payment_db;
+  auto dbs = CreateServiceDatabases(cluster);
+  if (!dbs.ok()) return dbs.status();
+  stack->order_db_ = dbs->order;
+  stack->payment_db_ = dbs->payment;
   // CreateTestDatabase appends " dbname=<name>" to the cluster's string.
   const std::string via = options.service_conninfo.empty() ? cluster : options.service_conninfo;
   stack->order_service_db_ = via + stack->order_db_.substr(cluster.size());

@@ -4,10 +4,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "gtest/gtest.h"
 
 namespace testing_support {
 
@@ -51,6 +53,21 @@ absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char*
 std::string ScalarOrError(const std::string& conninfo, const char* sql) {
   auto value = QueryScalar(conninfo, sql);
   return value.ok() ? *value : value.status().ToString();
+}
+
+absl::StatusOr<ServiceDatabases> CreateServiceDatabases(const std::string& cluster) {
+  ServiceDatabases dbs;
+  auto order = CreateTestDatabase("orders", cluster);
+  if (!order.ok()) return order.status();
+  auto payment = CreateTestDatabase("payments", cluster);
+  if (!payment.ok()) return payment.status();
+  return ServiceDatabases{*std::move(order), *std::move(payment)};
+}
+
+int64_t ScalarInt(const std::string& conninfo, const char* sql) {
+  auto value = QueryScalar(conninfo, sql);
+  EXPECT_TRUE(value.ok()) << value.status();
+  return value.ok() && !value->empty() ? std::stoll(*value) : -1;
 }
 
 }  // namespace testing_support

@@ -1,6 +1,7 @@
 // A fresh database per test on the private cluster that tests/run.sh starts.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -19,6 +20,14 @@ std::string PgBouncerConninfo();
 absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix,
                                                const std::string& cluster = "");
 
+// The two databases of a service pair ("orders..." and "payments...") on `cluster` (default
+// ClusterConninfo()), as connection strings.
+struct ServiceDatabases {
+  std::string order;
+  std::string payment;
+};
+absl::StatusOr<ServiceDatabases> CreateServiceDatabases(const std::string& cluster = "");
+
 // Runs one fixed SQL query against `conninfo` and returns the first column of the first row
 // (empty when no row). For assertions on final database state. An unnamed statement, so it also
 // runs through a transaction-mode pooler.
@@ -27,5 +36,9 @@ absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char*
 // QueryScalar for assertions: the value, or the error's text (which then fails the comparison
 // and shows why).
 std::string ScalarOrError(const std::string& conninfo, const char* sql);
+
+// QueryScalar of a count or another integer: its value; -1 (and a failed expectation naming the
+// error) when the query fails, and -1 when it returns no row (no count equals that).
+int64_t ScalarInt(const std::string& conninfo, const char* sql);
 
 }  // namespace testing_support
