@@ -38,17 +38,9 @@ orders::v1::CreateOrderRequest Request(const std::string& customer, int items) {
   return request;
 }
 
-class GroupCommitTest : public ::testing::Test {
+class GroupCommitTest : public testing_support::OrdersDbTest {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("group_commit"));
-    pool_ = std::make_unique<pg::Pool>(db_, 8);
-    ASSERT_THAT(testing_support::MigrateOrders(*pool_), testing_support::IsOk());
-  }
-  std::string Scalar(const char* sql) { return testing_support::ScalarOrError(db_, sql); }
-
-  std::string db_;
-  std::unique_ptr<pg::Pool> pool_;
+  void SetUp() override { SetUpOrdersDb("group_commit", 8); }
 };
 
 TEST_F(GroupCommitTest, ConcurrentCreatesShareCommitsAndEachGetsItsOwnOrder) {

@@ -98,13 +98,11 @@ AnswerWhenReleased(absl::Notification& in_call, absl::Notification& release) {
   };
 }
 
-class OutboxTest : public ::testing::Test {
+class OutboxTest : public testing_support::OrdersDbTest {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("outbox"));
     // Sessions of the code under test carry an application_name the assertions can select on.
-    pool_ = std::make_unique<pg::Pool>(db_ + " application_name=outbox_under_test", 16);
-    ASSERT_THAT(testing_support::MigrateOrders(*pool_), testing_support::IsOk());
+    ASSERT_NO_FATAL_FAILURE(SetUpOrdersDb("outbox", 16, " application_name=outbox_under_test"));
     repo_ = std::make_unique<PgOrderRepository>(*pool_);
     store_ = std::make_unique<PgOutboxStore>(*pool_);
     gateway_.answer = [](const auto& r) { return Succeeded(r); };
@@ -136,12 +134,8 @@ class OutboxTest : public ::testing::Test {
     return options;
   }
 
-  std::string Scalar(const char* sql) { return *testing_support::QueryScalar(db_, sql); }
-
   orders::v1::OrderStatus StatusOf(int64_t id) { return repo_->GetOrder("t", id)->status(); }
 
-  std::string db_;
-  std::unique_ptr<pg::Pool> pool_;
   std::unique_ptr<PgOrderRepository> repo_;
   std::unique_ptr<PgOutboxStore> store_;
   ScriptedGateway gateway_;

@@ -36,12 +36,10 @@ class LedgerGateway : public PaymentGateway {
   absl::StatusOr<std::vector<payments::v1::Charge>> ListAllCharges() override { return charges; }
 };
 
-class ReconcileTest : public ::testing::Test {
+class ReconcileTest : public testing_support::OrdersDbTest {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("reconcile"));
-    pool_ = std::make_unique<pg::Pool>(db_, 4);
-    ASSERT_THAT(testing_support::MigrateOrders(*pool_), testing_support::IsOk());
+    ASSERT_NO_FATAL_FAILURE(SetUpOrdersDb("reconcile", 4));
     repo_ = std::make_unique<PgOrderRepository>(*pool_);
     outbox_ = std::make_unique<PgOutboxStore>(*pool_);
     store_ = std::make_unique<PgReconcileStore>(*pool_);
@@ -90,17 +88,13 @@ class ReconcileTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : orders::v1::ReconcileReport();
   }
-  std::string Scalar(const std::string& sql) {
-    return *testing_support::QueryScalar(db_, sql.c_str());
-  }
   int64_t Mismatches(const orders::v1::ReconcileReport& r) {
     return r.order_not_paid_charge_succeeded() + r.cancelled_order_holds_money() +
            r.charge_without_order() + r.amount_or_currency_mismatch() +
            r.paid_order_without_charge();
   }
 
-  std::string db_, identity_;
-  std::unique_ptr<pg::Pool> pool_;
+  std::string identity_;
   std::unique_ptr<PgOrderRepository> repo_;
   std::unique_ptr<PgOutboxStore> outbox_;
   std::unique_ptr<PgReconcileStore> store_;
