@@ -14,12 +14,15 @@
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "order_service/analytics_projector.h"
+#include "tests/support/money.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
 namespace {
+
+using testing_support::MoneyTexts;
 
 using testing_support::ServiceStack;
 constexpr auto& Scalar = testing_support::ScalarOrError;
@@ -237,15 +240,6 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
   EXPECT_EQ(Analytics(**stack, "nobody").order_count(), 0);
 }
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& t : totals) {
-    out.push_back(absl::StrCat(t.currency(), " ", t.amount_minor_units()));
-  }
-  return out;
-}
-
 orders::v1::CreateOrderRequest InCurrency(orders::v1::CreateOrderRequest request,
                                           const std::string& currency) {
   request.set_currency(currency);
@@ -315,7 +309,7 @@ TEST(AnalyticsTest, PaidMoneyIsPerCurrencyAndNeverOneMixedSum) {
       testing_support::Eventually([&] { return Analytics(**stack, "gina").paid_count() == 2; },
                                   absl::Seconds(10), "the projection to count both payments"));
   const orders::v1::OrderAnalytics gina = Analytics(**stack, "gina");
-  EXPECT_THAT(Texts(gina.paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(gina.paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(PaidCents(gina), 0) << "JPY 500 + USD 1250 is not 1750 of anything";
   ASSERT_TRUE(
       testing_support::Eventually([&] { return Analytics(**stack, "hal").paid_count() == 1; },
@@ -343,12 +337,12 @@ TEST(ImportTest, SummaryTotalsArePerCurrency) {
   *chunk.add_orders() = InCurrency(Order("ivy", 1000), "JPY");
   orders::v1::ImportChunk stored;
   ASSERT_TRUE(Put(**stack, chunk, &stored).status.ok());
-  EXPECT_THAT(Texts(stored.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(stored.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
   orders::v1::ImportSummary summary;
   Call committed = Commit(**stack, "cur-imp", 1, &summary);
   ASSERT_TRUE(committed.status.ok()) << committed.status.error_message();
   EXPECT_EQ(summary.order_count(), 2);
-  EXPECT_THAT(Texts(summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
   EXPECT_EQ(AmountCents(summary), 0) << "not 2000";
   orders::v1::ImportSummary replay;
   ASSERT_TRUE(Commit(**stack, "cur-imp", 1, &replay).status.ok());

@@ -17,6 +17,7 @@
 #include "order_service/memory_order_repository.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
+#include "tests/support/money.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/order_db.h"
 #include "tests/support/status_matchers.h"
@@ -24,6 +25,8 @@
 
 namespace orders {
 namespace {
+
+using testing_support::MoneyTexts;
 
 orders::v1::CreateOrderRequest Request(int quantity = 2) {
   // The SKU's quotes and backslash survive the array parameter.
@@ -267,15 +270,6 @@ TEST_P(OrderRepositoryTest, ImportIdsAreOneBlockWhileOtherOrdersAreCreated) {
   if (GetParam().name == "Postgres") EXPECT_GT(during, 64);
 }
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& t : totals) {
-    out.push_back(t.currency() + " " + std::to_string(t.amount_minor_units()));
-  }
-  return out;
-}
-
 orders::v1::CreateOrderRequest Priced(const std::string& customer, const std::string& currency,
                                       int64_t minor_units) {
   orders::v1::CreateOrderRequest request = Request(1);
@@ -316,11 +310,11 @@ TEST_P(OrderRepositoryTest, AnalyticsAndImportMoneyIsPerCurrency) {
   auto mixed = repo_->GetAnalytics("t1", "mixed");
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   EXPECT_EQ(mixed->cancelled_count(), 2);
-  EXPECT_THAT(Texts(mixed->cancelled_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(CancelledCents(*mixed), 0);
   auto single = repo_->GetAnalytics("t1", "single");
   ASSERT_TRUE(single.ok());
-  EXPECT_THAT(Texts(single->cancelled_totals()), ::testing::ElementsAre("JPY 700"));
+  EXPECT_THAT(MoneyTexts(single->cancelled_totals()), ::testing::ElementsAre("JPY 700"));
   EXPECT_EQ(CancelledCents(*single), 700);
 
   orders::v1::PutImportChunkRequest chunk;
@@ -329,10 +323,11 @@ TEST_P(OrderRepositoryTest, AnalyticsAndImportMoneyIsPerCurrency) {
   *chunk.add_orders() = Priced("erin", "JPY", 1000);
   auto put = Put(chunk);
   ASSERT_TRUE(put.ok()) << put.status();
-  EXPECT_THAT(Texts(put->chunk.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(put->chunk.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
   auto committed = repo_->CommitImport("t1", "imp", 1, Deadline());
   ASSERT_TRUE(committed.ok()) << committed.status();
-  EXPECT_THAT(Texts(committed->summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(committed->summary.totals()),
+              ::testing::ElementsAre("JPY 1000", "USD 1000"));
   EXPECT_EQ(AmountCents(committed->summary), 0) << "not 2000";
 }
 
@@ -455,12 +450,12 @@ INSERT INTO customer_analytics (tenant, customer_id, order_count, paid_count,
   PgOrderRepository repo(pool);
   auto mixed = repo.GetAnalytics("t", "mixed");
   ASSERT_TRUE(mixed.ok()) << mixed.status();
-  EXPECT_THAT(Texts(mixed->paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1650"));
-  EXPECT_THAT(Texts(mixed->cancelled_totals()), ::testing::ElementsAre("EUR 200", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(mixed->paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1650"));
+  EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ::testing::ElementsAre("EUR 200", "USD 1250"));
   EXPECT_EQ(mixed->paid_count(), 3);
   auto single = repo.GetAnalytics("t", "single");
   ASSERT_TRUE(single.ok());
-  EXPECT_THAT(Texts(single->paid_totals()), ::testing::ElementsAre("USD 1000"));
+  EXPECT_THAT(MoneyTexts(single->paid_totals()), ::testing::ElementsAre("USD 1000"));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   EXPECT_EQ(single->paid_cents(), 1000);

@@ -19,12 +19,15 @@
 #include "payment_service/memory_ledger.h"
 #include "payment_service/payments.h"
 #include "payment_service/pg_ledger.h"
+#include "tests/support/money.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace payment_service {
 namespace {
+
+using testing_support::MoneyTexts;
 
 using payments::v1::ChargeRequest;
 using payments::v1::ChargeStatus;
@@ -370,15 +373,6 @@ TEST_P(LedgerSuite, SummaryCountsAndSumsPerStatus) {
   std::printf("[figures] %s: summary %s\n", GetParam().c_str(), summary.ShortDebugString().c_str());
 }
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<payments::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& t : totals) {
-    out.push_back(absl::StrCat(t.currency(), " ", t.amount_minor_units()));
-  }
-  return out;
-}
-
 const payments::v1::LedgerSummary::Bucket& BucketOf(const payments::v1::LedgerSummary& summary,
                                                     ChargeStatus status) {
   for (const auto& b : summary.buckets()) {
@@ -411,16 +405,16 @@ TEST_P(LedgerSuite, SummarySumsPerCurrencyAndNeverAcrossCurrencies) {
   ASSERT_TRUE(Refund("r2", "never-charged").ok());  // a tombstone: no currency, no money
 
   payments::v1::LedgerSummary summary = Summary();
-  EXPECT_THAT(Texts(summary.captured_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(summary.captured_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(CapturedCents(summary), 0) << "two currencies have no single sum";
   const auto& succeeded = BucketOf(summary, payments::v1::CHARGE_STATUS_SUCCEEDED);
   EXPECT_EQ(succeeded.count(), 2);
-  EXPECT_THAT(Texts(succeeded.totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(succeeded.totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(AmountCents(succeeded), 0);
   const auto& refunded = BucketOf(summary, payments::v1::CHARGE_STATUS_REFUNDED);
-  EXPECT_THAT(Texts(refunded.totals()), ::testing::ElementsAre("JPY 700"));
+  EXPECT_THAT(MoneyTexts(refunded.totals()), ::testing::ElementsAre("JPY 700"));
   EXPECT_EQ(AmountCents(refunded), 700);
-  EXPECT_THAT(Texts(BucketOf(summary, payments::v1::CHARGE_STATUS_DECLINED).totals()),
+  EXPECT_THAT(MoneyTexts(BucketOf(summary, payments::v1::CHARGE_STATUS_DECLINED).totals()),
               ::testing::ElementsAre("EUR 900"));
   const auto& voided = BucketOf(summary, payments::v1::CHARGE_STATUS_VOIDED);
   EXPECT_EQ(voided.count(), 1);
@@ -429,7 +423,7 @@ TEST_P(LedgerSuite, SummarySumsPerCurrencyAndNeverAcrossCurrencies) {
   // Net of refunds: refunding the USD charge leaves only yen held.
   ASSERT_TRUE(Refund("r3", "usd").ok());
   summary = Summary();
-  EXPECT_THAT(Texts(summary.captured_totals()), ::testing::ElementsAre("JPY 500"));
+  EXPECT_THAT(MoneyTexts(summary.captured_totals()), ::testing::ElementsAre("JPY 500"));
   EXPECT_EQ(CapturedCents(summary), 500);
   EXPECT_EQ(summary.refund_count(), 2);
 }

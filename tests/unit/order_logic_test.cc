@@ -8,10 +8,13 @@
 #include "gtest/gtest.h"
 #include "order_service/memory_order_repository.h"
 #include "tests/support/import_chunks.h"
+#include "tests/support/money.h"
 #include "tests/support/order_builders.h"
 
 namespace orders {
 namespace {
+
+using testing_support::MoneyTexts;
 
 using ::testing::Contains;
 using ::testing::UnorderedElementsAre;
@@ -295,15 +298,6 @@ TEST_F(OrderLogicTest, LargestImportChunkFitsTheMessageLimitTheServerMustAccept)
 
 using ::testing::ElementsAre;
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& m : totals) {
-    out.push_back(m.currency() + " " + std::to_string(m.amount_minor_units()));
-  }
-  return out;
-}
-
 orders::v1::CreateOrderRequest OneItem(const std::string& customer, const std::string& currency,
                                        int64_t minor_units) {
   return testing_support::OrderOf(customer, currency, {{"tea", 1, minor_units}});
@@ -342,7 +336,7 @@ TEST_F(MoneyTest, AnalyticsKeepMoneyPerCurrencyAndTheOldFieldsNeverMix) {
   auto mixed = logic_.GetOrderAnalytics(Scope(""), request);
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   EXPECT_EQ(mixed->cancelled_count(), 2);
-  EXPECT_THAT(Texts(mixed->cancelled_totals()), ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(CancelledCents(*mixed), 0) << "two currencies have no single sum";
   EXPECT_TRUE(mixed->paid_totals().empty());
   EXPECT_EQ(PaidCents(*mixed), 0);
@@ -350,7 +344,7 @@ TEST_F(MoneyTest, AnalyticsKeepMoneyPerCurrencyAndTheOldFieldsNeverMix) {
   request.set_customer_id("single");
   auto single = logic_.GetOrderAnalytics(Scope(""), request);
   ASSERT_TRUE(single.ok());
-  EXPECT_THAT(Texts(single->cancelled_totals()), ElementsAre("JPY 700"));
+  EXPECT_THAT(MoneyTexts(single->cancelled_totals()), ElementsAre("JPY 700"));
   EXPECT_EQ(CancelledCents(*single), 700) << "one currency: the old field still says it";
 }
 
@@ -363,7 +357,7 @@ TEST_F(MoneyTest, ImportChunkAndSummaryTotalsArePerCurrency) {
   *chunk.add_orders() = OneItem("erin", "USD", 250);
   auto put = logic_.PutImportChunk(Scope(""), chunk);
   ASSERT_TRUE(put.ok()) << put.status();
-  EXPECT_THAT(Texts(put->chunk.totals()), ElementsAre("JPY 1000", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(put->chunk.totals()), ElementsAre("JPY 1000", "USD 1250"));
   EXPECT_EQ(AmountCents(put->chunk), 0);
 
   orders::v1::PutImportChunkRequest usd_only;
@@ -372,7 +366,7 @@ TEST_F(MoneyTest, ImportChunkAndSummaryTotalsArePerCurrency) {
   *usd_only.add_orders() = OneItem("erin", "USD", 40);
   auto second = logic_.PutImportChunk(Scope(""), usd_only);
   ASSERT_TRUE(second.ok());
-  EXPECT_THAT(Texts(second->chunk.totals()), ElementsAre("USD 40"));
+  EXPECT_THAT(MoneyTexts(second->chunk.totals()), ElementsAre("USD 40"));
   EXPECT_EQ(AmountCents(second->chunk), 40);
 
   orders::v1::CommitImportRequest commit;
@@ -381,7 +375,7 @@ TEST_F(MoneyTest, ImportChunkAndSummaryTotalsArePerCurrency) {
   auto summary = logic_.CommitImport(Scope(""), commit);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->summary.order_count(), 4);
-  EXPECT_THAT(Texts(summary->summary.totals()), ElementsAre("JPY 1000", "USD 1290"));
+  EXPECT_THAT(MoneyTexts(summary->summary.totals()), ElementsAre("JPY 1000", "USD 1290"));
   EXPECT_EQ(AmountCents(summary->summary), 0);
   auto replay = logic_.CommitImport(Scope(""), commit);
   ASSERT_TRUE(replay.ok());
