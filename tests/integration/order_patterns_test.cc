@@ -14,6 +14,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "order_service/analytics_projector.h"
+#include "tests/support/deprecated_fields.h"
 #include "tests/support/money.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
@@ -22,7 +23,9 @@
 
 namespace {
 
+using testing_support::AmountCents;
 using testing_support::MoneyTexts;
+using testing_support::PaidCents;
 
 using testing_support::ServiceStack;
 constexpr auto& Scalar = testing_support::ScalarOrError;
@@ -245,13 +248,6 @@ orders::v1::CreateOrderRequest InCurrency(orders::v1::CreateOrderRequest request
   request.set_currency(currency);
   return request;
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t PaidCents(const orders::v1::OrderAnalytics& a) { return a.paid_cents(); }
-int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
-#pragma GCC diagnostic pop
 
 // Issue 12, case 6, end to end: a customer paid JPY 500 and USD 1250 got paid_cents 1750.
 // as_of is a watermark by the database's clock: while an event waits to be projected, as_of is

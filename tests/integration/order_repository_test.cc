@@ -17,6 +17,7 @@
 #include "order_service/memory_order_repository.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
+#include "tests/support/deprecated_fields.h"
 #include "tests/support/money.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/order_db.h"
@@ -26,6 +27,8 @@
 namespace orders {
 namespace {
 
+using testing_support::AmountCents;
+using testing_support::CancelledCents;
 using testing_support::MoneyTexts;
 
 orders::v1::CreateOrderRequest Request(int quantity = 2) {
@@ -278,13 +281,6 @@ orders::v1::CreateOrderRequest Priced(const std::string& customer, const std::st
   request.mutable_items(0)->set_unit_price_cents(minor_units);
   return request;
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t CancelledCents(const orders::v1::OrderAnalytics& a) { return a.cancelled_cents(); }
-int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
-#pragma GCC diagnostic pop
 
 // Issue 12, case 6: a customer with JPY 500 and USD 1250 had "1750"; an import of USD 1000 and
 // JPY 1000 reported 2000. Both stores keep money per currency and answer the same.

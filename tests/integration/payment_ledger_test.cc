@@ -19,6 +19,7 @@
 #include "payment_service/memory_ledger.h"
 #include "payment_service/payments.h"
 #include "payment_service/pg_ledger.h"
+#include "tests/support/deprecated_fields.h"
 #include "tests/support/money.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/status_matchers.h"
@@ -27,6 +28,8 @@
 namespace payment_service {
 namespace {
 
+using testing_support::AmountCents;
+using testing_support::CapturedCents;
 using testing_support::MoneyTexts;
 
 using payments::v1::ChargeRequest;
@@ -380,13 +383,6 @@ const payments::v1::LedgerSummary::Bucket& BucketOf(const payments::v1::LedgerSu
   }
   return payments::v1::LedgerSummary::Bucket::default_instance();
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t CapturedCents(const payments::v1::LedgerSummary& s) { return s.captured_cents(); }
-int64_t AmountCents(const payments::v1::LedgerSummary::Bucket& b) { return b.amount_cents(); }
-#pragma GCC diagnostic pop
 
 // Issue 12, case 6: the summary added amounts of different currencies into one number (JPY 500
 // and USD 1250 held "1750"). Sums are per currency, in minor units, the same in both stores.

@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "order_service/memory_order_repository.h"
+#include "tests/support/deprecated_fields.h"
 #include "tests/support/import_chunks.h"
 #include "tests/support/money.h"
 #include "tests/support/order_builders.h"
@@ -14,7 +15,10 @@
 namespace orders {
 namespace {
 
+using testing_support::AmountCents;
+using testing_support::CancelledCents;
 using testing_support::MoneyTexts;
+using testing_support::PaidCents;
 
 using ::testing::Contains;
 using ::testing::UnorderedElementsAre;
@@ -302,15 +306,6 @@ orders::v1::CreateOrderRequest OneItem(const std::string& customer, const std::s
                                        int64_t minor_units) {
   return testing_support::OrderOf(customer, currency, {{"tea", 1, minor_units}});
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t PaidCents(const orders::v1::OrderAnalytics& a) { return a.paid_cents(); }
-int64_t CancelledCents(const orders::v1::OrderAnalytics& a) { return a.cancelled_cents(); }
-int64_t AmountCents(const orders::v1::ImportChunk& c) { return c.amount_cents(); }
-int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
-#pragma GCC diagnostic pop
 
 using MoneyTest = OrderLogicTest;
 
