@@ -89,12 +89,8 @@ TEST(CancelOrderTest, ReplaysNotFoundAlreadyCancelledAndRefundsThePaidCharge) {
       },
       absl::Seconds(10), "the charge to be refunded"));
   EXPECT_EQ(CapturedCents(**stack), 0);
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"),
-      "1");
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE status <> 'DONE'"),
-      "0");
+  EXPECT_EQ(testing_support::CountOutboxEvents((*stack)->order_db(), "REFUND"), "1");
+  EXPECT_EQ(testing_support::CountUnfinishedOutboxEvents((*stack)->order_db()), "0");
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT status FROM orders"), "4");
 }
 

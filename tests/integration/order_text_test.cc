@@ -67,12 +67,8 @@ TEST(TextTest, CancelReasonWithANulIsRefusedAndTheOrderIsUntouched) {
   ExpectRefused(Cancel(**stack, id, "changed\0mind"s, "cancel-1", &response), {"reason"});
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT status <> 4 AND cancel_reason = '' FROM orders"),
             "t");
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"),
-      "0");
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM idempotency_keys WHERE key = 'cancel-1'"),
-      "0");
+  EXPECT_EQ(testing_support::CountOutboxEvents((*stack)->order_db(), "REFUND"), "0");
+  EXPECT_EQ(testing_support::CountIdempotencyKeys((*stack)->order_db(), "cancel-1"), "0");
 
   // 500 characters of any script is a valid reason (1,500 bytes), stored and answered verbatim.
   std::string reason;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -32,6 +33,18 @@ absl::StatusOr<ServiceDatabases> CreateServiceDatabases(const std::string& clust
 // (empty when no row). For assertions on final database state. An unnamed statement, so it also
 // runs through a transaction-mode pooler.
 absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql);
+
+// QueryScalar with $1, $2, ... bound to `params` (as text), for probes that name a key or an id.
+absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql,
+                                        const std::vector<std::string>& params);
+
+// Named probes of the final state, for assertions (ScalarOrError's text on failure):
+// outbox events of `kind` ("CHARGE", "REFUND") in an order_service database,
+std::string CountOutboxEvents(const std::string& order_db, const std::string& kind);
+// outbox events not DONE yet,
+std::string CountUnfinishedOutboxEvents(const std::string& order_db);
+// stored idempotency keys spelled `key` (any tenant and method; either service's database).
+std::string CountIdempotencyKeys(const std::string& db, const std::string& key);
 
 // QueryScalar for assertions: the value, or the error's text (which then fails the comparison
 // and shows why).
