@@ -154,14 +154,7 @@ TEST(PgFailoverTest, ServiceOnAStandbyIsNotReadyAnswersUnavailableAndIsReadyOnce
   client_options.max_attempts = 0;
   auto retrying = orders_client::OrdersClient::Create(client_options);
   ASSERT_TRUE(retrying.ok());
-  auto created = (*retrying)->CreateOrder(testing_support::OneItemOrder("standby", 100));
-  ASSERT_TRUE(created.ok()) << created.status();
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] {
-        auto got = (*retrying)->GetOrder(created->id());
-        return got.ok() && got->status() == orders::v1::ORDER_STATUS_PAID;
-      },
-      absl::Seconds(20), "the order PAID"));
+  EXPECT_TRUE(testing_support::OrderGoesThroughToPaid(**retrying, "standby", 100));
 }
 
 }  // namespace

@@ -11,8 +11,10 @@
 #include "tests/support/child_process.h"
 #include "tests/support/health.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_load.h"
 #include "tests/support/private_cluster.h"
 #include "tests/support/service_stack.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -45,32 +47,30 @@ absl::StatusOr<testing_support::ServicePair> StartWithTheDatabaseDown(
 }
 
 TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItComesUp) {
-  auto cluster = testing_support::PrivateCluster::Start();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  auto both = StartWithTheDatabaseDown(**cluster, "startup");
-  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_OK_AND_ASSIGN(auto cluster, testing_support::PrivateCluster::Start());
+  ASSERT_OK_AND_ASSIGN(auto both, StartWithTheDatabaseDown(*cluster, "startup"));
   // Up and answering health while the database is down: liveness SERVING, readiness not.
-  EXPECT_TRUE(BothAlive(*both, " with the database down"));
-  for (const std::string& addr : {both->order_addr, both->payment_addr}) {
+  EXPECT_TRUE(BothAlive(both, " with the database down"));
+  for (const std::string& addr : {both.order_addr, both.payment_addr}) {
     EXPECT_EQ(HealthOf(addr, ""), HealthCheckResponse::NOT_SERVING) << addr;
   }
   // Still there a while later (no exit into a crash loop), still not ready.
   absl::SleepFor(absl::Seconds(1));
-  EXPECT_TRUE(both->order.Running());
-  EXPECT_TRUE(both->payment.Running());
-  EXPECT_EQ(HealthOf(both->order_addr, ""), HealthCheckResponse::NOT_SERVING);
+  EXPECT_TRUE(both.order.Running());
+  EXPECT_TRUE(both.payment.Running());
+  EXPECT_EQ(HealthOf(both.order_addr, ""), HealthCheckResponse::NOT_SERVING);
 
-  ASSERT_TRUE((*cluster)->Resume().ok());
+  ASSERT_TRUE(cluster->Resume().ok());
   const absl::Time up = absl::Now();
   absl::Duration order_ready = absl::InfiniteDuration(), payment_ready = order_ready;
   EXPECT_TRUE(testing_support::Eventually(
       [&] {
         if (order_ready == absl::InfiniteDuration() &&
-            HealthOf(both->order_addr, "") == HealthCheckResponse::SERVING) {
+            HealthOf(both.order_addr, "") == HealthCheckResponse::SERVING) {
           order_ready = absl::Now() - up;
         }
         if (payment_ready == absl::InfiniteDuration() &&
-            HealthOf(both->payment_addr, "") == HealthCheckResponse::SERVING) {
+            HealthOf(both.payment_addr, "") == HealthCheckResponse::SERVING) {
           payment_ready = absl::Now() - up;
         }
         return order_ready != absl::InfiniteDuration() && payment_ready != absl::InfiniteDuration();
@@ -83,26 +83,17 @@ TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItCome
               absl::FormatDuration(payment_ready).c_str());
 
   orders_client::ClientOptions options;
-  options.target = both->order_addr;
+  options.target = both.order_addr;
   auto client = orders_client::OrdersClient::Create(options);
   ASSERT_TRUE(client.ok()) << client.status();
-  auto order = (*client)->CreateOrder(testing_support::OneItemOrder("startup", 1234));
-  ASSERT_TRUE(order.ok()) << order.status();
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] {
-        auto got = (*client)->GetOrder(order->id());
-        return got.ok() && got->status() == orders::v1::ORDER_STATUS_PAID;
-      },
-      absl::Seconds(20), "the order PAID"));
+  EXPECT_TRUE(testing_support::OrderGoesThroughToPaid(**client, "startup", 1234));
 }
 
 TEST(PgStartupTest, SigtermWhileWaitingForTheDatabaseEndsCleanly) {
-  auto cluster = testing_support::PrivateCluster::Start();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  auto both = StartWithTheDatabaseDown(**cluster, "startup-term");
-  ASSERT_TRUE(both.ok()) << both.status();
-  ASSERT_TRUE(BothAlive(*both, ""));
-  for (ChildProcess* p : {&both->order, &both->payment}) {
+  ASSERT_OK_AND_ASSIGN(auto cluster, testing_support::PrivateCluster::Start());
+  ASSERT_OK_AND_ASSIGN(auto both, StartWithTheDatabaseDown(*cluster, "startup-term"));
+  ASSERT_TRUE(BothAlive(both, ""));
+  for (ChildProcess* p : {&both.order, &both.payment}) {
     p->Signal(SIGTERM);
     const int status = p->WaitExit(absl::Seconds(10));
     ASSERT_NE(status, -1);

@@ -125,6 +125,21 @@ class OrderLoad {
   std::vector<std::thread> threads_;
 };
 
+// One order for `customer` at `amount` minor units through `client`, then PAID within 20 s (the
+// relay charged it): success, or the creation's error or the state it was left in.
+inline ::testing::AssertionResult OrderGoesThroughToPaid(orders_client::OrdersClient& client,
+                                                         const std::string& customer,
+                                                         int64_t amount) {
+  auto created = client.CreateOrder(OneItemOrder(customer, amount));
+  if (!created.ok()) return ::testing::AssertionFailure() << created.status();
+  return Eventually(
+      [&] {
+        auto got = client.GetOrder(created->id());
+        return got.ok() && got->status() == orders::v1::ORDER_STATUS_PAID;
+      },
+      absl::Seconds(20), "the order PAID");
+}
+
 // Every one of `n` acknowledged orders ends PAID in `order_db` (within `timeout`), and
 // `payment_db` holds exactly one charge for each: no order lost, none charged twice.
 inline void ExpectEveryOrderPaidOnce(const std::string& order_db, const std::string& payment_db,
