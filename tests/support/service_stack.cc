@@ -56,6 +56,16 @@ absl::StatusOr<Launched> Launch(const std::string& binary, const std::string& di
   return launched;
 }
 
+// What a (re)started process of the stack keeps: the process, its port and metrics port.
+absl::Status Adopt(absl::StatusOr<Launched> launched, std::optional<ChildProcess>& process,
+                   int& port, int& metrics_port) {
+  if (!launched.ok()) return launched.status();
+  process.emplace(std::move(launched->process));
+  port = launched->port;
+  metrics_port = launched->metrics_port;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ServicePair> StartServicePair(const std::string& dir, const std::string& order_db,
@@ -102,15 +112,14 @@ absl::StatusOr<std::unique_ptr<ServiceStack>> ServiceStack::Start(const StackOpt
 
 absl::Status ServiceStack::StartPayment(const std::vector<std::string>& extra_args) {
   // A restarted payment service keeps its port, so the order service's channel reconnects.
-  auto launched = Launch(PAYMENT_SERVICE_BIN, dir_, "payment", options_.metrics,
-                         {{absl::StrCat("--port=", payment_port_),
-                           "--database=" + payment_service_db_, "--enable_fault_admin"},
-                          options_.payment_args,
-                          extra_args});
-  if (!launched.ok()) return launched.status();
-  payment_.emplace(std::move(launched->process));
-  payment_port_ = launched->port;
-  payment_metrics_port_ = launched->metrics_port;
+  absl::Status started =
+      Adopt(Launch(PAYMENT_SERVICE_BIN, dir_, "payment", options_.metrics,
+                   {{absl::StrCat("--port=", payment_port_), "--database=" + payment_service_db_,
+                     "--enable_fault_admin"},
+                    options_.payment_args,
+                    extra_args}),
+            payment_, payment_port_, payment_metrics_port_);
+  if (!started.ok()) return started;
   auto channel = ChannelTo(payment_addr());
   payments_ = payments::v1::PaymentService::NewStub(channel);
   faults_ = payments::v1::PaymentFaultAdmin::NewStub(channel);
@@ -118,15 +127,14 @@ absl::Status ServiceStack::StartPayment(const std::vector<std::string>& extra_ar
 }
 
 absl::Status ServiceStack::StartOrder(const std::vector<std::string>& extra_args) {
-  auto launched = Launch(ORDER_SERVICE_BIN, dir_, "order", options_.metrics,
-                         {{absl::StrCat("--port=", order_port_), "--database=" + order_service_db_,
-                           "--payment_addr=" + payment_addr()},
-                          options_.order_args,
-                          extra_args});
-  if (!launched.ok()) return launched.status();
-  order_.emplace(std::move(launched->process));
-  order_port_ = launched->port;
-  order_metrics_port_ = launched->metrics_port;
+  absl::Status started =
+      Adopt(Launch(ORDER_SERVICE_BIN, dir_, "order", options_.metrics,
+                   {{absl::StrCat("--port=", order_port_), "--database=" + order_service_db_,
+                     "--payment_addr=" + payment_addr()},
+                    options_.order_args,
+                    extra_args}),
+            order_, order_port_, order_metrics_port_);
+  if (!started.ok()) return started;
   orders_ = orders::v1::OrderService::NewStub(ChannelTo(order_addr()));
   return absl::OkStatus();
 }
