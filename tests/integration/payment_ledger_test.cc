@@ -557,28 +557,35 @@ TEST_P(LedgerSuite, ReaperFreesOldRefundKeysButChargesStay) {
 // PostgreSQL only: a key held by a running transaction makes a second request wait, and when the
 // wait would outlast its deadline it gets ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo.
 // (The memory ledger holds no lock across calls; its serialisation is tested above.)
-class PostgresLedgerSuite : public LedgerSuite {};
+class PostgresLedgerSuite : public LedgerSuite {
+ protected:
+  // A session of its own that began a transaction and ran `query` with $1 = `key`, so it holds
+  // what that locks or inserted until its COMMIT or ROLLBACK.
+  void HoldInTransaction(const pg::Query& query, const std::string& key,
+                         std::unique_ptr<pg::Connection>* session) {
+    ASSERT_OK_AND_ASSIGN(*session, pg::Connection::Open(conninfo_));
+    ASSERT_THAT((*session)->ExecScript("BEGIN"), testing_support::IsOk());
+    ASSERT_THAT((*session)->Exec(query, {key}), testing_support::IsOk());
+  }
+  // A Charge under `key` whose deadline (300 ms) runs out while that session holds the key.
+  absl::StatusOr<ChargeOutcome> ChargeBlockedBy(const std::string& key) {
+    return payments_->Charge({"alice", key}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
+  }
+};
 
 TEST_P(PostgresLedgerSuite, KeyHeldPastTheDeadlineIsInUse) {
   ASSERT_TRUE(Charge("held", Req(1, 100)).ok());
-  absl::StatusOr<std::unique_ptr<pg::Connection>> holder = pg::Connection::Open(conninfo_);
-  ASSERT_TRUE(holder.ok());
-  ASSERT_TRUE((*holder)->ExecScript("BEGIN").ok());
-  ASSERT_TRUE((*holder)
-                  ->Exec(pg::Query{"test_hold",
-                                   "SELECT id FROM charges WHERE charge_key = $1 "
-                                   "FOR UPDATE"},
-                         {"held"})
-                  .ok());
+  std::unique_ptr<pg::Connection> holder;
+  ASSERT_NO_FATAL_FAILURE(HoldInTransaction(
+      {"test_hold", "SELECT id FROM charges WHERE charge_key = $1 FOR UPDATE"}, "held", &holder));
   const absl::Time start = absl::Now();
-  absl::StatusOr<ChargeOutcome> blocked =
-      payments_->Charge({"alice", "held"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
+  absl::StatusOr<ChargeOutcome> blocked = ChargeBlockedBy("held");
   const absl::Duration waited = absl::Now() - start;
-  EXPECT_EQ(blocked.status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(Reason(blocked.status()), "IDEMPOTENCY_KEY_IN_USE");
+  EXPECT_THAT(blocked,
+              testing_support::StatusIs(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE"));
   EXPECT_TRUE(blocked.status().GetPayload(common::kRetryInfoUrl).has_value());
   EXPECT_LT(waited, absl::Seconds(2));
-  ASSERT_TRUE((*holder)->ExecScript("COMMIT").ok());
+  ASSERT_TRUE(holder->ExecScript("COMMIT").ok());
   absl::StatusOr<ChargeOutcome> after = Charge("held", Req(1, 100));
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->replayed);
@@ -590,19 +597,13 @@ TEST_P(PostgresLedgerSuite, KeyHeldPastTheDeadlineIsInUse) {
 // unique key; past the deadline that is IDEMPOTENCY_KEY_IN_USE. If the first then rolls back
 // (nothing was stored), the key is free and the retry is a first request.
 TEST_P(PostgresLedgerSuite, UncommittedFirstRequestBlocksThenRollsBack) {
-  absl::StatusOr<std::unique_ptr<pg::Connection>> first = pg::Connection::Open(conninfo_);
-  ASSERT_TRUE(first.ok());
-  ASSERT_TRUE((*first)->ExecScript("BEGIN").ok());
-  ASSERT_TRUE((*first)
-                  ->Exec(pg::Query{"test_pending",
-                                   "INSERT INTO charges (caller, charge_key, status)"
-                                   " VALUES ('alice', $1, 'PENDING')"},
-                         {"pending"})
-                  .ok());
-  absl::StatusOr<ChargeOutcome> blocked =
-      payments_->Charge({"alice", "pending"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
-  EXPECT_EQ(blocked.status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(Reason(blocked.status()), "IDEMPOTENCY_KEY_IN_USE");
+  std::unique_ptr<pg::Connection> first;
+  ASSERT_NO_FATAL_FAILURE(HoldInTransaction({"test_pending",
+                                             "INSERT INTO charges (caller, charge_key, status)"
+                                             " VALUES ('alice', $1, 'PENDING')"},
+                                            "pending", &first));
+  EXPECT_THAT(ChargeBlockedBy("pending"),
+              testing_support::StatusIs(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE"));
   // Another caller's same key is not blocked by it.
   absl::StatusOr<ChargeOutcome> bob =
       payments_->Charge({"bob", "pending"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
@@ -611,7 +612,7 @@ TEST_P(PostgresLedgerSuite, UncommittedFirstRequestBlocksThenRollsBack) {
   // The retry waits for the first, which rolls back meanwhile; the retry then charges.
   std::thread rollback([&] {
     absl::SleepFor(absl::Milliseconds(200));
-    EXPECT_TRUE((*first)->ExecScript("ROLLBACK").ok());
+    EXPECT_TRUE(first->ExecScript("ROLLBACK").ok());
   });
   const absl::Time start = absl::Now();
   absl::StatusOr<ChargeOutcome> retry = Charge("pending", Req(1, 100));
