@@ -81,7 +81,7 @@ TEST_F(OpsServiceConfigTest, DocumentedConfigIsAcceptedByARealChannelAndCallsSuc
 TEST_F(OpsServiceConfigTest, RetryPolicyRetriesATransientChargeWithTheSameKey) {
   const std::string json = ServiceConfigJson();
   // pm_card_flaky: UNAVAILABLE twice per key, then succeeds.
-  const payments::v1::ChargeRequest request =
+  payments::v1::ChargeRequest request =
       testing_support::ChargeOf(990001, 500, "pm_card_flaky", "USD", "sc-cust");
 
   // Without the config, the first answer is the caller's problem.

@@ -59,7 +59,7 @@ TEST(UnparseableRequestTest, BothServicesRefuseBytesThatAreNotTheirRequestAndWri
   auto stack = ServiceStack::Start({});
   ASSERT_TRUE(stack.ok()) << stack.status();
 
-  const orders::v1::CreateOrderRequest create =
+  orders::v1::CreateOrderRequest create =
       testing_support::OrderOf("PLACEHOLDER", "USD", {{"book", 1, 100}});
   const std::string create_method = "/orders.v1.OrderService/CreateOrder";
   ExpectNotParseable(CallRaw((*stack)->order_addr(), create_method, WithInvalidUtf8(create), "u-1"),
