@@ -48,18 +48,12 @@ TEST(PgFailoverTest, PrimaryStoppedUnderLoadThenStandbyPromotedNoRestartNoOrderR
   options.service_conninfo = MultiHost(**primary, **standby);
   options.order_args = {"--log_rpcs=false"};
   options.payment_args = {"--log_rpcs=false"};
-  auto stack = testing_support::ServiceStack::Start(options);
-  ASSERT_TRUE(stack.ok()) << stack.status();
-  auto& s = **stack;
-  ASSERT_TRUE(testing_support::HealthBecomes(s.order_addr(), "", HealthCheckResponse::SERVING,
-                                             absl::Seconds(5), "order_service ready"));
-
-  auto client =
-      orders_client::OrdersClient::Create(testing_support::RetryingUntilDeadline(s.order_addr()));
-  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_OK_AND_ASSIGN(auto stack, testing_support::ServiceStack::Start(options));
+  auto& s = *stack;
+  ASSERT_OK_AND_ASSIGN(auto client, testing_support::RetryingClientOnceReady(s.order_addr()));
 
   constexpr int kThreads = 8, kBefore = 40, kAfter = 40;
-  testing_support::OrderLoad load(**client, kThreads, "fo-");
+  testing_support::OrderLoad load(*client, kThreads, "fo-");
   ASSERT_TRUE(load.AnsweredWithin(0, kBefore, absl::Seconds(30), "orders before the failover"));
   const absl::Time down = absl::Now();
   ASSERT_TRUE((*primary)->Stop().ok());

@@ -18,6 +18,7 @@
 #include "tests/support/order_load.h"
 #include "tests/support/private_cluster.h"
 #include "tests/support/service_stack.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -40,18 +41,12 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
   options.cluster_conninfo = (*cluster)->conninfo();
   options.metrics = true;
   options.order_args = {"--log_rpcs=false"};
-  auto stack = testing_support::ServiceStack::Start(options);
-  ASSERT_TRUE(stack.ok()) << stack.status();
-  auto& s = **stack;
-  ASSERT_TRUE(testing_support::HealthBecomes(s.order_addr(), "", HealthCheckResponse::SERVING,
-                                             absl::Seconds(5), "order_service ready"));
-
-  auto client =
-      orders_client::OrdersClient::Create(testing_support::RetryingUntilDeadline(s.order_addr()));
-  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_OK_AND_ASSIGN(auto stack, testing_support::ServiceStack::Start(options));
+  auto& s = *stack;
+  ASSERT_OK_AND_ASSIGN(auto client, testing_support::RetryingClientOnceReady(s.order_addr()));
 
   constexpr int kThreads = 8, kBefore = 40, kAfter = 40;
-  testing_support::OrderLoad load(**client, kThreads, "ro-");
+  testing_support::OrderLoad load(*client, kThreads, "ro-");
 
   // The fault starts after kBefore orders and lasts until the service has answered UNAVAILABLE
   // at least 20 times and readiness has said NOT_SERVING, and for at least the 6 s of the blip

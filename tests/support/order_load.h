@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "client/orders_client.h"
 #include "gtest/gtest.h"
+#include "tests/support/health.h"
 #include "tests/support/order_builders.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
@@ -31,6 +33,17 @@ inline orders_client::ClientOptions RetryingUntilDeadline(const std::string& tar
   options.overall_timeout = absl::Seconds(60);
   options.backoff = {absl::Milliseconds(50), absl::Milliseconds(500), 2.0};
   return options;
+}
+
+// A RetryingUntilDeadline client on the order_service at `order_addr`, once that reports
+// readiness SERVING (within 5 s; DEADLINE_EXCEEDED otherwise).
+inline absl::StatusOr<std::unique_ptr<orders_client::OrdersClient>> RetryingClientOnceReady(
+    const std::string& order_addr) {
+  if (!HealthBecomes(order_addr, "", grpc::health::v1::HealthCheckResponse::SERVING,
+                     absl::Seconds(5), "order_service ready")) {
+    return absl::DeadlineExceededError("order_service at " + order_addr + " not ready in 5 s");
+  }
+  return orders_client::OrdersClient::Create(RetryingUntilDeadline(order_addr));
 }
 
 class OrderLoad {
