@@ -9,8 +9,8 @@
 #include "common/pg/connection.h"
 #include "common/pg/sql_state.h"
 #include "google/protobuf/util/time_util.h"
-#include "order_service/order_logic.h"
 #include "order_service/pg_order_repository.h"
+#include "order_service/validation.h"
 
 namespace orders {
 namespace {
