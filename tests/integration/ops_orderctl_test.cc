@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
+#include "tests/support/deprecated_fields.h"
 #include "tests/support/import_chunks.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
@@ -192,7 +193,7 @@ TEST_F(OpsOrderctlTest, ImportInChunksResumesWithTheSameIdAndAnalyticsCatchUp) {
   auto summary = Parse<orders::v1::ImportSummary>(first.out);
   EXPECT_EQ(summary.order_count(), 5);
   EXPECT_EQ(summary.chunk_count(), 3);
-  EXPECT_EQ(summary.amount_cents(), 1500);
+  EXPECT_EQ(testing_support::AmountCents(summary), 1500);
   // Running it again (as after an interruption) creates nothing new.
   CtlRun again = Orderctl(
       {"--json", "import", "--file=" + file, "--import_id=ctl-import-1", "--chunk_size=2"});

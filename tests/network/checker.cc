@@ -14,6 +14,7 @@
 #include "grpcpp/security/credentials.h"
 #include "orders/v1/orders.grpc.pb.h"
 #include "payments/v1/payments.grpc.pb.h"
+#include "tests/support/deprecated_fields.h"
 
 namespace network_test {
 
@@ -623,7 +624,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(const ReadOptions& options,
       },
       options.call_timeout, deadline);
   if (s.ok()) {
-    snapshot.captured_cents = summary.captured_cents();
+    snapshot.captured_cents = testing_support::CapturedCents(summary);
   } else if (s.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
     return ToAbsl(s, "GetLedgerSummary");
   }

@@ -26,6 +26,7 @@
 #include "tests/network/checker.h"
 #include "tests/network/fault_proxy.h"
 #include "tests/network/retrying_client.h"
+#include "tests/support/deprecated_fields.h"
 
 namespace network_test {
 namespace {
@@ -144,7 +145,7 @@ class FakeBackend final : public orders::v1::OrderService::Service,
     for (const auto& c : charges_) {
       if (c.status() == payments::v1::CHARGE_STATUS_SUCCEEDED) captured += c.amount_cents();
     }
-    summary->set_captured_cents(captured);
+    testing_support::SetCapturedCents(summary, captured);
     return grpc::Status::OK;
   }
 

@@ -20,6 +20,10 @@ inline int64_t AmountCents(const payments::v1::LedgerSummary::Bucket& b) {
   return b.amount_cents();
 }
 inline int64_t CapturedCents(const payments::v1::LedgerSummary& s) { return s.captured_cents(); }
+// For fakes that answer like an old payments build.
+inline void SetCapturedCents(payments::v1::LedgerSummary* s, int64_t cents) {
+  s->set_captured_cents(cents);
+}
 #pragma GCC diagnostic pop
 
 }  // namespace testing_support
