@@ -106,14 +106,14 @@ absl::Status StoreResponse(pg::Connection& conn, const IdempotencyScope& scope,
 PendingCreate PgOrderRepository::Pending(const std::string& tenant,
                                          const orders::v1::CreateOrderRequest& request,
                                          int64_t amount_cents, int64_t id, absl::Time created) {
-  PendingCreate pending{
-      .tenant = tenant,
-      .order_id = id,
-      .customer_id = request.customer_id(),
-      .currency = request.currency(),
-      .payment_method = request.payment_method(),
-      .amount_cents = amount_cents,
-      .created_at = absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", created, absl::UTCTimeZone())};
+  PendingCreate pending;
+  pending.tenant = tenant;
+  pending.order_id = id;
+  pending.customer_id = request.customer_id();
+  pending.currency = request.currency();
+  pending.payment_method = request.payment_method();
+  pending.amount_cents = amount_cents;
+  pending.created_at = absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", created, absl::UTCTimeZone());
   for (const auto& item : request.items()) {
     pending.skus.push_back(item.sku());
     pending.quantities.push_back(item.quantity());
