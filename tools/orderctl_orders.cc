@@ -51,6 +51,24 @@ bool ParseItems(v1::CreateOrderRequest* request, std::string* problem) {
   return true;
 }
 
+// The order a read or an unkeyed change answered (JSON with --json): 0, or the error (1).
+int Shown(const absl::StatusOr<v1::Order>& order) {
+  if (!order.ok()) return Fail(order.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("%s\n", ToJson(*order).c_str());
+  } else {
+    PrintOrder(*order);
+  }
+  return 0;
+}
+
+// The order a keyed change answered, with its key and attempts: 0, or the error (1).
+int Mutated(const absl::StatusOr<v1::Order>& order, const orders_client::CallInfo& info) {
+  if (!order.ok()) return Fail(order.status(), &info);
+  PrintMutation(*order, info);
+  return 0;
+}
+
 }  // namespace
 
 int Create(orders_client::OrdersClient& client) {
@@ -64,22 +82,14 @@ int Create(orders_client::OrdersClient& client) {
   orders_client::CallInfo info;
   auto order =
       client.CreateOrder(request, {.idempotency_key = absl::GetFlag(FLAGS_key), .info = &info});
-  if (!order.ok()) return Fail(order.status(), &info);
-  PrintMutation(*order, info);
-  return 0;
+  return Mutated(order, info);
 }
 
 int Get(orders_client::OrdersClient& client, const std::vector<char*>& args) {
   int64_t id = 0;
   if (!ParseId(args, 2, &id)) return Usage("get needs an order id");
   auto order = client.GetOrder(id);
-  if (!order.ok()) return Fail(order.status());
-  if (absl::GetFlag(FLAGS_json)) {
-    std::printf("%s\n", ToJson(*order).c_str());
-  } else {
-    PrintOrder(*order);
-  }
-  return 0;
+  return Shown(order);
 }
 
 int List(orders_client::OrdersClient& client) {
@@ -124,9 +134,7 @@ int Cancel(orders_client::OrdersClient& client, const std::vector<char*>& args) 
   orders_client::CallInfo info;
   auto order = client.CancelOrder(id, absl::GetFlag(FLAGS_reason),
                                   {.idempotency_key = absl::GetFlag(FLAGS_key), .info = &info});
-  if (!order.ok()) return Fail(order.status(), &info);
-  PrintMutation(*order, info);
-  return 0;
+  return Mutated(order, info);
 }
 
 int Address(orders_client::OrdersClient& client, const std::vector<char*>& args) {
@@ -140,13 +148,7 @@ int Address(orders_client::OrdersClient& client, const std::vector<char*>& args)
   address.set_postal_code(absl::GetFlag(FLAGS_postal_code));
   address.set_country(absl::GetFlag(FLAGS_country));
   auto order = client.SetShippingAddress(id, address);
-  if (!order.ok()) return Fail(order.status());
-  if (absl::GetFlag(FLAGS_json)) {
-    std::printf("%s\n", ToJson(*order).c_str());
-  } else {
-    PrintOrder(*order);
-  }
-  return 0;
+  return Shown(order);
 }
 
 int Analytics(orders_client::OrdersClient& client, const std::vector<char*>& args) {
