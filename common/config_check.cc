@@ -91,4 +91,8 @@ absl::Status ConfigCheck::Status() const {
       absl::StrCat("invalid configuration: ", absl::StrJoin(problems_, "; ")));
 }
 
+absl::Status FlagError(absl::string_view flag, const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", status.message()));
+}
+
 }  // namespace common

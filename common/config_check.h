@@ -47,4 +47,8 @@ class ConfigCheck {
   std::vector<std::string> problems_;
 };
 
+// INVALID_ARGUMENT "--<flag>: <message of status>": a parser's refusal of one flag's value (tokens,
+// TLS files), with the flag named so the operator knows which one to fix.
+absl::Status FlagError(absl::string_view flag, const absl::Status& status);
+
 }  // namespace common

@@ -33,7 +33,7 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   return ConfigCheck()
       .Port("port", config.port)
       .AtLeast("max_message_bytes", config.max_message_bytes, 1)
-      .AtLeast("handler_threads", config.handler_threads, 1)
+      .AtLeast("max_pollers", config.max_pollers, 1)
       .AtLeast("max_threads", config.max_threads, 0)
       .AtLeast("max_metadata_bytes", config.max_metadata_bytes, 1024)
       .AtLeast("max_concurrent_streams", config.max_concurrent_streams, 1)
@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // Keep idle handler threads instead of ending them: with gRPC's default (2 idle) the
   // synchronous server ends and re-creates a thread for about every third call under load.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
-                              config.handler_threads);
+                              config.max_pollers);
   if (config.max_threads > 0) {
     grpc::ResourceQuota quota(absl::StrCat(config.service_name, "-threads"));
     quota.SetMaxThreads(config.max_threads);

@@ -63,12 +63,15 @@ struct ServerConfig {
   // Calls in flight on one HTTP/2 connection; a client beyond it queues its calls locally until
   // one finishes (SETTINGS_MAX_CONCURRENT_STREAMS), so one connection cannot hold every slot.
   int max_concurrent_streams = 100;
-  int handler_threads = 64;  // idle synchronous handler threads kept for the next calls
+  // gRPC's pollers (SyncServerOption::MAX_POLLERS): idle synchronous handler threads kept waiting
+  // for the next calls; with gRPC's default (2) the server ends and re-creates a thread for about
+  // every third call under load. Flag --max_pollers (deprecated alias --handler_threads).
+  int max_pollers = 64;
   // Threads the synchronous server may run at once (gRPC's thread quota, gRFC L30); 0: no
   // bound. A call that finds none free is refused by gRPC before any handler: RESOURCE_EXHAUSTED
   // "Server Threadpool Exhausted" (no pushback; clients back off as for any transient code).
   // Each thread holds one call, so this bounds memory and context switches under a storm;
-  // keep it above admission's limit + queue + priority lane (common/admission_main.h does).
+  // keep it above admission's limit + queue + priority lane (common/admission_flags.h does).
   int max_threads = 0;
   absl::Duration shutdown_grace = absl::Seconds(5);
   ServerTlsConfig tls;  // TLS when tls.cert_file is set; mTLS with tls.client_ca_file

@@ -4,12 +4,11 @@
 #include "common/admission.h"
 #include "common/auth.h"
 #include "order_service/chaos.h"
+#include "order_service/error_domain.h"
 #include "order_service/order_logic.h"
 #include "orders/v1/orders.grpc.pb.h"
 
 namespace orders {
-
-inline constexpr char kOrdersErrorDomain[] = "orders.example";
 
 class OrderGrpcService final : public orders::v1::OrderService::Service {
  public:

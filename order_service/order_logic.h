@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "order_service/order_repository.h"
+#include "order_service/validation.h"
 
 namespace orders {
 
@@ -55,19 +56,5 @@ class OrderLogic {
   OrderRepository& repository_;
   std::function<void()> on_outbox_write_;
 };
-
-// An import chunk holds 1 to kMaxOrdersPerChunk orders, each within CreateOrder's limits.
-inline constexpr int kMaxOrdersPerChunk = 1000;
-// The largest PutImportChunkRequest those limits allow, serialized: 1,000 orders of 100 line
-// items with every text at its longest and every number at its largest varint (8,105 bytes an
-// order, 134 for the import's name and index). gRPC refuses a larger message before the service
-// sees it (RESOURCE_EXHAUSTED, which no retry fixes), so order_service refuses to start with a
-// --max_message_bytes below this: a chunk the service would accept always reaches it.
-inline constexpr int64_t kMaxImportChunkBytes = 8'105'134;
-
-// Validates a CreateOrderRequest and returns its total in minor units of its currency;
-// INVALID_ARGUMENT ORDER_INVALID with every field violation otherwise (customer_id 1-128,
-// payment_method 1-64, each sku 1-64 printable ASCII characters; 1-100 items).
-absl::StatusOr<int64_t> ValidateCreateOrder(const orders::v1::CreateOrderRequest& request);
 
 }  // namespace orders

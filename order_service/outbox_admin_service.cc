@@ -8,7 +8,7 @@
 #include "common/page_token.h"
 #include "common/status_mapper.h"
 #include "common/storable_text.h"
-#include "order_service/order_grpc_service.h"
+#include "order_service/error_domain.h"
 
 namespace orders {
 namespace {

@@ -9,9 +9,9 @@
 #include "common/pg/sql_state.h"
 #include "common/pg/timeouts.h"
 #include "google/protobuf/util/time_util.h"
-#include "order_service/order_logic.h"
 #include "order_service/order_sql.h"
 #include "order_service/pg_order_repository.h"
+#include "order_service/validation.h"
 
 namespace orders {
 namespace {

@@ -22,7 +22,7 @@ absl::Status FaultInjector::Validate(const FaultConfig& c) {
   if (c.latency_jitter_ms < 0) violations.push_back({"latency_jitter_ms", "must not be negative"});
   if (c.flaky_failures < 0) violations.push_back({"flaky_failures", "must not be negative"});
   if (violations.empty()) return absl::OkStatus();
-  return common::InvalidArgument("INVALID_FAULT_CONFIG", "invalid fault configuration", violations);
+  return common::InvalidArgument("FAULT_CONFIG_INVALID", "invalid fault configuration", violations);
 }
 
 absl::Status FaultInjector::Set(const FaultConfig& config) {

@@ -95,14 +95,14 @@ absl::StatusOr<payments::v1::Charge> Payments::GetCharge(
     absl::string_view caller, const payments::v1::GetChargeRequest& request) {
   if (!request.charge_key().empty()) {
     if (request.id() != 0) {
-      return common::InvalidArgument("INVALID_CHARGE_ID", "give id or charge_key, not both",
+      return common::InvalidArgument("CHARGE_ID_INVALID", "give id or charge_key, not both",
                                      {{"id", "must be 0 when charge_key is set"}});
     }
     if (absl::Status s = ValidateChargeKey(request.charge_key()); !s.ok()) return s;
     return ledger_.GetChargeByKey(caller, request.charge_key());
   }
   if (request.id() <= 0) {
-    return common::InvalidArgument("INVALID_CHARGE_ID", "id must be a positive charge id",
+    return common::InvalidArgument("CHARGE_ID_INVALID", "id must be a positive charge id",
                                    {{"id", "must be positive"}});
   }
   return ledger_.GetCharge(caller, request.id());
@@ -125,7 +125,7 @@ absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
     violations.push_back({"created_after", "must be a valid timestamp (years 1 to 9999)"});
   }
   if (!violations.empty()) {
-    return common::InvalidArgument("INVALID_LIST_REQUEST", "invalid ListCharges request",
+    return common::InvalidArgument("LIST_REQUEST_INVALID", "invalid ListCharges request",
                                    violations);
   }
   // The token is bound to the caller and every filter.
@@ -135,7 +135,7 @@ absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
            ? absl::StrCat(absl::ToUnixMicros(TimeOf(request.created_after())))
            : std::string("-")});
   absl::StatusOr<int64_t> after_id =
-      common::DecodePageToken(request.page_token(), page_query, "INVALID_PAGE_TOKEN");
+      common::DecodePageToken(request.page_token(), page_query, "PAGE_TOKEN_INVALID");
   if (!after_id.ok()) return after_id.status();
   const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   ChargeFilter filter;

@@ -37,9 +37,9 @@ class Payments {
   // Audit reads, scoped to the caller; faults never apply to them.
   absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller,
                                                  const payments::v1::GetChargeRequest& request);
-  // INVALID_ARGUMENT INVALID_LIST_REQUEST naming order_id (negative), page_size (outside
+  // INVALID_ARGUMENT LIST_REQUEST_INVALID naming order_id (negative), page_size (outside
   // 0..kMaxPageSize) or created_after (outside google.protobuf.Timestamp's range, years 1-9999);
-  // INVALID_PAGE_TOKEN for a token of another query.
+  // PAGE_TOKEN_INVALID for a token of another query.
   absl::StatusOr<payments::v1::ListChargesResponse> ListCharges(
       absl::string_view caller, const payments::v1::ListChargesRequest& request);
   absl::StatusOr<payments::v1::LedgerSummary> GetLedgerSummary(absl::string_view caller);

@@ -55,29 +55,29 @@ bool IsKnownPaymentMethod(absl::string_view method) {
 absl::Status ValidateCharge(const payments::v1::ChargeRequest& request) {
   Violations v;
   if (request.order_id() <= 0) {
-    v.Add("INVALID_ORDER_ID", "order_id", "must be a positive order id");
+    v.Add("ORDER_ID_INVALID", "order_id", "must be a positive order id");
   }
   if (request.amount_cents() <= 0) {
-    v.Add("INVALID_AMOUNT", "amount_cents", "must be greater than zero");
+    v.Add("AMOUNT_INVALID", "amount_cents", "must be greater than zero");
   } else if (request.amount_cents() > common::kMaxAmountCents) {
-    v.Add("INVALID_AMOUNT", "amount_cents",
+    v.Add("AMOUNT_INVALID", "amount_cents",
           absl::StrCat("must be at most ", common::kMaxAmountCents));
   }
   if (!common::IsSupportedCurrency(request.currency())) {
-    v.Add("UNSUPPORTED_CURRENCY", "currency",
+    v.Add("CURRENCY_UNSUPPORTED", "currency",
           "must be an upper-case ISO 4217 code this provider supports (USD, EUR, JPY, ...)");
   }
   const std::string& method = request.payment_method();
   if (method.empty()) {
-    v.Add("INVALID_PAYMENT_METHOD", "payment_method", "is required");
+    v.Add("PAYMENT_METHOD_INVALID", "payment_method", "is required");
   } else if (!IsKnownPaymentMethod(method)) {
     // A real provider refuses a method it does not know; so does the mock.
-    v.Add("INVALID_PAYMENT_METHOD", "payment_method",
+    v.Add("PAYMENT_METHOD_INVALID", "payment_method",
           "unknown payment method; test methods are pm_card_visa, pm_card_mastercard, "
           "pm_card_amex, pm_card_declined, pm_card_insufficient_funds, pm_card_flaky");
   }
   if (common::CharacterCount(request.customer_id()) > kMaxTextLength) {
-    v.Add("INVALID_CUSTOMER_ID", "customer_id", "must be at most 255 characters");
+    v.Add("CUSTOMER_ID_INVALID", "customer_id", "must be at most 255 characters");
   }
   return v.ToStatus("charge request");
 }
@@ -85,9 +85,9 @@ absl::Status ValidateCharge(const payments::v1::ChargeRequest& request) {
 // The charge_key rule of Refund and GetCharge.
 static void CheckChargeKey(absl::string_view key, Violations& v) {
   if (key.empty()) {
-    v.Add("INVALID_CHARGE_KEY", "charge_key", "is required: the idempotency key of the charge");
+    v.Add("CHARGE_KEY_INVALID", "charge_key", "is required: the idempotency key of the charge");
   } else if (key.size() > kMaxTextLength || !IsVisibleAscii(key)) {
-    v.Add("INVALID_CHARGE_KEY", "charge_key", "must be 1-255 visible ASCII characters");
+    v.Add("CHARGE_KEY_INVALID", "charge_key", "must be 1-255 visible ASCII characters");
   }
 }
 
@@ -101,7 +101,7 @@ absl::Status ValidateRefund(const payments::v1::RefundRequest& request) {
   Violations v;
   CheckChargeKey(request.charge_key(), v);
   if (common::CharacterCount(request.reason()) > kMaxReasonLength) {
-    v.Add("INVALID_REASON", "reason", "must be at most 1000 characters");
+    v.Add("REASON_INVALID", "reason", "must be at most 1000 characters");
   }
   return v.ToStatus("refund request");
 }

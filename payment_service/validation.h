@@ -15,17 +15,17 @@ inline constexpr size_t kMaxTextLength = 255;
 inline constexpr size_t kMaxReasonLength = 1000;
 
 // Amounts are 1..common::kMaxAmountCents; currencies those of common::IsSupportedCurrency;
-// customer_id at most kMaxTextLength characters. Reasons: INVALID_ORDER_ID, INVALID_AMOUNT,
-// UNSUPPORTED_CURRENCY, INVALID_PAYMENT_METHOD, INVALID_CUSTOMER_ID (the first failing field
+// customer_id at most kMaxTextLength characters. Reasons: ORDER_ID_INVALID, AMOUNT_INVALID,
+// CURRENCY_UNSUPPORTED, PAYMENT_METHOD_INVALID, CUSTOMER_ID_INVALID (the first failing field
 // names the reason; every failing field is listed). Text PostgreSQL cannot store (a NUL) is
 // refused before this, by the adapter (common::CheckStorableText).
 absl::Status ValidateCharge(const payments::v1::ChargeRequest& request);
 
-// INVALID_ARGUMENT INVALID_CHARGE_KEY unless 1-255 visible ASCII characters.
+// INVALID_ARGUMENT CHARGE_KEY_INVALID unless 1-255 visible ASCII characters.
 absl::Status ValidateChargeKey(absl::string_view charge_key);
 
 // charge_key 1-255 visible ASCII characters; reason at most kMaxReasonLength characters.
-// Reasons: INVALID_CHARGE_KEY, INVALID_REASON.
+// Reasons: CHARGE_KEY_INVALID, REASON_INVALID.
 absl::Status ValidateRefund(const payments::v1::RefundRequest& request);
 
 }  // namespace payment_service

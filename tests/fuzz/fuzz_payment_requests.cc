@@ -25,8 +25,8 @@
 #include "grpcpp/server_context.h"
 #include "grpcpp/test/server_context_test_spouse.h"
 #include "payment_service/faults.h"
-#include "payment_service/grpc_adapter.h"
 #include "payment_service/memory_ledger.h"
+#include "payment_service/payment_grpc_service.h"
 #include "payment_service/payments.h"
 #include "payment_service/validation.h"
 

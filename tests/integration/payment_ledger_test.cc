@@ -161,10 +161,10 @@ TEST_P(LedgerSuite, GetChargeByKeyTellsWhatHappenedUnderAKey) {
   EXPECT_FALSE(later->replayed);
 
   by_key.set_id(1);
-  EXPECT_EQ(Reason(payments_->GetCharge("alice", by_key).status()), "INVALID_CHARGE_ID");
+  EXPECT_EQ(Reason(payments_->GetCharge("alice", by_key).status()), "CHARGE_ID_INVALID");
   payments::v1::GetChargeRequest bad_key;
   bad_key.set_charge_key("has space");
-  EXPECT_EQ(Reason(payments_->GetCharge("alice", bad_key).status()), "INVALID_CHARGE_KEY");
+  EXPECT_EQ(Reason(payments_->GetCharge("alice", bad_key).status()), "CHARGE_KEY_INVALID");
 }
 
 TEST_P(LedgerSuite, ReplayReturnsTheSameBytes) {
@@ -343,12 +343,12 @@ TEST_P(LedgerSuite, ListChargesPaginatesInIdOrderAndFilters) {
   absl::StatusOr<payments::v1::ListChargesResponse> mismatched =
       payments_->ListCharges("alice", by_order);
   EXPECT_EQ(mismatched.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Reason(mismatched.status()), "INVALID_PAGE_TOKEN");
+  EXPECT_EQ(Reason(mismatched.status()), "PAGE_TOKEN_INVALID");
   // ... and to its caller: alice's token is no key to bob's charges.
   first_page.set_page_token(token);
   absl::StatusOr<payments::v1::ListChargesResponse> other_caller =
       payments_->ListCharges("bob", first_page);
-  EXPECT_EQ(Reason(other_caller.status()), "INVALID_PAGE_TOKEN");
+  EXPECT_EQ(Reason(other_caller.status()), "PAGE_TOKEN_INVALID");
   EXPECT_TRUE(payments_->ListCharges("alice", first_page).ok());
 }
 
@@ -545,7 +545,7 @@ TEST_P(LedgerSuite, FlakyMethodFailsThenSucceedsWithoutStoringFailures) {
 TEST_P(LedgerSuite, InvalidRequestIsNotStoredSoTheKeyStaysFree) {
   absl::StatusOr<ChargeOutcome> bad = Charge("fixme", Req(3, -5));
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Reason(bad.status()), "INVALID_AMOUNT");
+  EXPECT_EQ(Reason(bad.status()), "AMOUNT_INVALID");
   absl::StatusOr<ChargeOutcome> fixed = Charge("fixme", Req(3, 5));
   ASSERT_TRUE(fixed.ok()) << fixed.status();
   EXPECT_FALSE(fixed->replayed);

@@ -379,7 +379,7 @@ TEST_F(PaymentServiceTest, FailBeforeChargeWritesNothingAndCountsTheFault) {
   auto bad_context = common::NewClientContext({.bearer_token = kTokenA});
   grpc::Status bad = server_->admin().SetFaults(bad_context.get(), faults, &applied);
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(ReasonOf(bad), "INVALID_FAULT_CONFIG");
+  EXPECT_EQ(ReasonOf(bad), "FAULT_CONFIG_INVALID");
 }
 
 TEST_F(PaymentServiceTest, FlakyMethodIsUnavailableTwiceThenCharges) {
@@ -563,7 +563,7 @@ TEST_F(PaymentServiceTest, BadInputIsRejectedWithCodeAndReasonAndWritesNothing) 
     ChargeRequest unknown_method = Req(1, 100);
     unknown_method.set_payment_method("pm_card_unknown");
     cases.push_back({{"unknown pm_card_ method", grpc::StatusCode::INVALID_ARGUMENT,
-                      "INVALID_PAYMENT_METHOD", "payment_method"},
+                      "PAYMENT_METHOD_INVALID", "payment_method"},
                      charge(unknown_method)});
   }
   {
@@ -572,34 +572,34 @@ TEST_F(PaymentServiceTest, BadInputIsRejectedWithCodeAndReasonAndWritesNothing) 
     payments::v1::ListChargesResponse out;
     auto context = common::NewClientContext({.bearer_token = kTokenA});
     cases.push_back({{"page_size over 500", grpc::StatusCode::INVALID_ARGUMENT,
-                      "INVALID_LIST_REQUEST", "page_size"},
+                      "LIST_REQUEST_INVALID", "page_size"},
                      server_->payments().ListCharges(context.get(), list, &out)});
   }
   cases.push_back(
-      {{"amount 0", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT", "amount_cents"},
+      {{"amount 0", grpc::StatusCode::INVALID_ARGUMENT, "AMOUNT_INVALID", "amount_cents"},
        charge(Req(1, 0))});
   cases.push_back(
-      {{"negative amount", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT", "amount_cents"},
+      {{"negative amount", grpc::StatusCode::INVALID_ARGUMENT, "AMOUNT_INVALID", "amount_cents"},
        charge(Req(1, -100))});
   cases.push_back(
-      {{"amount over 10^12", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_AMOUNT", "amount_cents"},
+      {{"amount over 10^12", grpc::StatusCode::INVALID_ARGUMENT, "AMOUNT_INVALID", "amount_cents"},
        charge(Req(1, 1'000'000'000'001))});
   cases.push_back(
-      {{"unknown currency", grpc::StatusCode::INVALID_ARGUMENT, "UNSUPPORTED_CURRENCY", "currency"},
+      {{"unknown currency", grpc::StatusCode::INVALID_ARGUMENT, "CURRENCY_UNSUPPORTED", "currency"},
        charge(unknown_currency)});
   cases.push_back({{"lower-case currency", grpc::StatusCode::INVALID_ARGUMENT,
-                    "UNSUPPORTED_CURRENCY", "currency"},
+                    "CURRENCY_UNSUPPORTED", "currency"},
                    charge(lower_currency)});
   cases.push_back({{"empty payment method", grpc::StatusCode::INVALID_ARGUMENT,
-                    "INVALID_PAYMENT_METHOD", "payment_method"},
+                    "PAYMENT_METHOD_INVALID", "payment_method"},
                    charge(no_method)});
   cases.push_back(
-      {{"order_id 0", grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ORDER_ID", "order_id"},
+      {{"order_id 0", grpc::StatusCode::INVALID_ARGUMENT, "ORDER_ID_INVALID", "order_id"},
        charge(Req(0, 100))});
   {
     payments::v1::Refund refund;
     cases.push_back({{"refund without charge_key", grpc::StatusCode::INVALID_ARGUMENT,
-                      "INVALID_CHARGE_KEY", "charge_key"},
+                      "CHARGE_KEY_INVALID", "charge_key"},
                      server_->Refund("bad-refund", "", &refund)});
   }
   {
@@ -616,7 +616,7 @@ TEST_F(PaymentServiceTest, BadInputIsRejectedWithCodeAndReasonAndWritesNothing) 
     payments::v1::ListChargesResponse out;
     auto context = common::NewClientContext({.bearer_token = kTokenA});
     cases.push_back({{"garbage page token", grpc::StatusCode::INVALID_ARGUMENT,
-                      "INVALID_PAGE_TOKEN", "page_token"},
+                      "PAGE_TOKEN_INVALID", "page_token"},
                      server_->payments().ListCharges(context.get(), list, &out)});
   }
 

@@ -65,7 +65,7 @@ class FakeBackend final : public orders::v1::OrderService::Service,
     if (!key.ok()) return common::ToGrpcStatus(key.status(), "orders.example");
     if (request->payment_method().rfind("pm_", 0) != 0) {
       return common::ToGrpcStatus(
-          common::InvalidArgument("INVALID_PAYMENT_METHOD", "bad payment method",
+          common::InvalidArgument("PAYMENT_METHOD_INVALID", "bad payment method",
                                   {{"payment_method", "must start with pm_"}}),
           "orders.example");
     }

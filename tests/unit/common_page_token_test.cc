@@ -45,9 +45,9 @@ TEST(PageTokenTest, AlteredOrForeignTokensAreRefused) {
        {std::string("garbage!"), absl::WebSafeBase64Escape("before:42"),
         absl::WebSafeBase64Escape(moved), token.substr(0, token.size() - 2),
         EncodePageToken(kAlice, 0), EncodePageToken(kAlice, -5)}) {
-    absl::StatusOr<int64_t> r = DecodePageToken(bad, kAlice, "INVALID_PAGE_TOKEN");
+    absl::StatusOr<int64_t> r = DecodePageToken(bad, kAlice, "PAGE_TOKEN_INVALID");
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_EQ(ErrorReason(r.status()), "INVALID_PAGE_TOKEN") << bad;
+    EXPECT_EQ(ErrorReason(r.status()), "PAGE_TOKEN_INVALID") << bad;
   }
 }
 

@@ -156,12 +156,12 @@ TEST_F(PaymentDomainTest, PageSizeIsCappedAndValidated) {
   for (int size : {-1, kMaxPageSize + 1, 100000}) {
     request.set_page_size(size);
     const absl::Status s = payments_.ListCharges("alice", request).status();
-    EXPECT_EQ(common::ErrorReason(s).value_or(""), "INVALID_LIST_REQUEST") << size;
+    EXPECT_EQ(common::ErrorReason(s).value_or(""), "LIST_REQUEST_INVALID") << size;
     EXPECT_EQ(common::ViolatedFields(s), std::vector<std::string>{"page_size"}) << size;
   }
   payments::v1::GetChargeRequest get;
   EXPECT_EQ(common::ErrorReason(payments_.GetCharge("alice", get).status()).value_or(""),
-            "INVALID_CHARGE_ID");
+            "CHARGE_ID_INVALID");
 }
 
 // Found by fuzz_payment_requests (tests/fuzz/corpus/fuzz_payment_requests/list_far_future): a
@@ -179,7 +179,7 @@ TEST_F(PaymentDomainTest, CreatedAfterOutsideTheTimestampRangeIsRefused) {
     request.mutable_created_after()->set_nanos(c.nanos);
     const absl::Status s = payments_.ListCharges("alice", request).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.seconds << " " << c.nanos;
-    EXPECT_EQ(common::ErrorReason(s).value_or(""), "INVALID_LIST_REQUEST");
+    EXPECT_EQ(common::ErrorReason(s).value_or(""), "LIST_REQUEST_INVALID");
     EXPECT_EQ(common::ViolatedFields(s), std::vector<std::string>{"created_after"});
   }
   payments::v1::ListChargesRequest edge;

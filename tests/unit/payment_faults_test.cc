@@ -100,7 +100,7 @@ TEST(PaymentFaultsTest, BadConfigurationIsRejectedAndNotApplied) {
                                                          {.flaky_failures = -1}}) {
     const absl::Status s = faults.Set(bad);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(common::ErrorReason(s).value_or(""), "INVALID_FAULT_CONFIG");
+    EXPECT_EQ(common::ErrorReason(s).value_or(""), "FAULT_CONFIG_INVALID");
   }
   EXPECT_DOUBLE_EQ(faults.config().fail_before_charge, 0.1);
   // Seed 0 keeps the current seed.

@@ -14,8 +14,8 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "payment_service/grpc_adapter.h"
 #include "payment_service/memory_ledger.h"
+#include "payment_service/payment_grpc_service.h"
 
 namespace payment_service {
 namespace {

@@ -47,25 +47,25 @@ TEST(PaymentValidationTest, GoodChargeAndEveryTestMethodPass) {
 
 TEST(PaymentValidationTest, EachBadFieldHasItsReasonAndViolation) {
   const std::vector<Case> cases = {
-      {"order 0", [](auto& r) { r.set_order_id(0); }, "INVALID_ORDER_ID", "order_id"},
-      {"order -1", [](auto& r) { r.set_order_id(-1); }, "INVALID_ORDER_ID", "order_id"},
-      {"amount 0", [](auto& r) { r.set_amount_cents(0); }, "INVALID_AMOUNT", "amount_cents"},
-      {"amount -1", [](auto& r) { r.set_amount_cents(-1); }, "INVALID_AMOUNT", "amount_cents"},
-      {"amount 10^12+1", [](auto& r) { r.set_amount_cents(1'000'000'000'001); }, "INVALID_AMOUNT",
+      {"order 0", [](auto& r) { r.set_order_id(0); }, "ORDER_ID_INVALID", "order_id"},
+      {"order -1", [](auto& r) { r.set_order_id(-1); }, "ORDER_ID_INVALID", "order_id"},
+      {"amount 0", [](auto& r) { r.set_amount_cents(0); }, "AMOUNT_INVALID", "amount_cents"},
+      {"amount -1", [](auto& r) { r.set_amount_cents(-1); }, "AMOUNT_INVALID", "amount_cents"},
+      {"amount 10^12+1", [](auto& r) { r.set_amount_cents(1'000'000'000'001); }, "AMOUNT_INVALID",
        "amount_cents"},
-      {"currency empty", [](auto& r) { r.set_currency(""); }, "UNSUPPORTED_CURRENCY", "currency"},
-      {"currency lower", [](auto& r) { r.set_currency("eur"); }, "UNSUPPORTED_CURRENCY",
+      {"currency empty", [](auto& r) { r.set_currency(""); }, "CURRENCY_UNSUPPORTED", "currency"},
+      {"currency lower", [](auto& r) { r.set_currency("eur"); }, "CURRENCY_UNSUPPORTED",
        "currency"},
-      {"currency XXX", [](auto& r) { r.set_currency("XXX"); }, "UNSUPPORTED_CURRENCY", "currency"},
-      {"method empty", [](auto& r) { r.set_payment_method(""); }, "INVALID_PAYMENT_METHOD",
+      {"currency XXX", [](auto& r) { r.set_currency("XXX"); }, "CURRENCY_UNSUPPORTED", "currency"},
+      {"method empty", [](auto& r) { r.set_payment_method(""); }, "PAYMENT_METHOD_INVALID",
        "payment_method"},
       {"method unknown", [](auto& r) { r.set_payment_method("tok_visa"); },
-       "INVALID_PAYMENT_METHOD", "payment_method"},
+       "PAYMENT_METHOD_INVALID", "payment_method"},
       // A real provider refuses a card method it does not know; the mock once charged it.
       {"pm_card_ method unknown", [](auto& r) { r.set_payment_method("pm_card_unknown"); },
-       "INVALID_PAYMENT_METHOD", "payment_method"},
+       "PAYMENT_METHOD_INVALID", "payment_method"},
       {"customer too long", [](auto& r) { r.set_customer_id(std::string(256, 'c')); },
-       "INVALID_CUSTOMER_ID", "customer_id"},
+       "CUSTOMER_ID_INVALID", "customer_id"},
   };
   for (const Case& c : cases) {
     auto r = Good();
@@ -80,22 +80,22 @@ TEST(PaymentValidationTest, EachBadFieldHasItsReasonAndViolation) {
 TEST(PaymentValidationTest, SeveralBadFieldsAreAllListed) {
   payments::v1::ChargeRequest r;  // everything missing
   const absl::Status s = ValidateCharge(r);
-  EXPECT_EQ(common::ErrorReason(s).value_or(""), "INVALID_ORDER_ID");
+  EXPECT_EQ(common::ErrorReason(s).value_or(""), "ORDER_ID_INVALID");
   EXPECT_EQ(common::ViolatedFields(s),
             (std::vector<std::string>{"order_id", "amount_cents", "currency", "payment_method"}));
 }
 
 TEST(PaymentValidationTest, RefundNeedsAVisibleChargeKey) {
   payments::v1::RefundRequest r;
-  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "INVALID_CHARGE_KEY");
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "CHARGE_KEY_INVALID");
   r.set_charge_key("has space");
-  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "INVALID_CHARGE_KEY");
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "CHARGE_KEY_INVALID");
   r.set_charge_key(std::string(256, 'k'));
   EXPECT_EQ(ValidateRefund(r).code(), absl::StatusCode::kInvalidArgument);
   r.set_charge_key("charge:order:42");
   EXPECT_TRUE(ValidateRefund(r).ok());
   r.set_reason(std::string(1001, 'r'));
-  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "INVALID_REASON");
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(r)).value_or(""), "REASON_INVALID");
 }
 
 // Limits are documented in characters and counted so, not in bytes: 255 kanji (765 bytes) is a
@@ -116,7 +116,7 @@ TEST(PaymentValidationTest, LengthsAreCountedInCharacters) {
   refund.set_reason(reason);
   EXPECT_TRUE(ValidateRefund(refund).ok()) << ValidateRefund(refund);
   refund.set_reason(reason + "x");
-  EXPECT_EQ(common::ErrorReason(ValidateRefund(refund)).value_or(""), "INVALID_REASON");
+  EXPECT_EQ(common::ErrorReason(ValidateRefund(refund)).value_or(""), "REASON_INVALID");
 }
 
 }  // namespace

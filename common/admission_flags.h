@@ -1,17 +1,7 @@
-// What a service's main.cc needs for admission control (common/admission.h): the flags, the
-// options they make, and the metrics. Defines flags: include it from exactly one main.cc per
-// binary. Both services use the same flags, so an operator learns them once.
-//
-// Metrics (read at scrape time; deploy/OPERATIONS.md):
-//   admission_limit{service}              the work lane's current concurrency limit
-//   admission_in_flight{service,lane}     calls holding a permit
-//   admission_queued{service}             calls waiting for a work-lane permit
-//   admission_admitted_total{service}
-//   admission_refused_total{service,reason}  OVERLOADED, TENANT_OVERLOADED, PRIORITY_OVERLOADED,
-//                                            DEADLINE_CANNOT_BE_MET (all answered OVERLOADED but
-//                                            the tenant's)
-//   admission_dropped_total{service,reason}  DEADLINE_EXPIRED: dropped before any work because the
-//                                            caller's deadline passed (before or while queued)
+// What a service's configuration needs for admission control (common/admission.h): the flags
+// and the options they make. Defines flags: include it from exactly one file per binary (the
+// service's config.cc). Both services use the same flags, so an operator learns them once. The
+// metrics are in common/admission_metrics.h.
 #pragma once
 
 #include <algorithm>
@@ -20,7 +10,6 @@
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "common/admission.h"
-#include "common/metrics.h"
 
 ABSL_FLAG(bool, admission, true,
           "admission control: bounded calls in flight and a bounded queue, the rest refused at "
@@ -75,38 +64,6 @@ inline absl::StatusOr<AdmissionOptions> AdmissionOptionsFromFlags(int pool_size)
   o.pushback = absl::GetFlag(FLAGS_admission_pushback);
   if (absl::Status s = ValidateAdmissionOptions(o); !s.ok()) return s;
   return o;
-}
-
-// `admission` must outlive `metrics`' endpoint (declare it first in main).
-inline void AddAdmissionMetrics(Metrics& metrics, const AdmissionController& admission,
-                                const std::string& service) {
-  metrics.AddCollector([&admission, service](MetricsWriter& w) {
-    const AdmissionController::Stats s = admission.stats();
-    const MetricLabels base = {{"service", service}};
-    auto with = [&](const char* k, const char* v) {
-      MetricLabels l = base;
-      l[k] = v;
-      return l;
-    };
-    w.Gauge("admission_limit", "Work-lane concurrency limit.", s.limit, base);
-    w.Gauge("admission_in_flight", "Calls holding a permit.", s.in_flight, with("lane", "work"));
-    w.Gauge("admission_in_flight", "Calls holding a permit.", s.priority_in_flight,
-            with("lane", "priority"));
-    w.Gauge("admission_queued", "Calls waiting for a work-lane permit.", s.queued, base);
-    w.Counter("admission_admitted_total", "Calls admitted.", static_cast<double>(s.admitted), base);
-    const char* refused_help = "Calls refused at once (RESOURCE_EXHAUSTED), by ErrorInfo reason.";
-    w.Counter("admission_refused_total", refused_help, static_cast<double>(s.refused_overloaded),
-              with("reason", "OVERLOADED"));
-    w.Counter("admission_refused_total", refused_help, static_cast<double>(s.refused_tenant),
-              with("reason", "TENANT_OVERLOADED"));
-    w.Counter("admission_refused_total", refused_help, static_cast<double>(s.refused_priority),
-              with("reason", "PRIORITY_OVERLOADED"));
-    w.Counter("admission_refused_total", refused_help, static_cast<double>(s.refused_deadline),
-              with("reason", "DEADLINE_CANNOT_BE_MET"));
-    w.Counter("admission_dropped_total",
-              "Calls dropped before any work because the caller's deadline had passed.",
-              static_cast<double>(s.dropped_deadline), with("reason", "DEADLINE_EXPIRED"));
-  });
 }
 
 }  // namespace common

@@ -7,13 +7,12 @@
 
 #include "common/admission.h"
 #include "common/auth.h"
+#include "payment_service/error_domain.h"
 #include "payment_service/faults.h"
 #include "payment_service/payments.h"
 #include "payments/v1/payments.grpc.pb.h"
 
 namespace payment_service {
-
-inline constexpr char kErrorDomain[] = "payments.example";
 
 class PaymentGrpcService final : public payments::v1::PaymentService::Service {
  public:

@@ -1,4 +1,4 @@
-#include "payment_service/grpc_adapter.h"
+#include "payment_service/payment_grpc_service.h"
 
 #include <string>
 
