@@ -20,12 +20,12 @@ absl::StatusOr<std::optional<std::string>> MemoryOrderRepository::ClaimKey(
   return std::optional<std::string>(*std::move(stored));
 }
 
-absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(
-    const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
-    int64_t amount_cents, absl::Time) {
-  absl::MutexLock lock(&mu_);
-  auto key = std::make_tuple(scope.tenant, scope.method, scope.key);
-  CreateResult result;
+// The protocol of common/idempotency.h on the in-memory key table: the mutex stands in for the
+// transaction and the key's row lock, so no request with the same key is ever still running.
+template <typename Result, typename Write>
+absl::StatusOr<Result> MemoryOrderRepository::KeyedWriteLocked(const IdempotencyScope& scope,
+                                                               Write write) {
+  Result result;
   auto claim = ClaimKey(scope);
   if (!claim.ok()) return claim.status();
   if (claim->has_value()) {
@@ -33,11 +33,26 @@ absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(
     result.response.ParseFromString(**claim);
     return result;
   }
-  auto order = InsertLocked(scope.tenant, request, amount_cents);
-  if (!order.ok()) return order.status();
-  *result.response.mutable_order() = *order;
-  keys_[key] = {scope.fingerprint, result.response.SerializeAsString()};
+  absl::Status written = write(result.response);
+  if (!written.ok()) return written;
+  keys_[std::make_tuple(scope.tenant, scope.method, scope.key)] = {
+      scope.fingerprint, result.response.SerializeAsString()};
   return result;
+}
+
+absl::StatusOr<CreateResult> MemoryOrderRepository::CreateOrder(
+    const IdempotencyScope& scope, const orders::v1::CreateOrderRequest& request,
+    int64_t amount_cents, absl::Time) {
+  absl::MutexLock lock(&mu_);
+  return KeyedWriteLocked<CreateResult>(scope,
+                                        [&](orders::v1::CreateOrderResponse& response)
+                                            ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+                                              auto order =
+                                                  InsertLocked(scope.tenant, request, amount_cents);
+                                              if (!order.ok()) return order.status();
+                                              *response.mutable_order() = *order;
+                                              return absl::OkStatus();
+                                            });
 }
 
 absl::StatusOr<orders::v1::Order> MemoryOrderRepository::InsertLocked(
@@ -98,31 +113,27 @@ absl::StatusOr<CancelResult> MemoryOrderRepository::CancelOrder(const Idempotenc
                                                                 const std::string& reason,
                                                                 absl::Time) {
   absl::MutexLock lock(&mu_);
-  CancelResult result;
-  auto claim = ClaimKey(scope);
-  if (!claim.ok()) return claim.status();
-  if (claim->has_value()) {
-    result.replayed = true;
-    result.response.ParseFromString(**claim);
-    return result;
-  }
-  auto it = orders_.find(id);
-  if (it == orders_.end() || it->second.tenant != scope.tenant) {
-    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
-                                   absl::StrCat("no order ", id));
-  }
-  orders::v1::Order& order = it->second.order;
-  if (order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
-    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "ORDER_ALREADY_CANCELLED",
-                                   absl::StrCat("order ", id, " was already cancelled"));
-  }
-  order.set_status(orders::v1::ORDER_STATUS_CANCELLED);
-  order.set_cancel_reason(reason);
-  *result.response.mutable_order() = order;
-  keys_[std::make_tuple(scope.tenant, scope.method, scope.key)] = {
-      scope.fingerprint, result.response.SerializeAsString()};
-  outbox_.emplace_back("REFUND", RefundKeyForOrder(deployment_, id));
-  return result;
+  return KeyedWriteLocked<CancelResult>(
+      scope,
+      [&](orders::v1::CancelOrderResponse& response)
+          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+            auto it = orders_.find(id);
+            if (it == orders_.end() || it->second.tenant != scope.tenant) {
+              return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                             absl::StrCat("no order ", id));
+            }
+            orders::v1::Order& order = it->second.order;
+            if (order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
+              return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
+                                             "ORDER_ALREADY_CANCELLED",
+                                             absl::StrCat("order ", id, " was already cancelled"));
+            }
+            order.set_status(orders::v1::ORDER_STATUS_CANCELLED);
+            order.set_cancel_reason(reason);
+            *response.mutable_order() = order;
+            outbox_.emplace_back("REFUND", RefundKeyForOrder(deployment_, id));
+            return absl::OkStatus();
+          });
 }
 
 absl::StatusOr<orders::v1::Order> MemoryOrderRepository::SetShippingAddress(

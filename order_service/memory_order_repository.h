@@ -47,6 +47,11 @@ class MemoryOrderRepository : public OrderRepository {
   // The stored response under a key: nullopt when the key is new (and now taken).
   absl::StatusOr<std::optional<std::string>> ClaimKey(const IdempotencyScope& scope)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One keyed write under `scope` (CreateOrder, CancelOrder): replays or refuses a stored key,
+  // else runs `write` on the response and stores that under the key when it succeeds.
+  template <typename Result, typename Write>
+  absl::StatusOr<Result> KeyedWriteLocked(const IdempotencyScope& scope, Write write)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct StoredOrder {
     std::string tenant;

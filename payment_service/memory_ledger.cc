@@ -1,5 +1,6 @@
 #include "payment_service/memory_ledger.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/idempotency.h"
 #include "payment_service/ledger_rules.h"
@@ -7,6 +8,27 @@
 namespace payment_service {
 
 using payments::v1::ChargeStatus;
+
+namespace {
+
+// Step 2 of common/idempotency.h for a stored Charge or Refund: the stored answer, parsed, when
+// `fingerprint` is the stored one; KeyReusedError() otherwise.
+template <typename Response>
+absl::StatusOr<Response> ReplayStored(absl::string_view stored_fingerprint,
+                                      absl::string_view fingerprint,
+                                      const std::string& stored_response) {
+  absl::StatusOr<std::string> stored =
+      common::ReplayOrRefuse(stored_fingerprint, fingerprint, stored_response);
+  if (!stored.ok()) return stored.status();
+  Response response;
+  if (!response.ParseFromString(*stored)) {
+    return absl::InternalError(
+        absl::StrCat("stored ", Response::descriptor()->name(), " response does not parse"));
+  }
+  return response;
+}
+
+}  // namespace
 
 absl::StatusOr<ChargeOutcome> MemoryLedger::Charge(const RequestKey& key,
                                                    absl::string_view fingerprint,
@@ -23,14 +45,9 @@ absl::StatusOr<ChargeOutcome> MemoryLedger::Charge(const RequestKey& key,
       row.response = row.charge.SerializeAsString();
       return ChargeOutcome{row.charge, false};
     }
-    absl::StatusOr<std::string> stored =
-        common::ReplayOrRefuse(row.fingerprint, fingerprint, row.response);
-    if (!stored.ok()) return stored.status();
-    ChargeOutcome replay{{}, true};
-    if (!replay.charge.ParseFromString(*stored)) {
-      return absl::InternalError("stored charge response does not parse");
-    }
-    return replay;
+    auto replay = ReplayStored<payments::v1::Charge>(row.fingerprint, fingerprint, row.response);
+    if (!replay.ok()) return replay.status();
+    return ChargeOutcome{*std::move(replay), true};
   }
   absl::StatusOr<ChargeDecision> decision = decide();
   if (!decision.ok()) return decision.status();
@@ -68,14 +85,10 @@ absl::StatusOr<RefundOutcome> MemoryLedger::Refund(const RequestKey& key,
   absl::MutexLock lock(&mu_);
   const Key record_key(key.caller, key.key);
   if (auto it = refund_records_.find(record_key); it != refund_records_.end()) {
-    absl::StatusOr<std::string> stored =
-        common::ReplayOrRefuse(it->second.fingerprint, fingerprint, it->second.response);
-    if (!stored.ok()) return stored.status();
-    RefundOutcome replay{{}, true};
-    if (!replay.refund.ParseFromString(*stored)) {
-      return absl::InternalError("stored refund response does not parse");
-    }
-    return replay;
+    auto replay = ReplayStored<payments::v1::Refund>(it->second.fingerprint, fingerprint,
+                                                     it->second.response);
+    if (!replay.ok()) return replay.status();
+    return RefundOutcome{*std::move(replay), true};
   }
   const int64_t charge_id = ChargeIdOrTombstone(Key(key.caller, request.charge_key()));
   ChargeRow& charge = charges_.at(charge_id);

@@ -16,51 +16,25 @@
 #include <string>
 
 #include "common/auth.h"
-#include "common/idempotency.h"
 #include "common/storable_text.h"
 #include "fuzz_input.pb.h"
+#include "fuzz_service_call.h"
 #include "fuzz_support.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/server_context.h"
-#include "grpcpp/test/server_context_test_spouse.h"
 #include "order_service/memory_order_repository.h"
 #include "order_service/order_grpc_service.h"
 #include "order_service/order_logic.h"
 
 namespace {
 
-using google::protobuf::util::MessageDifferencer;
+using fuzz::KeyedMethod;
+using fuzz::KeyFollowsAlphabet;
+using fuzz::Method;
+using Service = orders::OrderGrpcService;
 
 const common::TokenAuthenticator& Auth(bool tokens) {
-  static const auto* open = new common::TokenAuthenticator(*common::TokenAuthenticator::Parse(""));
-  static const auto* closed = new common::TokenAuthenticator(
-      *common::TokenAuthenticator::Parse("tok-a=tenant-a,tok-b=tenant-b"));
-  return tokens ? *closed : *open;
-}
-
-// A ServerContext carrying `metadata` as client metadata.
-struct Call {
-  explicit Call(const fuzz::Metadata& metadata) : spouse(&context) {
-    for (const std::string& v : metadata.idempotency_key()) {
-      spouse.AddClientMetadata(common::kIdempotencyKeyHeader, v);
-    }
-    for (const std::string& v : metadata.authorization()) {
-      spouse.AddClientMetadata("authorization", v);
-    }
-  }
-  grpc::ServerContext context;
-  grpc::testing::ServerContextTestSpouse spouse;
-};
-
-// The documented key alphabet (common/idempotency.h): 1-255 visible ASCII characters, no ','.
-bool KeyFollowsAlphabet(const fuzz::Metadata& metadata) {
-  if (metadata.idempotency_key_size() != 1) return false;
-  const std::string& key = metadata.idempotency_key(0);
-  if (key.empty() || key.size() > common::kMaxIdempotencyKeyLength) return false;
-  for (char c : key) {
-    if (c < 0x21 || c > 0x7e || c == ',') return false;
-  }
-  return true;
+  static const auto* authenticators = new fuzz::Authenticators("tok-a=tenant-a,tok-b=tenant-b");
+  return authenticators->Get(tokens);
 }
 
 // Whether the adapter lets the caller and the request through to the domain.
@@ -87,34 +61,27 @@ class Harness {
     const fuzz::Metadata& md = call.metadata();
     switch (call.request_case()) {
       case fuzz::OrderServiceCall::kCreateOrder:
-        return Keyed(
-            md, call.create_order(),
-            [&](grpc::ServerContext* c, auto* out) {
-              grpc::Status s = service.CreateOrder(c, &call.create_order(), out);
-              if (CallerAndTextAccepted(md, call.create_order()) && KeyFollowsAlphabet(md)) {
-                const bool valid = orders::ValidateCreateOrder(call.create_order()).ok();
-                // A valid order may still be refused by the store (a key reused with another body).
-                FUZZ_CHECK(valid || !s.ok(), "an invalid order was accepted");
-                FUZZ_CHECK(
-                    !valid || s.ok() || s.error_code() == grpc::StatusCode::FAILED_PRECONDITION,
-                    "a valid order was refused: %s", s.error_message().c_str());
+        return KeyedMethod(
+            md, service, &Service::CreateOrder, call.create_order(),
+            [&](const grpc::Status& s, const auto&) {
+              if (!CallerAndTextAccepted(md, call.create_order()) || !KeyFollowsAlphabet(md)) {
+                return;
               }
-              return s;
-            },
-            orders::v1::CreateOrderResponse());
+              const bool valid = orders::ValidateCreateOrder(call.create_order()).ok();
+              // A valid order may still be refused by the store (a key reused
+              // with another body).
+              FUZZ_CHECK(valid || !s.ok(), "an invalid order was accepted");
+              FUZZ_CHECK(
+                  !valid || s.ok() || s.error_code() == grpc::StatusCode::FAILED_PRECONDITION,
+                  "a valid order was refused: %s", s.error_message().c_str());
+            });
       case fuzz::OrderServiceCall::kCancelOrder:
-        return Keyed(
-            md, call.cancel_order(),
-            [&](grpc::ServerContext* c, auto* out) {
-              return service.CancelOrder(c, &call.cancel_order(), out);
-            },
-            orders::v1::CancelOrderResponse());
+        return KeyedMethod(md, service, &Service::CancelOrder, call.cancel_order());
       case fuzz::OrderServiceCall::kPutImportChunk: {
         const auto& chunk = call.put_import_chunk();
-        return Keyed(
-            md, chunk,
-            [&](grpc::ServerContext* c, auto* out) {
-              grpc::Status s = service.PutImportChunk(c, &chunk, out);
+        return KeyedMethod(
+            md, service, &Service::PutImportChunk, chunk,
+            [&](const grpc::Status& s, const orders::v1::ImportChunk& out) {
               if (CallerAndTextAccepted(md, chunk)) {
                 bool orders_valid = chunk.orders_size() > 0;
                 for (const auto& order : chunk.orders()) {
@@ -123,60 +90,31 @@ class Harness {
                 FUZZ_CHECK(orders_valid || !s.ok(), "a chunk with an invalid order was accepted");
               }
               if (s.ok()) {
-                FUZZ_CHECK(out->order_count() == chunk.orders_size(),
-                           "chunk counted %d of %d orders", out->order_count(),
-                           chunk.orders_size());
+                FUZZ_CHECK(out.order_count() == chunk.orders_size(),
+                           "chunk counted %d of %d orders", out.order_count(), chunk.orders_size());
               }
-              return s;
             },
-            orders::v1::ImportChunk(), /*idempotent_without_key=*/true);
+            /*idempotent_without_key=*/true);
       }
       case fuzz::OrderServiceCall::kCommitImport:
-        return Keyed(
-            md, call.commit_import(),
-            [&](grpc::ServerContext* c, auto* out) {
-              return service.CommitImport(c, &call.commit_import(), out);
-            },
-            orders::v1::ImportSummary(), /*idempotent_without_key=*/true);
+        return KeyedMethod(md, service, &Service::CommitImport, call.commit_import(),
+                           fuzz::NoCheck(),
+                           /*idempotent_without_key=*/true);
       case fuzz::OrderServiceCall::kGetOrder:
-        return Read(
-            md, call.get_order(),
-            [&](grpc::ServerContext* c, auto* out) {
-              return service.GetOrder(c, &call.get_order(), out);
-            },
-            orders::v1::Order());
+        return Method(md, service, &Service::GetOrder, call.get_order());
       case fuzz::OrderServiceCall::kListOrders:
-        return Read(
-            md, call.list_orders(),
-            [&](grpc::ServerContext* c, auto* out) {
-              grpc::Status s = service.ListOrders(c, &call.list_orders(), out);
-              if (s.ok() && !out->next_page_token().empty()) {
-                // The next page's token continues this query: accepted with the same filters.
-                orders::v1::ListOrdersRequest next = call.list_orders();
-                next.set_page_token(out->next_page_token());
-                Call again(md);
-                orders::v1::ListOrdersResponse page;
-                grpc::Status n = service.ListOrders(&again.context, &next, &page);
-                FUZZ_CHECK(n.ok(), "the next page's token was refused: %s",
-                           n.error_message().c_str());
-              }
-              return s;
-            },
-            orders::v1::ListOrdersResponse());
+        // The next page's token continues this query: accepted with the same filters.
+        return Method(md, service, &Service::ListOrders, call.list_orders(),
+                      [&](const grpc::Status& s, const orders::v1::ListOrdersResponse& page) {
+                        if (s.ok()) {
+                          fuzz::CheckNextPageAccepted(md, service, &Service::ListOrders,
+                                                      call.list_orders(), page);
+                        }
+                      });
       case fuzz::OrderServiceCall::kSetShippingAddress:
-        return Read(
-            md, call.set_shipping_address(),
-            [&](grpc::ServerContext* c, auto* out) {
-              return service.SetShippingAddress(c, &call.set_shipping_address(), out);
-            },
-            orders::v1::Order());
+        return Method(md, service, &Service::SetShippingAddress, call.set_shipping_address());
       case fuzz::OrderServiceCall::kGetOrderAnalytics:
-        return Read(
-            md, call.get_order_analytics(),
-            [&](grpc::ServerContext* c, auto* out) {
-              return service.GetOrderAnalytics(c, &call.get_order_analytics(), out);
-            },
-            orders::v1::OrderAnalytics());
+        return Method(md, service, &Service::GetOrderAnalytics, call.get_order_analytics());
       case fuzz::OrderServiceCall::REQUEST_NOT_SET:
         break;
     }
@@ -184,43 +122,6 @@ class Harness {
   }
 
  private:
-  template <typename Request, typename Invoke, typename Response>
-  grpc::Status Read(const fuzz::Metadata& md, const Request& request, Invoke invoke,
-                    Response response) {
-    return Once(md, request, invoke, &response);
-  }
-
-  template <typename Request, typename Invoke, typename Response>
-  grpc::Status Once(const fuzz::Metadata& md, const Request& request, Invoke& invoke,
-                    Response* response) {
-    Call call(md);
-    grpc::Status s = invoke(&call.context, response);
-    if (!s.ok()) {
-      fuzz::CheckRefusal(s);
-    } else {
-      FUZZ_CHECK(common::UnstorableTextFields(request).empty(), "unstorable text was accepted");
-    }
-    return s;
-  }
-
-  // A write: a success is answered again, identically, when the same call is made again.
-  template <typename Request, typename Invoke, typename Response>
-  grpc::Status Keyed(const fuzz::Metadata& md, const Request& request, Invoke invoke,
-                     Response original, bool idempotent_without_key = false) {
-    grpc::Status s = Once(md, request, invoke, &original);
-    if (!s.ok()) return s;
-    if (!idempotent_without_key) {
-      FUZZ_CHECK(KeyFollowsAlphabet(md), "a key outside the documented alphabet was accepted");
-    }
-    Response replay;
-    grpc::Status again = Once(md, request, invoke, &replay);
-    FUZZ_CHECK(again.ok(), "a replay was refused: %s", again.error_message().c_str());
-    FUZZ_CHECK(MessageDifferencer::Equals(original, replay),
-               "a replay answered differently:\n%s\n%s", original.DebugString().c_str(),
-               replay.DebugString().c_str());
-    return s;
-  }
-
   orders::MemoryOrderRepository repository_;
   orders::OrderLogic logic_;
   orders::OrderGrpcService open_;
@@ -230,14 +131,5 @@ class Harness {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  fuzz::OrderServiceCall call;
-  if (!call.ParseFromArray(data, static_cast<int>(size))) return -1;  // not a request: gRPC refuses
-  Harness harness;  // fresh state per input, so every run is reproducible on its own
-  int budget = 8;
-  for (const fuzz::OrderServiceCall& before : call.before()) {
-    if (budget-- == 0) break;
-    harness.Run(before);
-  }
-  harness.Run(call);
-  return 0;
+  return fuzz::RunCallWithHistory<fuzz::OrderServiceCall, Harness>(data, size);
 }

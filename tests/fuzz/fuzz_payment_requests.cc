@@ -17,13 +17,11 @@
 #include <string>
 
 #include "common/auth.h"
-#include "common/idempotency.h"
 #include "common/storable_text.h"
 #include "fuzz_input.pb.h"
+#include "fuzz_service_call.h"
 #include "fuzz_support.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/server_context.h"
-#include "grpcpp/test/server_context_test_spouse.h"
 #include "payment_service/faults.h"
 #include "payment_service/memory_ledger.h"
 #include "payment_service/payment_grpc_service.h"
@@ -32,36 +30,16 @@
 
 namespace {
 
-using google::protobuf::util::MessageDifferencer;
+using fuzz::KeyedMethod;
+using fuzz::Method;
+using fuzz::Read;
+using payment_service::ValidateCharge;
+using payment_service::ValidateRefund;
+using Service = payment_service::PaymentGrpcService;
 
 const common::TokenAuthenticator& Auth(bool tokens) {
-  static const auto* open = new common::TokenAuthenticator(*common::TokenAuthenticator::Parse(""));
-  static const auto* closed = new common::TokenAuthenticator(
-      *common::TokenAuthenticator::Parse("tok-a=orders-a,tok-b=orders-b"));
-  return tokens ? *closed : *open;
-}
-
-struct Call {
-  explicit Call(const fuzz::Metadata& metadata) : spouse(&context) {
-    for (const std::string& v : metadata.idempotency_key()) {
-      spouse.AddClientMetadata(common::kIdempotencyKeyHeader, v);
-    }
-    for (const std::string& v : metadata.authorization()) {
-      spouse.AddClientMetadata("authorization", v);
-    }
-  }
-  grpc::ServerContext context;
-  grpc::testing::ServerContextTestSpouse spouse;
-};
-
-bool KeyFollowsAlphabet(const fuzz::Metadata& metadata) {
-  if (metadata.idempotency_key_size() != 1) return false;
-  const std::string& key = metadata.idempotency_key(0);
-  if (key.empty() || key.size() > common::kMaxIdempotencyKeyLength) return false;
-  for (char c : key) {
-    if (c < 0x21 || c > 0x7e || c == ',') return false;
-  }
-  return true;
+  static const auto* authenticators = new fuzz::Authenticators("tok-a=orders-a,tok-b=orders-b");
+  return authenticators->Get(tokens);
 }
 
 // google.protobuf.Timestamp's documented range (timestamp.proto).
@@ -90,64 +68,36 @@ class Harness {
     const fuzz::Metadata& md = call.metadata();
     switch (call.request_case()) {
       case fuzz::PaymentServiceCall::kCharge:
-        return Keyed(
-            md, call.charge(),
-            [&](grpc::ServerContext* c, auto* out) {
-              grpc::Status s = service.Charge(c, &call.charge(), out);
-              FUZZ_CHECK(!s.ok() || payment_service::ValidateCharge(call.charge()).ok(),
-                         "an invalid charge was accepted");
-              return s;
-            },
-            payments::v1::Charge());
+        return KeyedMethod(md, service, &Service::Charge, call.charge(),
+                           [&](const grpc::Status& s, const auto&) {
+                             FUZZ_CHECK(!s.ok() || ValidateCharge(call.charge()).ok(),
+                                        "an invalid charge was accepted");
+                           });
       case fuzz::PaymentServiceCall::kRefund:
-        return Keyed(
-            md, call.refund(),
-            [&](grpc::ServerContext* c, auto* out) {
-              grpc::Status s = service.Refund(c, &call.refund(), out);
-              FUZZ_CHECK(!s.ok() || payment_service::ValidateRefund(call.refund()).ok(),
-                         "an invalid refund was accepted");
-              return s;
-            },
-            payments::v1::Refund());
+        return KeyedMethod(md, service, &Service::Refund, call.refund(),
+                           [&](const grpc::Status& s, const auto&) {
+                             FUZZ_CHECK(!s.ok() || ValidateRefund(call.refund()).ok(),
+                                        "an invalid refund was accepted");
+                           });
       case fuzz::PaymentServiceCall::kGetCharge:
-        return Read(
-            md, call.get_charge(),
-            [&](grpc::ServerContext* c, auto* out) {
-              return service.GetCharge(c, &call.get_charge(), out);
-            },
-            payments::v1::Charge());
+        return Method(md, service, &Service::GetCharge, call.get_charge());
       case fuzz::PaymentServiceCall::kListCharges: {
         const auto& list = call.list_charges();
-        return Read(
-            md, list,
-            [&](grpc::ServerContext* c, auto* out) {
-              grpc::Status s = service.ListCharges(c, &list, out);
-              if (s.ok() && list.has_created_after()) {
+        return Method(
+            md, service, &Service::ListCharges, list,
+            [&](const grpc::Status& s, const payments::v1::ListChargesResponse& page) {
+              if (!s.ok()) return;
+              if (list.has_created_after()) {
                 FUZZ_CHECK(
                     IsValidTimestamp(list.created_after()),
                     "created_after outside google.protobuf.Timestamp's range was accepted: %s",
                     list.created_after().ShortDebugString().c_str());
               }
-              if (s.ok() && !out->next_page_token().empty()) {
-                payments::v1::ListChargesRequest next = list;
-                next.set_page_token(out->next_page_token());
-                Call again(md);
-                payments::v1::ListChargesResponse page;
-                grpc::Status n = service.ListCharges(&again.context, &next, &page);
-                FUZZ_CHECK(n.ok(), "the next page's token was refused: %s",
-                           n.error_message().c_str());
-              }
-              return s;
-            },
-            payments::v1::ListChargesResponse());
+              fuzz::CheckNextPageAccepted(md, service, &Service::ListCharges, list, page);
+            });
       }
       case fuzz::PaymentServiceCall::kGetLedgerSummary:
-        return Read(
-            md, call.get_ledger_summary(),
-            [&](grpc::ServerContext* c, auto* out) {
-              return service.GetLedgerSummary(c, &call.get_ledger_summary(), out);
-            },
-            payments::v1::LedgerSummary());
+        return Method(md, service, &Service::GetLedgerSummary, call.get_ledger_summary());
       case fuzz::PaymentServiceCall::kSetFaults: {
         // A FaultInjector of its own: Payments never sleeps on a fuzzed latency.
         const auto& config = call.set_faults();
@@ -178,40 +128,6 @@ class Harness {
   }
 
  private:
-  template <typename Request, typename Invoke, typename Response>
-  grpc::Status Read(const fuzz::Metadata& md, const Request& request, Invoke invoke,
-                    Response response) {
-    return Once(md, request, invoke, &response);
-  }
-
-  template <typename Request, typename Invoke, typename Response>
-  grpc::Status Once(const fuzz::Metadata& md, const Request& request, Invoke& invoke,
-                    Response* response) {
-    Call call(md);
-    grpc::Status s = invoke(&call.context, response);
-    if (!s.ok()) {
-      fuzz::CheckRefusal(s);
-    } else {
-      FUZZ_CHECK(common::UnstorableTextFields(request).empty(), "unstorable text was accepted");
-    }
-    return s;
-  }
-
-  template <typename Request, typename Invoke, typename Response>
-  grpc::Status Keyed(const fuzz::Metadata& md, const Request& request, Invoke invoke,
-                     Response original) {
-    grpc::Status s = Once(md, request, invoke, &original);
-    if (!s.ok()) return s;
-    FUZZ_CHECK(KeyFollowsAlphabet(md), "a key outside the documented alphabet was accepted");
-    Response replay;
-    grpc::Status again = Once(md, request, invoke, &replay);
-    FUZZ_CHECK(again.ok(), "a replay was refused: %s", again.error_message().c_str());
-    FUZZ_CHECK(MessageDifferencer::Equals(original, replay),
-               "a replay answered differently:\n%s\n%s", original.DebugString().c_str(),
-               replay.DebugString().c_str());
-    return s;
-  }
-
   payment_service::MemoryLedger ledger_;
   payment_service::FaultInjector faults_;
   payment_service::FaultInjector admin_faults_;
@@ -224,14 +140,5 @@ class Harness {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  fuzz::PaymentServiceCall call;
-  if (!call.ParseFromArray(data, static_cast<int>(size))) return -1;
-  Harness harness;
-  int budget = 8;
-  for (const fuzz::PaymentServiceCall& before : call.before()) {
-    if (budget-- == 0) break;
-    harness.Run(before);
-  }
-  harness.Run(call);
-  return 0;
+  return fuzz::RunCallWithHistory<fuzz::PaymentServiceCall, Harness>(data, size);
 }

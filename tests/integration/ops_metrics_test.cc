@@ -14,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/support/ops_http.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/wait.h"
 
@@ -25,19 +26,18 @@ using testing_support::MetricSamples;
 using testing_support::MetricSum;
 using testing_support::Scrape;
 
+// grpc_server_handled_total of `method` answered with `code` (the gRPC code's name).
+double Handled(const MetricSamples& samples, const std::string& method, const std::string& code) {
+  return MetricSum(
+      samples, "grpc_server_handled_total",
+      {absl::StrCat("grpc_method=\"", method, "\""), absl::StrCat("grpc_code=\"", code, "\"")});
+}
+
 constexpr char kOrderToken[] = "tok-order-secret-4711";
 constexpr char kPaymentToken[] = "tok-payment-secret-0815";
 
 orders::v1::CreateOrderRequest AnOrder(const std::string& method = "pm_card_visa", int qty = 1) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("metrics-cust");
-  request.set_currency("USD");
-  request.set_payment_method(method);
-  auto* item = request.add_items();
-  item->set_sku("book");
-  item->set_quantity(qty);
-  item->set_unit_price_cents(1250);
-  return request;
+  return testing_support::OrderOf("metrics-cust", "USD", {{"book", qty, 1250}}, method);
 }
 
 std::string ReadFile(const std::string& path) {
@@ -132,12 +132,8 @@ TEST_F(OpsMetricsTest, SeriesAreServedAndMoveAsRpcsRun) {
   for (int64_t id : ids) EXPECT_EQ(Settled(id).status(), orders::v1::ORDER_STATUS_PAID);
 
   const MetricSamples after = Orders();
-  EXPECT_EQ(MetricSum(after, "grpc_server_handled_total",
-                      {"grpc_method=\"CreateOrder\"", "grpc_code=\"OK\""}),
-            7);
-  EXPECT_EQ(MetricSum(after, "grpc_server_handled_total",
-                      {"grpc_method=\"CreateOrder\"", "grpc_code=\"FAILED_PRECONDITION\""}),
-            1);
+  EXPECT_EQ(Handled(after, "CreateOrder", "OK"), 7);
+  EXPECT_EQ(Handled(after, "CreateOrder", "FAILED_PRECONDITION"), 1);
   EXPECT_EQ(MetricSum(after, "grpc_server_started_total", kCreate), 8);
   EXPECT_EQ(MetricSum(after, "grpc_server_handling_seconds_count", kCreate), 8);
   EXPECT_GT(MetricSum(after, "grpc_server_handling_seconds_sum", kCreate), 0);
@@ -149,9 +145,7 @@ TEST_F(OpsMetricsTest, SeriesAreServedAndMoveAsRpcsRun) {
   EXPECT_EQ(MetricSum(after, "idempotency_key_conflicts_total",
                       {"grpc_method=\"CreateOrder\"", "reason=\"IDEMPOTENCY_KEY_REUSED\""}),
             1);
-  EXPECT_GE(MetricSum(after, "grpc_server_handled_total",
-                      {"grpc_method=\"GetOrder\"", "grpc_code=\"OK\""}),
-            6);
+  EXPECT_GE(Handled(after, "GetOrder", "OK"), 6);
   EXPECT_EQ(MetricSum(after, "orders_relay_completed_total"), 6);
   EXPECT_GE(MetricSum(after, "orders_relay_claimed_total"), 8);  // the flaky card twice more
   EXPECT_GE(MetricSum(after, "orders_relay_rescheduled_total"), 2);
@@ -161,12 +155,8 @@ TEST_F(OpsMetricsTest, SeriesAreServedAndMoveAsRpcsRun) {
   EXPECT_GE(MetricSum(after, "db_pool_connections_open", {"pool=\"orders\""}), 1);
 
   const MetricSamples payments_after = Payments();
-  EXPECT_EQ(MetricSum(payments_after, "grpc_server_handled_total",
-                      {"grpc_method=\"Charge\"", "grpc_code=\"OK\""}),
-            6);
-  EXPECT_EQ(MetricSum(payments_after, "grpc_server_handled_total",
-                      {"grpc_method=\"Charge\"", "grpc_code=\"UNAVAILABLE\""}),
-            2);
+  EXPECT_EQ(Handled(payments_after, "Charge", "OK"), 6);
+  EXPECT_EQ(Handled(payments_after, "Charge", "UNAVAILABLE"), 2);
   EXPECT_EQ(MetricSum(payments_after, "payments_injected_faults_total", {"kind=\"flaky\""}), 2);
   EXPECT_GE(MetricSum(payments_after, "db_pool_connections_open", {"pool=\"payments\""}), 1);
 

@@ -10,6 +10,7 @@
 #include "client/orders_client.h"
 #include "gtest/gtest.h"
 #include "tests/support/ops_http.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
@@ -19,11 +20,7 @@ namespace {
 using testing_support::MetricSum;
 using testing_support::Scrape;
 
-int64_t Scalar(const std::string& db, const char* sql) {
-  auto value = testing_support::QueryScalar(db, sql);
-  EXPECT_TRUE(value.ok()) << value.status();
-  return value.ok() && !value->empty() ? std::stoll(*value) : -1;
-}
+constexpr auto& Scalar = testing_support::ScalarInt;
 
 TEST(OpsReplicasTest, ThousandOrdersThroughTwoApiReplicasAreChargedExactlyOnce) {
   testing_support::StackOptions options;
@@ -57,14 +54,8 @@ TEST(OpsReplicasTest, ThousandOrdersThroughTwoApiReplicasAreChargedExactlyOnce) 
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i; (i = next.fetch_add(1)) < kOrders;) {
-        orders::v1::CreateOrderRequest request;
-        request.set_customer_id(absl::StrCat("replica-cust-", i % 50));
-        request.set_currency("USD");
-        request.set_payment_method("pm_card_visa");
-        auto* item = request.add_items();
-        item->set_sku("widget");
-        item->set_quantity(1 + i % 3);
-        item->set_unit_price_cents(100 + i);
+        const auto request = testing_support::OrderOf(absl::StrCat("replica-cust-", i % 50), "USD",
+                                                      {{"widget", 1 + i % 3, 100 + i}});
         if (!(*client)->CreateOrder(request).ok()) failures.fetch_add(1);
       }
     });

@@ -13,6 +13,7 @@
 #include "grpcpp/support/validate_service_config.h"
 #include "gtest/gtest.h"
 #include "payments/v1/payments.grpc.pb.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 
 namespace {
@@ -48,14 +49,8 @@ TEST_F(OpsServiceConfigTest, DocumentedConfigIsAcceptedByARealChannelAndCallsSuc
   auto channel = ChannelWithConfig(stack_->order_addr(), json);
   auto stub = orders::v1::OrderService::NewStub(channel);
 
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("sc-cust");
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("mug");
-  item->set_quantity(2);
-  item->set_unit_price_cents(800);
+  const orders::v1::CreateOrderRequest request =
+      testing_support::OrderOf("sc-cust", "USD", {{"mug", 2, 800}});
   orders::v1::CreateOrderResponse created;
   auto context = common::NewClientContext({.idempotency_key = "service-config-1"});
   grpc::Status status = stub->CreateOrder(context.get(), request, &created);
@@ -85,12 +80,9 @@ TEST_F(OpsServiceConfigTest, DocumentedConfigIsAcceptedByARealChannelAndCallsSuc
 
 TEST_F(OpsServiceConfigTest, RetryPolicyRetriesATransientChargeWithTheSameKey) {
   const std::string json = ServiceConfigJson();
-  payments::v1::ChargeRequest request;
-  request.set_order_id(990001);
-  request.set_amount_cents(500);
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_flaky");  // UNAVAILABLE twice per key, then succeeds
-  request.set_customer_id("sc-cust");
+  // pm_card_flaky: UNAVAILABLE twice per key, then succeeds.
+  payments::v1::ChargeRequest request =
+      testing_support::ChargeOf(990001, 500, "pm_card_flaky", "USD", "sc-cust");
 
   // Without the config, the first answer is the caller's problem.
   auto plain = payments::v1::PaymentService::NewStub(

@@ -14,21 +14,14 @@
 #include "payments/v1/payments.grpc.pb.h"
 #include "tests/support/child_process.h"
 #include "tests/support/ops_http.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/wait.h"
 
 namespace {
 
 orders::v1::CreateOrderRequest AnOrder() {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("tls-cust");
-  request.set_currency("EUR");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("lamp");
-  item->set_quantity(1);
-  item->set_unit_price_cents(4200);
-  return request;
+  return testing_support::OrderOf("tls-cust", "EUR", {{"lamp", 1, 4200}});
 }
 
 class OpsTlsTest : public ::testing::Test {

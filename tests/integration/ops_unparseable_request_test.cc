@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "orders/v1/orders.pb.h"
 #include "payments/v1/payments.pb.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
@@ -58,14 +59,8 @@ TEST(UnparseableRequestTest, BothServicesRefuseBytesThatAreNotTheirRequestAndWri
   auto stack = ServiceStack::Start({});
   ASSERT_TRUE(stack.ok()) << stack.status();
 
-  orders::v1::CreateOrderRequest create;
-  create.set_customer_id("PLACEHOLDER");
-  create.set_currency("USD");
-  create.set_payment_method("pm_card_visa");
-  auto* item = create.add_items();
-  item->set_sku("book");
-  item->set_quantity(1);
-  item->set_unit_price_cents(100);
+  orders::v1::CreateOrderRequest create =
+      testing_support::OrderOf("PLACEHOLDER", "USD", {{"book", 1, 100}});
   const std::string create_method = "/orders.v1.OrderService/CreateOrder";
   ExpectNotParseable(CallRaw((*stack)->order_addr(), create_method, WithInvalidUtf8(create), "u-1"),
                      "orders.example");
@@ -79,11 +74,7 @@ TEST(UnparseableRequestTest, BothServicesRefuseBytesThatAreNotTheirRequestAndWri
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders"), "0");
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM idempotency_keys"), "0");
 
-  payments::v1::ChargeRequest charge;
-  charge.set_order_id(1);
-  charge.set_amount_cents(100);
-  charge.set_currency("USD");
-  charge.set_payment_method("PLACEHOLDER");
+  const payments::v1::ChargeRequest charge = testing_support::ChargeOf(1, 100, "PLACEHOLDER");
   ExpectNotParseable(CallRaw((*stack)->payment_addr(), "/payments.v1.PaymentService/Charge",
                              WithInvalidUtf8(charge), "p-1"),
                      "payments.example");

@@ -8,6 +8,7 @@
 #include "common/errors.h"
 #include "common/status_mapper.h"
 #include "gtest/gtest.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
@@ -18,14 +19,8 @@ using testing_support::ServiceStack;
 constexpr auto& Scalar = testing_support::ScalarOrError;
 
 int64_t CreateOrder(ServiceStack& stack, const std::string& key) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("cancel-customer");
-  request.set_currency("EUR");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("lamp");
-  item->set_quantity(1);
-  item->set_unit_price_cents(4200);
+  const orders::v1::CreateOrderRequest request =
+      testing_support::OrderOf("cancel-customer", "EUR", {{"lamp", 1, 4200}});
   auto context = common::NewClientContext({.idempotency_key = key});
   orders::v1::CreateOrderResponse response;
   grpc::Status status = stack.orders().CreateOrder(context.get(), request, &response);
@@ -94,12 +89,8 @@ TEST(CancelOrderTest, ReplaysNotFoundAlreadyCancelledAndRefundsThePaidCharge) {
       },
       absl::Seconds(10), "the charge to be refunded"));
   EXPECT_EQ(CapturedCents(**stack), 0);
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"),
-      "1");
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE status <> 'DONE'"),
-      "0");
+  EXPECT_EQ(testing_support::CountOutboxEvents((*stack)->order_db(), "REFUND"), "1");
+  EXPECT_EQ(testing_support::CountUnfinishedOutboxEvents((*stack)->order_db()), "0");
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT status FROM orders"), "4");
 }
 

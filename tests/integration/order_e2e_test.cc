@@ -7,6 +7,7 @@
 #include "common/errors.h"
 #include "common/status_mapper.h"
 #include "gtest/gtest.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
@@ -19,15 +20,7 @@ using testing_support::StackOptions;
 
 orders::v1::CreateOrderRequest OrderRequest(const std::string& method = "pm_card_visa",
                                             int quantity = 3) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("cust-e2e");
-  request.set_currency("USD");
-  request.set_payment_method(method);
-  auto* item = request.add_items();
-  item->set_sku("book");
-  item->set_quantity(quantity);
-  item->set_unit_price_cents(1250);
-  return request;
+  return testing_support::OrderOf("cust-e2e", "USD", {{"book", quantity, 1250}}, method);
 }
 
 struct CallResult {

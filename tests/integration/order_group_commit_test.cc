@@ -15,6 +15,8 @@
 #include "gtest/gtest.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
@@ -36,21 +38,9 @@ orders::v1::CreateOrderRequest Request(const std::string& customer, int items) {
   return request;
 }
 
-class GroupCommitTest : public ::testing::Test {
+class GroupCommitTest : public testing_support::OrdersDbTest {
  protected:
-  void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("group_commit");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
-    pool_ = std::make_unique<pg::Pool>(db_, 8);
-    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
-  }
-  std::string Scalar(const char* sql) { return testing_support::ScalarOrError(db_, sql); }
-
-  std::string db_;
-  std::unique_ptr<pg::Pool> pool_;
+  void SetUp() override { SetUpOrdersDb("group_commit", 8); }
 };
 
 TEST_F(GroupCommitTest, ConcurrentCreatesShareCommitsAndEachGetsItsOwnOrder) {

@@ -21,6 +21,8 @@
 #include "order_service/pg_outbox_store.h"
 #include "order_service/schema.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -96,17 +98,11 @@ AnswerWhenReleased(absl::Notification& in_call, absl::Notification& release) {
   };
 }
 
-class OutboxTest : public ::testing::Test {
+class OutboxTest : public testing_support::OrdersDbTest {
  protected:
   void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("outbox");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
     // Sessions of the code under test carry an application_name the assertions can select on.
-    pool_ = std::make_unique<pg::Pool>(db_ + " application_name=outbox_under_test", 16);
-    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+    ASSERT_NO_FATAL_FAILURE(SetUpOrdersDb("outbox", 16, " application_name=outbox_under_test"));
     repo_ = std::make_unique<PgOrderRepository>(*pool_);
     store_ = std::make_unique<PgOutboxStore>(*pool_);
     gateway_.answer = [](const auto& r) { return Succeeded(r); };
@@ -138,12 +134,8 @@ class OutboxTest : public ::testing::Test {
     return options;
   }
 
-  std::string Scalar(const char* sql) { return *testing_support::QueryScalar(db_, sql); }
-
   orders::v1::OrderStatus StatusOf(int64_t id) { return repo_->GetOrder("t", id)->status(); }
 
-  std::string db_;
-  std::unique_ptr<pg::Pool> pool_;
   std::unique_ptr<PgOrderRepository> repo_;
   std::unique_ptr<PgOutboxStore> store_;
   ScriptedGateway gateway_;
@@ -271,14 +263,10 @@ TEST_F(OutboxTest, ClaimsWithoutAnAnswerUseUpTheBudget) {
 // through one payment account: their order 1 must not share a payment key, or the second
 // would be "paid" with the first's charge and its cancel would refund the first's money.
 TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredChargeKey) {
-  auto other_db = testing_support::CreateTestDatabase("outbox_other");
-  ASSERT_TRUE(other_db.ok()) << other_db.status();
-  pg::Pool other_pool(*other_db, 2);
-  {
-    auto conn = other_pool.Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
-  }
+  ASSERT_OK_AND_ASSIGN(const std::string other_db,
+                       testing_support::CreateTestDatabase("outbox_other"));
+  pg::Pool other_pool(other_db, 2);
+  ASSERT_THAT(testing_support::MigrateOrders(other_pool), testing_support::IsOk());
   PgOrderRepository other_repo(other_pool);
   const int64_t here = CreateOrder("same-key");
   auto there = other_repo.CreateOrder({"t", "m", "same-key", "fp"}, Request(), 999,
@@ -288,13 +276,13 @@ TEST_F(OutboxTest, PaymentKeysDifferAcrossDeploymentsAndTheRefundNamesTheStoredC
 
   const std::string identity = Scalar("SELECT id FROM deployment_identity");
   const std::string other_identity =
-      *testing_support::QueryScalar(*other_db, "SELECT id FROM deployment_identity");
+      *testing_support::QueryScalar(other_db, "SELECT id FROM deployment_identity");
   EXPECT_EQ(identity.size(), 32u);
   EXPECT_NE(identity, other_identity);
   const std::string key = Scalar("SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'");
   EXPECT_EQ(key, ChargeKeyForOrder(identity, here));
   EXPECT_NE(key, *testing_support::QueryScalar(
-                     *other_db, "SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'"));
+                     other_db, "SELECT payment_key FROM outbox_events WHERE kind = 'CHARGE'"));
 
   // The refund names the key its charge was made under (stored with the CHARGE event), so a
   // later change of identity never points a refund at another charge.

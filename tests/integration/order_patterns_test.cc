@@ -14,11 +14,18 @@
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "order_service/analytics_projector.h"
+#include "tests/support/deprecated_fields.h"
+#include "tests/support/money.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
 namespace {
+
+using testing_support::AmountCents;
+using testing_support::MoneyTexts;
+using testing_support::PaidCents;
 
 using testing_support::ServiceStack;
 constexpr auto& Scalar = testing_support::ScalarOrError;
@@ -29,15 +36,7 @@ std::string ReasonOf(const grpc::Status& status) {
 
 orders::v1::CreateOrderRequest Order(const std::string& customer, int64_t cents,
                                      const std::string& method = "pm_card_visa") {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id(customer);
-  request.set_currency("JPY");
-  request.set_payment_method(method);
-  auto* item = request.add_items();
-  item->set_sku("tea");
-  item->set_quantity(1);
-  item->set_unit_price_cents(cents);
-  return request;
+  return testing_support::OrderOf(customer, "JPY", {{"tea", 1, cents}}, method);
 }
 
 orders::v1::PutImportChunkRequest Chunk(const std::string& import_id, int index, int orders) {
@@ -244,27 +243,11 @@ TEST(AnalyticsTest, ProjectionIsEventuallyConsistentAndAppliesEachEventOnce) {
   EXPECT_EQ(Analytics(**stack, "nobody").order_count(), 0);
 }
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& t : totals) {
-    out.push_back(absl::StrCat(t.currency(), " ", t.amount_minor_units()));
-  }
-  return out;
-}
-
 orders::v1::CreateOrderRequest InCurrency(orders::v1::CreateOrderRequest request,
                                           const std::string& currency) {
   request.set_currency(currency);
   return request;
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t PaidCents(const orders::v1::OrderAnalytics& a) { return a.paid_cents(); }
-int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
-#pragma GCC diagnostic pop
 
 // Issue 12, case 6, end to end: a customer paid JPY 500 and USD 1250 got paid_cents 1750.
 // as_of is a watermark by the database's clock: while an event waits to be projected, as_of is
@@ -322,7 +305,7 @@ TEST(AnalyticsTest, PaidMoneyIsPerCurrencyAndNeverOneMixedSum) {
       testing_support::Eventually([&] { return Analytics(**stack, "gina").paid_count() == 2; },
                                   absl::Seconds(10), "the projection to count both payments"));
   const orders::v1::OrderAnalytics gina = Analytics(**stack, "gina");
-  EXPECT_THAT(Texts(gina.paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(gina.paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(PaidCents(gina), 0) << "JPY 500 + USD 1250 is not 1750 of anything";
   ASSERT_TRUE(
       testing_support::Eventually([&] { return Analytics(**stack, "hal").paid_count() == 1; },
@@ -350,12 +333,12 @@ TEST(ImportTest, SummaryTotalsArePerCurrency) {
   *chunk.add_orders() = InCurrency(Order("ivy", 1000), "JPY");
   orders::v1::ImportChunk stored;
   ASSERT_TRUE(Put(**stack, chunk, &stored).status.ok());
-  EXPECT_THAT(Texts(stored.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(stored.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
   orders::v1::ImportSummary summary;
   Call committed = Commit(**stack, "cur-imp", 1, &summary);
   ASSERT_TRUE(committed.status.ok()) << committed.status.error_message();
   EXPECT_EQ(summary.order_count(), 2);
-  EXPECT_THAT(Texts(summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
   EXPECT_EQ(AmountCents(summary), 0) << "not 2000";
   orders::v1::ImportSummary replay;
   ASSERT_TRUE(Commit(**stack, "cur-imp", 1, &replay).status.ok());
@@ -450,9 +433,7 @@ TEST(TenancyTest, AnotherTenantSeesNotFoundAndChangesNothing) {
   ASSERT_TRUE((*stack)->orders().GetOrder(as("tok-a").get(), get, &order).ok());
   EXPECT_NE(order.status(), orders::v1::ORDER_STATUS_CANCELLED);
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT count(*) FROM orders WHERE tenant = 'acme'"), "1");
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"),
-      "0");
+  EXPECT_EQ(testing_support::CountOutboxEvents((*stack)->order_db(), "REFUND"), "0");
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include "order_service/reconciler.h"
 #include "order_service/schema.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
@@ -34,16 +36,10 @@ class LedgerGateway : public PaymentGateway {
   absl::StatusOr<std::vector<payments::v1::Charge>> ListAllCharges() override { return charges; }
 };
 
-class ReconcileTest : public ::testing::Test {
+class ReconcileTest : public testing_support::OrdersDbTest {
  protected:
   void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("reconcile");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
-    pool_ = std::make_unique<pg::Pool>(db_, 4);
-    auto conn = pool_->Acquire(absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(conn.ok());
-    ASSERT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+    ASSERT_NO_FATAL_FAILURE(SetUpOrdersDb("reconcile", 4));
     repo_ = std::make_unique<PgOrderRepository>(*pool_);
     outbox_ = std::make_unique<PgOutboxStore>(*pool_);
     store_ = std::make_unique<PgReconcileStore>(*pool_);
@@ -92,17 +88,13 @@ class ReconcileTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : orders::v1::ReconcileReport();
   }
-  std::string Scalar(const std::string& sql) {
-    return *testing_support::QueryScalar(db_, sql.c_str());
-  }
   int64_t Mismatches(const orders::v1::ReconcileReport& r) {
     return r.order_not_paid_charge_succeeded() + r.cancelled_order_holds_money() +
            r.charge_without_order() + r.amount_or_currency_mismatch() +
            r.paid_order_without_charge();
   }
 
-  std::string db_, identity_;
-  std::unique_ptr<pg::Pool> pool_;
+  std::string identity_;
   std::unique_ptr<PgOrderRepository> repo_;
   std::unique_ptr<PgOutboxStore> outbox_;
   std::unique_ptr<PgReconcileStore> store_;

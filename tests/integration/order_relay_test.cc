@@ -28,14 +28,8 @@ int CreateOrders(ServiceStack& stack, int count, int threads, const std::string&
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       for (int i = next++; i < count; i = next++) {
-        orders::v1::CreateOrderRequest request;
-        request.set_customer_id(absl::StrCat(prefix, i % 50));
-        request.set_currency("USD");
-        request.set_payment_method("pm_card_visa");
-        auto* item = request.add_items();
-        item->set_sku("sku");
-        item->set_quantity(1 + i % 3);
-        item->set_unit_price_cents(100 + i);
+        const auto request = testing_support::OrderOf(absl::StrCat(prefix, i % 50), "USD",
+                                                      {{"sku", 1 + i % 3, 100 + i}});
         const std::string key = absl::StrCat(prefix, "-", i);
         for (int attempt = 0; attempt < 5; ++attempt) {
           auto context =

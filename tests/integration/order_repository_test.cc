@@ -17,21 +17,23 @@
 #include "order_service/memory_order_repository.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/schema.h"
+#include "tests/support/deprecated_fields.h"
+#include "tests/support/money.h"
+#include "tests/support/order_builders.h"
+#include "tests/support/order_db.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace orders {
 namespace {
 
+using testing_support::AmountCents;
+using testing_support::CancelledCents;
+using testing_support::MoneyTexts;
+
 orders::v1::CreateOrderRequest Request(int quantity = 2) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("cust");
-  request.set_currency("EUR");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("sku-\"quoted\"\\back");  // survives the array parameter
-  item->set_quantity(quantity);
-  item->set_unit_price_cents(250);
-  return request;
+  // The SKU's quotes and backslash survive the array parameter.
+  return testing_support::OrderOf("cust", "EUR", {{"sku-\"quoted\"\\back", quantity, 250}});
 }
 
 IdempotencyScope Scope(const std::string& key, const std::string& fingerprint,
@@ -271,15 +273,6 @@ TEST_P(OrderRepositoryTest, ImportIdsAreOneBlockWhileOtherOrdersAreCreated) {
   if (GetParam().name == "Postgres") EXPECT_GT(during, 64);
 }
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& t : totals) {
-    out.push_back(t.currency() + " " + std::to_string(t.amount_minor_units()));
-  }
-  return out;
-}
-
 orders::v1::CreateOrderRequest Priced(const std::string& customer, const std::string& currency,
                                       int64_t minor_units) {
   orders::v1::CreateOrderRequest request = Request(1);
@@ -288,13 +281,6 @@ orders::v1::CreateOrderRequest Priced(const std::string& customer, const std::st
   request.mutable_items(0)->set_unit_price_cents(minor_units);
   return request;
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t CancelledCents(const orders::v1::OrderAnalytics& a) { return a.cancelled_cents(); }
-int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
-#pragma GCC diagnostic pop
 
 // Issue 12, case 6: a customer with JPY 500 and USD 1250 had "1750"; an import of USD 1000 and
 // JPY 1000 reported 2000. Both stores keep money per currency and answer the same.
@@ -320,11 +306,11 @@ TEST_P(OrderRepositoryTest, AnalyticsAndImportMoneyIsPerCurrency) {
   auto mixed = repo_->GetAnalytics("t1", "mixed");
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   EXPECT_EQ(mixed->cancelled_count(), 2);
-  EXPECT_THAT(Texts(mixed->cancelled_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(CancelledCents(*mixed), 0);
   auto single = repo_->GetAnalytics("t1", "single");
   ASSERT_TRUE(single.ok());
-  EXPECT_THAT(Texts(single->cancelled_totals()), ::testing::ElementsAre("JPY 700"));
+  EXPECT_THAT(MoneyTexts(single->cancelled_totals()), ::testing::ElementsAre("JPY 700"));
   EXPECT_EQ(CancelledCents(*single), 700);
 
   orders::v1::PutImportChunkRequest chunk;
@@ -333,10 +319,11 @@ TEST_P(OrderRepositoryTest, AnalyticsAndImportMoneyIsPerCurrency) {
   *chunk.add_orders() = Priced("erin", "JPY", 1000);
   auto put = Put(chunk);
   ASSERT_TRUE(put.ok()) << put.status();
-  EXPECT_THAT(Texts(put->chunk.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(put->chunk.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
   auto committed = repo_->CommitImport("t1", "imp", 1, Deadline());
   ASSERT_TRUE(committed.ok()) << committed.status();
-  EXPECT_THAT(Texts(committed->summary.totals()), ::testing::ElementsAre("JPY 1000", "USD 1000"));
+  EXPECT_THAT(MoneyTexts(committed->summary.totals()),
+              ::testing::ElementsAre("JPY 1000", "USD 1000"));
   EXPECT_EQ(AmountCents(committed->summary), 0) << "not 2000";
 }
 
@@ -344,9 +331,7 @@ std::unique_ptr<OrderRepository> MakePg(std::unique_ptr<pg::Pool>& pool) {
   auto db = testing_support::CreateTestDatabase("orders_repo");
   EXPECT_TRUE(db.ok()) << db.status();
   pool = std::make_unique<pg::Pool>(*db, 20);
-  auto conn = pool->Acquire(absl::Now() + absl::Seconds(10));
-  EXPECT_TRUE(conn.ok()) << conn.status();
-  EXPECT_TRUE(pg::Migrate(**conn, "orders", OrderMigrations()).ok());
+  EXPECT_THAT(testing_support::MigrateOrders(*pool), testing_support::IsOk());
   return std::make_unique<PgOrderRepository>(*pool);
 }
 
@@ -461,12 +446,12 @@ INSERT INTO customer_analytics (tenant, customer_id, order_count, paid_count,
   PgOrderRepository repo(pool);
   auto mixed = repo.GetAnalytics("t", "mixed");
   ASSERT_TRUE(mixed.ok()) << mixed.status();
-  EXPECT_THAT(Texts(mixed->paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1650"));
-  EXPECT_THAT(Texts(mixed->cancelled_totals()), ::testing::ElementsAre("EUR 200", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(mixed->paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1650"));
+  EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ::testing::ElementsAre("EUR 200", "USD 1250"));
   EXPECT_EQ(mixed->paid_count(), 3);
   auto single = repo.GetAnalytics("t", "single");
   ASSERT_TRUE(single.ok());
-  EXPECT_THAT(Texts(single->paid_totals()), ::testing::ElementsAre("USD 1000"));
+  EXPECT_THAT(MoneyTexts(single->paid_totals()), ::testing::ElementsAre("USD 1000"));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   EXPECT_EQ(single->paid_cents(), 1000);

@@ -11,6 +11,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "orders/v1/orders.grpc.pb.h"
+#include "tests/support/order_builders.h"
 #include "tests/support/service_stack.h"
 #include "tests/support/test_db.h"
 
@@ -29,15 +30,7 @@ std::vector<std::string> FieldsOf(const grpc::Status& status) {
 }
 
 orders::v1::CreateOrderRequest Order(const std::string& customer) {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id(customer);
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("book");
-  item->set_quantity(1);
-  item->set_unit_price_cents(1250);
-  return request;
+  return testing_support::OrderOf(customer, "USD", {{"book", 1, 1250}});
 }
 
 int64_t Create(ServiceStack& stack, const std::string& key,
@@ -74,12 +67,8 @@ TEST(TextTest, CancelReasonWithANulIsRefusedAndTheOrderIsUntouched) {
   ExpectRefused(Cancel(**stack, id, "changed\0mind"s, "cancel-1", &response), {"reason"});
   EXPECT_EQ(Scalar((*stack)->order_db(), "SELECT status <> 4 AND cancel_reason = '' FROM orders"),
             "t");
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM outbox_events WHERE kind = 'REFUND'"),
-      "0");
-  EXPECT_EQ(
-      Scalar((*stack)->order_db(), "SELECT count(*) FROM idempotency_keys WHERE key = 'cancel-1'"),
-      "0");
+  EXPECT_EQ(testing_support::CountOutboxEvents((*stack)->order_db(), "REFUND"), "0");
+  EXPECT_EQ(testing_support::CountIdempotencyKeys((*stack)->order_db(), "cancel-1"), "0");
 
   // 500 characters of any script is a valid reason (1,500 bytes), stored and answered verbatim.
   std::string reason;

@@ -19,23 +19,25 @@
 #include "payment_service/memory_ledger.h"
 #include "payment_service/payments.h"
 #include "payment_service/pg_ledger.h"
+#include "tests/support/deprecated_fields.h"
+#include "tests/support/money.h"
+#include "tests/support/order_builders.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 
 namespace payment_service {
 namespace {
+
+using testing_support::AmountCents;
+using testing_support::CapturedCents;
+using testing_support::MoneyTexts;
 
 using payments::v1::ChargeRequest;
 using payments::v1::ChargeStatus;
 using payments::v1::RefundRequest;
 
 ChargeRequest Req(int64_t order_id, int64_t amount, const std::string& method = "pm_card_visa") {
-  ChargeRequest request;
-  request.set_order_id(order_id);
-  request.set_amount_cents(amount);
-  request.set_currency("USD");
-  request.set_payment_method(method);
-  request.set_customer_id("cust-1");
-  return request;
+  return testing_support::ChargeOf(order_id, amount, method, "USD", "cust-1");
 }
 
 RefundRequest RefundOf(const std::string& charge_key) {
@@ -74,9 +76,7 @@ class LedgerSuite : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "memory") {
       ledger_ = std::make_unique<MemoryLedger>();
     } else {
-      absl::StatusOr<std::string> db = testing_support::CreateTestDatabase("pay_ledger");
-      ASSERT_TRUE(db.ok()) << db.status();
-      conninfo_ = *db;
+      ASSERT_OK_AND_ASSIGN(conninfo_, testing_support::CreateTestDatabase("pay_ledger"));
       pool_ = std::make_unique<pg::Pool>(conninfo_, 12);
       absl::StatusOr<std::unique_ptr<PgLedger>> ledger = PgLedger::Open(pool_.get());
       ASSERT_TRUE(ledger.ok()) << ledger.status();
@@ -376,15 +376,6 @@ TEST_P(LedgerSuite, SummaryCountsAndSumsPerStatus) {
   std::printf("[figures] %s: summary %s\n", GetParam().c_str(), summary.ShortDebugString().c_str());
 }
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<payments::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& t : totals) {
-    out.push_back(absl::StrCat(t.currency(), " ", t.amount_minor_units()));
-  }
-  return out;
-}
-
 const payments::v1::LedgerSummary::Bucket& BucketOf(const payments::v1::LedgerSummary& summary,
                                                     ChargeStatus status) {
   for (const auto& b : summary.buckets()) {
@@ -392,13 +383,6 @@ const payments::v1::LedgerSummary::Bucket& BucketOf(const payments::v1::LedgerSu
   }
   return payments::v1::LedgerSummary::Bucket::default_instance();
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t CapturedCents(const payments::v1::LedgerSummary& s) { return s.captured_cents(); }
-int64_t AmountCents(const payments::v1::LedgerSummary::Bucket& b) { return b.amount_cents(); }
-#pragma GCC diagnostic pop
 
 // Issue 12, case 6: the summary added amounts of different currencies into one number (JPY 500
 // and USD 1250 held "1750"). Sums are per currency, in minor units, the same in both stores.
@@ -417,16 +401,16 @@ TEST_P(LedgerSuite, SummarySumsPerCurrencyAndNeverAcrossCurrencies) {
   ASSERT_TRUE(Refund("r2", "never-charged").ok());  // a tombstone: no currency, no money
 
   payments::v1::LedgerSummary summary = Summary();
-  EXPECT_THAT(Texts(summary.captured_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(summary.captured_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(CapturedCents(summary), 0) << "two currencies have no single sum";
   const auto& succeeded = BucketOf(summary, payments::v1::CHARGE_STATUS_SUCCEEDED);
   EXPECT_EQ(succeeded.count(), 2);
-  EXPECT_THAT(Texts(succeeded.totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(succeeded.totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(AmountCents(succeeded), 0);
   const auto& refunded = BucketOf(summary, payments::v1::CHARGE_STATUS_REFUNDED);
-  EXPECT_THAT(Texts(refunded.totals()), ::testing::ElementsAre("JPY 700"));
+  EXPECT_THAT(MoneyTexts(refunded.totals()), ::testing::ElementsAre("JPY 700"));
   EXPECT_EQ(AmountCents(refunded), 700);
-  EXPECT_THAT(Texts(BucketOf(summary, payments::v1::CHARGE_STATUS_DECLINED).totals()),
+  EXPECT_THAT(MoneyTexts(BucketOf(summary, payments::v1::CHARGE_STATUS_DECLINED).totals()),
               ::testing::ElementsAre("EUR 900"));
   const auto& voided = BucketOf(summary, payments::v1::CHARGE_STATUS_VOIDED);
   EXPECT_EQ(voided.count(), 1);
@@ -435,7 +419,7 @@ TEST_P(LedgerSuite, SummarySumsPerCurrencyAndNeverAcrossCurrencies) {
   // Net of refunds: refunding the USD charge leaves only yen held.
   ASSERT_TRUE(Refund("r3", "usd").ok());
   summary = Summary();
-  EXPECT_THAT(Texts(summary.captured_totals()), ::testing::ElementsAre("JPY 500"));
+  EXPECT_THAT(MoneyTexts(summary.captured_totals()), ::testing::ElementsAre("JPY 500"));
   EXPECT_EQ(CapturedCents(summary), 500);
   EXPECT_EQ(summary.refund_count(), 2);
 }
@@ -573,28 +557,35 @@ TEST_P(LedgerSuite, ReaperFreesOldRefundKeysButChargesStay) {
 // PostgreSQL only: a key held by a running transaction makes a second request wait, and when the
 // wait would outlast its deadline it gets ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo.
 // (The memory ledger holds no lock across calls; its serialisation is tested above.)
-class PostgresLedgerSuite : public LedgerSuite {};
+class PostgresLedgerSuite : public LedgerSuite {
+ protected:
+  // A session of its own that began a transaction and ran `query` with $1 = `key`, so it holds
+  // what that locks or inserted until its COMMIT or ROLLBACK.
+  void HoldInTransaction(const pg::Query& query, const std::string& key,
+                         std::unique_ptr<pg::Connection>* session) {
+    ASSERT_OK_AND_ASSIGN(*session, pg::Connection::Open(conninfo_));
+    ASSERT_THAT((*session)->ExecScript("BEGIN"), testing_support::IsOk());
+    ASSERT_THAT((*session)->Exec(query, {key}), testing_support::IsOk());
+  }
+  // A Charge under `key` whose deadline (300 ms) runs out while that session holds the key.
+  absl::StatusOr<ChargeOutcome> ChargeBlockedBy(const std::string& key) {
+    return payments_->Charge({"alice", key}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
+  }
+};
 
 TEST_P(PostgresLedgerSuite, KeyHeldPastTheDeadlineIsInUse) {
   ASSERT_TRUE(Charge("held", Req(1, 100)).ok());
-  absl::StatusOr<std::unique_ptr<pg::Connection>> holder = pg::Connection::Open(conninfo_);
-  ASSERT_TRUE(holder.ok());
-  ASSERT_TRUE((*holder)->ExecScript("BEGIN").ok());
-  ASSERT_TRUE((*holder)
-                  ->Exec(pg::Query{"test_hold",
-                                   "SELECT id FROM charges WHERE charge_key = $1 "
-                                   "FOR UPDATE"},
-                         {"held"})
-                  .ok());
+  std::unique_ptr<pg::Connection> holder;
+  ASSERT_NO_FATAL_FAILURE(HoldInTransaction(
+      {"test_hold", "SELECT id FROM charges WHERE charge_key = $1 FOR UPDATE"}, "held", &holder));
   const absl::Time start = absl::Now();
-  absl::StatusOr<ChargeOutcome> blocked =
-      payments_->Charge({"alice", "held"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
+  absl::StatusOr<ChargeOutcome> blocked = ChargeBlockedBy("held");
   const absl::Duration waited = absl::Now() - start;
-  EXPECT_EQ(blocked.status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(Reason(blocked.status()), "IDEMPOTENCY_KEY_IN_USE");
+  EXPECT_THAT(blocked,
+              testing_support::StatusIs(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE"));
   EXPECT_TRUE(blocked.status().GetPayload(common::kRetryInfoUrl).has_value());
   EXPECT_LT(waited, absl::Seconds(2));
-  ASSERT_TRUE((*holder)->ExecScript("COMMIT").ok());
+  ASSERT_TRUE(holder->ExecScript("COMMIT").ok());
   absl::StatusOr<ChargeOutcome> after = Charge("held", Req(1, 100));
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->replayed);
@@ -606,19 +597,13 @@ TEST_P(PostgresLedgerSuite, KeyHeldPastTheDeadlineIsInUse) {
 // unique key; past the deadline that is IDEMPOTENCY_KEY_IN_USE. If the first then rolls back
 // (nothing was stored), the key is free and the retry is a first request.
 TEST_P(PostgresLedgerSuite, UncommittedFirstRequestBlocksThenRollsBack) {
-  absl::StatusOr<std::unique_ptr<pg::Connection>> first = pg::Connection::Open(conninfo_);
-  ASSERT_TRUE(first.ok());
-  ASSERT_TRUE((*first)->ExecScript("BEGIN").ok());
-  ASSERT_TRUE((*first)
-                  ->Exec(pg::Query{"test_pending",
-                                   "INSERT INTO charges (caller, charge_key, status)"
-                                   " VALUES ('alice', $1, 'PENDING')"},
-                         {"pending"})
-                  .ok());
-  absl::StatusOr<ChargeOutcome> blocked =
-      payments_->Charge({"alice", "pending"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
-  EXPECT_EQ(blocked.status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(Reason(blocked.status()), "IDEMPOTENCY_KEY_IN_USE");
+  std::unique_ptr<pg::Connection> first;
+  ASSERT_NO_FATAL_FAILURE(HoldInTransaction({"test_pending",
+                                             "INSERT INTO charges (caller, charge_key, status)"
+                                             " VALUES ('alice', $1, 'PENDING')"},
+                                            "pending", &first));
+  EXPECT_THAT(ChargeBlockedBy("pending"),
+              testing_support::StatusIs(absl::StatusCode::kAborted, "IDEMPOTENCY_KEY_IN_USE"));
   // Another caller's same key is not blocked by it.
   absl::StatusOr<ChargeOutcome> bob =
       payments_->Charge({"bob", "pending"}, Req(1, 100), absl::Now() + absl::Milliseconds(300));
@@ -627,7 +612,7 @@ TEST_P(PostgresLedgerSuite, UncommittedFirstRequestBlocksThenRollsBack) {
   // The retry waits for the first, which rolls back meanwhile; the retry then charges.
   std::thread rollback([&] {
     absl::SleepFor(absl::Milliseconds(200));
-    EXPECT_TRUE((*first)->ExecScript("ROLLBACK").ok());
+    EXPECT_TRUE(first->ExecScript("ROLLBACK").ok());
   });
   const absl::Time start = absl::Now();
   absl::StatusOr<ChargeOutcome> retry = Charge("pending", Req(1, 100));

@@ -30,6 +30,9 @@
 #include "gtest/gtest.h"
 #include "payments/v1/payments.grpc.pb.h"
 #include "tests/support/child_process.h"
+#include "tests/support/order_builders.h"
+#include "tests/support/reflection.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -42,13 +45,7 @@ constexpr char kTokenA[] = "tok-alice";
 constexpr char kTokenB[] = "tok-bob";
 
 ChargeRequest Req(int64_t order_id, int64_t amount, const std::string& method = "pm_card_visa") {
-  ChargeRequest request;
-  request.set_order_id(order_id);
-  request.set_amount_cents(amount);
-  request.set_currency("USD");
-  request.set_payment_method(method);
-  request.set_customer_id("cust-it");
-  return request;
+  return testing_support::ChargeOf(order_id, amount, method, "USD", "cust-it");
 }
 
 // Money held, in the one currency these tests charge in (LedgerSummary.captured_totals).
@@ -182,9 +179,7 @@ class PaymentServer {
 class PaymentServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = testing_support::CreateTestDatabase("pay_svc");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *db;
+    ASSERT_OK_AND_ASSIGN(db_, testing_support::CreateTestDatabase("pay_svc"));
   }
 
   void StartServer(const std::vector<std::string>& extra_args = {},
@@ -212,21 +207,7 @@ TEST_F(PaymentServiceTest, HealthIsServingAndReflectionListsTheServices) {
   StartServer();
   EXPECT_EQ(server_->Health(), grpc::health::v1::HealthCheckResponse::SERVING);
 
-  namespace reflection = grpc::reflection::v1alpha;
-  auto stub = reflection::ServerReflection::NewStub(
-      grpc::CreateChannel(server_->addr(), grpc::InsecureChannelCredentials()));
-  auto context = common::NewClientContext({});
-  auto stream = stub->ServerReflectionInfo(context.get());
-  reflection::ServerReflectionRequest request;
-  request.set_list_services("");
-  ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
-  std::set<std::string> names;
-  reflection::ServerReflectionResponse response;
-  while (stream->Read(&response)) {
-    for (const auto& s : response.list_services_response().service()) names.insert(s.name());
-  }
-  EXPECT_TRUE(stream->Finish().ok());
+  const std::set<std::string> names = testing_support::ListServices(server_->addr());
   EXPECT_TRUE(names.contains("payments.v1.PaymentService"));
   EXPECT_TRUE(names.contains("payments.v1.PaymentFaultAdmin"));
   EXPECT_TRUE(names.contains("grpc.health.v1.Health"));

@@ -26,11 +26,7 @@ namespace {
 
 constexpr int kServerPoolSize = 3;  // default_pool_size in deploy/local/pgbouncer.sh's use
 
-int64_t Scalar(const std::string& db, const char* sql) {
-  auto value = testing_support::QueryScalar(db, sql);
-  EXPECT_TRUE(value.ok()) << value.status();
-  return value.ok() && !value->empty() ? std::stoll(*value) : -1;
-}
+constexpr auto& Scalar = testing_support::ScalarInt;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -15,8 +15,10 @@
 #include "tests/support/health.h"
 #include "tests/support/ops_http.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_load.h"
 #include "tests/support/private_cluster.h"
 #include "tests/support/service_stack.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -26,12 +28,6 @@ using grpc::health::v1::HealthCheckResponse;
 using testing_support::HealthOf;
 using testing_support::MetricSum;
 using testing_support::Scrape;
-
-int64_t Scalar(const std::string& db, const char* sql) {
-  auto value = testing_support::QueryScalar(db, sql);
-  EXPECT_TRUE(value.ok()) << value.status();
-  return value.ok() && !value->empty() ? std::stoll(*value) : -1;
-}
 
 double CreateOrderAnswers(int metrics_port, const char* code) {
   return MetricSum(Scrape(metrics_port), "grpc_server_handled_total",
@@ -45,55 +41,17 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
   options.cluster_conninfo = (*cluster)->conninfo();
   options.metrics = true;
   options.order_args = {"--log_rpcs=false"};
-  auto stack = testing_support::ServiceStack::Start(options);
-  ASSERT_TRUE(stack.ok()) << stack.status();
-  auto& s = **stack;
-  ASSERT_TRUE(testing_support::Eventually(
-      [&] { return HealthOf(s.order_addr(), "") == HealthCheckResponse::SERVING; },
-      absl::Seconds(5), "order_service ready"));
-
-  orders_client::ClientOptions client_options;
-  client_options.target = s.order_addr();
-  client_options.max_attempts = 0;  // until the overall deadline
-  client_options.overall_timeout = absl::Seconds(60);
-  client_options.backoff = {absl::Milliseconds(50), absl::Milliseconds(500), 2.0};
-  auto client = orders_client::OrdersClient::Create(client_options);
-  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_OK_AND_ASSIGN(auto stack, testing_support::ServiceStack::Start(options));
+  auto& s = *stack;
+  ASSERT_OK_AND_ASSIGN(auto client, testing_support::RetryingClientOnceReady(s.order_addr()));
 
   constexpr int kThreads = 8, kBefore = 40, kAfter = 40;
-  std::atomic<int> done{0}, refused{0}, retried_calls{0}, extra_attempts{0};
-  std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::vector<int64_t> ids;
-  std::vector<std::string> errors;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; !stop.load(); ++i) {
-        orders_client::CallInfo info;
-        auto order = (*client)->CreateOrder(
-            testing_support::OneItemOrder(absl::StrCat("ro-", t), 100 + i), {.info = &info});
-        if (info.attempts > 1) {
-          retried_calls.fetch_add(1);
-          extra_attempts.fetch_add(info.attempts - 1);
-        }
-        std::lock_guard<std::mutex> lock(mu);
-        if (order.ok()) {
-          ids.push_back(order->id());
-        } else {
-          refused.fetch_add(1);
-          errors.push_back(order.status().ToString());
-        }
-        done.fetch_add(1);
-      }
-    });
-  }
+  testing_support::OrderLoad load(*client, kThreads, "ro-");
 
   // The fault starts after kBefore orders and lasts until the service has answered UNAVAILABLE
   // at least 20 times and readiness has said NOT_SERVING, and for at least the 6 s of the blip
   // in issue 13.
-  ASSERT_TRUE(testing_support::Eventually([&] { return done.load() >= kBefore; }, absl::Seconds(30),
-                                          "orders before the fault"));
+  ASSERT_TRUE(load.AnsweredWithin(0, kBefore, absl::Seconds(30), "orders before the fault"));
   ASSERT_TRUE((*cluster)->Exec("ALTER SYSTEM SET default_transaction_read_only = on").ok());
   ASSERT_TRUE((*cluster)->Exec("SELECT pg_reload_conf()").ok());
   const absl::Time fault_start = absl::Now();
@@ -107,7 +65,7 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
                CreateOrderAnswers(s.order_metrics_port(), "UNAVAILABLE") - unavailable_before >= 20;
       },
       absl::Seconds(30), "UNAVAILABLE answers and readiness NOT_SERVING while read-only");
-  const int done_at_fault_end = done.load();
+  const int done_at_fault_end = load.done();
   ASSERT_TRUE((*cluster)->Exec("ALTER SYSTEM RESET default_transaction_read_only").ok());
   ASSERT_TRUE((*cluster)->Exec("SELECT pg_reload_conf()").ok());
   const absl::Duration read_only_for = absl::Now() - fault_start;
@@ -118,32 +76,25 @@ TEST(PgReadOnlyTest, ReadOnlyPrimaryUnderLoadRefusesNothingNonRetryablyAndEveryO
   EXPECT_TRUE(testing_support::Eventually(
       [&] { return HealthOf(s.order_addr(), "") == HealthCheckResponse::SERVING; },
       absl::Seconds(10), "order_service ready again"));
-  EXPECT_TRUE(testing_support::Eventually([&] { return done.load() >= done_at_fault_end + kAfter; },
-                                          absl::Seconds(60), "orders after the fault"));
-  stop = true;
-  for (auto& t : threads) t.join();
+  EXPECT_TRUE(
+      load.AnsweredWithin(done_at_fault_end, kAfter, absl::Seconds(60), "orders after the fault"));
+  load.Stop();
 
-  EXPECT_EQ(refused.load(), 0) << (errors.empty() ? "" : errors.front());
-  EXPECT_GT(retried_calls.load(), 0);
+  EXPECT_EQ(load.refused(), 0) << load.first_error();
+  EXPECT_GT(load.retried_calls(), 0);
   EXPECT_EQ(CreateOrderAnswers(s.order_metrics_port(), "INTERNAL"), 0);
   // The read-only connections were dropped and reopened, not kept.
   EXPECT_GT(MetricSum(Scrape(s.order_metrics_port()), "db_pool_connections_discarded_total",
                       {"pool=\"orders\""}),
             0);
-  const int64_t n = static_cast<int64_t>(ids.size());
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] { return Scalar(s.order_db(), "SELECT count(*) FROM orders WHERE status = 2") == n; },
-      absl::Seconds(60), "every order PAID"))
-      << Scalar(s.order_db(), "SELECT count(*) FROM orders WHERE status = 2") << " of " << n;
-  EXPECT_EQ(Scalar(s.order_db(), "SELECT count(*) FROM orders"), n);
-  EXPECT_EQ(Scalar(s.payment_db(), "SELECT count(*) FROM charges"), n);
-  EXPECT_EQ(Scalar(s.payment_db(), "SELECT count(DISTINCT order_id) FROM charges"), n);
+  const int64_t n = static_cast<int64_t>(load.ids().size());
+  testing_support::ExpectEveryOrderPaidOnce(s.order_db(), s.payment_db(), n, absl::Seconds(60));
   std::printf(
       "read-only primary for %s under load: %lld orders, %d refused non-retryably, %d calls "
       "retried (%d extra attempts), %.0f UNAVAILABLE and %.0f INTERNAL answers; all PAID, one "
       "charge each\n",
-      absl::FormatDuration(read_only_for).c_str(), static_cast<long long>(n), refused.load(),
-      retried_calls.load(), extra_attempts.load(),
+      absl::FormatDuration(read_only_for).c_str(), static_cast<long long>(n), load.refused(),
+      load.retried_calls(), load.extra_attempts(),
       CreateOrderAnswers(s.order_metrics_port(), "UNAVAILABLE"),
       CreateOrderAnswers(s.order_metrics_port(), "INTERNAL"));
 }

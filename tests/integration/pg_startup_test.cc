@@ -11,7 +11,10 @@
 #include "tests/support/child_process.h"
 #include "tests/support/health.h"
 #include "tests/support/order_builders.h"
+#include "tests/support/order_load.h"
 #include "tests/support/private_cluster.h"
+#include "tests/support/service_stack.h"
+#include "tests/support/status_matchers.h"
 #include "tests/support/test_db.h"
 #include "tests/support/wait.h"
 
@@ -21,66 +24,53 @@ using grpc::health::v1::HealthCheckResponse;
 using testing_support::ChildProcess;
 using testing_support::HealthOf;
 
-struct Started {
-  ChildProcess payment, order;
-  std::string payment_addr, order_addr;
-};
+// Both services on `cluster`'s fresh databases, started after the cluster was stopped.
+absl::StatusOr<testing_support::ServicePair> StartWithTheDatabaseDown(
+    testing_support::PrivateCluster& cluster, const std::string& dir_prefix) {
+  auto dbs = testing_support::CreateServiceDatabases(cluster.conninfo());
+  if (!dbs.ok()) return dbs.status();
+  if (absl::Status stopped = cluster.Stop(); !stopped.ok()) return stopped;
+  return testing_support::StartServicePair(testing_support::MakeTempDir(dir_prefix), dbs->order,
+                                           dbs->payment, {"--log_rpcs=false"});
+}
 
-absl::StatusOr<Started> StartBoth(const std::string& dir, const std::string& order_db,
-                                  const std::string& payment_db) {
-  const int payment_port = testing_support::FreeLoopbackPort();
-  const int order_port = testing_support::FreeLoopbackPort();
-  auto payment = ChildProcess::Start(
-      PAYMENT_SERVICE_BIN,
-      {absl::StrCat("--port=", payment_port), "--database=" + payment_db, "--log_rpcs=false"},
-      dir + "/payment.log");
-  if (!payment.ok()) return payment.status();
-  const std::string payment_addr = absl::StrCat("127.0.0.1:", payment_port);
-  auto order = ChildProcess::Start(ORDER_SERVICE_BIN,
-                                   {absl::StrCat("--port=", order_port), "--database=" + order_db,
-                                    "--payment_addr=" + payment_addr, "--log_rpcs=false"},
-                                   dir + "/order.log");
-  if (!order.ok()) return order.status();
-  return Started{std::move(*payment), std::move(*order), payment_addr,
-                 absl::StrCat("127.0.0.1:", order_port)};
+// Liveness SERVING on both within 10 s.
+::testing::AssertionResult BothAlive(const testing_support::ServicePair& both,
+                                     const std::string& when) {
+  for (const std::string& addr : {both.order_addr, both.payment_addr}) {
+    auto alive =
+        testing_support::HealthBecomes(addr, "liveness", HealthCheckResponse::SERVING,
+                                       absl::Seconds(10), "liveness SERVING" + when + ": " + addr);
+    if (!alive) return alive;
+  }
+  return ::testing::AssertionSuccess();
 }
 
 TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItComesUp) {
-  auto cluster = testing_support::PrivateCluster::Start();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  auto order_db = testing_support::CreateTestDatabase("orders", (*cluster)->conninfo());
-  ASSERT_TRUE(order_db.ok()) << order_db.status();
-  auto payment_db = testing_support::CreateTestDatabase("payments", (*cluster)->conninfo());
-  ASSERT_TRUE(payment_db.ok()) << payment_db.status();
-  ASSERT_TRUE((*cluster)->Stop().ok());
-
-  const std::string dir = testing_support::MakeTempDir("startup");
-  auto both = StartBoth(dir, *order_db, *payment_db);
-  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_OK_AND_ASSIGN(auto cluster, testing_support::PrivateCluster::Start());
+  ASSERT_OK_AND_ASSIGN(auto both, StartWithTheDatabaseDown(*cluster, "startup"));
   // Up and answering health while the database is down: liveness SERVING, readiness not.
-  for (const std::string& addr : {both->order_addr, both->payment_addr}) {
-    EXPECT_TRUE(testing_support::Eventually(
-        [&] { return HealthOf(addr, "liveness") == HealthCheckResponse::SERVING; },
-        absl::Seconds(10), "liveness SERVING with the database down: " + addr));
+  EXPECT_TRUE(BothAlive(both, " with the database down"));
+  for (const std::string& addr : {both.order_addr, both.payment_addr}) {
     EXPECT_EQ(HealthOf(addr, ""), HealthCheckResponse::NOT_SERVING) << addr;
   }
   // Still there a while later (no exit into a crash loop), still not ready.
   absl::SleepFor(absl::Seconds(1));
-  EXPECT_TRUE(both->order.Running());
-  EXPECT_TRUE(both->payment.Running());
-  EXPECT_EQ(HealthOf(both->order_addr, ""), HealthCheckResponse::NOT_SERVING);
+  EXPECT_TRUE(both.order.Running());
+  EXPECT_TRUE(both.payment.Running());
+  EXPECT_EQ(HealthOf(both.order_addr, ""), HealthCheckResponse::NOT_SERVING);
 
-  ASSERT_TRUE((*cluster)->Resume().ok());
+  ASSERT_TRUE(cluster->Resume().ok());
   const absl::Time up = absl::Now();
   absl::Duration order_ready = absl::InfiniteDuration(), payment_ready = order_ready;
   EXPECT_TRUE(testing_support::Eventually(
       [&] {
         if (order_ready == absl::InfiniteDuration() &&
-            HealthOf(both->order_addr, "") == HealthCheckResponse::SERVING) {
+            HealthOf(both.order_addr, "") == HealthCheckResponse::SERVING) {
           order_ready = absl::Now() - up;
         }
         if (payment_ready == absl::InfiniteDuration() &&
-            HealthOf(both->payment_addr, "") == HealthCheckResponse::SERVING) {
+            HealthOf(both.payment_addr, "") == HealthCheckResponse::SERVING) {
           payment_ready = absl::Now() - up;
         }
         return order_ready != absl::InfiniteDuration() && payment_ready != absl::InfiniteDuration();
@@ -93,36 +83,17 @@ TEST(PgStartupTest, ServicesStartedWithTheDatabaseDownBecomeReadySoonAfterItCome
               absl::FormatDuration(payment_ready).c_str());
 
   orders_client::ClientOptions options;
-  options.target = both->order_addr;
+  options.target = both.order_addr;
   auto client = orders_client::OrdersClient::Create(options);
   ASSERT_TRUE(client.ok()) << client.status();
-  auto order = (*client)->CreateOrder(testing_support::OneItemOrder("startup", 1234));
-  ASSERT_TRUE(order.ok()) << order.status();
-  EXPECT_TRUE(testing_support::Eventually(
-      [&] {
-        auto got = (*client)->GetOrder(order->id());
-        return got.ok() && got->status() == orders::v1::ORDER_STATUS_PAID;
-      },
-      absl::Seconds(20), "the order PAID"));
+  EXPECT_TRUE(testing_support::OrderGoesThroughToPaid(**client, "startup", 1234));
 }
 
 TEST(PgStartupTest, SigtermWhileWaitingForTheDatabaseEndsCleanly) {
-  auto cluster = testing_support::PrivateCluster::Start();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  auto order_db = testing_support::CreateTestDatabase("orders", (*cluster)->conninfo());
-  ASSERT_TRUE(order_db.ok()) << order_db.status();
-  auto payment_db = testing_support::CreateTestDatabase("payments", (*cluster)->conninfo());
-  ASSERT_TRUE(payment_db.ok()) << payment_db.status();
-  ASSERT_TRUE((*cluster)->Stop().ok());
-  const std::string dir = testing_support::MakeTempDir("startup-term");
-  auto both = StartBoth(dir, *order_db, *payment_db);
-  ASSERT_TRUE(both.ok()) << both.status();
-  for (const std::string& addr : {both->order_addr, both->payment_addr}) {
-    ASSERT_TRUE(testing_support::Eventually(
-        [&] { return HealthOf(addr, "liveness") == HealthCheckResponse::SERVING; },
-        absl::Seconds(10), "liveness SERVING: " + addr));
-  }
-  for (ChildProcess* p : {&both->order, &both->payment}) {
+  ASSERT_OK_AND_ASSIGN(auto cluster, testing_support::PrivateCluster::Start());
+  ASSERT_OK_AND_ASSIGN(auto both, StartWithTheDatabaseDown(*cluster, "startup-term"));
+  ASSERT_TRUE(BothAlive(both, ""));
+  for (ChildProcess* p : {&both.order, &both.payment}) {
     p->Signal(SIGTERM);
     const int status = p->WaitExit(absl::Seconds(10));
     ASSERT_NE(status, -1);

@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "tests/network/process_harness.h"
 #include "tests/support/child_process.h"
 
 #ifndef HA_SCRIPT
@@ -25,17 +26,6 @@
 
 namespace network_test {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Tail(const std::string& s, size_t n) {
-  return s.size() > n ? s.substr(s.size() - n) : s;
-}
 
 // KEY=VALUE lines of ha.env (values may be single-quoted).
 std::map<std::string, std::string> ParseEnvFile(const std::string& text) {
@@ -68,7 +58,7 @@ absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::Start(const Options& optio
     return absl::Status(started.code(),
                         absl::StrCat(started.message(), "\n(logs kept in ", ha->dir_, ")"));
   }
-  const std::map<std::string, std::string> env = ParseEnvFile(ReadFile(ha->dir_ + "/ha.env"));
+  const std::map<std::string, std::string> env = ParseEnvFile(ReadTail(ha->dir_ + "/ha.env"));
   auto conninfo = env.find("HA_CONNINFO");
   auto ports = env.find("HA_PG_PORTS");
   if (conninfo == env.end() || ports == env.end()) {
@@ -96,24 +86,15 @@ HaCluster::~HaCluster() {
 absl::Status HaCluster::Run(const std::vector<std::string>& args, absl::Duration timeout,
                             std::string* out,
                             const std::vector<std::pair<std::string, std::string>>& env) {
-  std::vector<std::string> argv = {HA_SCRIPT, args[0], dir_};
+  std::vector<std::string> argv = {"/bin/bash", HA_SCRIPT, args[0], dir_};
   argv.insert(argv.end(), args.begin() + 1, args.end());
   const std::string log = absl::StrCat(dir_, "/ha-", runs_++, "-", args[0], ".log");
-  std::map<std::string, std::string> envs(env.begin(), env.end());
-  auto child = testing_support::ChildProcess::Start("/bin/bash", argv, log, envs);
-  if (!child.ok()) return child.status();
-  const int status = child->WaitExit(timeout);
-  const std::string output = ReadFile(log);
-  if (out != nullptr) *out = std::string(absl::StripAsciiWhitespace(output));
-  if (status == -1) {
-    child->Signal(SIGKILL);
-    return absl::DeadlineExceededError(absl::StrCat("ha.sh ", args[0], " did not finish within ",
-                                                    absl::FormatDuration(timeout), ":\n",
-                                                    Tail(output, 2000)));
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat("ha.sh ", args[0], " failed (wait status ", status,
-                                            "; logs in ", dir_, "):\n", Tail(output, 2000)));
+  absl::Status s = RunCommand(argv, log, timeout, /*as_postgres=*/false,
+                              std::map<std::string, std::string>(env.begin(), env.end()));
+  if (out != nullptr) *out = std::string(absl::StripAsciiWhitespace(ReadTail(log)));
+  if (!s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("ha.sh ", args[0], " (logs in ", dir_, "): ", s.message()));
   }
   return absl::OkStatus();
 }
@@ -127,15 +108,9 @@ std::string HaCluster::NodeConninfo(int port, const std::string& dbname) const {
 }
 
 absl::StatusOr<std::string> HaCluster::CreateDatabase(const std::string& prefix) {
-  static std::atomic<int> counter{0};
-  std::string safe;
-  for (char c : prefix) safe += absl::ascii_isalnum(c) ? absl::ascii_tolower(c) : '_';
-  const std::string name = absl::StrCat(safe, "_", getpid(), "_", counter++);
-  auto conn = pg::Connection::Open(Conninfo("postgres"));
-  if (!conn.ok()) return conn.status();
-  // CREATE DATABASE takes no parameters; the name is built from [a-z0-9_] only.
-  const std::string sql = absl::StrCat("CREATE DATABASE \"", name, "\"");
-  if (absl::Status s = (*conn)->ExecScript(sql.c_str()); !s.ok()) return s;
+  auto created = CreateUniqueDatabase(Conninfo("postgres"), prefix);
+  if (!created.ok()) return created.status();
+  const std::string& name = *created;
   // Until a standby has replayed it, the new database is missing there, and libpq does not go on
   // to the next host after a server's FATAL at login (only after a failed connection or a
   // read-only session): a service whose list names that standby first could not start. Wait

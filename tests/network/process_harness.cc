@@ -32,15 +32,6 @@ constexpr char kRunuser[] = "/usr/sbin/runuser";
 
 bool IsRoot() { return geteuid() == 0; }
 
-std::string ReadTail(const std::string& path, size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string all = ss.str();
-  return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
-}
-
 absl::Status ChownToPostgres(const std::string& path) {
   if (!IsRoot()) return absl::OkStatus();
   struct passwd* pw = getpwnam("postgres");
@@ -123,8 +114,32 @@ absl::StatusOr<std::string> TemplateDataDir(const std::string& pg_bin) {
 
 }  // namespace
 
+std::string ReadTail(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string all = ss.str();
+  return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
+}
+
+absl::StatusOr<std::string> CreateUniqueDatabase(const std::string& admin_conninfo,
+                                                 const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  std::string safe;
+  for (char c : prefix) safe += absl::ascii_isalnum(c) ? absl::ascii_tolower(c) : '_';
+  const std::string name = absl::StrCat(safe, "_", getpid(), "_", counter++);
+  auto conn = pg::Connection::Open(admin_conninfo);
+  if (!conn.ok()) return conn.status();
+  // CREATE DATABASE takes no parameters; the name is built from [a-z0-9_] only.
+  const std::string sql = absl::StrCat("CREATE DATABASE \"", name, "\"");
+  if (absl::Status s = (*conn)->ExecScript(sql.c_str()); !s.ok()) return s;
+  return name;
+}
+
 absl::Status RunCommand(const std::vector<std::string>& argv, const std::string& log_path,
-                        absl::Duration timeout, bool as_postgres) {
+                        absl::Duration timeout, bool as_postgres,
+                        const std::map<std::string, std::string>& env) {
   if (argv.empty()) return absl::InvalidArgumentError("empty command");
   std::string binary = argv[0];
   std::vector<std::string> args(argv.begin() + 1, argv.end());
@@ -132,17 +147,18 @@ absl::Status RunCommand(const std::vector<std::string>& argv, const std::string&
     args.insert(args.begin(), {"-u", "postgres", "--", binary});
     binary = kRunuser;
   }
-  auto child = testing_support::ChildProcess::Start(binary, args, log_path);
+  auto child = testing_support::ChildProcess::Start(binary, args, log_path, env);
   if (!child.ok()) return child.status();
   const int status = child->WaitExit(timeout);
   if (status == -1) {
     child->Signal(SIGKILL);
-    return absl::DeadlineExceededError(
-        absl::StrCat(argv[0], " did not finish within ", absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(absl::StrCat(argv[0], " did not finish within ",
+                                                    absl::FormatDuration(timeout), "; ", log_path,
+                                                    ":\n", ReadTail(log_path, 2000)));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(
-        absl::StrCat(argv[0], " failed (wait status ", status, "); see ", log_path));
+    return absl::InternalError(absl::StrCat(argv[0], " failed (wait status ", status, "); ",
+                                            log_path, ":\n", ReadTail(log_path, 2000)));
   }
   return absl::OkStatus();
 }
@@ -255,16 +271,7 @@ std::string PostgresCluster::ConninfoVia(int port, const std::string& dbname) co
 }
 
 absl::StatusOr<std::string> PostgresCluster::CreateDatabase(const std::string& prefix) {
-  static std::atomic<int> counter{0};
-  std::string safe;
-  for (char c : prefix) safe += absl::ascii_isalnum(c) ? absl::ascii_tolower(c) : '_';
-  const std::string name = absl::StrCat(safe, "_", getpid(), "_", counter++);
-  auto conn = pg::Connection::Open(Conninfo("postgres"));
-  if (!conn.ok()) return conn.status();
-  // CREATE DATABASE takes no parameters; the name is built from [a-z0-9_] only.
-  const std::string sql = absl::StrCat("CREATE DATABASE \"", name, "\"");
-  if (absl::Status s = (*conn)->ExecScript(sql.c_str()); !s.ok()) return s;
-  return name;
+  return CreateUniqueDatabase(Conninfo("postgres"), prefix);
 }
 
 absl::Status PostgresCluster::WaitReady(absl::Duration timeout) {

@@ -18,10 +18,21 @@
 
 namespace network_test {
 
-// Runs `argv` (argv[0] a path) to completion within `timeout`, output appended to `log_path`;
-// as the `postgres` user via runuser when `as_postgres` and we are root. OK when it exits 0.
+// Runs `argv` (argv[0] a path) to completion within `timeout`, output appended to `log_path`,
+// with `env` added to its environment; as the `postgres` user via runuser when `as_postgres` and
+// we are root. OK when it exits 0; DEADLINE_EXCEEDED (and killed) when it runs longer, INTERNAL
+// when it exits otherwise, either message ending with the log's last 2,000 bytes.
 absl::Status RunCommand(const std::vector<std::string>& argv, const std::string& log_path,
-                        absl::Duration timeout, bool as_postgres = false);
+                        absl::Duration timeout, bool as_postgres = false,
+                        const std::map<std::string, std::string>& env = {});
+
+// The last `max_bytes` of the file at `path` (all of it by default; "" when unreadable).
+std::string ReadTail(const std::string& path, size_t max_bytes = std::string::npos);
+
+// CREATE DATABASE "<prefix>_<pid>_<n>" (prefix reduced to [a-z0-9_], n unique in this process)
+// through `admin_conninfo`; returns the name, or the connection's or the statement's error.
+absl::StatusOr<std::string> CreateUniqueDatabase(const std::string& admin_conninfo,
+                                                 const std::string& prefix);
 
 // The newest /usr/lib/postgresql/*/bin, or TEST_PG_BIN when set; empty when none.
 std::string FindPostgresBin();

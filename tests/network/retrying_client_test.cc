@@ -73,6 +73,8 @@ AttemptResult Ok(int64_t id) {
 
 // Plays a script of results; a DEADLINE_EXCEEDED attempt uses up its whole timeout.
 struct Script {
+  Script(std::deque<AttemptResult> script, FakeClock* fake_clock)
+      : results(std::move(script)), clock(fake_clock) {}
   std::deque<AttemptResult> results;
   FakeClock* clock;
   std::vector<int> attempts_seen;
@@ -87,6 +89,14 @@ struct Script {
       return r;
     };
   }
+  // RunWithRetries over this script on the fake clock, its jitter seeded with `seed`; the
+  // attempts are recorded in `records`.
+  KeyOutcome Run(const RetryPolicy& policy, Operation op = Operation::kCreate, uint64_t seed = 1,
+                 const std::string& key = "k", int first_attempt = 1) {
+    std::mt19937_64 gen(seed);
+    return RunWithRetries(policy, key, op, fn(), gen, clock->clock(), &records, first_attempt);
+  }
+  std::vector<AttemptRecord> records;
 };
 
 TEST(RunWithRetriesTest, RetriesTransientErrorsWithTheSameKeyUntilAcknowledged) {
@@ -95,22 +105,19 @@ TEST(RunWithRetriesTest, RetriesTransientErrorsWithTheSameKeyUntilAcknowledged) 
                  Code(StatusCode::DEADLINE_EXCEEDED), Code(StatusCode::ABORTED), Ok(7)},
                 &fc};
   RetryPolicy policy;
-  std::mt19937_64 gen(1);
-  std::vector<AttemptRecord> records;
-  KeyOutcome out =
-      RunWithRetries(policy, "key-1", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
+  KeyOutcome out = script.Run(policy, Operation::kCreate, 1, "key-1");
   EXPECT_EQ(out.outcome, Outcome::kAcknowledged);
   EXPECT_EQ(out.order_id, 7);
   EXPECT_EQ(out.attempts, 4);
   EXPECT_EQ(out.failed_attempts, 3);
-  ASSERT_EQ(records.size(), 4u);
+  ASSERT_EQ(script.records.size(), 4u);
   for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(records[i].key, "key-1");
-    EXPECT_EQ(records[i].attempt, i + 1);
-    EXPECT_EQ(records[i].op, Operation::kCreate);
+    EXPECT_EQ(script.records[i].key, "key-1");
+    EXPECT_EQ(script.records[i].attempt, i + 1);
+    EXPECT_EQ(script.records[i].op, Operation::kCreate);
   }
-  EXPECT_EQ(records[0].code, StatusCode::UNAVAILABLE);
-  EXPECT_EQ(records[3].order_id, 7);
+  EXPECT_EQ(script.records[0].code, StatusCode::UNAVAILABLE);
+  EXPECT_EQ(script.records[3].order_id, 7);
   EXPECT_EQ(script.timeouts[0], policy.attempt_timeout);
   EXPECT_EQ(fc.sleeps.size(), 3u);
 }
@@ -120,14 +127,11 @@ TEST(RunWithRetriesTest, NeverRetriesDeterministicErrors) {
                           StatusCode::NOT_FOUND, StatusCode::PERMISSION_DENIED}) {
     FakeClock fc;
     Script script{{Code(StatusCode::UNAVAILABLE), Code(code), Ok(1)}, &fc};
-    std::mt19937_64 gen(1);
-    std::vector<AttemptRecord> records;
-    KeyOutcome out = RunWithRetries(RetryPolicy(), "k", Operation::kCreate, script.fn(), gen,
-                                    fc.clock(), &records);
+    KeyOutcome out = script.Run(RetryPolicy());
     EXPECT_EQ(out.outcome, Outcome::kFailedDefinitely) << code;
     EXPECT_EQ(out.attempts, 2);
     EXPECT_EQ(out.final_code, code);
-    EXPECT_EQ(records.size(), 2u);
+    EXPECT_EQ(script.records.size(), 2u);
   }
 }
 
@@ -138,18 +142,15 @@ TEST(RunWithRetriesTest, BudgetExhaustedIsUnknownAndNeverOverruns) {
   policy.attempt_timeout = absl::Milliseconds(300);
   policy.budget = absl::Seconds(2);
   policy.backoff = common::BackoffPolicy{absl::Milliseconds(50), absl::Milliseconds(400), 2.0};
-  std::mt19937_64 gen(3);
-  std::vector<AttemptRecord> records;
   const absl::Time start = fc.t;
-  KeyOutcome out =
-      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
+  KeyOutcome out = script.Run(policy, Operation::kCreate, 3);
   EXPECT_EQ(out.outcome, Outcome::kUnknown);
   EXPECT_GT(out.attempts, 2);
   EXPECT_EQ(out.failed_attempts, out.attempts);
   EXPECT_LE(fc.t - start, policy.budget);
   for (absl::Duration timeout : script.timeouts) EXPECT_LE(timeout, policy.attempt_timeout);
   // The last attempt's deadline was cut to what was left of the budget.
-  EXPECT_LE(records.back().end, start + policy.budget);
+  EXPECT_LE(script.records.back().end, start + policy.budget);
 }
 
 TEST(RunWithRetriesTest, MaxAttemptsBoundsTheLoop) {
@@ -158,10 +159,7 @@ TEST(RunWithRetriesTest, MaxAttemptsBoundsTheLoop) {
   RetryPolicy policy;
   policy.max_attempts = 5;
   policy.budget = absl::Hours(1);
-  std::mt19937_64 gen(1);
-  std::vector<AttemptRecord> records;
-  KeyOutcome out =
-      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
+  KeyOutcome out = script.Run(policy);
   EXPECT_EQ(out.outcome, Outcome::kUnknown);
   EXPECT_EQ(out.attempts, 5);
   EXPECT_EQ(fc.sleeps.size(), 4u);
@@ -176,9 +174,7 @@ TEST(RunWithRetriesTest, SleepsFullJitterBackoffReproduciblyPerSeed) {
   for (int run = 0; run < 2; ++run) {
     FakeClock fc;
     Script script{{Code(StatusCode::UNAVAILABLE)}, &fc};
-    std::mt19937_64 gen(99);
-    std::vector<AttemptRecord> records;
-    RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
+    script.Run(policy, Operation::kCreate, 99);
     ASSERT_EQ(fc.sleeps.size(), 11u);
     for (size_t i = 0; i < fc.sleeps.size(); ++i) {
       // Sleep n follows attempt n: uniform in [0, min(max, initial * 2^(n-1))].
@@ -202,26 +198,20 @@ TEST(RunWithRetriesTest, HonoursRetryInfo) {
   Script script{{in_use, Ok(3)}, &fc};
   RetryPolicy policy;
   policy.backoff = common::BackoffPolicy{absl::Milliseconds(10), absl::Milliseconds(20), 2.0};
-  std::mt19937_64 gen(1);
-  std::vector<AttemptRecord> records;
-  KeyOutcome out =
-      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
+  KeyOutcome out = script.Run(policy);
   EXPECT_EQ(out.outcome, Outcome::kAcknowledged);
   ASSERT_EQ(fc.sleeps.size(), 1u);
   EXPECT_GE(fc.sleeps[0], absl::Milliseconds(750));
-  EXPECT_EQ(records[0].reason, "IDEMPOTENCY_KEY_IN_USE");
+  EXPECT_EQ(script.records[0].reason, "IDEMPOTENCY_KEY_IN_USE");
 }
 
 TEST(RunWithRetriesTest, AttemptNumbersContinueAcrossRuns) {
   FakeClock fc;
   Script script{{Ok(5)}, &fc};
-  std::mt19937_64 gen(1);
-  std::vector<AttemptRecord> records;
-  KeyOutcome out = RunWithRetries(RetryPolicy(), "k", Operation::kCancel, script.fn(), gen,
-                                  fc.clock(), &records, /*first_attempt=*/4);
+  KeyOutcome out = script.Run(RetryPolicy(), Operation::kCancel, 1, "k", /*first_attempt=*/4);
   EXPECT_EQ(out.op, Operation::kCancel);
-  ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0].attempt, 4);
+  ASSERT_EQ(script.records.size(), 1u);
+  EXPECT_EQ(script.records[0].attempt, 4);
   EXPECT_EQ(script.attempts_seen, std::vector<int>{4});
 }
 
@@ -230,13 +220,10 @@ TEST(RunWithRetriesTest, NoBudgetMeansNoAttemptAndUnknown) {
   Script script{{Ok(1)}, &fc};
   RetryPolicy policy;
   policy.budget = absl::ZeroDuration();
-  std::mt19937_64 gen(1);
-  std::vector<AttemptRecord> records;
-  KeyOutcome out =
-      RunWithRetries(policy, "k", Operation::kCreate, script.fn(), gen, fc.clock(), &records);
+  KeyOutcome out = script.Run(policy);
   EXPECT_EQ(out.outcome, Outcome::kUnknown);
   EXPECT_EQ(out.attempts, 0);
-  EXPECT_TRUE(records.empty());
+  EXPECT_TRUE(script.records.empty());
 }
 
 TEST(ResultFromCallTest, ReadsReasonAndRetryInfo) {

@@ -7,6 +7,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "tests/support/wait.h"
 
 namespace testing_support {
 
@@ -25,6 +27,15 @@ inline grpc::health::v1::HealthCheckResponse::ServingStatus HealthOf(const std::
     return grpc::health::v1::HealthCheckResponse::UNKNOWN;
   }
   return response.status();
+}
+
+// Whether `addr` reports `want` for health name `service` within `timeout` (polled; the failure
+// message names `what`).
+inline ::testing::AssertionResult HealthBecomes(
+    const std::string& addr, const std::string& service,
+    grpc::health::v1::HealthCheckResponse::ServingStatus want, absl::Duration timeout,
+    const std::string& what) {
+  return Eventually([&] { return HealthOf(addr, service) == want; }, timeout, what);
 }
 
 }  // namespace testing_support

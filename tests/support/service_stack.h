@@ -27,6 +27,17 @@ struct StackOptions {
   std::string service_conninfo;
 };
 
+// payment_service and order_service as bare child processes on free loopback ports, on databases
+// the caller prepared (`order_db`, `payment_db`), `extra_args` given to both, logs in `dir`.
+// Unlike ServiceStack it waits for nothing: a test of start-up watches readiness itself.
+struct ServicePair {
+  ChildProcess payment, order;
+  std::string payment_addr, order_addr;
+};
+absl::StatusOr<ServicePair> StartServicePair(const std::string& dir, const std::string& order_db,
+                                             const std::string& payment_db,
+                                             const std::vector<std::string>& extra_args = {});
+
 class ServiceStack {
  public:
   // Creates both databases and starts both services; fails if either is not serving in time.

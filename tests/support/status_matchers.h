@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -14,6 +15,18 @@
 #include "common/status_mapper.h"
 #include "gmock/gmock.h"
 #include "grpcpp/support/status.h"
+
+// In a void function (a test body, SetUp): evaluates `expr` (an absl::StatusOr), fails the test
+// with its status unless it is OK, else moves the value into `lhs` (which may declare, e.g.
+// `auto db`). The usual ASSIGN_OR_RETURN idiom for gtest.
+#define TESTING_SUPPORT_CONCAT_INNER(a, b) a##b
+#define TESTING_SUPPORT_CONCAT(a, b) TESTING_SUPPORT_CONCAT_INNER(a, b)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(TESTING_SUPPORT_CONCAT(status_or_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                              \
+  ASSERT_TRUE(tmp.ok()) << tmp.status();          \
+  lhs = std::move(*tmp)
 
 namespace testing_support {
 

@@ -4,10 +4,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "gtest/gtest.h"
 
 namespace testing_support {
 
@@ -40,9 +42,15 @@ absl::StatusOr<std::string> CreateTestDatabase(const std::string& prefix,
 }
 
 absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql) {
+  return QueryScalar(conninfo, sql, std::vector<std::string>());
+}
+
+absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char* sql,
+                                        const std::vector<std::string>& params) {
   auto conn = pg::Connection::Open(conninfo, {.prepared_statements = false});
   if (!conn.ok()) return conn.status();
-  auto result = (*conn)->Exec(pg::Query{"test_scalar", sql}, {});
+  auto result = (*conn)->Exec(pg::Query{"test_scalar", sql},
+                              std::vector<pg::Param>(params.begin(), params.end()));
   if (!result.ok()) return result.status();
   if (result->rows() == 0 || result->IsNull(0, 0)) return std::string();
   return std::string(result->Text(0, 0));
@@ -51,6 +59,43 @@ absl::StatusOr<std::string> QueryScalar(const std::string& conninfo, const char*
 std::string ScalarOrError(const std::string& conninfo, const char* sql) {
   auto value = QueryScalar(conninfo, sql);
   return value.ok() ? *value : value.status().ToString();
+}
+
+absl::StatusOr<ServiceDatabases> CreateServiceDatabases(const std::string& cluster) {
+  ServiceDatabases dbs;
+  auto order = CreateTestDatabase("orders", cluster);
+  if (!order.ok()) return order.status();
+  auto payment = CreateTestDatabase("payments", cluster);
+  if (!payment.ok()) return payment.status();
+  return ServiceDatabases{*std::move(order), *std::move(payment)};
+}
+
+namespace {
+
+std::string ParamScalarOrError(const std::string& conninfo, const char* sql,
+                               const std::vector<std::string>& params) {
+  auto value = QueryScalar(conninfo, sql, params);
+  return value.ok() ? *value : value.status().ToString();
+}
+
+}  // namespace
+
+std::string CountOutboxEvents(const std::string& order_db, const std::string& kind) {
+  return ParamScalarOrError(order_db, "SELECT count(*) FROM outbox_events WHERE kind = $1", {kind});
+}
+
+std::string CountUnfinishedOutboxEvents(const std::string& order_db) {
+  return ScalarOrError(order_db, "SELECT count(*) FROM outbox_events WHERE status <> 'DONE'");
+}
+
+std::string CountIdempotencyKeys(const std::string& db, const std::string& key) {
+  return ParamScalarOrError(db, "SELECT count(*) FROM idempotency_keys WHERE key = $1", {key});
+}
+
+int64_t ScalarInt(const std::string& conninfo, const char* sql) {
+  auto value = QueryScalar(conninfo, sql);
+  EXPECT_TRUE(value.ok()) << value.status();
+  return value.ok() && !value->empty() ? std::stoll(*value) : -1;
 }
 
 }  // namespace testing_support

@@ -19,23 +19,17 @@
 #include "order_service/memory_order_repository.h"
 #include "order_service/order_grpc_service.h"
 #include "order_service/order_logic.h"
+#include "tests/support/order_builders.h"
 
 namespace orders {
 namespace {
 
 using ::testing::ElementsAre;
+using Stub = orders::v1::OrderService::Stub;
 using namespace std::string_literals;
 
 orders::v1::CreateOrderRequest ValidRequest(const std::string& customer = "alice") {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id(customer);
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* item = request.add_items();
-  item->set_sku("book");
-  item->set_quantity(2);
-  item->set_unit_price_cents(1250);
-  return request;
+  return testing_support::OrderOf(customer, "USD", {{"book", 2, 1250}});
 }
 
 std::string ReasonOf(const grpc::Status& status) {
@@ -71,6 +65,17 @@ class OrderGrpcAdapterTest : public ::testing::Test {
     request.set_reason(reason);
     auto context = common::NewClientContext({.idempotency_key = key});
     return stub_->CancelOrder(context.get(), request, response);
+  }
+
+  // One call of the unary `method` with `request` and no metadata; the answer is dropped.
+  template <typename Request, typename Response>
+  grpc::Status Call(grpc::Status (orders::v1::OrderService::Stub::*method)(grpc::ClientContext*,
+                                                                           const Request&,
+                                                                           Response*),
+                    const Request& request) {
+    Response response;
+    auto context = common::NewClientContext({});
+    return (stub_.get()->*method)(context.get(), request, &response);
   }
 
   orders::v1::Order Get(int64_t id) {
@@ -147,18 +152,14 @@ TEST_F(OrderGrpcAdapterTest, EveryRpcWithTextRefusesANulNamingTheFieldAndWritesN
          a->set_line2("\0"s);
          a->set_city("Tokyo");
          a->set_country("JP");
-         orders::v1::Order response;
-         auto context = common::NewClientContext({});
-         return stub_->SetShippingAddress(context.get(), request, &response);
+         return Call(&Stub::SetShippingAddress, request);
        },
        {"address.line1", "address.line2"}},
       {"GetOrderAnalytics",
        [&] {
          orders::v1::GetOrderAnalyticsRequest request;
          request.set_customer_id("alice\0"s);
-         orders::v1::OrderAnalytics response;
-         auto context = common::NewClientContext({});
-         return stub_->GetOrderAnalytics(context.get(), request, &response);
+         return Call(&Stub::GetOrderAnalytics, request);
        },
        {"customer_id"}},
       {"PutImportChunk",
@@ -169,9 +170,7 @@ TEST_F(OrderGrpcAdapterTest, EveryRpcWithTextRefusesANulNamingTheFieldAndWritesN
          *request.add_orders() = ValidRequest("erin");
          request.mutable_orders(1)->mutable_items(0)->set_sku("a\0b"s);
          request.mutable_orders(1)->set_customer_id("erin\0"s);
-         orders::v1::ImportChunk response;
-         auto context = common::NewClientContext({});
-         return stub_->PutImportChunk(context.get(), request, &response);
+         return Call(&Stub::PutImportChunk, request);
        },
        {"orders[1].customer_id", "orders[1].items[0].sku"}},
       {"CommitImport",
@@ -179,18 +178,14 @@ TEST_F(OrderGrpcAdapterTest, EveryRpcWithTextRefusesANulNamingTheFieldAndWritesN
          orders::v1::CommitImportRequest request;
          request.set_import_id("imp\0-1"s);
          request.set_chunk_count(1);
-         orders::v1::ImportSummary response;
-         auto context = common::NewClientContext({});
-         return stub_->CommitImport(context.get(), request, &response);
+         return Call(&Stub::CommitImport, request);
        },
        {"import_id"}},
       {"ListOrders page_token",
        [&] {
          orders::v1::ListOrdersRequest request;
          request.set_page_token("\0"s);
-         orders::v1::ListOrdersResponse response;
-         auto context = common::NewClientContext({});
-         return stub_->ListOrders(context.get(), request, &response);
+         return Call(&Stub::ListOrders, request);
        },
        {"page_token"}},
   };

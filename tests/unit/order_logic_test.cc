@@ -7,28 +7,24 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "order_service/memory_order_repository.h"
+#include "tests/support/deprecated_fields.h"
 #include "tests/support/import_chunks.h"
+#include "tests/support/money.h"
+#include "tests/support/order_builders.h"
 
 namespace orders {
 namespace {
+
+using testing_support::AmountCents;
+using testing_support::CancelledCents;
+using testing_support::MoneyTexts;
+using testing_support::PaidCents;
 
 using ::testing::Contains;
 using ::testing::UnorderedElementsAre;
 
 orders::v1::CreateOrderRequest ValidRequest() {
-  orders::v1::CreateOrderRequest request;
-  request.set_customer_id("cust-1");
-  request.set_currency("USD");
-  request.set_payment_method("pm_card_visa");
-  auto* a = request.add_items();
-  a->set_sku("apple");
-  a->set_quantity(5);
-  a->set_unit_price_cents(120);
-  auto* b = request.add_items();
-  b->set_sku("pear");
-  b->set_quantity(10);
-  b->set_unit_price_cents(80);
-  return request;
+  return testing_support::OrderOf("cust-1", "USD", {{"apple", 5, 120}, {"pear", 10, 80}});
 }
 
 class OrderLogicTest : public ::testing::Test {
@@ -306,36 +302,10 @@ TEST_F(OrderLogicTest, LargestImportChunkFitsTheMessageLimitTheServerMustAccept)
 
 using ::testing::ElementsAre;
 
-std::vector<std::string> Texts(
-    const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals) {
-  std::vector<std::string> out;
-  for (const auto& m : totals) {
-    out.push_back(m.currency() + " " + std::to_string(m.amount_minor_units()));
-  }
-  return out;
-}
-
 orders::v1::CreateOrderRequest OneItem(const std::string& customer, const std::string& currency,
                                        int64_t minor_units) {
-  orders::v1::CreateOrderRequest request = ValidRequest();
-  request.set_customer_id(customer);
-  request.set_currency(currency);
-  request.clear_items();
-  auto* item = request.add_items();
-  item->set_sku("tea");
-  item->set_quantity(1);
-  item->set_unit_price_cents(minor_units);
-  return request;
+  return testing_support::OrderOf(customer, currency, {{"tea", 1, minor_units}});
 }
-
-// The deprecated single-number fields, read in one place.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-int64_t PaidCents(const orders::v1::OrderAnalytics& a) { return a.paid_cents(); }
-int64_t CancelledCents(const orders::v1::OrderAnalytics& a) { return a.cancelled_cents(); }
-int64_t AmountCents(const orders::v1::ImportChunk& c) { return c.amount_cents(); }
-int64_t AmountCents(const orders::v1::ImportSummary& s) { return s.amount_cents(); }
-#pragma GCC diagnostic pop
 
 using MoneyTest = OrderLogicTest;
 
@@ -361,7 +331,7 @@ TEST_F(MoneyTest, AnalyticsKeepMoneyPerCurrencyAndTheOldFieldsNeverMix) {
   auto mixed = logic_.GetOrderAnalytics(Scope(""), request);
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   EXPECT_EQ(mixed->cancelled_count(), 2);
-  EXPECT_THAT(Texts(mixed->cancelled_totals()), ElementsAre("JPY 500", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(CancelledCents(*mixed), 0) << "two currencies have no single sum";
   EXPECT_TRUE(mixed->paid_totals().empty());
   EXPECT_EQ(PaidCents(*mixed), 0);
@@ -369,7 +339,7 @@ TEST_F(MoneyTest, AnalyticsKeepMoneyPerCurrencyAndTheOldFieldsNeverMix) {
   request.set_customer_id("single");
   auto single = logic_.GetOrderAnalytics(Scope(""), request);
   ASSERT_TRUE(single.ok());
-  EXPECT_THAT(Texts(single->cancelled_totals()), ElementsAre("JPY 700"));
+  EXPECT_THAT(MoneyTexts(single->cancelled_totals()), ElementsAre("JPY 700"));
   EXPECT_EQ(CancelledCents(*single), 700) << "one currency: the old field still says it";
 }
 
@@ -382,7 +352,7 @@ TEST_F(MoneyTest, ImportChunkAndSummaryTotalsArePerCurrency) {
   *chunk.add_orders() = OneItem("erin", "USD", 250);
   auto put = logic_.PutImportChunk(Scope(""), chunk);
   ASSERT_TRUE(put.ok()) << put.status();
-  EXPECT_THAT(Texts(put->chunk.totals()), ElementsAre("JPY 1000", "USD 1250"));
+  EXPECT_THAT(MoneyTexts(put->chunk.totals()), ElementsAre("JPY 1000", "USD 1250"));
   EXPECT_EQ(AmountCents(put->chunk), 0);
 
   orders::v1::PutImportChunkRequest usd_only;
@@ -391,7 +361,7 @@ TEST_F(MoneyTest, ImportChunkAndSummaryTotalsArePerCurrency) {
   *usd_only.add_orders() = OneItem("erin", "USD", 40);
   auto second = logic_.PutImportChunk(Scope(""), usd_only);
   ASSERT_TRUE(second.ok());
-  EXPECT_THAT(Texts(second->chunk.totals()), ElementsAre("USD 40"));
+  EXPECT_THAT(MoneyTexts(second->chunk.totals()), ElementsAre("USD 40"));
   EXPECT_EQ(AmountCents(second->chunk), 40);
 
   orders::v1::CommitImportRequest commit;
@@ -400,7 +370,7 @@ TEST_F(MoneyTest, ImportChunkAndSummaryTotalsArePerCurrency) {
   auto summary = logic_.CommitImport(Scope(""), commit);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->summary.order_count(), 4);
-  EXPECT_THAT(Texts(summary->summary.totals()), ElementsAre("JPY 1000", "USD 1290"));
+  EXPECT_THAT(MoneyTexts(summary->summary.totals()), ElementsAre("JPY 1000", "USD 1290"));
   EXPECT_EQ(AmountCents(summary->summary), 0);
   auto replay = logic_.CommitImport(Scope(""), commit);
   ASSERT_TRUE(replay.ok());
