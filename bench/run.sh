@@ -13,7 +13,7 @@
 #
 # Phases:
 #   1. pgbench, bench/sql/create_order.sql: CreateOrder's SQL as one plain transaction (the bar),
-#      CLIENTS clients; references: create_order_1stmt.sql (CreateOrder's one statement of today)
+#      CLIENTS clients; references: CreateOrder's own statement (printed by print_sql)
 #      and create_order_batch8.sql (8 orders per transaction, the ceiling of group commit).
 #   2. create: loadgen creates orders with new keys, CLIENTS in flight, on order_service
 #      --role=api (the same work as pgbench's script): the goal figure.
@@ -60,7 +60,7 @@ fi
 loadgen=$BUILD_DIR/bench/loadgen
 order_bin=$BUILD_DIR/order_service/order_service
 payment_bin=$BUILD_DIR/payment_service/payment_service
-for bin in "$loadgen" "$order_bin" "$payment_bin"; do
+for bin in "$loadgen" "$order_bin" "$payment_bin" "$BUILD_DIR/tools/print_sql"; do
   [ -x "$bin" ] || { echo "missing $bin: build first (or drop --no-build)" >&2; exit 1; }
 done
 
@@ -69,27 +69,34 @@ source "$root/deploy/local/pg.sh"
 pgbench_bin=$PG_BIN/pgbench
 [ -x "$pgbench_bin" ] || { echo "missing $pgbench_bin (package postgresql)" >&2; exit 1; }
 
-# The pgbench scripts must write what CreateOrder writes: compare the tables its statements
-# insert into (kInsertOrder: the five-round-trip bar; kCreateOrder: CreateOrder's one statement,
-# for one order or a group commit of many).
-tables_of() {  # tables_of FILE START_PATTERN END_PATTERN
-  awk "/$2/,/$3/" "$1" | grep -o 'INSERT INTO [a-z_]*' | sort -u | tr '\n' ' '
-}
-repo=$root/order_service/pg_order_repository.cc
-check_sql() {  # check_sql QUERY_NAME SCRIPT SCRIPT_START SCRIPT_END
-  local want got
-  want=$(tables_of "$repo" "$1[{]" 'sql"[}]')
-  [ -n "$want" ] || return 0
-  got=$(tables_of "$root/bench/sql/$2" "$3" "$4")
-  [ "$want" = "$got" ] && return 0
-  echo "WARNING: bench/sql/$2 is out of step with $1 in order_service/pg_order_repository.cc" >&2
-  echo "  order_service: $want" >&2
-  echo "  bench/sql:     $got" >&2
-}
-check_sql kInsertOrder create_order.sql '^WITH o AS' 'gset'
-check_sql kCreateOrder create_order_1stmt.sql '^WITH k AS' 'count'
-
 work=$(mktemp -d /tmp/bench-run.XXXXXX)
+
+# CreateOrder's own statement (sql::kCreateOrder, order_service/order_sql.cc) as a pgbench script,
+# printed by print_sql from the code, so the reference measures the SQL the service runs: one
+# order per transaction, each $n bound to a pgbench expression below (3 items and a 111-byte
+# response, as loadgen sends; keys unique per transaction). nextval() takes the order id inside
+# the statement (order_service reserves ids in blocks beforehand).
+print_sql=$BUILD_DIR/tools/print_sql
+create_script=$work/create_order_1stmt.sql
+make_create_script() {
+  local key="'pgb-' || :run::text || '-' || :client_id::text || '-' || :r::text"
+  local params
+  params=$(printf '%s\n' "'4950ms'" "ARRAY['default']" "ARRAY['orders.v1.OrderService/CreateOrder']" \
+    "ARRAY[$key]" "ARRAY[encode(sha256(($key)::bytea), 'hex')]" "ARRAY[repeat('5a', 111)]" \
+    "ARRAY[nextval('orders_id_seq')]" "ARRAY['cust-' || :cust::text]" "ARRAY['USD']" "ARRAY[2250]" \
+    "ARRAY['pm_card_visa']" "ARRAY[now()::text]" \
+    "(SELECT array_fill(min(order_id), ARRAY[3]) FROM input)" "'{1,2,3}'" "'{sku-1,sku-2,sku-3}'" \
+    "'{1,2,3}'" "'{100,250,500}'" "$("$print_sql" --order_status=ORDER_STATUS_CREATED)")
+  {
+    echo '\set r random(1, 1099511627775)'
+    echo '\set cust random(0, 996)'
+    "$print_sql" --statement=order_create |
+      PARAMS=$params perl -pe 'BEGIN { @p = split /\n/, $ENV{PARAMS} }
+        s/\$(\d+)/$1 <= @p ? $p[$1 - 1] : die "no value for \$$1\n"/ge'
+    echo ';'
+  } >"$create_script"
+}
+make_create_script
 pgdir=$(mktemp -d /tmp/bench-pg.XXXXXX)
 pids=()
 ok=0
@@ -188,8 +195,10 @@ fi
 start schema "$order_bin" --role=api --database="$cluster dbname=bench_pgbench"
 stop "$started_pid"
 pgbench_run() {  # pgbench_run SECONDS OUT [SCRIPT [CLIENTS]]
+  local script=${3:-create_order.sql}
+  [[ $script == /* ]] || script=$root/bench/sql/$script
   "$pgbench_bin" -n -M prepared -c "${4:-$clients}" -j 2 -T "$1" -D run="$RANDOM$1" \
-    -f "$root/bench/sql/${3:-create_order.sql}" "$cluster dbname=bench_pgbench" >"$2" 2>&1
+    -f "$script" "$cluster dbname=bench_pgbench" >"$2" 2>&1
 }
 psql_db postgres "CHECKPOINT" >/dev/null
 log "pgbench: $clients clients, ${warm}s warm-up, ${seconds}s"
@@ -204,7 +213,7 @@ pgbench_1stmt=skipped pgbench_batch8=skipped batch_clients=$(( clients >= 8 ? cl
 if ((!quick)); then
   # CreateOrder's current SQL: one statement per order, the same clients. A reference.
   log "pgbench, CreateOrder's one statement: $clients clients, ${seconds}s"
-  pgbench_run "$seconds" "$work/pgbench-1stmt.out" create_order_1stmt.sql
+  pgbench_run "$seconds" "$work/pgbench-1stmt.out" "$create_script"
   pgbench_1stmt=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench-1stmt.out" | tail -n 1)
   pgbench_1stmt=$(calc "%.1f" "${pgbench_1stmt:-0}")
   log "pgbench, CreateOrder's one statement: $pgbench_1stmt tps"
@@ -352,7 +361,8 @@ left=$(pending_of bench_drain)
 drained=$((backlog_pending - left))
 drain_secs=$(calc "%.2f" "$t1 - $t0")
 drain_rate=$(calc "%.1f" "$drained / ($t1 - $t0)")
-paid=$(psql_db bench_drain "SELECT count(*) FROM orders WHERE status = 2")
+paid=$(psql_db bench_drain \
+  "SELECT count(*) FROM orders WHERE status = $("$print_sql" --order_status=ORDER_STATUS_PAID)")
 drain_dead=$(psql_db bench_drain "SELECT count(*) FROM outbox_events WHERE status = 'DEAD'")
 drain_note="$paid of $backlog_pending orders PAID"
 [ "$left" = 0 ] || drain_note="stopped after ${drain_cap}s with $left pending: rate over the drained part"
@@ -381,7 +391,7 @@ printf '%-44s %14s   %-16s %s\n' "figure" "value" "goal" "measured as"
 printf '%-44s %14s   %-16s %s\n' "--------------------------------------------" "--------------" "----------------" "-----------"
 row() { printf '%-44s %14s   %-16s %s\n' "$@"; }
 row "pgbench TPS (CreateOrder SQL)" "$(fmt "$pgbench_tps")" "" "pgbench -M prepared -c $clients, latency avg $pgbench_lat ms"
-row "  pgbench, CreateOrder's one statement" "$pgbench_1stmt" "" "bench/sql/create_order_1stmt.sql: the SQL CreateOrder runs now (reference)"
+row "  pgbench, CreateOrder's one statement" "$pgbench_1stmt" "" "sql::kCreateOrder via print_sql: the SQL CreateOrder runs (reference)"
 row "  pgbench, 8 orders per transaction" "$pgbench_batch8" "" "orders/s, $batch_clients clients: the group-commit ceiling (reference)"
 row "CreateOrder RPS (--role=api)" "$(fmt "$create_rps")" "" "loadgen closed loop, $clients in flight, errors $create_errors"
 row "  CreateOrder / pgbench" "$create_vs_pgbench" ">= 1.0" ""

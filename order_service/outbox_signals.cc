@@ -4,14 +4,9 @@
 
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "order_service/order_sql.h"
 
 namespace orders {
-namespace {
-
-constexpr pg::Query kNotify{"outbox_notify", "SELECT pg_notify($1, '')"};
-
-}  // namespace
-
 OutboxNotifier::OutboxNotifier(std::string conninfo, pg::ConnectOptions options)
     : conninfo_(std::move(conninfo)), options_(options), thread_([this] { Run(); }) {}
 
@@ -46,7 +41,7 @@ void OutboxNotifier::Run() {
       }
       conn = std::move(*opened);
     }
-    (void)conn->Exec(kNotify, {kOutboxChannel});
+    (void)conn->Exec(sql::kNotify, {kOutboxChannel});
   }
 }
 

@@ -52,6 +52,21 @@ class PgOrderRepository : public OrderRepository {
                              absl::Time deadline);
   // CreateBatcher's writer: the batch together, or request by request if that fails.
   void WriteBatch(const std::vector<PendingCreate*>& batch);
+  // The order part of a PendingCreate for `request` (amount in cents, validated) under `id`, an
+  // id taken with sql::kReserveOrderIds, created at `created` (whole microseconds). The
+  // idempotency scope, response and deadline are the caller's to fill; an empty key writes the
+  // order without one (an import's orders).
+  static PendingCreate Pending(const std::string& tenant,
+                               const orders::v1::CreateOrderRequest& request, int64_t amount_cents,
+                               int64_t id, absl::Time created);
+  // The one write of orders, CreateOrder's and CommitImport's: sql::kCreateOrder for `batch` on
+  // `conn` inside the caller's transaction (one round trip for the whole batch), lock_timeout
+  // from `deadline` (pg::DeadlineTimeout). Sets each request's `written` and `stored` once the
+  // statement succeeded, before the caller commits. Errors: the statement's, with its SQLSTATE
+  // (pg::SqlStateOf; 55P03 lock_not_available when a key's holder outlasted the deadline),
+  // leaving the outcomes unset.
+  static absl::Status ExecCreate(pg::Connection& conn, const std::vector<PendingCreate*>& batch,
+                                 absl::Time deadline);
 
   pg::Pool& pool_;
   CreateBatcher batcher_;
@@ -61,12 +76,5 @@ class PgOrderRepository : public OrderRepository {
  public:
   CreateBatcher::Stats batch_stats() const { return batcher_.stats(); }
 };
-
-// Inserts one order with its items, CHARGE event and ORDER_CREATED event on `conn` (inside the
-// caller's transaction) under `id`, an id taken with reserve_order_ids(); returns the order as
-// created.
-absl::StatusOr<orders::v1::Order> InsertOrderRow(pg::Connection& conn, const std::string& tenant,
-                                                 const orders::v1::CreateOrderRequest& request,
-                                                 int64_t amount_cents, int64_t id);
 
 }  // namespace orders

@@ -1,12 +1,13 @@
 #include "payment_service/pg_ledger.h"
 
 #include <algorithm>
+#include <memory>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/idempotency.h"
-#include "common/pg/sql_state.h"
+#include "common/pg/timeouts.h"
 #include "payment_service/ledger_rules.h"
+#include "payment_service/ledger_sql.h"
 #include "payment_service/pg_schema.h"
 
 namespace payment_service {
@@ -15,98 +16,8 @@ namespace {
 using payments::v1::ChargeStatus;
 using pg::Param;
 
-// Timestamps travel as microseconds since the Unix epoch.
-#define PAY_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-#define PAY_CHARGE_COLUMNS                                                         \
-  "id, order_id, amount_cents, currency, status, decline_reason, payment_method, " \
-  "customer_id, charge_key, " PAY_MICROS("created_at")
-#define PAY_FROM_MICROS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
-
-constexpr pg::Query kSetLockTimeout{"pay_lock_timeout",
-                                    "SELECT set_config('lock_timeout', $1, true)"};
-
-// --- Charge -------------------------------------------------------------------------------
-constexpr pg::Query kInsertCharge{
-    "pay_insert_charge",
-    "INSERT INTO charges (caller, charge_key, fingerprint, order_id, amount_cents, currency,"
-    " payment_method, customer_id, status)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING')"
-    " ON CONFLICT (caller, charge_key) DO NOTHING"
-    " RETURNING id, " PAY_MICROS("created_at")};
-constexpr pg::Query kFinishCharge{
-    "pay_finish_charge",
-    "UPDATE charges SET status = $2, decline_reason = $3, response = $4 WHERE id = $1"};
-constexpr pg::Query kLockCharge{
-    "pay_lock_charge",
-    "SELECT id, fingerprint IS NULL, fingerprint, response, status, amount_cents, " PAY_MICROS(
-        "created_at") " FROM charges WHERE caller = $1 AND charge_key = $2 FOR UPDATE"};
-constexpr pg::Query kClaimTombstone{
-    "pay_claim_tombstone",
-    "UPDATE charges SET fingerprint = $2, order_id = $3, amount_cents = $4, currency = $5,"
-    " payment_method = $6, customer_id = $7, response = $8 WHERE id = $1"};
-
-// --- Refund -------------------------------------------------------------------------------
-constexpr pg::Query kInsertRefundRecord{
-    "pay_insert_refund_record",
-    "INSERT INTO refund_requests (caller, refund_key, fingerprint) VALUES ($1, $2, $3)"
-    " ON CONFLICT (caller, refund_key) DO NOTHING RETURNING id"};
-constexpr pg::Query kLockRefundRecord{"pay_lock_refund_record",
-                                      "SELECT fingerprint, response FROM refund_requests"
-                                      " WHERE caller = $1 AND refund_key = $2 FOR UPDATE"};
-constexpr pg::Query kInsertTombstone{
-    "pay_insert_tombstone",
-    "INSERT INTO charges (caller, charge_key, status) VALUES ($1, $2, 'VOIDED')"
-    " ON CONFLICT (caller, charge_key) DO NOTHING RETURNING id"};
-constexpr pg::Query kFindRefund{"pay_find_refund",
-                                "SELECT id, amount_cents, status, " PAY_MICROS(
-                                    "created_at") " FROM refunds WHERE charge_id = $1"};
-constexpr pg::Query kInsertRefund{
-    "pay_insert_refund",
-    "INSERT INTO refunds (caller, charge_id, charge_key, amount_cents, status, reason)"
-    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, " PAY_MICROS("created_at")};
-constexpr pg::Query kMarkRefunded{"pay_mark_refunded",
-                                  "UPDATE charges SET status = 'REFUNDED' WHERE id = $1"};
-constexpr pg::Query kStoreRefundResponse{"pay_store_refund_response",
-                                         "UPDATE refund_requests SET response = $2 WHERE id = $1"};
-
-// --- Audit and retention --------------------------------------------------------------------
-constexpr pg::Query kGetCharge{
-    "pay_get_charge", "SELECT " PAY_CHARGE_COLUMNS " FROM charges WHERE caller = $1 AND id = $2"};
-constexpr pg::Query kGetChargeByKey{"pay_get_charge_by_key",
-                                    "SELECT " PAY_CHARGE_COLUMNS
-                                    " FROM charges WHERE caller = $1 AND charge_key = $2"};
-constexpr pg::Query kListCharges{
-    "pay_list_charges",
-    "SELECT " PAY_CHARGE_COLUMNS " FROM charges"
-    " WHERE caller = $1 AND ($2::bigint = 0 OR order_id = $2)"
-    " AND ($3::bigint IS NULL OR created_at >= " PAY_FROM_MICROS("$3::bigint") ")"
-    " AND id > $4 ORDER BY id LIMIT $5"};
-// One statement, so the counts come from one snapshot; the last row counts refunds. Sums per
-// status and currency: amounts of two currencies are different units.
-constexpr pg::Query kSummary{
-    "pay_summary_per_currency",
-    "SELECT status, currency, count(*), coalesce(sum(amount_cents), 0)::bigint FROM charges"
-    " WHERE caller = $1 GROUP BY status, currency"
-    " UNION ALL SELECT 'REFUNDS', '', count(*), 0 FROM refunds"
-    " WHERE caller = $1 AND status = 'SUCCEEDED'"};
-constexpr pg::Query kReapRefundRecords{
-    "pay_reap_refund_records",
-    "DELETE FROM refund_requests WHERE id IN (SELECT id FROM refund_requests"
-    " WHERE created_at < now() - $1::bigint * interval '1 microsecond'"
-    " ORDER BY created_at, id LIMIT $2)"};
-
-#undef PAY_CHARGE_COLUMNS
-#undef PAY_MICROS
-#undef PAY_FROM_MICROS
-
 // Waits longer than this are cut short even for calls without a deadline.
 constexpr absl::Duration kMaxWait = absl::Seconds(30);
-// Left of the deadline for answering after giving up on a lock: a fifth of the time left,
-// between 20 ms and 250 ms, so the ABORTED answer reaches the caller before its deadline does.
-absl::Duration ReplyMargin(absl::Duration left) {
-  return std::clamp(left / 5, absl::Milliseconds(20), absl::Milliseconds(250));
-}
-
 absl::Time Micros(int64_t micros) { return absl::FromUnixMicros(micros); }
 
 // Runs a statement; a lock wait that hit lock_timeout becomes IDEMPOTENCY_KEY_IN_USE.
@@ -117,15 +28,31 @@ absl::StatusOr<pg::Result> Run(pg::Connection& conn, const pg::Query& query,
   return result;
 }
 
-absl::Status SetLockTimeout(pg::Connection& conn, absl::Time deadline) {
-  absl::Duration left = std::min(deadline - absl::Now(), kMaxWait);
-  left -= ReplyMargin(left);
-  if (left <= absl::ZeroDuration()) {
-    return absl::DeadlineExceededError("the deadline passed before the ledger was reached");
+// The transaction of one keyed write (a Charge or a Refund): BEGIN on a leased connection, then
+// the caller's deadline as statement_timeout and lock_timeout (pg::SetLocalTimeouts, the rule
+// the order service uses too), so a wait on a key's row ends as IDEMPOTENCY_KEY_IN_USE just
+// before the deadline, with time left to answer. Rolls back unless committed.
+class KeyedWrite {
+ public:
+  // DEADLINE_EXCEEDED when `deadline` has passed; the connection's errors otherwise.
+  static absl::StatusOr<std::unique_ptr<KeyedWrite>> Begin(pg::Pool::Lease lease,
+                                                           absl::Time deadline) {
+    if (deadline <= absl::Now()) {
+      return absl::DeadlineExceededError("the deadline passed before the ledger was reached");
+    }
+    auto write = std::unique_ptr<KeyedWrite>(new KeyedWrite(std::move(lease)));
+    if (absl::Status s = write->tx_.Begin(); !s.ok()) return s;
+    if (absl::Status s = pg::SetLocalTimeouts(write->conn(), deadline); !s.ok()) return s;
+    return write;
   }
-  const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(left));
-  return Run(conn, kSetLockTimeout, {absl::StrCat(ms, "ms")}).status();
-}
+  pg::Connection& conn() { return *lease_; }
+  absl::Status Commit() { return tx_.Commit(); }
+
+ private:
+  explicit KeyedWrite(pg::Pool::Lease lease) : lease_(std::move(lease)), tx_(*lease_) {}
+  pg::Pool::Lease lease_;  // declared first: the transaction ends before the lease returns
+  pg::Transaction tx_;
+};
 
 absl::StatusOr<payments::v1::Charge> ChargeFromRow(const pg::Result& r, int row) {
   absl::StatusOr<ChargeStatus> status = ParseChargeStatus(r.Text(row, 4));
@@ -169,14 +96,13 @@ absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::stri
                                                ChargeDecider decide, absl::Time deadline) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(deadline);
   if (!lease.ok()) return lease.status();
-  pg::Connection& conn = **lease;
-  pg::Transaction tx(conn);
-  if (absl::Status s = tx.Begin(); !s.ok()) return s;
-  if (absl::Status s = SetLockTimeout(conn, deadline); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<KeyedWrite>> tx = KeyedWrite::Begin(*std::move(lease), deadline);
+  if (!tx.ok()) return tx.status();
+  pg::Connection& conn = (*tx)->conn();
 
   // Waits here while another transaction holds an uncommitted row with this key.
   absl::StatusOr<pg::Result> inserted = Run(
-      conn, kInsertCharge,
+      conn, sql::kInsertCharge,
       {key.caller, key.key, Param::Bytes(fingerprint), request.order_id(), request.amount_cents(),
        request.currency(), request.payment_method(), request.customer_id()});
   if (!inserted.ok()) return inserted.status();
@@ -187,15 +113,15 @@ absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::stri
                                      request, decision->status, decision->decline_reason),
                           false};
     absl::StatusOr<pg::Result> finished =
-        Run(conn, kFinishCharge,
+        Run(conn, sql::kFinishCharge,
             {outcome.charge.id(), ChargeStatusName(decision->status), decision->decline_reason,
              Param::Bytes(outcome.charge.SerializeAsString())});
     if (!finished.ok()) return finished.status();
-    if (absl::Status s = tx.Commit(); !s.ok()) return s;
+    if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
     return outcome;
   }
 
-  absl::StatusOr<pg::Result> row = Run(conn, kLockCharge, {key.caller, key.key});
+  absl::StatusOr<pg::Result> row = Run(conn, sql::kLockCharge, {key.caller, key.key});
   if (!row.ok()) return row.status();
   if (row->rows() != 1) return absl::InternalError("charge row vanished under its key");
   ChargeOutcome outcome;
@@ -203,12 +129,12 @@ absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::stri
     outcome.charge = MakeCharge(row->Int(0, 0), Micros(row->Int(0, 6)), key.key, request,
                                 payments::v1::CHARGE_STATUS_VOIDED, "");
     absl::StatusOr<pg::Result> claimed =
-        Run(conn, kClaimTombstone,
+        Run(conn, sql::kClaimTombstone,
             {outcome.charge.id(), Param::Bytes(fingerprint), request.order_id(),
              request.amount_cents(), request.currency(), request.payment_method(),
              request.customer_id(), Param::Bytes(outcome.charge.SerializeAsString())});
     if (!claimed.ok()) return claimed.status();
-    if (absl::Status s = tx.Commit(); !s.ok()) return s;
+    if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
     return outcome;
   }
   absl::StatusOr<std::string> stored =
@@ -226,16 +152,15 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::stri
                                                absl::Time deadline) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(deadline);
   if (!lease.ok()) return lease.status();
-  pg::Connection& conn = **lease;
-  pg::Transaction tx(conn);
-  if (absl::Status s = tx.Begin(); !s.ok()) return s;
-  if (absl::Status s = SetLockTimeout(conn, deadline); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<KeyedWrite>> tx = KeyedWrite::Begin(*std::move(lease), deadline);
+  if (!tx.ok()) return tx.status();
+  pg::Connection& conn = (*tx)->conn();
 
   absl::StatusOr<pg::Result> record =
-      Run(conn, kInsertRefundRecord, {key.caller, key.key, Param::Bytes(fingerprint)});
+      Run(conn, sql::kInsertRefundRecord, {key.caller, key.key, Param::Bytes(fingerprint)});
   if (!record.ok()) return record.status();
   if (record->rows() == 0) {  // this refund key was used before: replay or refuse
-    absl::StatusOr<pg::Result> old = Run(conn, kLockRefundRecord, {key.caller, key.key});
+    absl::StatusOr<pg::Result> old = Run(conn, sql::kLockRefundRecord, {key.caller, key.key});
     if (!old.ok()) return old.status();
     if (old->rows() != 1) return absl::InternalError("refund record vanished under its key");
     absl::StatusOr<std::string> stored =
@@ -253,12 +178,14 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::stri
   int64_t charge_id = 0;
   ChargeStatus charge_status = payments::v1::CHARGE_STATUS_VOIDED;
   int64_t charge_amount = 0;
-  absl::StatusOr<pg::Result> tomb = Run(conn, kInsertTombstone, {key.caller, request.charge_key()});
+  absl::StatusOr<pg::Result> tomb =
+      Run(conn, sql::kInsertTombstone, {key.caller, request.charge_key()});
   if (!tomb.ok()) return tomb.status();
   if (tomb->rows() == 1) {
     charge_id = tomb->Int(0, 0);
   } else {
-    absl::StatusOr<pg::Result> charge = Run(conn, kLockCharge, {key.caller, request.charge_key()});
+    absl::StatusOr<pg::Result> charge =
+        Run(conn, sql::kLockCharge, {key.caller, request.charge_key()});
     if (!charge.ok()) return charge.status();
     if (charge->rows() != 1) return absl::InternalError("charge row vanished under its key");
     absl::StatusOr<ChargeStatus> status = ParseChargeStatus(charge->Text(0, 4));
@@ -269,7 +196,7 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::stri
   }
 
   RefundOutcome outcome;
-  absl::StatusOr<pg::Result> existing = Run(conn, kFindRefund, {charge_id});
+  absl::StatusOr<pg::Result> existing = Run(conn, sql::kFindRefund, {charge_id});
   if (!existing.ok()) return existing.status();
   if (existing->rows() == 1) {  // refunded before (under another refund key): the same refund
     absl::StatusOr<payments::v1::RefundStatus> status = ParseRefundStatus(existing->Text(0, 2));
@@ -280,20 +207,21 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::stri
     const payments::v1::RefundStatus status = RefundStatusFor(charge_status);
     const bool money_back = status == payments::v1::REFUND_STATUS_SUCCEEDED;
     const int64_t amount = money_back ? charge_amount : 0;
-    absl::StatusOr<pg::Result> inserted = Run(conn, kInsertRefund,
+    absl::StatusOr<pg::Result> inserted = Run(conn, sql::kInsertRefund,
                                               {key.caller, charge_id, request.charge_key(), amount,
                                                RefundStatusName(status), request.reason()});
     if (!inserted.ok()) return inserted.status();
     if (money_back) {
-      if (auto r = Run(conn, kMarkRefunded, {charge_id}); !r.ok()) return r.status();
+      if (auto r = Run(conn, sql::kMarkRefunded, {charge_id}); !r.ok()) return r.status();
     }
     outcome.refund = MakeRefund(inserted->Int(0, 0), Micros(inserted->Int(0, 1)),
                                 request.charge_key(), charge_id, amount, status);
   }
-  absl::StatusOr<pg::Result> stored = Run(
-      conn, kStoreRefundResponse, {record_id, Param::Bytes(outcome.refund.SerializeAsString())});
+  absl::StatusOr<pg::Result> stored =
+      Run(conn, sql::kStoreRefundResponse,
+          {record_id, Param::Bytes(outcome.refund.SerializeAsString())});
   if (!stored.ok()) return stored.status();
-  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
   return outcome;
 }
 
@@ -301,7 +229,7 @@ absl::StatusOr<payments::v1::Charge> PgLedger::GetChargeByKey(absl::string_view 
                                                               absl::string_view charge_key) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
   if (!lease.ok()) return lease.status();
-  absl::StatusOr<pg::Result> r = Run(**lease, kGetChargeByKey, {caller, charge_key});
+  absl::StatusOr<pg::Result> r = Run(**lease, sql::kGetChargeByKey, {caller, charge_key});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return ChargeKeyNotFoundError(charge_key);
   return ChargeFromRow(*r, 0);
@@ -310,7 +238,7 @@ absl::StatusOr<payments::v1::Charge> PgLedger::GetChargeByKey(absl::string_view 
 absl::StatusOr<payments::v1::Charge> PgLedger::GetCharge(absl::string_view caller, int64_t id) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
   if (!lease.ok()) return lease.status();
-  absl::StatusOr<pg::Result> r = Run(**lease, kGetCharge, {caller, id});
+  absl::StatusOr<pg::Result> r = Run(**lease, sql::kGetCharge, {caller, id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return ChargeNotFoundError(id);
   return ChargeFromRow(*r, 0);
@@ -324,7 +252,7 @@ absl::StatusOr<std::vector<payments::v1::Charge>> PgLedger::ListCharges(
                                   ? Param::Null()
                                   : Param(absl::ToUnixMicros(filter.created_after));
   absl::StatusOr<pg::Result> r =
-      Run(**lease, kListCharges,
+      Run(**lease, sql::kListCharges,
           {caller, filter.order_id, created_after, filter.after_id, filter.limit});
   if (!r.ok()) return r.status();
   std::vector<payments::v1::Charge> charges;
@@ -339,7 +267,7 @@ absl::StatusOr<std::vector<payments::v1::Charge>> PgLedger::ListCharges(
 absl::StatusOr<payments::v1::LedgerSummary> PgLedger::Summary(absl::string_view caller) {
   absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
   if (!lease.ok()) return lease.status();
-  absl::StatusOr<pg::Result> r = Run(**lease, kSummary, {caller});
+  absl::StatusOr<pg::Result> r = Run(**lease, sql::kSummary, {caller});
   if (!r.ok()) return r.status();
   payments::v1::LedgerSummary summary;
   for (int i = 0; i < r->rows(); ++i) {
@@ -358,7 +286,7 @@ absl::StatusOr<int64_t> PgLedger::ReapRefundRecords(absl::Duration older_than, i
   absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
   if (!lease.ok()) return lease.status();
   absl::StatusOr<pg::Result> r =
-      Run(**lease, kReapRefundRecords, {absl::ToInt64Microseconds(older_than), batch});
+      Run(**lease, sql::kReapRefundRecords, {absl::ToInt64Microseconds(older_than), batch});
   if (!r.ok()) return r.status();
   return r->affected();
 }

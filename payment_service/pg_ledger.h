@@ -1,8 +1,12 @@
 // The PostgreSQL ledger: named, prepared statements only (every value is a parameter). Each
 // Charge/Refund is one READ COMMITTED transaction whose first statement is
 // `INSERT ... ON CONFLICT DO NOTHING` on the unique (caller, key): a concurrent request with the
-// same key waits on that row until the first commits, then replays it. lock_timeout is set from
-// the caller's deadline; running out gives ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo.
+// same key waits on that row until the first commits, then replays it. The transaction's
+// statement_timeout and lock_timeout come from the caller's deadline by the rule both services
+// use (pg::SetLocalTimeouts, common/pg/timeouts.h: the lock wait ends kLockTimeoutMargin before
+// the deadline, 30 s at most); running out gives ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo.
+// A deadline already past gives DEADLINE_EXCEEDED before any statement. Statements:
+// ledger_sql.h.
 #pragma once
 
 #include <memory>

@@ -1,13 +1,13 @@
--- The bar of issue 7 (create_vs_pgbench): one CreateOrder as one plain transaction, the
--- statements order_service ran until 7250f21 (kClaimKey, kInsertOrder, kStoreResponse in
--- order_service/pg_order_repository.cc): BEGIN, claim the key, insert order + items + outbox
--- event + order event in one CTE, store the response, COMMIT; five round trips.
--- create_order_1stmt.sql is the one-statement form CreateOrder runs now.
+-- The bar of issue 7 (create_vs_pgbench), fixed on purpose: one CreateOrder as one plain
+-- transaction, the statements order_service ran until 7250f21 (the key claim, the order insert
+-- and the response store): BEGIN, claim the key, insert order + items + outbox event + order
+-- event in one CTE, store the response, COMMIT; five round trips. It is a yardstick, not a copy
+-- of today's code: bench/run.sh measures CreateOrder's own statement (sql::kCreateOrder, printed
+-- by print_sql) beside it.
 -- Run with `pgbench -M prepared -D run=<unique>`, so values travel as parameters of prepared
 -- statements, as they do in order_service. Keys are unique per transaction (the run, the client
 -- id and a 40-bit random). Items: 3, as loadgen sends; the stored response is 111 bytes, the size
 -- of a serialized CreateOrderResponse with 3 items.
--- bench/run.sh warns when the tables kInsertOrder writes differ from the ones below.
 -- No colon-names in comments or literals: pgbench takes them for variables.
 \set r random(1, 1099511627775)
 \set cust random(0, 996)

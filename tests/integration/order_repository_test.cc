@@ -230,7 +230,7 @@ TEST_P(OrderRepositoryTest, PutRacingACommitIsEitherCountedOrRefused) {
 // The summary's id range is the import's orders and nothing else, even while other orders are
 // created during the commit.
 TEST_P(OrderRepositoryTest, ImportIdsAreOneBlockWhileOtherOrdersAreCreated) {
-  constexpr int kChunks = 10, kPerChunk = 100;
+  constexpr int kChunks = 40, kPerChunk = 100;  // a commit long enough for 64+ others
   for (int i = 0; i < kChunks; ++i) ASSERT_TRUE(Put(Chunk("bulk", i, kPerChunk)).ok());
   std::atomic<bool> stop{false};
   std::atomic<int> created{0};

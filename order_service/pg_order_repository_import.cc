@@ -1,6 +1,5 @@
-// PgOrderRepository: named import chunks (seed 003, pattern 4) and the analytics projection's
-// read side.
-#include <algorithm>
+// PgOrderRepository's imports (named chunks, then one commit that creates their orders: seed 003,
+// pattern 4) and the analytics projection's read side. Statements: order_sql.h.
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -8,93 +7,19 @@
 #include "common/errors.h"
 #include "common/pg/connection.h"
 #include "common/pg/sql_state.h"
+#include "common/pg/timeouts.h"
 #include "google/protobuf/util/time_util.h"
+#include "order_service/order_sql.h"
 #include "order_service/pg_order_repository.h"
 #include "order_service/validation.h"
 
 namespace orders {
 namespace {
 
-// The counts, the money per currency and the watermark in one statement, so all come from one
-// snapshot (the projector changes them in one statement too): one row per currency, or one row
-// with NULL money when no money was counted yet (and NULL counts when nothing was).
-// The watermark (as_of), by the database's clock: the creation time of the customer's oldest
-// event not yet projected, or the read's own time when there is none. An event is created before
-// it commits, so every event committed before the watermark is counted.
-constexpr pg::Query kAnalytics{"analytics_get_watermarked", R"sql(
-WITH w AS (
-  SELECT coalesce((SELECT min(e.created_at) FROM order_events e
-                   WHERE NOT e.projected AND e.tenant = $1 AND e.customer_id = $2),
-                  now()) AS as_of)
-SELECT a.order_count, a.paid_count, a.payment_failed_count, a.cancelled_count, a.events_applied,
-       (extract(epoch FROM w.as_of) * 1000000)::bigint,
-       m.currency, m.paid_amount, m.cancelled_amount
-FROM w
-LEFT JOIN customer_analytics a ON a.tenant = $1 AND a.customer_id = $2
-LEFT JOIN customer_analytics_money m ON m.tenant = a.tenant AND m.customer_id = a.customer_id
-ORDER BY m.currency)sql"};
-
-// A put and a commit of one import never interleave: a put holds this lock shared and a commit
-// holds it exclusively, each until its transaction ends, so a chunk is either stored before the
-// commit reads the import's chunks or finds the commit and is refused (without it, a put racing
-// a commit could be answered OK and never created). The two-key form keeps it apart from
-// pg::Migrate's locks; two imports whose names share a hash only wait for each other.
-constexpr pg::Query kLockImportShared{"import_lock_shared", R"sql(
-SELECT pg_advisory_xact_lock_shared(1768779892, hashtext($1 || '/' || $2))
-FROM (SELECT set_config('lock_timeout', $3, true)) AS cfg)sql"};
-
-constexpr pg::Query kLockImport{"import_lock", R"sql(
-SELECT pg_advisory_xact_lock(1768779892, hashtext($1 || '/' || $2))
-FROM (SELECT set_config('lock_timeout', $3, true)) AS cfg)sql"};
-
-constexpr pg::Query kImportCommitted{"import_committed", R"sql(
-SELECT chunk_count FROM import_commits WHERE tenant = $1 AND import_id = $2)sql"};
-
-constexpr pg::Query kPutChunk{"import_put_chunk", R"sql(
-INSERT INTO import_chunks (tenant, import_id, chunk_index, fingerprint, request, response)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT DO NOTHING
-RETURNING 1)sql"};
-
-constexpr pg::Query kGetChunk{"import_get_chunk", R"sql(
-SELECT fingerprint, response FROM import_chunks
-WHERE tenant = $1 AND import_id = $2 AND chunk_index = $3)sql"};
-
-constexpr pg::Query kClaimCommit{"import_claim_commit", R"sql(
-INSERT INTO import_commits (tenant, import_id, chunk_count)
-VALUES ($1, $2, $3)
-ON CONFLICT DO NOTHING
-RETURNING 1)sql"};
-
-constexpr pg::Query kExtraChunks{"import_extra_chunks", R"sql(
-SELECT chunk_index FROM import_chunks
-WHERE tenant = $1 AND import_id = $2 AND chunk_index >= $3 ORDER BY chunk_index LIMIT 20)sql"};
-
-// The import's orders as one block of consecutive ids (schema.cc, migration 5).
-constexpr pg::Query kReserveImportIds{"import_reserve_ids", R"sql(
-SELECT reserve_order_ids($1))sql"};
-
-constexpr pg::Query kStoredCommit{"import_stored_commit", R"sql(
-SELECT chunk_count, summary FROM import_commits WHERE tenant = $1 AND import_id = $2)sql"};
-
-constexpr pg::Query kChunks{"import_chunks", R"sql(
-SELECT chunk_index, request FROM import_chunks
-WHERE tenant = $1 AND import_id = $2 AND chunk_index < $3 ORDER BY chunk_index)sql"};
-
-constexpr pg::Query kStoreSummary{"import_store_summary", R"sql(
-UPDATE import_commits SET summary = $3 WHERE tenant = $1 AND import_id = $2)sql"};
-
 absl::Status AlreadyCommitted(const std::string& import_id) {
   return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "IMPORT_ALREADY_COMMITTED",
                                  absl::StrCat("import ", import_id, " was already committed"),
                                  {{"import_id", import_id}});
-}
-
-// lock_timeout for the import's lock: until just before the caller's deadline, 30 s at most.
-std::string LockWait(absl::Time deadline) {
-  const absl::Duration wait = std::clamp(deadline - absl::Now() - absl::Milliseconds(50),
-                                         absl::Milliseconds(1), absl::Seconds(30));
-  return absl::StrCat(absl::ToInt64Milliseconds(wait), "ms");
 }
 
 // The import's lock could not be taken before the deadline: a commit of it is running.
@@ -112,7 +37,7 @@ absl::StatusOr<orders::v1::OrderAnalytics> PgOrderRepository::GetAnalytics(
     const std::string& tenant, const std::string& customer_id) {
   auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(kAnalytics, {tenant, customer_id});
+  auto rows = (*conn)->Exec(sql::kGetAnalytics, {tenant, customer_id});
   if (!rows.ok()) return rows.status();
   orders::v1::OrderAnalytics a;
   a.set_customer_id(customer_id);
@@ -148,22 +73,24 @@ absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
   FillDeprecatedAmounts(result.chunk);
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
-  auto locked = (*conn)->Exec(kLockImportShared, {tenant, request.import_id(), LockWait(deadline)});
+  auto locked = (*conn)->Exec(sql::kLockImportShared,
+                              {tenant, request.import_id(), pg::DeadlineTimeout(deadline)});
   if (!locked.ok()) return LockFailed(locked.status());
-  auto committed = (*conn)->Exec(kImportCommitted, {tenant, request.import_id()});
+  auto committed = (*conn)->Exec(sql::kImportCommitted, {tenant, request.import_id()});
   if (!committed.ok()) return committed.status();
   if (committed->rows() == 0) {
-    auto inserted = (*conn)->Exec(
-        kPutChunk, {tenant, request.import_id(), request.chunk_index(),
-                    pg::Param::Bytes(fingerprint), pg::Param::Bytes(request.SerializeAsString()),
-                    pg::Param::Bytes(result.chunk.SerializeAsString())});
+    auto inserted =
+        (*conn)->Exec(sql::kPutChunk,
+                      {tenant, request.import_id(), request.chunk_index(),
+                       pg::Param::Bytes(fingerprint), pg::Param::Bytes(request.SerializeAsString()),
+                       pg::Param::Bytes(result.chunk.SerializeAsString())});
     if (!inserted.ok()) return inserted.status();
     if (inserted->rows() == 1) {
       if (absl::Status s = tx.Commit(); !s.ok()) return s;
       return result;
     }
   }
-  auto stored = (*conn)->Exec(kGetChunk, {tenant, request.import_id(), request.chunk_index()});
+  auto stored = (*conn)->Exec(sql::kGetChunk, {tenant, request.import_id(), request.chunk_index()});
   if (!stored.ok()) return stored.status();
   if (stored->rows() == 0) return AlreadyCommitted(request.import_id());
   if (stored->Bytes(0, 0) != fingerprint) {
@@ -190,13 +117,13 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
   if (!conn.ok()) return conn.status();
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
-  auto locked = (*conn)->Exec(kLockImport, {tenant, import_id, LockWait(deadline)});
+  auto locked = (*conn)->Exec(sql::kLockImport, {tenant, import_id, pg::DeadlineTimeout(deadline)});
   if (!locked.ok()) return LockFailed(locked.status());
-  auto claimed = (*conn)->Exec(kClaimCommit, {tenant, import_id, chunk_count});
+  auto claimed = (*conn)->Exec(sql::kClaimCommit, {tenant, import_id, chunk_count});
   if (!claimed.ok()) return claimed.status();
   ImportCommitResult result;
   if (claimed->rows() == 0) {
-    auto stored = (*conn)->Exec(kStoredCommit, {tenant, import_id});
+    auto stored = (*conn)->Exec(sql::kStoredCommit, {tenant, import_id});
     if (!stored.ok()) return stored.status();
     if (stored->rows() == 0 || stored->Int(0, 0) != chunk_count) return AlreadyCommitted(import_id);
     result.replayed = true;
@@ -204,7 +131,7 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
     return result;
   }
   // A chunk this commit would leave out was answered OK: it must be committed, not ignored.
-  auto extra = (*conn)->Exec(kExtraChunks, {tenant, import_id, chunk_count});
+  auto extra = (*conn)->Exec(sql::kExtraChunks, {tenant, import_id, chunk_count});
   if (!extra.ok()) return extra.status();
   if (extra->rows() > 0) {
     std::vector<int64_t> indexes;
@@ -215,7 +142,7 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
                      " or above; commit them all or use a new import_id"),
         {{"extra_chunks", absl::StrJoin(indexes, ",")}});
   }
-  auto chunks = (*conn)->Exec(kChunks, {tenant, import_id, chunk_count});
+  auto chunks = (*conn)->Exec(sql::kImportChunks, {tenant, import_id, chunk_count});
   if (!chunks.ok()) return chunks.status();
   if (chunks->rows() != chunk_count) {
     std::vector<int> missing;
@@ -243,25 +170,38 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
     }
     order_count += parsed[row].orders_size();
   }
-  auto first_id = (*conn)->Exec(kReserveImportIds, {order_count});
+  auto first_id = (*conn)->Exec(sql::kReserveOrderIds, {order_count});
   if (!first_id.ok()) return first_id.status();
   int64_t next_id = first_id->Int(0, 0);
   summary.set_first_order_id(next_id);
+  // The orders go through CreateOrder's own write, all in one statement (one round trip). They
+  // take no idempotency key: the import's commit record (kClaimCommit) makes them once-only.
+  const absl::Time created = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  std::vector<PendingCreate> orders;
+  orders.reserve(order_count);
   for (const auto& chunk : parsed) {
     for (const auto& request : chunk.orders()) {
       auto amount = ValidateCreateOrder(request);
       if (!amount.ok()) return amount.status();
-      auto order = InsertOrderRow(**conn, tenant, request, *amount, next_id++);
-      if (!order.ok()) return order.status();
+      orders.push_back(Pending(tenant, request, *amount, next_id++, created));
       summary.set_order_count(summary.order_count() + 1);
       common::AddToTotals(summary.mutable_totals(), request.currency(), *amount);
     }
+  }
+  std::vector<PendingCreate*> batch;
+  for (PendingCreate& order : orders) batch.push_back(&order);
+  if (!batch.empty()) {
+    if (absl::Status s = ExecCreate(**conn, batch, deadline); !s.ok()) return s;
+  }
+  for (const PendingCreate* order : batch) {
+    if (!order->written.ok()) return order->written.status();
+    if (!*order->written) return absl::InternalError("an imported order was not written");
   }
   summary.set_last_order_id(next_id - 1);
   FillDeprecatedAmounts(summary);
   *summary.mutable_commit_time() =
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
-  auto stored = (*conn)->Exec(kStoreSummary,
+  auto stored = (*conn)->Exec(sql::kStoreSummary,
                               {tenant, import_id, pg::Param::Bytes(summary.SerializeAsString())});
   if (!stored.ok()) return stored.status();
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
