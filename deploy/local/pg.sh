@@ -8,8 +8,12 @@
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 export PG_BIN
 
+# As root, from / : the caller's directory may be one postgres cannot enter (a checkout under a
+# mode-700 temporary directory, as CI clones it), and a child that inherits such a directory fails
+# wherever it goes back to it (Patroni's postmaster start, a multiprocessing spawn, chdirs there
+# and dies). Every caller passes absolute paths.
 pg_as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 free_port() {

@@ -147,7 +147,10 @@ absl::Status RunCommand(const std::vector<std::string>& argv, const std::string&
     args.insert(args.begin(), {"-u", "postgres", "--", binary});
     binary = kRunuser;
   }
-  auto child = testing_support::ChildProcess::Start(binary, args, log_path, env);
+  // As postgres, from / : the test's own directory may be one postgres cannot enter (a checkout
+  // under a mode-700 temporary directory), and its children die where they chdir back to it.
+  auto child = testing_support::ChildProcess::Start(binary, args, log_path, env,
+                                                    as_postgres && IsRoot() ? "/" : "");
   if (!child.ok()) return child.status();
   const int status = child->WaitExit(timeout);
   if (status == -1) {

@@ -18,7 +18,8 @@ namespace testing_support {
 absl::StatusOr<ChildProcess> ChildProcess::Start(const std::string& binary,
                                                  const std::vector<std::string>& args,
                                                  const std::string& log_path,
-                                                 const std::map<std::string, std::string>& env) {
+                                                 const std::map<std::string, std::string>& env,
+                                                 const std::string& working_dir) {
   std::vector<std::string> env_entries;
   for (char** e = environ; *e; ++e) env_entries.emplace_back(*e);
   for (const auto& [k, v] : env) env_entries.push_back(absl::StrCat(k, "=", v));
@@ -42,6 +43,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const std::string& binary,
     }
     // A test runner that dies must not leave servers behind.
     setpgid(0, 0);
+    if (!working_dir.empty() && chdir(working_dir.c_str()) != 0) _exit(126);
     execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);
   }

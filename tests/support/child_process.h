@@ -18,7 +18,8 @@ class ChildProcess {
   static absl::StatusOr<ChildProcess> Start(const std::string& binary,
                                             const std::vector<std::string>& args,
                                             const std::string& log_path,
-                                            const std::map<std::string, std::string>& env = {});
+                                            const std::map<std::string, std::string>& env = {},
+                                            const std::string& working_dir = "");
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ~ChildProcess();  // SIGKILL and reap if still running
