@@ -31,7 +31,9 @@ std::string StatementTimeout(absl::Time deadline) {
   return Millis(LockWait(deadline) + kLockTimeoutMargin);
 }
 
-absl::Time WaitDeadline(absl::Time deadline) { return std::min(deadline, absl::Now() + kMaxWait); }
+absl::Time WaitDeadline(absl::Time deadline) {
+  return std::min(deadline - kLockTimeoutMargin, absl::Now() + kMaxWait);
+}
 
 absl::Time BackgroundDeadline() { return absl::Now() + kBackgroundWait; }
 

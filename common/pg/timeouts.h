@@ -37,8 +37,10 @@ std::string DeadlineTimeout(absl::Time deadline);
 // deadline is (nearly) past and both are at their minimum.
 std::string StatementTimeout(absl::Time deadline);
 
-// What a pool wait for a caller with `deadline` is bounded by: `deadline`, but at most kMaxWait
-// from now (absl::InfiniteFuture(), no deadline, waits kMaxWait).
+// What a pool wait for a caller with `deadline` is bounded by: kLockTimeoutMargin before
+// `deadline` (like a lock wait, so the answer, RESOURCE_EXHAUSTED from Pool::Acquire, still
+// reaches the caller in time), but at most kMaxWait from now (absl::InfiniteFuture(), no
+// deadline, waits kMaxWait).
 absl::Time WaitDeadline(absl::Time deadline);
 
 // The deadline of one background pool wait: now + kBackgroundWait.
@@ -57,7 +59,7 @@ absl::Status SetLocalTimeouts(Connection& conn, absl::Time deadline);
 class DeadlineTransaction {
  public:
   // Errors: DEADLINE_EXCEEDED when `deadline` has passed; RESOURCE_EXHAUSTED (Pool::Acquire) when
-  // no connection was free before WaitDeadline(deadline); the connection's otherwise
+  // no connection was free by WaitDeadline(deadline); the connection's otherwise
   // (UNAVAILABLE when it could not be opened or broke).
   static absl::StatusOr<std::unique_ptr<DeadlineTransaction>> Begin(Pool& pool,
                                                                     absl::Time deadline);
