@@ -1,6 +1,7 @@
 #include "common/grpc_metadata.h"
 
 #include "absl/strings/match.h"
+#include "absl/time/time.h"
 #include "common/idempotency.h"
 #include "grpcpp/server_context.h"
 
@@ -26,6 +27,10 @@ std::string BearerTokenOf(const grpc::ServerContext& context) {
   constexpr absl::string_view kPrefix = "Bearer ";
   if (!absl::StartsWithIgnoreCase(value, kPrefix)) return "";
   return std::string(value.substr(kPrefix.size()));
+}
+
+absl::Time DeadlineOf(const grpc::ServerContext& context) {
+  return absl::FromChrono(context.deadline());
 }
 
 void MarkReplayed(grpc::ServerContext& context) {

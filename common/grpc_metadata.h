@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace grpc {
 class ServerContext;
@@ -21,6 +22,10 @@ absl::StatusOr<std::string> IdempotencyKeyOf(const grpc::ServerContext& context)
 
 // The token of `authorization: Bearer <token>`, or empty when absent.
 std::string BearerTokenOf(const grpc::ServerContext& context);
+
+// The caller's deadline (grpc-timeout), absl::InfiniteFuture() when it set none. The one way
+// adapters read it: the domain and the stores bound their waits by it (common/pg/timeouts.h).
+absl::Time DeadlineOf(const grpc::ServerContext& context);
 
 // Marks a response as a replay of a stored one.
 void MarkReplayed(grpc::ServerContext& context);

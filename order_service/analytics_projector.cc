@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/time/clock.h"
+#include "common/pg/timeouts.h"
 #include "order_service/order_sql.h"
 
 namespace orders {
@@ -25,7 +26,7 @@ void AnalyticsProjector::Stop() {
 }
 
 absl::StatusOr<int64_t> AnalyticsProjector::RunOnce() {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kProjectAnalytics, {batch_});
   if (!rows.ok()) return rows.status();

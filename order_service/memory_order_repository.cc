@@ -76,7 +76,8 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::InsertLocked(
 }
 
 absl::StatusOr<orders::v1::Order> MemoryOrderRepository::GetOrder(const std::string& tenant,
-                                                                  int64_t id) {
+                                                                  int64_t id,
+                                                                  absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   auto it = orders_.find(id);
   if (it == orders_.end() || it->second.tenant != tenant) {
@@ -87,7 +88,8 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::GetOrder(const std::str
 }
 
 absl::StatusOr<OrderPage> MemoryOrderRepository::ListOrders(const std::string& tenant,
-                                                            const ListQuery& query) {
+                                                            const ListQuery& query,
+                                                            absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   OrderPage page;
   for (auto it = orders_.rbegin(); it != orders_.rend(); ++it) {
@@ -137,7 +139,8 @@ absl::StatusOr<CancelResult> MemoryOrderRepository::CancelOrder(const Idempotenc
 }
 
 absl::StatusOr<orders::v1::Order> MemoryOrderRepository::SetShippingAddress(
-    const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) {
+    const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address,
+    absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   auto it = orders_.find(id);
   if (it == orders_.end() || it->second.tenant != tenant) {
@@ -154,7 +157,7 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::SetShippingAddress(
 
 // The fake projects synchronously: it is always caught up.
 absl::StatusOr<orders::v1::OrderAnalytics> MemoryOrderRepository::GetAnalytics(
-    const std::string& tenant, const std::string& customer_id) {
+    const std::string& tenant, const std::string& customer_id, absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   orders::v1::OrderAnalytics a;
   a.set_customer_id(customer_id);

@@ -44,7 +44,7 @@ absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContext
     if (!key.ok()) return key.status();
     scope.idempotency_key = *std::move(key);
   }
-  scope.deadline = absl::FromChrono(context.deadline());
+  scope.deadline = common::DeadlineOf(context);
   return scope;
 }
 

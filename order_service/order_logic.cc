@@ -79,7 +79,7 @@ absl::StatusOr<orders::v1::Order> OrderLogic::SetShippingAddress(
     return common::InvalidArgument("ADDRESS_INVALID", "the shipping address is not valid",
                                    violations);
   }
-  return repository_.SetShippingAddress(scope.tenant, request.id(), a);
+  return repository_.SetShippingAddress(scope.tenant, request.id(), a, scope.deadline);
 }
 
 absl::StatusOr<orders::v1::Order> OrderLogic::GetOrder(const RequestScope& scope,
@@ -88,7 +88,7 @@ absl::StatusOr<orders::v1::Order> OrderLogic::GetOrder(const RequestScope& scope
     return common::InvalidArgument("ORDER_ID_INVALID", "id must be a positive order id",
                                    {{"id", "must be positive"}});
   }
-  return repository_.GetOrder(scope.tenant, request.id());
+  return repository_.GetOrder(scope.tenant, request.id(), scope.deadline);
 }
 
 absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
@@ -111,7 +111,7 @@ absl::StatusOr<orders::v1::ListOrdersResponse> OrderLogic::ListOrders(
   query.status = request.status();
   query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   query.before_id = *before;
-  absl::StatusOr<OrderPage> page = repository_.ListOrders(scope.tenant, query);
+  absl::StatusOr<OrderPage> page = repository_.ListOrders(scope.tenant, query, scope.deadline);
   if (!page.ok()) return page.status();
   orders::v1::ListOrdersResponse response;
   for (auto& order : page->orders) *response.add_orders() = std::move(order);

@@ -33,7 +33,7 @@ absl::StatusOr<orders::v1::OrderAnalytics> OrderLogic::GetOrderAnalytics(
     return common::InvalidArgument("CUSTOMER_ID_INVALID", "customer_id is required",
                                    {{"customer_id", "1 to 128 characters"}});
   }
-  return repository_.GetAnalytics(scope.tenant, request.customer_id());
+  return repository_.GetAnalytics(scope.tenant, request.customer_id(), scope.deadline);
 }
 
 absl::StatusOr<ImportChunkResult> OrderLogic::PutImportChunk(

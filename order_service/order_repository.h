@@ -65,11 +65,17 @@ class OrderRepository {
                                                    const orders::v1::CreateOrderRequest& request,
                                                    int64_t amount_cents, absl::Time deadline) = 0;
 
-  // NOT_FOUND ORDER_NOT_FOUND unless the order exists in the tenant.
-  virtual absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id) = 0;
+  // Every method's `deadline` is the caller's (absl::InfiniteFuture(): none). The wait for a
+  // pooled connection ends by it (pg::WaitDeadline: at most pg::kMaxWait), then
+  // RESOURCE_EXHAUSTED, for writes and reads alike; each transaction's statements end by it
+  // (pg::SetLocalTimeouts), then DEADLINE_EXCEEDED. A deadline already past: DEADLINE_EXCEEDED.
 
-  virtual absl::StatusOr<OrderPage> ListOrders(const std::string& tenant,
-                                               const ListQuery& query) = 0;
+  // NOT_FOUND ORDER_NOT_FOUND unless the order exists in the tenant.
+  virtual absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id,
+                                                     absl::Time deadline) = 0;
+
+  virtual absl::StatusOr<OrderPage> ListOrders(const std::string& tenant, const ListQuery& query,
+                                               absl::Time deadline) = 0;
 
   // In one transaction: the idempotency record, the order CANCELLED, and a REFUND event (behind
   // any unfinished CHARGE; a CHARGE nobody holds is skipped, the refund's tombstone voids it).
@@ -80,13 +86,15 @@ class OrderRepository {
 
   // Replaces the shipping address; FAILED_PRECONDITION ORDER_ALREADY_CANCELLED when cancelled.
   virtual absl::StatusOr<orders::v1::Order> SetShippingAddress(
-      const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) = 0;
+      const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address,
+      absl::Time deadline) = 0;
 
   // The projection as it stands (zeros and no as_of before the first event is applied). Money
   // comes per currency (paid_totals, cancelled_totals, ordered by currency code; the deprecated
   // paid_cents and cancelled_cents by FillDeprecatedAmounts), never summed across currencies.
-  virtual absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(
-      const std::string& tenant, const std::string& customer_id) = 0;
+  virtual absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(const std::string& tenant,
+                                                                  const std::string& customer_id,
+                                                                  absl::Time deadline) = 0;
 
   // Stores a named chunk once: the same name and fingerprint replays; another fingerprint is
   // FAILED_PRECONDITION IMPORT_CHUNK_REUSED; once the import is committed, a chunk the commit did

@@ -101,6 +101,19 @@ absl::Status StoreResponse(pg::Connection& conn, const IdempotencyScope& scope,
   return stored.status();
 }
 
+// The order `id` of `tenant` with its items; NOT_FOUND ORDER_NOT_FOUND when there is none.
+absl::StatusOr<Order> ReadOrder(pg::Connection& conn, const std::string& tenant, int64_t id) {
+  auto rows = conn.Exec(sql::kGetOrder, {tenant, id});
+  if (!rows.ok()) return rows.status();
+  if (rows->rows() == 0) {
+    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                   absl::StrCat("no order ", id));
+  }
+  Order order = OrderFromRow(*rows, 0);
+  if (absl::Status s = AttachItems(conn, {&order}); !s.ok()) return s;
+  return order;
+}
+
 }  // namespace
 
 PendingCreate PgOrderRepository::Pending(const std::string& tenant,
@@ -188,7 +201,7 @@ absl::StatusOr<int64_t> PgOrderRepository::ReserveOrderId(absl::Time deadline) {
       return id;
     }
   }
-  auto conn = pool_.Acquire(deadline);
+  auto conn = pool_.Acquire(pg::WaitDeadline(deadline));
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kReserveOrderIds, {kIdBlock});
   if (!rows.ok()) return rows.status();
@@ -214,7 +227,7 @@ absl::Status PgOrderRepository::WriteTogether(pg::Connection& conn,
 void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
   absl::Time deadline = batch.front()->deadline;
   for (const PendingCreate* p : batch) deadline = std::min(deadline, p->deadline);
-  auto conn = pool_.Acquire(deadline);
+  auto conn = pool_.Acquire(pg::WaitDeadline(deadline));
   if (!conn.ok()) {
     for (PendingCreate* p : batch) p->written = conn.status();
     return;
@@ -231,7 +244,7 @@ void PgOrderRepository::WriteBatch(const std::vector<PendingCreate*>& batch) {
     absl::StatusOr<pg::Pool::Lease> fresh = absl::UnknownError("unused");
     pg::Connection* alone = &**conn;
     if ((*conn)->broken()) {
-      fresh = pool_.Acquire(p->deadline);
+      fresh = pool_.Acquire(pg::WaitDeadline(p->deadline));
       if (!fresh.ok()) {
         p->written = fresh.status();
         continue;
@@ -283,7 +296,7 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
     stored = common::ReplayOrRefuse(pending.stored->fingerprint, scope.fingerprint,
                                     pending.stored->response);
   } else {
-    auto conn = pool_.Acquire(deadline);
+    auto conn = pool_.Acquire(pg::WaitDeadline(deadline));
     if (!conn.ok()) return conn.status();
     stored = StoredResponseFor(**conn, scope);
   }
@@ -296,28 +309,22 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   return replay;
 }
 
-absl::StatusOr<Order> PgOrderRepository::GetOrder(const std::string& tenant, int64_t id) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
-  if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(sql::kGetOrder, {tenant, id});
-  if (!rows.ok()) return rows.status();
-  if (rows->rows() == 0) {
-    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
-                                   absl::StrCat("no order ", id));
-  }
-  Order order = OrderFromRow(*rows, 0);
-  if (absl::Status s = AttachItems(**conn, {&order}); !s.ok()) return s;
-  return order;
+absl::StatusOr<Order> PgOrderRepository::GetOrder(const std::string& tenant, int64_t id,
+                                                  absl::Time deadline) {
+  auto tx = pg::DeadlineTransaction::Begin(pool_, deadline);
+  if (!tx.ok()) return tx.status();
+  return ReadOrder((*tx)->conn(), tenant, id);
 }
 
 absl::StatusOr<OrderPage> PgOrderRepository::ListOrders(const std::string& tenant,
-                                                        const ListQuery& query) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
-  if (!conn.ok()) return conn.status();
+                                                        const ListQuery& query,
+                                                        absl::Time deadline) {
+  auto tx = pg::DeadlineTransaction::Begin(pool_, deadline);
+  if (!tx.ok()) return tx.status();
+  pg::Connection& conn = (*tx)->conn();
   // One row more than asked tells whether another page exists.
-  auto rows =
-      (*conn)->Exec(sql::kListOrders, {tenant, query.customer_id, StoredStatus(query.status),
-                                       query.before_id, query.page_size + 1});
+  auto rows = conn.Exec(sql::kListOrders, {tenant, query.customer_id, StoredStatus(query.status),
+                                           query.before_id, query.page_size + 1});
   if (!rows.ok()) return rows.status();
   OrderPage page;
   const int n = std::min(rows->rows(), query.page_size);
@@ -325,7 +332,7 @@ absl::StatusOr<OrderPage> PgOrderRepository::ListOrders(const std::string& tenan
   if (rows->rows() > query.page_size) page.next_before_id = page.orders.back().id();
   std::vector<Order*> ptrs;
   for (auto& o : page.orders) ptrs.push_back(&o);
-  if (absl::Status s = AttachItems(**conn, ptrs); !s.ok()) return s;
+  if (absl::Status s = AttachItems(conn, ptrs); !s.ok()) return s;
   return page;
 }
 
@@ -336,7 +343,7 @@ namespace orders {
 absl::StatusOr<CancelResult> PgOrderRepository::CancelOrder(const IdempotencyScope& scope,
                                                             int64_t id, const std::string& reason,
                                                             absl::Time deadline) {
-  auto conn = pool_.Acquire(deadline);
+  auto conn = pool_.Acquire(pg::WaitDeadline(deadline));
   if (!conn.ok()) return conn.status();
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
@@ -373,22 +380,22 @@ absl::StatusOr<CancelResult> PgOrderRepository::CancelOrder(const IdempotencySco
 }
 
 absl::StatusOr<Order> PgOrderRepository::SetShippingAddress(
-    const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) {
-  {
-    auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
-    if (!conn.ok()) return conn.status();
-    auto updated = (*conn)->Exec(
-        sql::kSetAddress, {tenant, id, pg::Param::Bytes(address.SerializeAsString()), kCancelled});
-    if (!updated.ok()) return updated.status();
-    if (updated->affected() == 0) {
-      auto order = GetOrder(tenant, id);  // NOT_FOUND, or it is cancelled
-      if (!order.ok()) return order.status();
-      return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
-                                     "ORDER_ALREADY_CANCELLED",
-                                     absl::StrCat("order ", id, " is cancelled"));
-    }
+    const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address,
+    absl::Time deadline) {
+  auto tx = pg::DeadlineTransaction::Begin(pool_, deadline);
+  if (!tx.ok()) return tx.status();
+  pg::Connection& conn = (*tx)->conn();
+  auto updated = conn.Exec(sql::kSetAddress,
+                           {tenant, id, pg::Param::Bytes(address.SerializeAsString()), kCancelled});
+  if (!updated.ok()) return updated.status();
+  auto order = ReadOrder(conn, tenant, id);  // NOT_FOUND when nothing was updated for want of it
+  if (!order.ok()) return order.status();
+  if (updated->affected() == 0) {
+    return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "ORDER_ALREADY_CANCELLED",
+                                   absl::StrCat("order ", id, " is cancelled"));
   }
-  return GetOrder(tenant, id);
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  return order;
 }
 
 }  // namespace orders

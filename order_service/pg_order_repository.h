@@ -24,14 +24,18 @@ class PgOrderRepository : public OrderRepository {
   absl::StatusOr<CreateResult> CreateOrder(const IdempotencyScope& scope,
                                            const orders::v1::CreateOrderRequest& request,
                                            int64_t amount_cents, absl::Time deadline) override;
-  absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id) override;
-  absl::StatusOr<OrderPage> ListOrders(const std::string& tenant, const ListQuery& query) override;
+  absl::StatusOr<orders::v1::Order> GetOrder(const std::string& tenant, int64_t id,
+                                             absl::Time deadline) override;
+  absl::StatusOr<OrderPage> ListOrders(const std::string& tenant, const ListQuery& query,
+                                       absl::Time deadline) override;
   absl::StatusOr<CancelResult> CancelOrder(const IdempotencyScope& scope, int64_t id,
                                            const std::string& reason, absl::Time deadline) override;
-  absl::StatusOr<orders::v1::Order> SetShippingAddress(
-      const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address) override;
+  absl::StatusOr<orders::v1::Order> SetShippingAddress(const std::string& tenant, int64_t id,
+                                                       const orders::v1::ShippingAddress& address,
+                                                       absl::Time deadline) override;
   absl::StatusOr<orders::v1::OrderAnalytics> GetAnalytics(const std::string& tenant,
-                                                          const std::string& customer_id) override;
+                                                          const std::string& customer_id,
+                                                          absl::Time deadline) override;
   absl::StatusOr<ImportChunkResult> PutImportChunk(
       const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
       const std::string& fingerprint,

@@ -34,10 +34,10 @@ absl::Status LockFailed(const absl::Status& status) {
 }  // namespace
 
 absl::StatusOr<orders::v1::OrderAnalytics> PgOrderRepository::GetAnalytics(
-    const std::string& tenant, const std::string& customer_id) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
-  if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(sql::kGetAnalytics, {tenant, customer_id});
+    const std::string& tenant, const std::string& customer_id, absl::Time deadline) {
+  auto tx = pg::DeadlineTransaction::Begin(pool_, deadline);
+  if (!tx.ok()) return tx.status();
+  auto rows = (*tx)->conn().Exec(sql::kGetAnalytics, {tenant, customer_id});
   if (!rows.ok()) return rows.status();
   orders::v1::OrderAnalytics a;
   a.set_customer_id(customer_id);
@@ -63,7 +63,7 @@ absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
     const std::string& tenant, const orders::v1::PutImportChunkRequest& request,
     const std::string& fingerprint,
     const google::protobuf::RepeatedPtrField<orders::v1::MoneyTotal>& totals, absl::Time deadline) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::WaitDeadline(deadline));
   if (!conn.ok()) return conn.status();
   ImportChunkResult result;
   result.chunk.set_import_id(request.import_id());
@@ -73,6 +73,7 @@ absl::StatusOr<ImportChunkResult> PgOrderRepository::PutImportChunk(
   FillDeprecatedAmounts(result.chunk);
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  if (absl::Status s = pg::SetLocalTimeouts(**conn, deadline); !s.ok()) return s;
   auto locked = (*conn)->Exec(sql::kLockImportShared,
                               {tenant, request.import_id(), pg::DeadlineTimeout(deadline)});
   if (!locked.ok()) return LockFailed(locked.status());
@@ -113,7 +114,7 @@ absl::StatusOr<ImportCommitResult> PgOrderRepository::CommitImport(const std::st
                                                                    const std::string& import_id,
                                                                    int chunk_count,
                                                                    absl::Time deadline) {
-  auto conn = pool_.Acquire(deadline);
+  auto conn = pool_.Acquire(pg::WaitDeadline(deadline));
   if (!conn.ok()) return conn.status();
   pg::Transaction tx(**conn);
   if (absl::Status s = tx.Begin(); !s.ok()) return s;

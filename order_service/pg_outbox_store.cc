@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "common/pg/timeouts.h"
 #include "google/protobuf/util/time_util.h"
 #include "order_service/order_sql.h"
 
@@ -43,7 +44,7 @@ std::string Seconds(absl::Duration d) { return absl::StrCat(absl::ToDoubleSecond
 
 absl::StatusOr<std::vector<OutboxEvent>> PgOutboxStore::Claim(const std::string& owner, int limit,
                                                               absl::Duration lease) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kClaimEvents, {owner, limit, Seconds(lease), synchronous_commit_});
   if (!rows.ok()) return rows.status();
@@ -73,7 +74,7 @@ absl::StatusOr<int64_t> PgOutboxStore::ExtendLeases(const std::vector<int64_t>& 
                                                     const std::string& owner,
                                                     absl::Duration lease) {
   if (ids.empty()) return 0;
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kExtendLeases,
                             {pg::ArrayLiteral(ids), owner, Seconds(lease), synchronous_commit_});
@@ -93,7 +94,7 @@ absl::StatusOr<std::vector<bool>> PgOutboxStore::CompleteAll(
     charge_ids.push_back(c.outcome.charge_id);
     reasons.push_back(c.outcome.decline_reason);
   }
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows =
       (*conn)->Exec(sql::kCompleteEvents,
@@ -110,7 +111,7 @@ absl::StatusOr<std::vector<bool>> PgOutboxStore::CompleteAll(
 
 absl::StatusOr<bool> PgOutboxStore::Reschedule(const OutboxEvent& event, const std::string& owner,
                                                absl::Duration delay, const std::string& error) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kRescheduleEvent, {event.id, owner, event.attempts, Seconds(delay),
                                                     error, synchronous_commit_});
@@ -120,7 +121,7 @@ absl::StatusOr<bool> PgOutboxStore::Reschedule(const OutboxEvent& event, const s
 
 absl::StatusOr<bool> PgOutboxStore::Bury(const OutboxEvent& event, const std::string& owner,
                                          const std::string& error) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows =
       (*conn)->Exec(sql::kBuryEvent, {event.id, owner, event.attempts, error, synchronous_commit_});
@@ -133,7 +134,7 @@ absl::StatusOr<bool> PgOutboxStore::Bury(const OutboxEvent& event, const std::st
 namespace orders {
 
 absl::StatusOr<std::vector<orders::v1::OutboxEvent>> PgOutboxStore::List(const OutboxListQuery& q) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(
       sql::kListEvents, {TextFromStatus(q.status), Seconds(q.min_age), q.after_id, q.page_size});
@@ -159,7 +160,7 @@ absl::StatusOr<std::vector<orders::v1::OutboxEvent>> PgOutboxStore::List(const O
 }
 
 absl::StatusOr<int64_t> PgOutboxStore::Requeue(const std::vector<int64_t>& ids) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kRequeueDead, {pg::ArrayLiteral(ids)});
   if (!rows.ok()) return rows.status();
@@ -167,7 +168,7 @@ absl::StatusOr<int64_t> PgOutboxStore::Requeue(const std::vector<int64_t>& ids) 
 }
 
 absl::StatusOr<OutboxCounts> PgOutboxStore::Counts() {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kOutboxCounts, {});
   if (!rows.ok()) return rows.status();

@@ -1,12 +1,12 @@
 #include "order_service/pg_reconcile_store.h"
 
-#include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "common/pg/timeouts.h"
 #include "order_service/order_sql.h"
 
 namespace orders {
 absl::StatusOr<std::string> PgReconcileStore::DeploymentIdentity() {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kDeploymentIdentity, {});
   if (!rows.ok()) return rows.status();
@@ -15,7 +15,7 @@ absl::StatusOr<std::string> PgReconcileStore::DeploymentIdentity() {
 
 absl::StatusOr<std::vector<OrderLedgerRow>> PgReconcileStore::OrdersAfter(int64_t after_id,
                                                                           int limit) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kOrdersAfter, {after_id, limit});
   if (!rows.ok()) return rows.status();
@@ -34,7 +34,7 @@ absl::StatusOr<std::vector<OrderLedgerRow>> PgReconcileStore::OrdersAfter(int64_
 }
 
 absl::StatusOr<bool> PgReconcileStore::MarkPaid(int64_t order_id, int64_t charge_id) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kMarkPaid,
                             {order_id, charge_id, StoredStatus(orders::v1::ORDER_STATUS_PAID),
@@ -44,7 +44,7 @@ absl::StatusOr<bool> PgReconcileStore::MarkPaid(int64_t order_id, int64_t charge
 }
 
 absl::StatusOr<bool> PgReconcileStore::QueueRefund(int64_t order_id) {
-  auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+  auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
   auto rows = (*conn)->Exec(sql::kQueueRefund,
                             {order_id, StoredStatus(orders::v1::ORDER_STATUS_CANCELLED)});

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/pg/timeouts.h"
 #include "order_service/order_sql.h"
 
 namespace orders {
@@ -32,7 +33,7 @@ absl::StatusOr<int64_t> Reaper::RunOnce() {
                                     std::pair{sql::kReapInbox, options_.done_events},
                                     std::pair{sql::kReapKeys, options_.idempotency_keys}}) {
     while (true) {
-      auto conn = pool_.Acquire(absl::Now() + absl::Seconds(5));
+      auto conn = pool_.Acquire(pg::BackgroundDeadline());
       if (!conn.ok()) return conn.status();
       auto rows = (*conn)->Exec(query, {absl::StrCat(absl::ToDoubleSeconds(keep)), options_.batch});
       if (!rows.ok()) return rows.status();

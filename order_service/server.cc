@@ -14,6 +14,7 @@
 #include "common/metrics_pg.h"
 #include "common/pg/migrate.h"
 #include "common/pg/pool.h"
+#include "common/pg/timeouts.h"
 #include "order_service/analytics_projector.h"
 #include "order_service/chaos.h"
 #include "order_service/order_grpc_service.h"
@@ -147,7 +148,7 @@ int RunOrderService(const OrderServiceConfig& config) {
   if (int sig = common::RetryUntilDone(
           "order_service: database",
           [&pool]() -> absl::Status {
-            auto conn = pool.Acquire(absl::Now() + absl::Seconds(5));
+            auto conn = pool.Acquire(pg::BackgroundDeadline());
             if (!conn.ok()) return conn.status();
             return pg::Migrate(**conn, "orders", OrderMigrations());
           },

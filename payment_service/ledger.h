@@ -72,21 +72,31 @@ class Ledger {
                                                const payments::v1::RefundRequest& request,
                                                absl::Time deadline) = 0;
 
+  // Reads. `deadline` is the caller's (absl::InfiniteFuture(): none): the store's wait for a
+  // connection and its statements end by it (pg::WaitDeadline, pg::SetLocalTimeouts: at most
+  // pg::kMaxWait). Running out: RESOURCE_EXHAUSTED (no pooled connection free in time, as for
+  // Charge and Refund), DEADLINE_EXCEEDED (the deadline had passed, or a statement outlived it).
+
   // The current state of a charge of `caller`; NOT_FOUND CHARGE_NOT_FOUND otherwise.
-  virtual absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id) = 0;
+  virtual absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id,
+                                                         absl::Time deadline) = 0;
   // The charge (or Refund tombstone) `caller` holds under `charge_key`; NOT_FOUND
   // CHARGE_NOT_FOUND when there is none.
   virtual absl::StatusOr<payments::v1::Charge> GetChargeByKey(absl::string_view caller,
-                                                              absl::string_view charge_key) = 0;
+                                                              absl::string_view charge_key,
+                                                              absl::Time deadline) = 0;
   // Charges of `caller` matching the filter, ordered by id, at most filter.limit of them.
-  virtual absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(
-      absl::string_view caller, const ChargeFilter& filter) = 0;
-  virtual absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller) = 0;
+  virtual absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(absl::string_view caller,
+                                                                        const ChargeFilter& filter,
+                                                                        absl::Time deadline) = 0;
+  virtual absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller,
+                                                              absl::Time deadline) = 0;
 
   // Deletes up to `batch` Refund idempotency records older than `older_than` (negative: every
   // record), as the store's own clock sees it -- the database's for PgLedger, the clock that wrote
   // created_at, so no skew between machines decides what expires. Returns how many. Charges are
-  // the ledger and are kept (with them, their keys).
+  // the ledger and are kept (with them, their keys). Background work: waits for a connection at
+  // most pg::kBackgroundWait (then RESOURCE_EXHAUSTED).
   virtual absl::StatusOr<int64_t> ReapRefundRecords(absl::Duration older_than, int batch) = 0;
 
   // Whether the store can serve requests now (readiness).

@@ -109,14 +109,16 @@ absl::StatusOr<RefundOutcome> MemoryLedger::Refund(const RequestKey& key,
 }
 
 absl::StatusOr<payments::v1::Charge> MemoryLedger::GetChargeByKey(absl::string_view caller,
-                                                                  absl::string_view charge_key) {
+                                                                  absl::string_view charge_key,
+                                                                  absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   auto id = charge_ids_.find(Key(std::string(caller), std::string(charge_key)));
   if (id == charge_ids_.end()) return ChargeKeyNotFoundError(charge_key);
   return charges_.at(id->second).charge;
 }
 
-absl::StatusOr<payments::v1::Charge> MemoryLedger::GetCharge(absl::string_view caller, int64_t id) {
+absl::StatusOr<payments::v1::Charge> MemoryLedger::GetCharge(absl::string_view caller, int64_t id,
+                                                             absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   auto it = charges_.find(id);
   if (it == charges_.end() || it->second.caller != caller) return ChargeNotFoundError(id);
@@ -124,7 +126,7 @@ absl::StatusOr<payments::v1::Charge> MemoryLedger::GetCharge(absl::string_view c
 }
 
 absl::StatusOr<std::vector<payments::v1::Charge>> MemoryLedger::ListCharges(
-    absl::string_view caller, const ChargeFilter& filter) {
+    absl::string_view caller, const ChargeFilter& filter, absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   std::vector<payments::v1::Charge> out;
   for (auto it = charges_.upper_bound(filter.after_id);
@@ -138,7 +140,8 @@ absl::StatusOr<std::vector<payments::v1::Charge>> MemoryLedger::ListCharges(
   return out;
 }
 
-absl::StatusOr<payments::v1::LedgerSummary> MemoryLedger::Summary(absl::string_view caller) {
+absl::StatusOr<payments::v1::LedgerSummary> MemoryLedger::Summary(absl::string_view caller,
+                                                                  absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
   payments::v1::LedgerSummary summary;
   for (const auto& [id, row] : charges_) {

@@ -23,12 +23,16 @@ class MemoryLedger final : public Ledger {
   absl::StatusOr<RefundOutcome> Refund(const RequestKey& key, absl::string_view fingerprint,
                                        const payments::v1::RefundRequest& request,
                                        absl::Time deadline) override;
-  absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id) override;
+  absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id,
+                                                 absl::Time deadline) override;
   absl::StatusOr<payments::v1::Charge> GetChargeByKey(absl::string_view caller,
-                                                      absl::string_view charge_key) override;
-  absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(
-      absl::string_view caller, const ChargeFilter& filter) override;
-  absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller) override;
+                                                      absl::string_view charge_key,
+                                                      absl::Time deadline) override;
+  absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(absl::string_view caller,
+                                                                const ChargeFilter& filter,
+                                                                absl::Time deadline) override;
+  absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller,
+                                                      absl::Time deadline) override;
   absl::StatusOr<int64_t> ReapRefundRecords(absl::Duration older_than, int batch) override;
   bool Ready() override { return true; }
 

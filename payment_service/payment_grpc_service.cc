@@ -40,10 +40,6 @@ absl::StatusOr<RequestKey> RequestKeyOf(const grpc::ServerContext& context,
   return RequestKey{*std::move(caller), *std::move(key)};
 }
 
-absl::Time DeadlineOf(const grpc::ServerContext& context) {
-  return absl::FromChrono(context.deadline());
-}
-
 }  // namespace
 
 grpc::Status PaymentGrpcService::Charge(grpc::ServerContext* context,
@@ -53,7 +49,8 @@ grpc::Status PaymentGrpcService::Charge(grpc::ServerContext* context,
   if (!key.ok()) return Reply(key.status());
   auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, key->caller);
   if (!permit.ok()) return Reply(permit.status());
-  absl::StatusOr<ChargeOutcome> outcome = payments_.Charge(*key, *request, DeadlineOf(*context));
+  absl::StatusOr<ChargeOutcome> outcome =
+      payments_.Charge(*key, *request, common::DeadlineOf(*context));
   if (!outcome.ok()) return Reply(outcome.status());
   if (outcome->replayed) common::MarkReplayed(*context);
   *response = std::move(outcome->charge);
@@ -67,7 +64,8 @@ grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* context,
   if (!key.ok()) return Reply(key.status());
   auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, key->caller);
   if (!permit.ok()) return Reply(permit.status());
-  absl::StatusOr<RefundOutcome> outcome = payments_.Refund(*key, *request, DeadlineOf(*context));
+  absl::StatusOr<RefundOutcome> outcome =
+      payments_.Refund(*key, *request, common::DeadlineOf(*context));
   if (!outcome.ok()) return Reply(outcome.status());
   if (outcome->replayed) common::MarkReplayed(*context);
   *response = std::move(outcome->refund);
@@ -81,7 +79,8 @@ grpc::Status PaymentGrpcService::GetCharge(grpc::ServerContext* context,
   if (!caller.ok()) return Reply(caller.status());
   auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kPriority, *caller);
   if (!permit.ok()) return Reply(permit.status());
-  absl::StatusOr<payments::v1::Charge> charge = payments_.GetCharge(*caller, *request);
+  absl::StatusOr<payments::v1::Charge> charge =
+      payments_.GetCharge(*caller, *request, common::DeadlineOf(*context));
   if (!charge.ok()) return Reply(charge.status());
   *response = *std::move(charge);
   return grpc::Status::OK;
@@ -94,7 +93,8 @@ grpc::Status PaymentGrpcService::ListCharges(grpc::ServerContext* context,
   if (!caller.ok()) return Reply(caller.status());
   auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, *caller);
   if (!permit.ok()) return Reply(permit.status());
-  absl::StatusOr<payments::v1::ListChargesResponse> page = payments_.ListCharges(*caller, *request);
+  absl::StatusOr<payments::v1::ListChargesResponse> page =
+      payments_.ListCharges(*caller, *request, common::DeadlineOf(*context));
   if (!page.ok()) return Reply(page.status());
   *response = *std::move(page);
   return grpc::Status::OK;
@@ -107,7 +107,8 @@ grpc::Status PaymentGrpcService::GetLedgerSummary(
   if (!caller.ok()) return Reply(caller.status());
   auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kPriority, *caller);
   if (!permit.ok()) return Reply(permit.status());
-  absl::StatusOr<payments::v1::LedgerSummary> summary = payments_.GetLedgerSummary(*caller);
+  absl::StatusOr<payments::v1::LedgerSummary> summary =
+      payments_.GetLedgerSummary(*caller, common::DeadlineOf(*context));
   if (!summary.ok()) return Reply(summary.status());
   *response = *std::move(summary);
   return grpc::Status::OK;

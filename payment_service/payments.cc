@@ -92,24 +92,25 @@ absl::StatusOr<RefundOutcome> Payments::Refund(const RequestKey& key,
 }
 
 absl::StatusOr<payments::v1::Charge> Payments::GetCharge(
-    absl::string_view caller, const payments::v1::GetChargeRequest& request) {
+    absl::string_view caller, const payments::v1::GetChargeRequest& request, absl::Time deadline) {
   if (!request.charge_key().empty()) {
     if (request.id() != 0) {
       return common::InvalidArgument("CHARGE_ID_INVALID", "give id or charge_key, not both",
                                      {{"id", "must be 0 when charge_key is set"}});
     }
     if (absl::Status s = ValidateChargeKey(request.charge_key()); !s.ok()) return s;
-    return ledger_.GetChargeByKey(caller, request.charge_key());
+    return ledger_.GetChargeByKey(caller, request.charge_key(), deadline);
   }
   if (request.id() <= 0) {
     return common::InvalidArgument("CHARGE_ID_INVALID", "id must be a positive charge id",
                                    {{"id", "must be positive"}});
   }
-  return ledger_.GetCharge(caller, request.id());
+  return ledger_.GetCharge(caller, request.id(), deadline);
 }
 
 absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
-    absl::string_view caller, const payments::v1::ListChargesRequest& request) {
+    absl::string_view caller, const payments::v1::ListChargesRequest& request,
+    absl::Time deadline) {
   std::vector<common::FieldViolation> violations;
   if (request.order_id() < 0) violations.push_back({"order_id", "must not be negative"});
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
@@ -143,7 +144,8 @@ absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
   if (request.has_created_after()) filter.created_after = TimeOf(request.created_after());
   filter.after_id = *after_id;
   filter.limit = page_size + 1;  // one more tells whether another page exists
-  absl::StatusOr<std::vector<payments::v1::Charge>> charges = ledger_.ListCharges(caller, filter);
+  absl::StatusOr<std::vector<payments::v1::Charge>> charges =
+      ledger_.ListCharges(caller, filter, deadline);
   if (!charges.ok()) return charges.status();
   payments::v1::ListChargesResponse response;
   for (auto& charge : *charges) {
@@ -157,8 +159,9 @@ absl::StatusOr<payments::v1::ListChargesResponse> Payments::ListCharges(
   return response;
 }
 
-absl::StatusOr<payments::v1::LedgerSummary> Payments::GetLedgerSummary(absl::string_view caller) {
-  return ledger_.Summary(caller);
+absl::StatusOr<payments::v1::LedgerSummary> Payments::GetLedgerSummary(absl::string_view caller,
+                                                                       absl::Time deadline) {
+  return ledger_.Summary(caller, deadline);
 }
 
 }  // namespace payment_service

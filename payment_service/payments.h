@@ -34,15 +34,20 @@ class Payments {
                                        const payments::v1::RefundRequest& request,
                                        absl::Time deadline);
 
-  // Audit reads, scoped to the caller; faults never apply to them.
+  // Audit reads, scoped to the caller; faults never apply to them. `deadline` is the caller's
+  // (absl::InfiniteFuture(): none), passed to the Ledger read (see Ledger: RESOURCE_EXHAUSTED or
+  // DEADLINE_EXCEEDED when it runs out).
   absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller,
-                                                 const payments::v1::GetChargeRequest& request);
+                                                 const payments::v1::GetChargeRequest& request,
+                                                 absl::Time deadline = absl::InfiniteFuture());
   // INVALID_ARGUMENT LIST_REQUEST_INVALID naming order_id (negative), page_size (outside
   // 0..kMaxPageSize) or created_after (outside google.protobuf.Timestamp's range, years 1-9999);
   // PAGE_TOKEN_INVALID for a token of another query.
   absl::StatusOr<payments::v1::ListChargesResponse> ListCharges(
-      absl::string_view caller, const payments::v1::ListChargesRequest& request);
-  absl::StatusOr<payments::v1::LedgerSummary> GetLedgerSummary(absl::string_view caller);
+      absl::string_view caller, const payments::v1::ListChargesRequest& request,
+      absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<payments::v1::LedgerSummary> GetLedgerSummary(
+      absl::string_view caller, absl::Time deadline = absl::InfiniteFuture());
 
   // The outcome of the first Charge under a key, by test payment method: pm_card_declined and
   // pm_card_insufficient_funds decline, pm_card_flaky is UNAVAILABLE for its first

@@ -16,8 +16,6 @@ namespace {
 using payments::v1::ChargeStatus;
 using pg::Param;
 
-// Waits longer than this are cut short even for calls without a deadline.
-constexpr absl::Duration kMaxWait = absl::Seconds(30);
 absl::Time Micros(int64_t micros) { return absl::FromUnixMicros(micros); }
 
 // Runs a statement; a lock wait that hit lock_timeout becomes IDEMPOTENCY_KEY_IN_USE.
@@ -27,32 +25,6 @@ absl::StatusOr<pg::Result> Run(pg::Connection& conn, const pg::Query& query,
   if (!result.ok()) return common::KeyInUseIfLocked(result.status());
   return result;
 }
-
-// The transaction of one keyed write (a Charge or a Refund): BEGIN on a leased connection, then
-// the caller's deadline as statement_timeout and lock_timeout (pg::SetLocalTimeouts, the rule
-// the order service uses too), so a wait on a key's row ends as IDEMPOTENCY_KEY_IN_USE just
-// before the deadline, with time left to answer. Rolls back unless committed.
-class KeyedWrite {
- public:
-  // DEADLINE_EXCEEDED when `deadline` has passed; the connection's errors otherwise.
-  static absl::StatusOr<std::unique_ptr<KeyedWrite>> Begin(pg::Pool::Lease lease,
-                                                           absl::Time deadline) {
-    if (deadline <= absl::Now()) {
-      return absl::DeadlineExceededError("the deadline passed before the ledger was reached");
-    }
-    auto write = std::unique_ptr<KeyedWrite>(new KeyedWrite(std::move(lease)));
-    if (absl::Status s = write->tx_.Begin(); !s.ok()) return s;
-    if (absl::Status s = pg::SetLocalTimeouts(write->conn(), deadline); !s.ok()) return s;
-    return write;
-  }
-  pg::Connection& conn() { return *lease_; }
-  absl::Status Commit() { return tx_.Commit(); }
-
- private:
-  explicit KeyedWrite(pg::Pool::Lease lease) : lease_(std::move(lease)), tx_(*lease_) {}
-  pg::Pool::Lease lease_;  // declared first: the transaction ends before the lease returns
-  pg::Transaction tx_;
-};
 
 absl::StatusOr<payments::v1::Charge> ChargeFromRow(const pg::Result& r, int row) {
   absl::StatusOr<ChargeStatus> status = ParseChargeStatus(r.Text(row, 4));
@@ -80,13 +52,9 @@ absl::StatusOr<std::unique_ptr<PgLedger>> PgLedger::Open(pg::Pool* pool) {
 }
 
 absl::Status PgLedger::ApplySchema() {
-  absl::StatusOr<pg::Pool::Lease> lease = pool_->Acquire(absl::Now() + kMaxWait);
+  absl::StatusOr<pg::Pool::Lease> lease = pool_->Acquire(pg::WaitDeadline(absl::InfiniteFuture()));
   if (!lease.ok()) return lease.status();
   return MigratePaymentSchema(**lease);
-}
-
-absl::StatusOr<pg::Pool::Lease> PgLedger::Lease(absl::Time deadline) {
-  return pool_->Acquire(std::min(deadline, absl::Now() + kMaxWait));
 }
 
 bool PgLedger::Ready() { return pool_->PingWritable(); }
@@ -94,9 +62,10 @@ bool PgLedger::Ready() { return pool_->PingWritable(); }
 absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::string_view fingerprint,
                                                const payments::v1::ChargeRequest& request,
                                                ChargeDecider decide, absl::Time deadline) {
-  absl::StatusOr<pg::Pool::Lease> lease = Lease(deadline);
-  if (!lease.ok()) return lease.status();
-  absl::StatusOr<std::unique_ptr<KeyedWrite>> tx = KeyedWrite::Begin(*std::move(lease), deadline);
+  // A keyed write: a wait on a key's row ends as IDEMPOTENCY_KEY_IN_USE just before the deadline
+  // (pg::SetLocalTimeouts, the rule the order service uses too), with time left to answer.
+  absl::StatusOr<std::unique_ptr<pg::DeadlineTransaction>> tx =
+      pg::DeadlineTransaction::Begin(*pool_, deadline);
   if (!tx.ok()) return tx.status();
   pg::Connection& conn = (*tx)->conn();
 
@@ -150,9 +119,10 @@ absl::StatusOr<ChargeOutcome> PgLedger::Charge(const RequestKey& key, absl::stri
 absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::string_view fingerprint,
                                                const payments::v1::RefundRequest& request,
                                                absl::Time deadline) {
-  absl::StatusOr<pg::Pool::Lease> lease = Lease(deadline);
-  if (!lease.ok()) return lease.status();
-  absl::StatusOr<std::unique_ptr<KeyedWrite>> tx = KeyedWrite::Begin(*std::move(lease), deadline);
+  // A keyed write: a wait on a key's row ends as IDEMPOTENCY_KEY_IN_USE just before the deadline
+  // (pg::SetLocalTimeouts, the rule the order service uses too), with time left to answer.
+  absl::StatusOr<std::unique_ptr<pg::DeadlineTransaction>> tx =
+      pg::DeadlineTransaction::Begin(*pool_, deadline);
   if (!tx.ok()) return tx.status();
   pg::Connection& conn = (*tx)->conn();
 
@@ -226,33 +196,39 @@ absl::StatusOr<RefundOutcome> PgLedger::Refund(const RequestKey& key, absl::stri
 }
 
 absl::StatusOr<payments::v1::Charge> PgLedger::GetChargeByKey(absl::string_view caller,
-                                                              absl::string_view charge_key) {
-  absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
-  if (!lease.ok()) return lease.status();
-  absl::StatusOr<pg::Result> r = Run(**lease, sql::kGetChargeByKey, {caller, charge_key});
+                                                              absl::string_view charge_key,
+                                                              absl::Time deadline) {
+  absl::StatusOr<std::unique_ptr<pg::DeadlineTransaction>> tx =
+      pg::DeadlineTransaction::Begin(*pool_, deadline);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<pg::Result> r = Run((*tx)->conn(), sql::kGetChargeByKey, {caller, charge_key});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return ChargeKeyNotFoundError(charge_key);
   return ChargeFromRow(*r, 0);
 }
 
-absl::StatusOr<payments::v1::Charge> PgLedger::GetCharge(absl::string_view caller, int64_t id) {
-  absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
-  if (!lease.ok()) return lease.status();
-  absl::StatusOr<pg::Result> r = Run(**lease, sql::kGetCharge, {caller, id});
+absl::StatusOr<payments::v1::Charge> PgLedger::GetCharge(absl::string_view caller, int64_t id,
+                                                         absl::Time deadline) {
+  absl::StatusOr<std::unique_ptr<pg::DeadlineTransaction>> tx =
+      pg::DeadlineTransaction::Begin(*pool_, deadline);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<pg::Result> r = Run((*tx)->conn(), sql::kGetCharge, {caller, id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return ChargeNotFoundError(id);
   return ChargeFromRow(*r, 0);
 }
 
-absl::StatusOr<std::vector<payments::v1::Charge>> PgLedger::ListCharges(
-    absl::string_view caller, const ChargeFilter& filter) {
-  absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
-  if (!lease.ok()) return lease.status();
+absl::StatusOr<std::vector<payments::v1::Charge>> PgLedger::ListCharges(absl::string_view caller,
+                                                                        const ChargeFilter& filter,
+                                                                        absl::Time deadline) {
+  absl::StatusOr<std::unique_ptr<pg::DeadlineTransaction>> tx =
+      pg::DeadlineTransaction::Begin(*pool_, deadline);
+  if (!tx.ok()) return tx.status();
   const Param created_after = filter.created_after == absl::InfinitePast()
                                   ? Param::Null()
                                   : Param(absl::ToUnixMicros(filter.created_after));
   absl::StatusOr<pg::Result> r =
-      Run(**lease, sql::kListCharges,
+      Run((*tx)->conn(), sql::kListCharges,
           {caller, filter.order_id, created_after, filter.after_id, filter.limit});
   if (!r.ok()) return r.status();
   std::vector<payments::v1::Charge> charges;
@@ -264,10 +240,12 @@ absl::StatusOr<std::vector<payments::v1::Charge>> PgLedger::ListCharges(
   return charges;
 }
 
-absl::StatusOr<payments::v1::LedgerSummary> PgLedger::Summary(absl::string_view caller) {
-  absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
-  if (!lease.ok()) return lease.status();
-  absl::StatusOr<pg::Result> r = Run(**lease, sql::kSummary, {caller});
+absl::StatusOr<payments::v1::LedgerSummary> PgLedger::Summary(absl::string_view caller,
+                                                              absl::Time deadline) {
+  absl::StatusOr<std::unique_ptr<pg::DeadlineTransaction>> tx =
+      pg::DeadlineTransaction::Begin(*pool_, deadline);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<pg::Result> r = Run((*tx)->conn(), sql::kSummary, {caller});
   if (!r.ok()) return r.status();
   payments::v1::LedgerSummary summary;
   for (int i = 0; i < r->rows(); ++i) {
@@ -283,7 +261,7 @@ absl::StatusOr<payments::v1::LedgerSummary> PgLedger::Summary(absl::string_view 
 }
 
 absl::StatusOr<int64_t> PgLedger::ReapRefundRecords(absl::Duration older_than, int batch) {
-  absl::StatusOr<pg::Pool::Lease> lease = Lease(absl::InfiniteFuture());
+  absl::StatusOr<pg::Pool::Lease> lease = pool_->Acquire(pg::BackgroundDeadline());
   if (!lease.ok()) return lease.status();
   absl::StatusOr<pg::Result> r =
       Run(**lease, sql::kReapRefundRecords, {absl::ToInt64Microseconds(older_than), batch});

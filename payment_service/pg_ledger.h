@@ -4,8 +4,8 @@
 // same key waits on that row until the first commits, then replays it. The transaction's
 // statement_timeout and lock_timeout come from the caller's deadline by the rule both services
 // use (pg::SetLocalTimeouts, common/pg/timeouts.h: the lock wait ends kLockTimeoutMargin before
-// the deadline, 30 s at most); running out gives ABORTED IDEMPOTENCY_KEY_IN_USE with RetryInfo.
-// A deadline already past gives DEADLINE_EXCEEDED before any statement. Statements:
+// the deadline, pg::kMaxWait at most); running out gives ABORTED IDEMPOTENCY_KEY_IN_USE with
+// RetryInfo. A deadline already past gives DEADLINE_EXCEEDED before any statement. Statements:
 // ledger_sql.h.
 #pragma once
 
@@ -32,18 +32,20 @@ class PgLedger final : public Ledger {
   absl::StatusOr<RefundOutcome> Refund(const RequestKey& key, absl::string_view fingerprint,
                                        const payments::v1::RefundRequest& request,
                                        absl::Time deadline) override;
-  absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id) override;
+  absl::StatusOr<payments::v1::Charge> GetCharge(absl::string_view caller, int64_t id,
+                                                 absl::Time deadline) override;
   absl::StatusOr<payments::v1::Charge> GetChargeByKey(absl::string_view caller,
-                                                      absl::string_view charge_key) override;
-  absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(
-      absl::string_view caller, const ChargeFilter& filter) override;
-  absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller) override;
+                                                      absl::string_view charge_key,
+                                                      absl::Time deadline) override;
+  absl::StatusOr<std::vector<payments::v1::Charge>> ListCharges(absl::string_view caller,
+                                                                const ChargeFilter& filter,
+                                                                absl::Time deadline) override;
+  absl::StatusOr<payments::v1::LedgerSummary> Summary(absl::string_view caller,
+                                                      absl::Time deadline) override;
   absl::StatusOr<int64_t> ReapRefundRecords(absl::Duration older_than, int batch) override;
   bool Ready() override;
 
  private:
-  absl::StatusOr<pg::Pool::Lease> Lease(absl::Time deadline);
-
   pg::Pool* pool_;
 };
 

@@ -18,8 +18,7 @@ SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2,
 namespace {
 
 absl::Duration LockWait(absl::Time deadline) {
-  return std::clamp(deadline - absl::Now() - kLockTimeoutMargin, absl::Milliseconds(1),
-                    absl::Seconds(30));
+  return std::clamp(deadline - absl::Now() - kLockTimeoutMargin, absl::Milliseconds(1), kMaxWait);
 }
 
 std::string Millis(absl::Duration d) { return absl::StrCat(absl::ToInt64Milliseconds(d), "ms"); }
@@ -30,6 +29,25 @@ std::string DeadlineTimeout(absl::Time deadline) { return Millis(LockWait(deadli
 
 std::string StatementTimeout(absl::Time deadline) {
   return Millis(LockWait(deadline) + kLockTimeoutMargin);
+}
+
+absl::Time WaitDeadline(absl::Time deadline) {
+  return std::min(deadline - kLockTimeoutMargin, absl::Now() + kMaxWait);
+}
+
+absl::Time BackgroundDeadline() { return absl::Now() + kBackgroundWait; }
+
+absl::StatusOr<std::unique_ptr<DeadlineTransaction>> DeadlineTransaction::Begin(
+    Pool& pool, absl::Time deadline) {
+  if (deadline <= absl::Now()) {
+    return absl::DeadlineExceededError("the deadline passed before the database was reached");
+  }
+  absl::StatusOr<Pool::Lease> lease = pool.Acquire(WaitDeadline(deadline));
+  if (!lease.ok()) return lease.status();
+  auto tx = std::unique_ptr<DeadlineTransaction>(new DeadlineTransaction(*std::move(lease)));
+  if (absl::Status s = tx->tx_.Begin(); !s.ok()) return s;
+  if (absl::Status s = SetLocalTimeouts(tx->conn(), deadline); !s.ok()) return s;
+  return tx;
 }
 
 absl::Status SetLocalTimeouts(Connection& conn, absl::Time deadline) {

@@ -138,7 +138,9 @@ class OutboxTest : public testing_support::OrdersDbTest {
     return options;
   }
 
-  orders::v1::OrderStatus StatusOf(int64_t id) { return repo_->GetOrder("t", id)->status(); }
+  orders::v1::OrderStatus StatusOf(int64_t id) {
+    return repo_->GetOrder("t", id, absl::InfiniteFuture())->status();
+  }
 
   std::unique_ptr<PgOrderRepository> repo_;
   std::unique_ptr<PgOutboxStore> store_;
@@ -546,7 +548,7 @@ TEST_F(OutboxTest, DeclineIsFinalAndDeterministicErrorsGoDeadAtOnce) {
       [&] { return Scalar("SELECT count(*) FROM outbox_events WHERE status <> 'PENDING'") == "2"; },
       absl::Seconds(5), "both events to finish"));
   relay.Stop();
-  auto order = repo_->GetOrder("t", declined);
+  auto order = repo_->GetOrder("t", declined, absl::InfiniteFuture());
   EXPECT_EQ(order->status(), orders::v1::ORDER_STATUS_PAYMENT_FAILED);
   EXPECT_EQ(order->decline_reason(), "card_declined");
   EXPECT_EQ(StatusOf(broken), orders::v1::ORDER_STATUS_CREATED);

@@ -81,7 +81,7 @@ class OrderRepositoryTest : public ::testing::TestWithParam<Backend> {
     ListQuery query;
     query.page_size = 100;
     for (;;) {
-      auto page = repo_->ListOrders("t1", query);
+      auto page = repo_->ListOrders("t1", query, absl::InfiniteFuture());
       EXPECT_TRUE(page.ok()) << page.status();
       if (!page.ok()) return all;
       all.insert(all.end(), page->orders.begin(), page->orders.end());
@@ -113,13 +113,15 @@ TEST_P(OrderRepositoryTest, CreateThenReplayThenReuse) {
   auto reused = repo_->CreateOrder(Scope("k", "fp2"), Request(3), 750, Deadline());
   EXPECT_EQ(common::ErrorReason(reused.status()), "IDEMPOTENCY_KEY_REUSED");
 
-  auto order = repo_->GetOrder("t1", first->response.order().id());
+  auto order = repo_->GetOrder("t1", first->response.order().id(), absl::InfiniteFuture());
   ASSERT_TRUE(order.ok()) << order.status();
   EXPECT_EQ(order->amount_cents(), 500);
   ASSERT_EQ(order->items_size(), 1);
   EXPECT_EQ(order->items(0).sku(), "sku-\"quoted\"\\back");
   EXPECT_EQ(order->status(), orders::v1::ORDER_STATUS_CREATED);
-  EXPECT_EQ(common::ErrorReason(repo_->GetOrder("t2", order->id()).status()), "ORDER_NOT_FOUND");
+  EXPECT_EQ(
+      common::ErrorReason(repo_->GetOrder("t2", order->id(), absl::InfiniteFuture()).status()),
+      "ORDER_NOT_FOUND");
 }
 
 TEST_P(OrderRepositoryTest, SixteenConcurrentCallsWithOneKeyMakeOneOrder) {
@@ -139,7 +141,7 @@ TEST_P(OrderRepositoryTest, SixteenConcurrentCallsWithOneKeyMakeOneOrder) {
   }
   EXPECT_EQ(fresh, 1);
   ListQuery all;
-  auto page = repo_->ListOrders("t1", all);
+  auto page = repo_->ListOrders("t1", all, absl::InfiniteFuture());
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->orders.size(), 1u);
 }
@@ -154,19 +156,19 @@ TEST_P(OrderRepositoryTest, ListFiltersAndPages) {
   ListQuery query;
   query.customer_id = "b";
   query.page_size = 3;
-  auto page1 = repo_->ListOrders("t1", query);
+  auto page1 = repo_->ListOrders("t1", query, absl::InfiniteFuture());
   ASSERT_TRUE(page1.ok()) << page1.status();
   ASSERT_EQ(page1->orders.size(), 3u);
   EXPECT_GT(page1->orders[0].id(), page1->orders[1].id());
   query.before_id = page1->next_before_id;
-  auto page2 = repo_->ListOrders("t1", query);
+  auto page2 = repo_->ListOrders("t1", query, absl::InfiniteFuture());
   ASSERT_TRUE(page2.ok());
   EXPECT_EQ(page2->orders.size(), 1u);
   EXPECT_EQ(page2->next_before_id, 0);
   query = ListQuery{};
   query.status = orders::v1::ORDER_STATUS_PAID;
-  EXPECT_TRUE(repo_->ListOrders("t1", query)->orders.empty());
-  EXPECT_TRUE(repo_->ListOrders("other", ListQuery{})->orders.empty());
+  EXPECT_TRUE(repo_->ListOrders("t1", query, absl::InfiniteFuture())->orders.empty());
+  EXPECT_TRUE(repo_->ListOrders("other", ListQuery{}, absl::InfiniteFuture())->orders.empty());
 }
 
 // A commit accounts for every chunk it holds: chunk 3 of 0..3 is never silently left out, and
@@ -303,12 +305,12 @@ TEST_P(OrderRepositoryTest, AnalyticsAndImportMoneyIsPerCurrency) {
     AnalyticsProjector projector(*pool_);
     ASSERT_TRUE(projector.RunOnce().ok());
   }
-  auto mixed = repo_->GetAnalytics("t1", "mixed");
+  auto mixed = repo_->GetAnalytics("t1", "mixed", absl::InfiniteFuture());
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   EXPECT_EQ(mixed->cancelled_count(), 2);
   EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ::testing::ElementsAre("JPY 500", "USD 1250"));
   EXPECT_EQ(CancelledCents(*mixed), 0);
-  auto single = repo_->GetAnalytics("t1", "single");
+  auto single = repo_->GetAnalytics("t1", "single", absl::InfiniteFuture());
   ASSERT_TRUE(single.ok());
   EXPECT_THAT(MoneyTexts(single->cancelled_totals()), ::testing::ElementsAre("JPY 700"));
   EXPECT_EQ(CancelledCents(*single), 700);
@@ -444,12 +446,12 @@ INSERT INTO customer_analytics (tenant, customer_id, order_count, paid_count,
   AnalyticsProjector projector(pool);
   ASSERT_TRUE(projector.RunOnce().ok());
   PgOrderRepository repo(pool);
-  auto mixed = repo.GetAnalytics("t", "mixed");
+  auto mixed = repo.GetAnalytics("t", "mixed", absl::InfiniteFuture());
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   EXPECT_THAT(MoneyTexts(mixed->paid_totals()), ::testing::ElementsAre("JPY 500", "USD 1650"));
   EXPECT_THAT(MoneyTexts(mixed->cancelled_totals()), ::testing::ElementsAre("EUR 200", "USD 1250"));
   EXPECT_EQ(mixed->paid_count(), 3);
-  auto single = repo.GetAnalytics("t", "single");
+  auto single = repo.GetAnalytics("t", "single", absl::InfiniteFuture());
   ASSERT_TRUE(single.ok());
   EXPECT_THAT(MoneyTexts(single->paid_totals()), ::testing::ElementsAre("USD 1000"));
 #pragma GCC diagnostic push
@@ -472,7 +474,7 @@ TEST(PgOrderRepositoryTest, TextParameterWithANulIsRefusedNotTruncated) {
 
   ListQuery query;
   query.customer_id = "alice\0x"s;
-  auto listed = repo->ListOrders("t1", query);
+  auto listed = repo->ListOrders("t1", query, absl::InfiniteFuture());
   EXPECT_EQ(listed.status().code(), absl::StatusCode::kInvalidArgument) << listed.status();
 
   IdempotencyScope cancel{"t1", "orders.v1.OrderService/CancelOrder", "c1", "fp"};
