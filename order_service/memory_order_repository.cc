@@ -79,12 +79,9 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::GetOrder(const std::str
                                                                   int64_t id,
                                                                   absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
-  auto it = orders_.find(id);
-  if (it == orders_.end() || it->second.tenant != tenant) {
-    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
-                                   absl::StrCat("no order ", id));
-  }
-  return it->second.order;
+  StoredOrder* found = FindLocked(tenant, id);
+  if (found == nullptr) return OrderNotFoundError(id);
+  return found->order;
 }
 
 absl::StatusOr<OrderPage> MemoryOrderRepository::ListOrders(const std::string& tenant,
@@ -119,12 +116,9 @@ absl::StatusOr<CancelResult> MemoryOrderRepository::CancelOrder(const Idempotenc
       scope,
       [&](orders::v1::CancelOrderResponse& response)
           ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-            auto it = orders_.find(id);
-            if (it == orders_.end() || it->second.tenant != scope.tenant) {
-              return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
-                                             absl::StrCat("no order ", id));
-            }
-            orders::v1::Order& order = it->second.order;
+            StoredOrder* found = FindLocked(scope.tenant, id);
+            if (found == nullptr) return OrderNotFoundError(id);
+            orders::v1::Order& order = found->order;
             if (order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
               return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition,
                                              "ORDER_ALREADY_CANCELLED",
@@ -142,17 +136,14 @@ absl::StatusOr<orders::v1::Order> MemoryOrderRepository::SetShippingAddress(
     const std::string& tenant, int64_t id, const orders::v1::ShippingAddress& address,
     absl::Time /*deadline*/) {
   absl::MutexLock lock(&mu_);
-  auto it = orders_.find(id);
-  if (it == orders_.end() || it->second.tenant != tenant) {
-    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
-                                   absl::StrCat("no order ", id));
-  }
-  if (it->second.order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
+  StoredOrder* found = FindLocked(tenant, id);
+  if (found == nullptr) return OrderNotFoundError(id);
+  if (found->order.status() == orders::v1::ORDER_STATUS_CANCELLED) {
     return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "ORDER_ALREADY_CANCELLED",
                                    absl::StrCat("order ", id, " is cancelled"));
   }
-  *it->second.order.mutable_shipping_address() = address;
-  return it->second.order;
+  *found->order.mutable_shipping_address() = address;
+  return found->order;
 }
 
 // The fake projects synchronously: it is always caught up.

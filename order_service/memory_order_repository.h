@@ -79,6 +79,12 @@ class MemoryOrderRepository : public OrderRepository {
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::tuple<std::string, std::string, std::string>, StoredKey> keys_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, StoredOrder> orders_ ABSL_GUARDED_BY(mu_);
+  // The order `id` of `tenant`, or null (another tenant's order is not found either).
+  StoredOrder* FindLocked(const std::string& tenant, int64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = orders_.find(id);
+    return it == orders_.end() || it->second.tenant != tenant ? nullptr : &it->second;
+  }
   std::vector<std::pair<std::string, std::string>> outbox_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -6,11 +6,20 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/errors.h"
 #include "orders/v1/orders.pb.h"
 
 namespace orders {
+
+// NOT_FOUND ORDER_NOT_FOUND: no order `id` in the caller's tenant (another tenant's order is not
+// found either: AIP-193, no existence leak). Every store answers a missing order with this one.
+inline absl::Status OrderNotFoundError(int64_t id) {
+  return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
+                                 absl::StrCat("no order ", id));
+}
 
 // Who asked, with which key, for what: (tenant, method, key) scopes a key; the fingerprint tells
 // a retry of the same request from a different request under the same key.

@@ -106,8 +106,7 @@ absl::StatusOr<Order> ReadOrder(pg::Connection& conn, const std::string& tenant,
   auto rows = conn.Exec(sql::kGetOrder, {tenant, id});
   if (!rows.ok()) return rows.status();
   if (rows->rows() == 0) {
-    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
-                                   absl::StrCat("no order ", id));
+    return OrderNotFoundError(id);
   }
   Order order = OrderFromRow(*rows, 0);
   if (absl::Status s = AttachItems(conn, {&order}); !s.ok()) return s;
@@ -362,8 +361,7 @@ absl::StatusOr<CancelResult> PgOrderRepository::CancelOrder(const IdempotencySco
   auto locked = (*conn)->Exec(sql::kLockOrder, {scope.tenant, id});
   if (!locked.ok()) return locked.status();
   if (locked->rows() == 0) {
-    return common::ErrorWithReason(absl::StatusCode::kNotFound, "ORDER_NOT_FOUND",
-                                   absl::StrCat("no order ", id));
+    return OrderNotFoundError(id);
   }
   if (OrderStatusFromStored(locked->Int(0, 0)) == orders::v1::ORDER_STATUS_CANCELLED) {
     return common::ErrorWithReason(absl::StatusCode::kFailedPrecondition, "ORDER_ALREADY_CANCELLED",

@@ -32,11 +32,8 @@ class OrderReadDeadlineTest : public testing_support::OrdersDbTest {
     repo_ = std::make_unique<PgOrderRepository>(*pool_);
     logic_ = std::make_unique<OrderLogic>(*repo_, nullptr);
     service_ = std::make_unique<OrderGrpcService>(*logic_, auth_);
-    int port = 0;
-    server_ = testing_support::StartLoopbackServer(service_.get(), &port);
-    ASSERT_NE(server_, nullptr);
-    stub_ = orders::v1::OrderService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    stub_ = testing_support::StartLoopbackStub<orders::v1::OrderService>(service_.get(), &server_);
+    ASSERT_NE(stub_, nullptr);
   }
 
   grpc::Status GetOrder(int64_t id, absl::Duration timeout, orders::v1::Order* out) {

@@ -33,11 +33,9 @@ class PaymentReadDeadlineTest : public ::testing::Test {
     payments_ = std::make_unique<Payments>(*ledger_, faults_);
     ASSERT_OK_AND_ASSIGN(auth_, common::TokenAuthenticator::Parse("secret=alice"));
     service_ = std::make_unique<PaymentGrpcService>(*payments_, auth_);
-    int port = 0;
-    server_ = testing_support::StartLoopbackServer(service_.get(), &port);
-    ASSERT_NE(server_, nullptr);
-    stub_ = payments::v1::PaymentService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    stub_ =
+        testing_support::StartLoopbackStub<payments::v1::PaymentService>(service_.get(), &server_);
+    ASSERT_NE(stub_, nullptr);
   }
 
   grpc::Status GetCharge(int64_t id, absl::Duration timeout, payments::v1::Charge* out) {
