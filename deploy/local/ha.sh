@@ -104,6 +104,7 @@ ha_start() {
   [ "$(id -u)" -ne 0 ] || chown postgres:postgres "$dir"
   chmod 700 "$dir"
 
+  [ "${HA_BOUNCER:-0}" != 1 ] || _ha_copy_scripts "$dir"
   local ports
   mapfile -t ports < <(_ha_free_ports $((3 + 2 * nodes)))
   local etcd_port=${ports[0]} etcd_peer=${ports[1]}
@@ -251,10 +252,22 @@ _ha_start_failed() {
 
 # Patroni's callbacks: with HA_BOUNCER=1, a node that becomes the leader points PgBouncer at
 # itself (Patroni appends: action role scope).
+# Patroni runs them as postgres, which may not be able to reach this checkout (a clone under a
+# mode-700 temporary directory, as CI makes it): the scripts run from a copy in the cluster's
+# own directory (DIR/scripts, made by _ha_copy_scripts).
 _ha_callbacks() {
   [ "${HA_BOUNCER:-0}" = 1 ] || return 0
+  local script=$1/scripts/deploy/local/ha.sh
   printf '  callbacks:\n    on_role_change: "%s bouncer-follow %s %s"\n    on_start: "%s bouncer-follow %s %s"\n' \
-    "$_ha_root/deploy/local/ha.sh" "$1" "$2" "$_ha_root/deploy/local/ha.sh" "$1" "$2"
+    "$script" "$1" "$2" "$script" "$1" "$2"
+}
+
+_ha_copy_scripts() {
+  local dir=$1
+  mkdir -p "$dir/scripts/deploy/local"
+  cp "$_ha_root/deploy/local/ha.sh" "$_ha_root/deploy/local/pg.sh" \
+    "$_ha_root/deploy/local/pgbouncer.sh" "$dir/scripts/deploy/local/"
+  [ "$(id -u)" -ne 0 ] || chown -R postgres:postgres "$dir/scripts"
 }
 
 ha_start_node() {
