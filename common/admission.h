@@ -12,15 +12,25 @@
 //
 // Refusals (absl::Status in the Google error model, see common/errors.h):
 //   RESOURCE_EXHAUSTED, ErrorInfo reason OVERLOADED: the lane's limit and queue are full, or the
-//     call waited in the queue as long as it may (Options::max_queue_wait), or its deadline
-//     cannot be met: less time left than recent calls took (their running average) plus the wait
-//     behind the calls queued ahead of it;
+//     call waited in the queue as long as it may (Options::max_queue_wait, and at most a quarter
+//     of the time its caller has left), or its deadline cannot be met: less time left than
+//     1.5 x (recent calls' average time plus the wait behind the calls queued ahead of it);
 //   RESOURCE_EXHAUSTED, reason TENANT_OVERLOADED: this tenant holds its share of the lane
 //     (Options::tenant_share) while the lane is busy;
-//   both carry a google.rpc.RetryInfo delay (the pushback, Options::pushback); the gRPC layer also
-//     sends it as trailing metadata `grpc-retry-pushback-ms` (see AddRetryPushback);
+//   both carry a google.rpc.RetryInfo delay (the pushback); the gRPC layer also sends it as
+//     trailing metadata `grpc-retry-pushback-ms` (see AddRetryPushback);
 //   DEADLINE_EXCEEDED, reason DEADLINE_EXPIRED: the caller's deadline passed before a slot came
 //     free; the work is dropped (the caller has gone, an answer would be waste).
+//
+// The pushback adapts to the storm (gRFC A6 leaves its value to the server; the AWS Builders'
+// Library article asks for a delay that lets the refused come back at the rate the server can
+// take them). A refused caller that honours it comes back once; the callers waiting out a
+// pushback are about (refusals per second) x (pushback), so the delay that brings them back at
+// the rate the work lane admits is pushback x refusals / admissions. Every kPushbackWindow
+// work-lane decisions the pushback moves toward that (at most x2 or /2 a window), between
+// Options::pushback and Options::max_pushback; a window without refusals halves it. Without
+// this a fixed 100 ms let 400 callers send ~3,400 refusals a second, and answering them took
+// the CPU the admitted calls needed (bench/overload_phase.sh).
 // Nothing here touches gRPC or a database: the controller is a counter, a queue and a limit.
 #pragma once
 
@@ -52,7 +62,7 @@ struct AdmissionOptions {
   int min_limit = 4;
   int max_limit = 256;
   // Work lane: calls waiting for a slot at most; beyond, refused at once.
-  int queue = 32;
+  int queue = 0;
   // The longest a call waits in the queue (also bounded by its own deadline).
   absl::Duration max_queue_wait = absl::Milliseconds(500);
   // Priority lane: calls in flight at most (no queue: an operator's read either runs or is told).
@@ -60,9 +70,14 @@ struct AdmissionOptions {
   // With more than one tenant, one tenant may hold at most this share of the work lane's
   // limit + queue (at least 1 call); 1.0 turns it off.
   double tenant_share = 1.0;
-  // The wait a refusal asks for (RetryInfo and grpc-retry-pushback-ms). Jittered by +-25 %.
+  // The wait a refusal asks for (RetryInfo and grpc-retry-pushback-ms) when refusals are few;
+  // it grows with the storm up to max_pushback (see the file comment). Jittered by +-25 %.
   absl::Duration pushback = absl::Milliseconds(100);
+  absl::Duration max_pushback = absl::Seconds(5);
 };
+
+// Work-lane decisions (admissions and refusals) between two updates of the pushback.
+inline constexpr int kPushbackWindow = 128;
 
 // INVALID_ARGUMENT naming the field for limits < 1, min > max, a negative queue, a share outside
 // (0, 1], or non-positive durations.
@@ -113,6 +128,7 @@ class AdmissionController {
                                      // not counted in refused_overloaded)
     int64_t dropped_deadline = 0;    // reason DEADLINE_EXPIRED (before or while queued)
     int64_t refused_priority = 0;    // OVERLOADED on the priority lane
+    absl::Duration pushback;         // the pushback a refusal asks for now (before jitter)
   };
   Stats stats() const;
 
@@ -127,6 +143,8 @@ class AdmissionController {
   absl::Status Overloaded(absl::string_view reason, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Permit Grant(AdmissionLane lane, absl::string_view tenant);
+  // Counts a work-lane decision toward the pushback's window, and updates it when one is full.
+  void CountDecision(bool refused) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const AdmissionOptions options_;
   mutable absl::Mutex mu_;
@@ -144,6 +162,10 @@ class AdmissionController {
   int window_max_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t jitter_state_ ABSL_GUARDED_BY(mu_) = 0x9e3779b97f4a7c15ull;
   double service_ms_ ABSL_GUARDED_BY(mu_) = 0;  // average work-lane call, in ms
+  // The adaptive pushback (see the file comment) and its current window's decisions.
+  double pushback_ms_ ABSL_GUARDED_BY(mu_);
+  int window_admitted_ ABSL_GUARDED_BY(mu_) = 0;
+  int window_refused_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace common

@@ -18,7 +18,9 @@ ABSL_FLAG(std::string, admission_algorithm, "fixed",
           "fixed (--admission_limit) or gradient (Netflix Gradient2: adapts to latency)");
 ABSL_FLAG(int, admission_limit, 0,
           "work-lane calls in flight (gradient: the start); 0: 2 x --pool_size");
-ABSL_FLAG(int, admission_queue, -1, "work-lane calls waiting for a slot; -1: as many as the limit");
+ABSL_FLAG(int, admission_queue, 0,
+          "work-lane calls waiting for a slot (each waits at most a quarter of its caller's time "
+          "left); 0: none, a call that finds the limit reached is refused at once");
 ABSL_FLAG(absl::Duration, admission_max_queue_wait, absl::Milliseconds(500),
           "longest wait in the queue (also bounded by the caller's deadline)");
 ABSL_FLAG(int, admission_priority_limit, 16,
@@ -26,7 +28,10 @@ ABSL_FLAG(int, admission_priority_limit, 16,
 ABSL_FLAG(double, admission_tenant_share, 0.5,
           "with --tokens, the share of the work lane (limit + queue) one tenant may hold");
 ABSL_FLAG(absl::Duration, admission_pushback, absl::Milliseconds(100),
-          "retry delay a refusal asks for (RetryInfo, grpc-retry-pushback-ms), +-25 % jitter");
+          "retry delay a refusal asks for (RetryInfo, grpc-retry-pushback-ms) while refusals are "
+          "few; it grows with the storm up to --admission_max_pushback; +-25 % jitter");
+ABSL_FLAG(absl::Duration, admission_max_pushback, absl::Seconds(5),
+          "the longest retry delay a refusal asks for in a storm");
 
 ABSL_FLAG(int, max_threads, -1,
           "RPC threads at most (gRPC's thread quota; a call beyond is refused by gRPC with "
@@ -56,12 +61,12 @@ inline absl::StatusOr<AdmissionOptions> AdmissionOptionsFromFlags(int pool_size)
                                                      : 2 * pool_size;
   o.min_limit = std::min(o.min_limit, o.limit);
   o.max_limit = std::max(o.max_limit, o.limit);
-  o.queue =
-      absl::GetFlag(FLAGS_admission_queue) >= 0 ? absl::GetFlag(FLAGS_admission_queue) : o.limit;
+  o.queue = absl::GetFlag(FLAGS_admission_queue);
   o.max_queue_wait = absl::GetFlag(FLAGS_admission_max_queue_wait);
   o.priority_limit = absl::GetFlag(FLAGS_admission_priority_limit);
   o.tenant_share = absl::GetFlag(FLAGS_admission_tenant_share);
   o.pushback = absl::GetFlag(FLAGS_admission_pushback);
+  o.max_pushback = absl::GetFlag(FLAGS_admission_max_pushback);
   if (absl::Status s = ValidateAdmissionOptions(o); !s.ok()) return s;
   return o;
 }

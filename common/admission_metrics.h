@@ -4,6 +4,7 @@
 //   admission_limit{service}              the work lane's current concurrency limit
 //   admission_in_flight{service,lane}     calls holding a permit
 //   admission_queued{service}             calls waiting for a work-lane permit
+//   admission_pushback_seconds{service}   the retry delay a refusal asks for now (adaptive)
 //   admission_admitted_total{service}
 //   admission_refused_total{service,reason}  OVERLOADED, TENANT_OVERLOADED, PRIORITY_OVERLOADED,
 //                                            DEADLINE_CANNOT_BE_MET (all answered OVERLOADED but
@@ -35,6 +36,8 @@ inline void AddAdmissionMetrics(Metrics& metrics, const AdmissionController& adm
     w.Gauge("admission_in_flight", "Calls holding a permit.", s.priority_in_flight,
             with("lane", "priority"));
     w.Gauge("admission_queued", "Calls waiting for a work-lane permit.", s.queued, base);
+    w.Gauge("admission_pushback_seconds", "Retry delay a refusal asks for now (before jitter).",
+            absl::ToDoubleSeconds(s.pushback), base);
     w.Counter("admission_admitted_total", "Calls admitted.", static_cast<double>(s.admitted), base);
     const char* refused_help = "Calls refused at once (RESOURCE_EXHAUSTED), by ErrorInfo reason.";
     w.Counter("admission_refused_total", refused_help, static_cast<double>(s.refused_overloaded),

@@ -40,6 +40,9 @@ std::string FormatRpcLogLine(const RpcRecord& r) {
   if (r.attempt > 0) line.Int("attempt", r.attempt);
   if (!r.reason.empty()) line.Str("reason", r.reason);
   if (r.server_code >= 0) line.Str("server_code", GrpcCodeName(r.server_code));
+  if (r.deadline_left != absl::InfiniteDuration()) {
+    line.Num("deadline_left_ms", absl::ToDoubleMilliseconds(r.deadline_left));
+  }
   return line.Build();
 }
 
@@ -290,6 +293,7 @@ void RpcObserver::Finish(int server_code, const std::string& details) {
   record.attempt = attempt_;
   record.reason = reason;
   record.server_code = code != server_code ? server_code : -1;
+  if (deadline_ != absl::InfiniteFuture()) record.deadline_left = deadline_ - start_;
   record.peer = peer_;
   record.peer_identity = peer_identity_;
   options.sink(FormatRpcLogLine(record));

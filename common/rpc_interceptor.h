@@ -51,6 +51,10 @@ struct RpcRecord {
   // When the caller's deadline had passed before the answer: the code the handler answered,
   // while `code` is DEADLINE_EXCEEDED (what the caller saw). -1 otherwise.
   int server_code = -1;
+  // The caller's time left when the call reached the handler (field deadline_left_ms; left out
+  // without a deadline): a caller's timeout minus this is how long the call waited inside the
+  // server before any of our code ran (transport and thread pickup, under a storm the bulk).
+  absl::Duration deadline_left = absl::InfiniteDuration();
 };
 std::string FormatRpcLogLine(const RpcRecord& record);
 

@@ -16,7 +16,9 @@
 namespace orders {
 
 OutboxRelay::OutboxRelay(OutboxStore& store, PaymentGateway& gateway, RelayOptions options)
-    : store_(store), gateway_(gateway), options_(std::move(options)) {}
+    : store_(store), gateway_(gateway), options_(std::move(options)), claim_limit_(options_.batch) {
+  stats_.claim_limit = claim_limit_.limit();
+}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
@@ -55,10 +57,12 @@ void OutboxRelay::Work(int index) {
   while (!stopping_) {
     uint64_t seen;
     absl::Time paused_until;
+    int claim_limit;
     {
       absl::MutexLock lock(&mu_);
       seen = wakeups_;
       paused_until = paused_until_;
+      claim_limit = claim_limit_.limit();
     }
     // Payments pushed back: wait it out (new orders do not wake us; they wait in the outbox).
     if (absl::Now() < paused_until) {
@@ -68,7 +72,7 @@ void OutboxRelay::Work(int index) {
       continue;
     }
     absl::StatusOr<std::vector<OutboxEvent>> events =
-        store_.Claim(owner, options_.batch, options_.lease);
+        store_.Claim(owner, claim_limit, options_.lease);
     if (!events.ok()) {
       std::fprintf(stderr, "relay %s: claim failed: %s\n", owner.c_str(),
                    events.status().ToString().c_str());
@@ -298,10 +302,19 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
       pushback = std::max(pushback, common::RetryDelayOf(r.status()));
     }
   }
-  if (pushback > absl::ZeroDuration()) {
+  {
+    // AIMD on the batch size: a pushback halves what every worker claims, so the relay's calls
+    // in flight fall below what payments admits instead of coming back at the same size; each
+    // batch answered without one grows it by one event, up to --relay_batch.
     absl::MutexLock lock(&mu_);
-    paused_until_ = std::max(paused_until_, absl::Now() + pushback);
-    ++stats_.pushbacks;
+    if (pushback > absl::ZeroDuration()) {
+      paused_until_ = std::max(paused_until_, absl::Now() + pushback);
+      claim_limit_.OnPushback();
+      ++stats_.pushbacks;
+    } else {
+      claim_limit_.OnAnswered();
+    }
+    stats_.claim_limit = claim_limit_.limit();
   }
 
   std::vector<Completion> completions;

@@ -52,6 +52,9 @@ struct RelayStats {
   // Batches after which payments asked the relay to wait (RESOURCE_EXHAUSTED with RetryInfo, its
   // admission control shedding): every worker pauses claiming for that long.
   int64_t pushbacks = 0;
+  // Events a worker claims at once now: --relay_batch, halved by each pushback and grown by one
+  // by each batch answered without one (AIMD).
+  int claim_limit = 0;
 };
 
 class OutboxRelay {
@@ -102,6 +105,7 @@ class OutboxRelay {
   // No worker claims (and so sends) before this: payments' pushback, shared by all workers since
   // they all call the same payments.
   absl::Time paused_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  common::AimdLimit claim_limit_ ABSL_GUARDED_BY(mu_);  // see RelayStats::claim_limit
 };
 
 }  // namespace orders

@@ -611,6 +611,46 @@ TEST_F(OutboxTest, RelayWaitsOutPaymentsPushbackBeforeSendingAgain) {
   EXPECT_EQ(relay.Stats().pushbacks, 1);
 }
 
+// While payments pushes back, every batch the relay claims is half the one before (it does not
+// come back at full size into the overload); once payments answers, it grows again by one event a
+// batch, and every order is charged.
+TEST_F(OutboxTest, RelayHalvesItsBatchOnPushbackAndGrowsItBack) {
+  std::atomic<bool> shedding{true};
+  std::atomic<int> refused{0};
+  gateway_.answer =
+      [&](const payments::v1::ChargeRequest& r) -> absl::StatusOr<payments::v1::Charge> {
+    if (shedding) {
+      ++refused;
+      return common::WithRetryDelay(
+          common::ErrorWithReason(absl::StatusCode::kResourceExhausted, "OVERLOADED", "full"),
+          absl::Milliseconds(5));
+    }
+    return Succeeded(r);
+  };
+  RelayOptions options;
+  options.workers = 1;
+  options.batch = 8;
+  options.backoff = {absl::Milliseconds(1), absl::Milliseconds(2), 2.0};
+  for (int i = 0; i < 40; ++i) CreateOrder("aimd" + std::to_string(i));
+  OutboxRelay relay(*store_, gateway_, options);
+  EXPECT_EQ(relay.Stats().claim_limit, 8);
+  relay.Start();
+  ASSERT_TRUE(testing_support::Eventually([&] { return relay.Stats().pushbacks >= 4; },
+                                          absl::Seconds(10), "four pushbacks"));
+  // Every batch so far met a pushback: 8 -> 4 -> 2 -> 1, and no lower (one snapshot: both
+  // figures change together, under the relay's lock).
+  const RelayStats during = relay.Stats();
+  shedding = false;
+  EXPECT_EQ(during.claim_limit, std::max<int64_t>(1, 8 >> std::min<int64_t>(4, during.pushbacks)));
+  EXPECT_TRUE(testing_support::Eventually(
+      [&] { return Scalar("SELECT count(*) FROM orders WHERE status = 2") == "40"; },
+      absl::Seconds(20), "40 paid orders"));
+  relay.Stop();
+  // The batches after the storm grew it back (each answered batch adds one).
+  EXPECT_GT(relay.Stats().claim_limit, 1);
+  EXPECT_GE(refused.load(), 4);
+}
+
 }  // namespace
 }  // namespace orders
 

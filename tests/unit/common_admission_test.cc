@@ -56,29 +56,76 @@ TEST(AdmissionTest, QueuedCallGetsTheSlotWhenOneIsReturned) {
   EXPECT_EQ(admission.stats().in_flight, 0);
 }
 
-TEST(AdmissionTest, CallWhoseDeadlinePassesInTheQueueIsDropped) {
+TEST(AdmissionTest, QueuedCallWaitsAtMostAQuarterOfItsTimeLeft) {
   AdmissionController admission({.limit = 1, .queue = 4, .max_queue_wait = absl::Seconds(5)});
   auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
   ASSERT_TRUE(held.ok());
-  auto late = admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(30)));
-  ASSERT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(common::ErrorReason(late.status()), "DEADLINE_EXPIRED");
-  EXPECT_EQ(admission.stats().dropped_deadline, 1);
+  // 400 ms left: it waits ~100 ms for the slot, then is refused with pushback, leaving its
+  // caller 300 ms to retry elsewhere instead of timing out in our queue.
+  const absl::Time start = absl::Now();
+  auto waited = admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(400)));
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_EQ(waited.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(waited.status()), "OVERLOADED");
+  EXPECT_GE(took, absl::Milliseconds(95));
   EXPECT_EQ(admission.stats().queued, 0);
+  EXPECT_EQ(admission.stats().refused_overloaded, 1);
   // Already past: dropped without waiting, even with free slots.
   held->Release();
   auto past = admission.Admit(AdmissionLane::kWork, "t", absl::Now() - absl::Milliseconds(1));
   EXPECT_EQ(past.status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(admission.stats().dropped_deadline, 2);
+  EXPECT_EQ(common::ErrorReason(past.status()), "DEADLINE_EXPIRED");
+  EXPECT_EQ(admission.stats().dropped_deadline, 1);
 }
 
-TEST(AdmissionTest, QueueWaitIsBoundedAndThenRefusedAsOverloaded) {
-  AdmissionController admission({.limit = 1, .queue = 4, .max_queue_wait = absl::Milliseconds(20)});
+// Refused callers come back after the pushback; a fixed one let a storm of them use the CPU the
+// admitted calls needed. A window of refusals only doubles it (up to the cap); windows of
+// admissions only halve it back to the base.
+TEST(AdmissionTest, PushbackGrowsWithTheStormAndFallsBackAfter) {
+  AdmissionController admission({.limit = 1,
+                                 .queue = 0,
+                                 .pushback = absl::Milliseconds(100),
+                                 .max_pushback = absl::Milliseconds(400)});
   auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
   ASSERT_TRUE(held.ok());
-  auto waited = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
-  EXPECT_EQ(waited.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(common::ErrorReason(waited.status()), "OVERLOADED");
+  auto refuse_window = [&] {
+    for (int i = 0; i < common::kPushbackWindow; ++i) {
+      ASSERT_FALSE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
+    }
+  };
+  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(100));
+  refuse_window();  // the window closes with 1 admitted, 127 refused: x2
+  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(200));
+  refuse_window();
+  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(400));
+  refuse_window();
+  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(400));  // the cap
+  // What a refusal asks for now: the current pushback, +-25 % jitter.
+  auto refusal = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_FALSE(refusal.ok());
+  EXPECT_GE(common::RetryDelayOf(refusal.status()), absl::Milliseconds(300));
+  EXPECT_LE(common::RetryDelayOf(refusal.status()), absl::Milliseconds(500));
+  // The storm is over: calls are admitted, and each window of them halves it.
+  held->Release();
+  for (int i = 0; i < 3 * common::kPushbackWindow; ++i) {
+    ASSERT_TRUE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
+  }
+  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(100));
+}
+
+// As many refusals as admissions: the refused already come back at the rate the lane admits, so
+// the pushback holds still.
+TEST(AdmissionTest, PushbackHoldsWhenRefusalsMatchAdmissions) {
+  AdmissionController admission({.limit = 1,
+                                 .queue = 0,
+                                 .pushback = absl::Milliseconds(100),
+                                 .max_pushback = absl::Seconds(5)});
+  for (int i = 0; i < common::kPushbackWindow / 2; ++i) {
+    auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+    ASSERT_TRUE(held.ok());
+    ASSERT_FALSE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
+  }
+  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(100));
 }
 
 TEST(AdmissionTest, CallThatWouldWaitPastItsDeadlineIsRefusedAtOnce) {

@@ -31,6 +31,23 @@ TEST(BackoffTest, FullJitterStaysWithinCeilingAndSpreads) {
   EXPECT_GT(hi, absl::Milliseconds(360));
 }
 
+TEST(AimdLimitTest, PushbackHalvesAndAnswersAddOneUpToTheMax) {
+  common::AimdLimit limit(16);
+  EXPECT_EQ(limit.limit(), 16);
+  limit.OnAnswered();
+  EXPECT_EQ(limit.limit(), 16);  // never above the max
+  limit.OnPushback();
+  EXPECT_EQ(limit.limit(), 8);
+  limit.OnPushback();
+  limit.OnPushback();
+  limit.OnPushback();
+  limit.OnPushback();
+  EXPECT_EQ(limit.limit(), 1);  // never below 1: the client still probes
+  for (int i = 0; i < 5; ++i) limit.OnAnswered();
+  EXPECT_EQ(limit.limit(), 6);
+  EXPECT_EQ(common::AimdLimit(0).limit(), 1);
+}
+
 TEST(TokenAuthenticatorTest, MapsTokensAndRefusesOthers) {
   auto open = common::TokenAuthenticator::Parse("");
   ASSERT_TRUE(open.ok());
