@@ -22,7 +22,7 @@
 #   refusal_p99_ms     p99 latency of RESOURCE_EXHAUSTED answers (from send), and
 #                      refusals_with_pushback / refusals
 # OVERLOAD_ORDER_BIN / OVERLOAD_PAYMENT_BIN measure other binaries (e.g. main's) with this loadgen;
-# OVERLOAD_ORDER_ARGS adds order_service flags (e.g. --admission_algorithm=gradient).
+# OVERLOAD_ORDER_ARGS / OVERLOAD_PAYMENT_ARGS add flags (e.g. --admission_queue=8).
 
 overload_order_bin=${OVERLOAD_ORDER_BIN:-$order_bin}
 overload_payment_bin=${OVERLOAD_PAYMENT_BIN:-$payment_bin}
@@ -39,7 +39,9 @@ overload_run() {
   local odb=bench_overload_$suffix pdb=bench_overload_payments_$suffix
   psql_db postgres "CREATE DATABASE $odb" >/dev/null
   psql_db postgres "CREATE DATABASE $pdb" >/dev/null
-  start "ovl-payments-$suffix" "$overload_payment_bin" --database="$cluster dbname=$pdb" "$@"
+  # shellcheck disable=SC2086  # OVERLOAD_PAYMENT_ARGS: extra flags, space-separated
+  start "ovl-payments-$suffix" "$overload_payment_bin" --database="$cluster dbname=$pdb" "$@" \
+    ${OVERLOAD_PAYMENT_ARGS:-}
   local ppid=$started_pid paddr=127.0.0.1:$started_port
   # shellcheck disable=SC2086  # OVERLOAD_ORDER_ARGS: extra flags, space-separated
   start "ovl-orders-$suffix" "$overload_order_bin" --database="$cluster dbname=$odb" \

@@ -191,13 +191,25 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     CountDecision(/*refused=*/true);
     return Overloaded("OVERLOADED", "work queue full");
   }
+  // The longest this call may wait for a slot, and the wait it can expect behind the calls
+  // queued ahead (a slot frees every service_ms_ / limit on average): when that is longer, it
+  // is refused now rather than after waiting (a short-deadline caller meets a short queue, a
+  // relay with seconds to spare may use all of it).
+  const absl::Duration may_wait =
+      deadline == absl::InfiniteFuture()
+          ? options_.max_queue_wait
+          : std::min(options_.max_queue_wait, (deadline - now) * kQueueShare);
+  const double expected_wait_ms =
+      service_ms_ * static_cast<double>(queue_.size() + 1) / std::max(1, limit);
+  if (absl::Milliseconds(expected_wait_ms) > may_wait) {
+    ++stats_.refused_deadline;
+    CountDecision(/*refused=*/true);
+    return Overloaded("OVERLOADED", "the queue is longer than this call may wait");
+  }
   Waiter waiter{.tenant = std::string(tenant)};
   queue_.push_back(&waiter);
   ++per_tenant_[waiter.tenant];
-  const absl::Time until =
-      deadline == absl::InfiniteFuture()
-          ? now + options_.max_queue_wait
-          : now + std::min(options_.max_queue_wait, (deadline - now) * kQueueShare);
+  const absl::Time until = now + may_wait;
   mu_.AwaitWithDeadline(absl::Condition(&waiter.granted), until);
   if (waiter.granted) {
     ++stats_.admitted;

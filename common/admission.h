@@ -12,9 +12,10 @@
 //
 // Refusals (absl::Status in the Google error model, see common/errors.h):
 //   RESOURCE_EXHAUSTED, ErrorInfo reason OVERLOADED: the lane's limit and queue are full, or the
-//     call waited in the queue as long as it may (Options::max_queue_wait, and at most a quarter
-//     of the time its caller has left), or its deadline cannot be met: less time left than
-//     1.5 x (recent calls' average time plus the wait behind the calls queued ahead of it);
+//     call may wait in the queue (Options::max_queue_wait, and at most a quarter of the time its
+//     caller has left) less than the wait it can expect behind the calls queued ahead of it, or
+//     waited that long, or its deadline cannot be met: less time left than 1.5 x (recent calls'
+//     average time plus that expected wait);
 //   RESOURCE_EXHAUSTED, reason TENANT_OVERLOADED: this tenant holds its share of the lane
 //     (Options::tenant_share) while the lane is busy;
 //   both carry a google.rpc.RetryInfo delay (the pushback); the gRPC layer also sends it as
@@ -62,7 +63,7 @@ struct AdmissionOptions {
   int min_limit = 4;
   int max_limit = 256;
   // Work lane: calls waiting for a slot at most; beyond, refused at once.
-  int queue = 0;
+  int queue = 32;
   // The longest a call waits in the queue (also bounded by its own deadline).
   absl::Duration max_queue_wait = absl::Milliseconds(500);
   // Priority lane: calls in flight at most (no queue: an operator's read either runs or is told).

@@ -18,9 +18,9 @@ ABSL_FLAG(std::string, admission_algorithm, "fixed",
           "fixed (--admission_limit) or gradient (Netflix Gradient2: adapts to latency)");
 ABSL_FLAG(int, admission_limit, 0,
           "work-lane calls in flight (gradient: the start); 0: 2 x --pool_size");
-ABSL_FLAG(int, admission_queue, 0,
-          "work-lane calls waiting for a slot (each waits at most a quarter of its caller's time "
-          "left); 0: none, a call that finds the limit reached is refused at once");
+ABSL_FLAG(int, admission_queue, -1,
+          "work-lane calls waiting for a slot (each at most a quarter of its caller's time left; "
+          "refused at once when the queue ahead is longer); -1: as many as the limit");
 ABSL_FLAG(absl::Duration, admission_max_queue_wait, absl::Milliseconds(500),
           "longest wait in the queue (also bounded by the caller's deadline)");
 ABSL_FLAG(int, admission_priority_limit, 16,
@@ -61,7 +61,8 @@ inline absl::StatusOr<AdmissionOptions> AdmissionOptionsFromFlags(int pool_size)
                                                      : 2 * pool_size;
   o.min_limit = std::min(o.min_limit, o.limit);
   o.max_limit = std::max(o.max_limit, o.limit);
-  o.queue = absl::GetFlag(FLAGS_admission_queue);
+  o.queue =
+      absl::GetFlag(FLAGS_admission_queue) >= 0 ? absl::GetFlag(FLAGS_admission_queue) : o.limit;
   o.max_queue_wait = absl::GetFlag(FLAGS_admission_max_queue_wait);
   o.priority_limit = absl::GetFlag(FLAGS_admission_priority_limit);
   o.tenant_share = absl::GetFlag(FLAGS_admission_tenant_share);
