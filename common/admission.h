@@ -77,6 +77,15 @@ struct AdmissionOptions {
   absl::Duration max_pushback = absl::Seconds(5);
 };
 
+// A service's admission control as configured (common/admission_flags.h builds it from flags).
+struct AdmissionConfig {
+  bool enabled = true;  // false: every call is admitted (--admission=false)
+  AdmissionOptions options;
+  // The server's thread quota that goes with it (ServerConfig::max_threads): what admission can
+  // hold, since each admitted or queued call holds a synchronous handler thread, plus room.
+  int max_threads = 0;
+};
+
 // Work-lane decisions (admissions and refusals) between two updates of the pushback.
 inline constexpr int kPushbackWindow = 128;
 

@@ -40,22 +40,18 @@ ABSL_FLAG(int, max_threads, -1,
 
 namespace common {
 
-// --max_threads, or by default what admission can hold (each admitted or queued call holds a
-// synchronous handler thread) plus room for refusals and health checks in progress.
-inline int MaxThreadsFromFlags(const AdmissionOptions& admission) {
-  const int flag = absl::GetFlag(FLAGS_max_threads);
-  if (flag >= 0) return flag;
-  return admission.limit + admission.queue + admission.priority_limit + 32;
-}
-
-// The options the flags describe; the fixed limit derives from the database pool: twice its
-// connections keeps every connection busy (one call writes while the next is decoded and
-// answered) without a queue of calls inside the process.
-inline absl::StatusOr<AdmissionOptions> AdmissionOptionsFromFlags(int pool_size) {
+// The admission control the flags describe, for a service with `pool_size` database connections:
+// the fixed limit derives from the pool (twice its connections keeps every connection busy, one
+// call writing while the next is decoded and answered, without a queue of calls inside the
+// process), and the thread quota (--max_threads, -1) from what admission can hold plus room for
+// refusals and health checks in progress. Errors: INVALID_ARGUMENT naming the flag.
+inline absl::StatusOr<AdmissionConfig> AdmissionConfigFromFlags(int pool_size) {
   absl::StatusOr<LimitAlgorithm> algorithm =
       ParseLimitAlgorithm(absl::GetFlag(FLAGS_admission_algorithm));
   if (!algorithm.ok()) return algorithm.status();
-  AdmissionOptions o;
+  AdmissionConfig c;
+  c.enabled = absl::GetFlag(FLAGS_admission);
+  AdmissionOptions& o = c.options;
   o.algorithm = *algorithm;
   o.limit = absl::GetFlag(FLAGS_admission_limit) > 0 ? absl::GetFlag(FLAGS_admission_limit)
                                                      : 2 * pool_size;
@@ -69,7 +65,9 @@ inline absl::StatusOr<AdmissionOptions> AdmissionOptionsFromFlags(int pool_size)
   o.pushback = absl::GetFlag(FLAGS_admission_pushback);
   o.max_pushback = absl::GetFlag(FLAGS_admission_max_pushback);
   if (absl::Status s = ValidateAdmissionOptions(o); !s.ok()) return s;
-  return o;
+  const int threads = absl::GetFlag(FLAGS_max_threads);
+  c.max_threads = threads >= 0 ? threads : o.limit + o.queue + o.priority_limit + 32;
+  return c;
 }
 
 }  // namespace common

@@ -208,12 +208,10 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   auto operators = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_admin_tokens));
   if (!operators.ok()) return common::FlagError("admin_tokens", operators.status());
   c.operators = *std::move(operators);
-  absl::StatusOr<common::AdmissionOptions> admission =
-      common::AdmissionOptionsFromFlags(c.pool_size);
+  absl::StatusOr<common::AdmissionConfig> admission = common::AdmissionConfigFromFlags(c.pool_size);
   if (!admission.ok()) return admission.status();
   c.admission = *admission;
-  c.admission_enabled = absl::GetFlag(FLAGS_admission);
-  c.server.max_threads = common::MaxThreadsFromFlags(c.admission);
+  c.server.max_threads = c.admission.max_threads;
   c.relay = RelayOptionsFromFlags();
   c.relay_synchronous_commit = absl::GetFlag(FLAGS_relay_synchronous_commit);
   c.outbox_notify = absl::GetFlag(FLAGS_outbox_notify);

@@ -46,8 +46,7 @@ struct OrderServiceConfig {
   // Tenants' and operators' bearer tokens (disabled when their flag is empty).
   common::TokenAuthenticator tenants;
   common::TokenAuthenticator operators;
-  bool admission_enabled = true;
-  common::AdmissionOptions admission;  // server.max_threads derives from it
+  common::AdmissionConfig admission;  // server.max_threads is its max_threads
 
   PaymentClientConfig payment;  // credentials set when --payment_tls_ca is
   RelayOptions relay;           // owner left at its default: RunOrderService names the process

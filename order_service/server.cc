@@ -105,9 +105,9 @@ int RunOrderService(const OrderServiceConfig& config) {
     if (notifier) notifier->Signal();
   });
   ChaosDice chaos(config.chaos_failure_rate, config.chaos_methods, config.chaos_seed);
-  common::AdmissionController admission(config.admission);
+  common::AdmissionController admission(config.admission.options);
   admission.set_multi_tenant(config.tenants.enabled());
-  common::AdmissionController* admission_or_null = config.admission_enabled ? &admission : nullptr;
+  common::AdmissionController* admission_or_null = config.admission.enabled ? &admission : nullptr;
   OrderGrpcService service(logic, config.tenants, config.chaos_failure_rate > 0 ? &chaos : nullptr,
                            admission_or_null);
   PgReconcileStore reconcile_store(pool);

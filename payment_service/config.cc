@@ -79,12 +79,10 @@ absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags() {
   auto callers = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
   if (!callers.ok()) return common::FlagError("tokens", callers.status());
   c.callers = *std::move(callers);
-  absl::StatusOr<common::AdmissionOptions> admission =
-      common::AdmissionOptionsFromFlags(c.pool_size);
+  absl::StatusOr<common::AdmissionConfig> admission = common::AdmissionConfigFromFlags(c.pool_size);
   if (!admission.ok()) return admission.status();
   c.admission = *admission;
-  c.admission_enabled = absl::GetFlag(FLAGS_admission);
-  c.server.max_threads = common::MaxThreadsFromFlags(c.admission);
+  c.server.max_threads = c.admission.max_threads;
   c.faults = {.fail_before_charge = absl::GetFlag(FLAGS_fail_before_charge),
               .fail_after_charge = absl::GetFlag(FLAGS_fail_after_charge),
               .latency_ms = absl::GetFlag(FLAGS_latency_ms),

@@ -33,8 +33,7 @@ struct PaymentServiceConfig {
   common::MetricsConfig metrics;
 
   common::TokenAuthenticator callers;  // disabled when --tokens is empty
-  bool admission_enabled = true;
-  common::AdmissionOptions admission;  // server.max_threads derives from it
+  common::AdmissionConfig admission;   // server.max_threads is its max_threads
   FaultConfig faults;                  // valid (FaultInjector::Validate)
   bool enable_fault_admin = false;
   RetentionConfig retention;

@@ -43,10 +43,10 @@ int RunPaymentService(const PaymentServiceConfig& config) {
   }
 
   Payments payments(*ledger, faults);
-  common::AdmissionController admission(config.admission);
+  common::AdmissionController admission(config.admission.options);
   admission.set_multi_tenant(config.callers.enabled());
   PaymentGrpcService service(payments, config.callers,
-                             config.admission_enabled ? &admission : nullptr);
+                             config.admission.enabled ? &admission : nullptr);
   FaultAdminGrpcService admin(faults, config.callers);
   std::vector<grpc::Service*> services = {&service};
   if (config.enable_fault_admin) services.push_back(&admin);

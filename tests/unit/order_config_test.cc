@@ -33,7 +33,7 @@ TEST_F(OrderConfigTest, DefaultsMakeAValidConfig) {
   EXPECT_EQ(config->server.error_domain, "orders.example");
   EXPECT_EQ(config->server.port_file, "");  // written once the database answered
   EXPECT_EQ(config->metrics.host, config->server.host);
-  EXPECT_GT(config->server.max_threads, config->admission.limit);
+  EXPECT_GT(config->server.max_threads, config->admission.options.limit);
   EXPECT_FALSE(config->tenants.enabled());
 }
 
@@ -63,6 +63,8 @@ TEST_F(OrderConfigTest, EachBadFlagIsNamedInTheError) {
           {"tokens", "no-equals-sign", "", "--tokens: "},
           {"admin_tokens", "no-equals-sign", "", "--admin_tokens: "},
           {"max_pollers", "0", "64", "--max_pollers=0"},
+          {"admission_max_pushback", "50ms", "5s", "--admission_max_pushback"},
+          {"admission_algorithm", "lifo", "fixed", "--admission_algorithm"},
       });
 }
 

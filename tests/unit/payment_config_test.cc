@@ -33,7 +33,7 @@ TEST_F(PaymentConfigTest, FlagsMakeTheConfig) {
   EXPECT_EQ(config->server.error_domain, "payments.example");
   EXPECT_EQ(config->server.port_file, "");  // written once the schema is in place
   EXPECT_EQ(config->server.max_pollers, 64);
-  EXPECT_GT(config->server.max_threads, config->admission.limit);
+  EXPECT_GT(config->server.max_threads, config->admission.options.limit);
 }
 
 TEST_F(PaymentConfigTest, BadStoreFaultsReaperTokensAndTlsAreRefusedNamingTheFlag) {
