@@ -66,7 +66,10 @@ inline absl::StatusOr<AdmissionConfig> AdmissionConfigFromFlags(int pool_size) {
   o.max_pushback = absl::GetFlag(FLAGS_admission_max_pushback);
   if (absl::Status s = ValidateAdmissionOptions(o); !s.ok()) return s;
   const int threads = absl::GetFlag(FLAGS_max_threads);
-  c.max_threads = threads >= 0 ? threads : o.limit + o.queue + o.priority_limit + 32;
+  // Gradient may raise the limit up to max_limit: the quota must not refuse (without pushback)
+  // what the limit admits.
+  const int most = o.algorithm == LimitAlgorithm::kGradient ? o.max_limit : o.limit;
+  c.max_threads = threads >= 0 ? threads : most + o.queue + o.priority_limit + 32;
   return c;
 }
 
