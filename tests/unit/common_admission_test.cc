@@ -149,6 +149,37 @@ TEST(AdmissionTest, CallThatWouldWaitPastItsDeadlineIsRefusedAtOnce) {
   EXPECT_TRUE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(20))).ok());
 }
 
+// The queue a call meets depends on its deadline: a call may wait a quarter of its time left, so
+// with calls of ~40 ms a short-deadline caller is refused at once behind a queue, while one with
+// seconds to spare (the relay) joins the same queue.
+TEST(AdmissionTest, ShortDeadlineIsRefusedAtOnceBehindAQueueALongOneJoins) {
+  AdmissionController admission({.limit = 1, .queue = 8, .max_queue_wait = absl::Seconds(5)});
+  {  // one call of ~40 ms sets the running average
+    auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+    ASSERT_TRUE(p.ok());
+    absl::SleepFor(absl::Milliseconds(40));
+  }
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  ASSERT_TRUE(held.ok());
+  // A slot frees every ~40 ms: 200 ms left may wait 50 ms, enough for the front of the queue.
+  std::thread patient([&] {
+    auto p = admission.Admit(AdmissionLane::kWork, "relay", In(absl::Seconds(20)));
+    EXPECT_TRUE(p.ok());
+  });
+  while (admission.stats().queued == 0) absl::SleepFor(absl::Milliseconds(1));
+  // Second in line, it expects ~80 ms of waiting but may wait only 50: refused now.
+  auto hurried = admission.Admit(AdmissionLane::kWork, "t", In(absl::Milliseconds(200)));
+  ASSERT_EQ(hurried.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(hurried.status()), "OVERLOADED");
+  // Refused by the expected wait, not after waiting (that would count as refused_overloaded).
+  EXPECT_EQ(admission.stats().refused_deadline, 1);
+  EXPECT_EQ(admission.stats().refused_overloaded, 0);
+  EXPECT_EQ(admission.stats().queued, 1);
+  held->Release();  // the queued relay call gets the slot
+  patient.join();
+  EXPECT_EQ(admission.stats().queued, 0);
+}
+
 TEST(AdmissionTest, PriorityLaneRunsWhileTheWorkLaneIsFull) {
   AdmissionController admission({.limit = 1, .queue = 0, .priority_limit = 1});
   auto work = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
