@@ -30,9 +30,7 @@ constexpr int kWindowSamples = 32;
 constexpr double kQueueShare = 0.25;
 
 // The deadline rule compares the caller's time left with the average call; the tail is longer
-// than the average, so a call is only queued when the expected time fits this many times over
-// (measured: with 100 ms deadlines and the average alone, 1 admitted call in 8 still answered
-// late).
+// than the average, so a call is only queued when the expected time fits this many times over.
 constexpr double kDeadlineMargin = 1.5;
 
 }  // namespace
@@ -107,6 +105,13 @@ absl::Status AdmissionController::Overloaded(absl::string_view reason, absl::str
                         pushback);
 }
 
+absl::Status AdmissionController::RefuseWork(int64_t& counter, absl::string_view reason,
+                                             absl::string_view what) {
+  ++counter;
+  CountDecision(/*refused=*/true);
+  return Overloaded(reason, what);
+}
+
 void AdmissionController::CountDecision(bool refused) {
   ++(refused ? window_refused_ : window_admitted_);
   if (window_refused_ + window_admitted_ < kPushbackWindow) return;
@@ -165,18 +170,16 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     const absl::Duration expected = absl::Milliseconds(
         kDeadlineMargin * service_ms_ * (1.0 + static_cast<double>(ahead) / std::max(1, limit)));
     if (now + expected > deadline) {
-      ++stats_.refused_deadline;
-      CountDecision(/*refused=*/true);
-      return Overloaded("OVERLOADED", "the deadline cannot be met at the current latency");
+      return RefuseWork(stats_.refused_deadline, "OVERLOADED",
+                        "the deadline cannot be met at the current latency");
     }
   }
   // A tenant over its share is refused only while others wait for the lane.
   auto tenant_it = per_tenant_.find(tenant);
   const int held = tenant_it == per_tenant_.end() ? 0 : tenant_it->second;
   if (held >= TenantCap() && (in_flight_ >= limit || !queue_.empty())) {
-    ++stats_.refused_tenant;
-    CountDecision(/*refused=*/true);
-    return Overloaded("TENANT_OVERLOADED", "this tenant holds its share of the server");
+    return RefuseWork(stats_.refused_tenant, "TENANT_OVERLOADED",
+                      "this tenant holds its share of the server");
   }
   if (in_flight_ < limit && queue_.empty()) {
     ++in_flight_;
@@ -187,9 +190,7 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     return Grant(lane, tenant);
   }
   if (static_cast<int>(queue_.size()) >= options_.queue) {
-    ++stats_.refused_overloaded;
-    CountDecision(/*refused=*/true);
-    return Overloaded("OVERLOADED", "work queue full");
+    return RefuseWork(stats_.refused_overloaded, "OVERLOADED", "work queue full");
   }
   // The longest this call may wait for a slot, and the wait it can expect behind the calls
   // queued ahead (a slot frees every service_ms_ / limit on average): when that is longer, it
@@ -202,9 +203,8 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
   const double expected_wait_ms =
       service_ms_ * static_cast<double>(queue_.size() + 1) / std::max(1, limit);
   if (absl::Milliseconds(expected_wait_ms) > may_wait) {
-    ++stats_.refused_deadline;
-    CountDecision(/*refused=*/true);
-    return Overloaded("OVERLOADED", "the queue is longer than this call may wait");
+    return RefuseWork(stats_.refused_deadline, "OVERLOADED",
+                      "the queue is longer than this call may wait");
   }
   Waiter waiter{.tenant = std::string(tenant)};
   queue_.push_back(&waiter);
@@ -225,9 +225,7 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     return ErrorWithReason(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXPIRED",
                            "the deadline passed while the call waited for a slot");
   }
-  ++stats_.refused_overloaded;
-  CountDecision(/*refused=*/true);
-  return Overloaded("OVERLOADED", "waited too long for a slot");
+  return RefuseWork(stats_.refused_overloaded, "OVERLOADED", "waited too long for a slot");
 }
 
 void AdmissionController::Return(AdmissionLane lane, const std::string& tenant,

@@ -153,6 +153,9 @@ class AdmissionController {
   absl::Status Overloaded(absl::string_view reason, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Permit Grant(AdmissionLane lane, absl::string_view tenant);
+  // A work-lane refusal: counts it in `counter` and in the pushback's window.
+  absl::Status RefuseWork(int64_t& counter, absl::string_view reason, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a work-lane decision toward the pushback's window, and updates it when one is full.
   void CountDecision(bool refused) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
