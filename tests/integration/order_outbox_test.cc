@@ -579,6 +579,13 @@ TEST_F(OutboxTest, NoTransactionIsOpenWhilePaymentsIsCalled) {
   EXPECT_EQ(open_tx_seen.load(), 0);
 }
 
+// What payments' admission control answers when it sheds: RESOURCE_EXHAUSTED with a RetryInfo
+// delay.
+absl::Status PaymentsPushback(absl::Duration delay) {
+  return common::WithRetryDelay(
+      common::ErrorWithReason(absl::StatusCode::kResourceExhausted, "OVERLOADED", "full"), delay);
+}
+
 // Payments shedding (RESOURCE_EXHAUSTED with a RetryInfo delay) pauses the relay: no worker sends
 // again before the delay, however short its own backoff; then the event is charged.
 TEST_F(OutboxTest, RelayWaitsOutPaymentsPushbackBeforeSendingAgain) {
@@ -589,9 +596,7 @@ TEST_F(OutboxTest, RelayWaitsOutPaymentsPushbackBeforeSendingAgain) {
     absl::MutexLock lock(&mu);
     sent.push_back(absl::Now());
     if (sent.size() == 1) {
-      return common::WithRetryDelay(
-          common::ErrorWithReason(absl::StatusCode::kResourceExhausted, "OVERLOADED", "full"),
-          absl::Milliseconds(400));
+      return PaymentsPushback(absl::Milliseconds(400));
     }
     return Succeeded(r);
   };
@@ -621,9 +626,7 @@ TEST_F(OutboxTest, RelayHalvesItsBatchOnPushbackAndGrowsItBack) {
       [&](const payments::v1::ChargeRequest& r) -> absl::StatusOr<payments::v1::Charge> {
     if (shedding) {
       ++refused;
-      return common::WithRetryDelay(
-          common::ErrorWithReason(absl::StatusCode::kResourceExhausted, "OVERLOADED", "full"),
-          absl::Milliseconds(5));
+      return PaymentsPushback(absl::Milliseconds(5));
     }
     return Succeeded(r);
   };

@@ -128,13 +128,16 @@ TEST(AdmissionTest, PushbackHoldsWhenRefusalsMatchAdmissions) {
   EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(100));
 }
 
+// One work-lane call that lasts `d`: the running average the deadline rules compare with.
+void SetAverageCall(AdmissionController& admission, absl::Duration d) {
+  auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(p.ok());
+  absl::SleepFor(d);
+}
+
 TEST(AdmissionTest, CallThatWouldWaitPastItsDeadlineIsRefusedAtOnce) {
   AdmissionController admission({.limit = 1, .queue = 8, .max_queue_wait = absl::Seconds(5)});
-  {  // one call of ~30 ms sets the running average
-    auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
-    ASSERT_TRUE(p.ok());
-    absl::SleepFor(absl::Milliseconds(30));
-  }
+  SetAverageCall(admission, absl::Milliseconds(30));
   auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
   ASSERT_TRUE(held.ok());
   // The lane is full: waiting (>= 30 ms) plus running (30 ms) cannot end within 20 ms.
@@ -154,11 +157,7 @@ TEST(AdmissionTest, CallThatWouldWaitPastItsDeadlineIsRefusedAtOnce) {
 // seconds to spare (the relay) joins the same queue.
 TEST(AdmissionTest, ShortDeadlineIsRefusedAtOnceBehindAQueueALongOneJoins) {
   AdmissionController admission({.limit = 1, .queue = 8, .max_queue_wait = absl::Seconds(5)});
-  {  // one call of ~40 ms sets the running average
-    auto p = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
-    ASSERT_TRUE(p.ok());
-    absl::SleepFor(absl::Milliseconds(40));
-  }
+  SetAverageCall(admission, absl::Milliseconds(40));
   auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
   ASSERT_TRUE(held.ok());
   // A slot frees every ~40 ms: 200 ms left may wait 50 ms, enough for the front of the queue.
