@@ -5,7 +5,9 @@
 // server by common::GrpcServer, answers them INVALID_ARGUMENT with an ErrorInfo (reason
 // REQUEST_NOT_PARSEABLE, the service's error domain) instead -- the Google error model's answer to
 // bad input (AIP-193), deterministic and never retried. Nothing reaches the handler, so nothing
-// is written.
+// is written. A call with no message at all is refused the same way, unless its caller has
+// already gone (deadline, cancel, reset stream: common under overload, when calls wait in the
+// transport): that call is recorded as CANCELLED, since nobody sent bad input.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,6 @@
 // The observability pieces on their own: JSON lines, the metrics registry and its HTTP endpoint,
 // the RPC interceptor over an in-process server, start-up configuration checks, env fallbacks.
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -19,10 +20,12 @@
 #include "common/metrics.h"
 #include "common/rpc_interceptor.h"
 #include "common/status_mapper.h"
+#include "common/unparseable_request.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -201,6 +204,8 @@ class OpsInterceptorTest : public ::testing::Test {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&service_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    // In common::GrpcServer's order: the observer records what the caller gets.
+    creators.push_back(common::NewUnparseableRequestFactory("orders.example"));
     creators.push_back(common::NewRpcObserverFactory({.metrics = metrics_.get(),
                                                       .log_rpcs = true,
                                                       .service = "test",
@@ -236,6 +241,34 @@ class OpsInterceptorTest : public ::testing::Test {
   std::vector<std::string> Lines() {
     absl::MutexLock lock(&mu_);
     return lines_;
+  }
+
+  // A CreateOrder call that sends its headers and no request message: the caller half-closes
+  // (`half_close`), or cancels after `cancel_after`. Returns the status the caller got.
+  grpc::Status CallWithoutMessage(bool half_close, absl::Duration cancel_after) {
+    grpc::GenericStub generic(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
+    auto context = common::NewClientContext({.idempotency_key = "no-message-key"});
+    grpc::CompletionQueue cq;
+    auto call = generic.PrepareCall(context.get(), "/orders.v1.OrderService/CreateOrder", &cq);
+    void* tag = nullptr;
+    bool ok = false;
+    call->StartCall(reinterpret_cast<void*>(1));
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    if (half_close) {
+      call->WritesDone(reinterpret_cast<void*>(2));
+      EXPECT_TRUE(cq.Next(&tag, &ok));
+    } else {
+      absl::SleepFor(cancel_after);
+      context->TryCancel();
+    }
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(3));
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    return status;
   }
 
   ScriptedOrders service_;
@@ -304,6 +337,40 @@ TEST_F(OpsInterceptorTest, LogsOneJsonLinePerCallWithHashedKeyOrderIdAndReplay) 
       MetricSum(samples, "idempotency_key_conflicts_total", {"reason=\"IDEMPOTENCY_KEY_REUSED\""}),
       1);
   EXPECT_EQ(MetricSum(samples, "grpc_server_in_flight"), 0);
+}
+
+// A unary call that half-closes without its request message is bad input: INVALID_ARGUMENT with
+// REQUEST_NOT_PARSEABLE (not gRPC's INTERNAL "No payload"), logged and counted as that.
+TEST_F(OpsInterceptorTest, ACallThatSendsNoRequestMessageIsRefusedAsBadInput) {
+  const grpc::Status status = CallWithoutMessage(/*half_close=*/true, absl::ZeroDuration());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_details(), HasSubstr(common::kRequestNotParseable));
+  WaitForALine();
+  ASSERT_EQ(Lines().size(), 1u);
+  EXPECT_THAT(Lines()[0], HasSubstr("\"code\":\"INVALID_ARGUMENT\""));
+}
+
+// A caller that goes away after its headers and before its message (under overload: its deadline
+// passed while the call waited in the transport) sent no bad input. The server still runs the
+// call with no message; its log line and metrics say CANCELLED, never INVALID_ARGUMENT. The
+// cancel is retried later each time until the server has seen such a call (the case fired).
+TEST_F(OpsInterceptorTest, ACallerThatLeftBeforeItsMessageIsRecordedAsCancelledNotBadInput) {
+  absl::Duration wait = absl::Microseconds(100);
+  for (int attempt = 0; attempt < 40 && Lines().empty(); ++attempt) {
+    EXPECT_EQ(CallWithoutMessage(/*half_close=*/false, wait).error_code(),
+              grpc::StatusCode::CANCELLED);
+    absl::SleepFor(absl::Milliseconds(20));  // the server's line follows the cancel
+    wait = std::min(wait * 2, absl::Milliseconds(200));
+  }
+  const std::vector<std::string> lines = Lines();
+  ASSERT_FALSE(lines.empty()) << "the server never saw a call before its cancel";
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, HasSubstr("\"code\":\"CANCELLED\""));
+    EXPECT_THAT(line, Not(HasSubstr("REQUEST_NOT_PARSEABLE")));
+  }
+  auto samples = testing_support::ParseMetrics(metrics_->Render());
+  EXPECT_EQ(MetricSum(samples, "grpc_server_handled_total", {"grpc_code=\"INVALID_ARGUMENT\""}), 0);
+  EXPECT_GE(MetricSum(samples, "grpc_server_handled_total", {"grpc_code=\"CANCELLED\""}), 1);
 }
 
 TEST_F(OpsInterceptorTest, InvalidKeyIsCountedButNeverLoggedRaw) {
