@@ -84,6 +84,11 @@ void AdmissionController::set_multi_tenant(bool on) {
   multi_tenant_ = on;
 }
 
+bool AdmissionController::Shedding() const {
+  absl::MutexLock lock(&mu_);
+  return absl::Now() - last_shed_ < kSheddingMemory;
+}
+
 int AdmissionController::TenantCap() const {
   if (!multi_tenant_ || options_.tenant_share >= 1.0) return INT32_MAX;
   const double room = std::floor(limit_) + options_.queue;
@@ -108,6 +113,7 @@ absl::Status AdmissionController::Overloaded(absl::string_view reason, absl::str
 absl::Status AdmissionController::RefuseWork(int64_t& counter, absl::string_view reason,
                                              absl::string_view what) {
   ++counter;
+  last_shed_ = absl::Now();
   CountDecision(/*refused=*/true);
   return Overloaded(reason, what);
 }
@@ -146,6 +152,7 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
   absl::MutexLock lock(&mu_);
   if (deadline <= now) {
     ++stats_.dropped_deadline;
+    if (lane == AdmissionLane::kWork) last_shed_ = now;
     return ErrorWithReason(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXPIRED",
                            "the deadline passed before the call was started");
   }
@@ -222,6 +229,7 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
   }
   if (absl::Now() >= deadline) {
     ++stats_.dropped_deadline;
+    last_shed_ = absl::Now();
     return ErrorWithReason(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXPIRED",
                            "the deadline passed while the call waited for a slot");
   }

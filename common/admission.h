@@ -89,6 +89,11 @@ struct AdmissionConfig {
 // Work-lane decisions (admissions and refusals) between two updates of the pushback.
 inline constexpr int kPushbackWindow = 128;
 
+// How long after its last shed call AdmissionController::Shedding() stays true: long enough to
+// cover the gaps between refusals while refused callers wait out their pushback (100 ms at
+// first), short enough that background work resumes within a second of the storm's end.
+inline constexpr absl::Duration kSheddingMemory = absl::Seconds(1);
+
 // INVALID_ARGUMENT naming the field for limits < 1, min > max, a negative queue, a share outside
 // (0, 1], or non-positive durations.
 absl::Status ValidateAdmissionOptions(const AdmissionOptions& options);
@@ -127,6 +132,13 @@ class AdmissionController {
 
   // Whether tenants are known to differ (--tokens): turns the per-tenant share on.
   void set_multi_tenant(bool on);
+
+  // Whether the work lane shed load within the last kSheddingMemory: it refused a call, or met
+  // one whose deadline had passed before it got a slot (the sign that calls wait in the server
+  // before they reach us, where no refusal can tell their callers to back off). Read by the same
+  // process's background work (the outbox relay) to yield the CPU and the database to callers
+  // with deadlines (SRE book, "Handling Overload": the sheddable work goes first). Thread-safe.
+  bool Shedding() const;
 
   struct Stats {
     int limit = 0;  // the work lane's current limit
@@ -179,6 +191,7 @@ class AdmissionController {
   double pushback_ms_ ABSL_GUARDED_BY(mu_);
   int window_admitted_ ABSL_GUARDED_BY(mu_) = 0;
   int window_refused_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_shed_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace common

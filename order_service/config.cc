@@ -61,6 +61,10 @@ ABSL_FLAG(absl::Duration, relay_backoff_max, absl::Seconds(5), "largest retry de
 ABSL_FLAG(absl::Duration, relay_idle_poll, absl::Seconds(1),
           "longest wait between polls of an idle relay: it polls again 5 ms after finding work "
           "and doubles the wait up to this while idle; a NOTIFY wakes it at once");
+ABSL_FLAG(absl::Duration, relay_yield_pause, absl::Milliseconds(100),
+          "with --role=all: while this process's admission control sheds callers, each relay "
+          "worker halves its batch and waits this long after each one, leaving the CPU and the "
+          "database to the callers (the backlog is charged after the storm); 0: never yield");
 ABSL_FLAG(bool, outbox_notify, false,
           "send NOTIFY after each commit for relays in other processes (always on for "
           "--role=api)");
@@ -124,6 +128,7 @@ absl::Status CheckFlags() {
       .Positive("relay_backoff_initial", absl::GetFlag(FLAGS_relay_backoff_initial))
       .Positive("relay_backoff_max", absl::GetFlag(FLAGS_relay_backoff_max))
       .Positive("relay_idle_poll", absl::GetFlag(FLAGS_relay_idle_poll))
+      .NotNegative("relay_yield_pause", absl::GetFlag(FLAGS_relay_yield_pause))
       .Expect(absl::GetFlag(FLAGS_relay_backoff_initial) <= absl::GetFlag(FLAGS_relay_backoff_max),
               "relay_backoff_initial", "must not exceed --relay_backoff_max")
       .Positive("payment_timeout", absl::GetFlag(FLAGS_payment_timeout))
@@ -172,6 +177,7 @@ RelayOptions RelayOptionsFromFlags() {
   relay.backoff.initial = absl::GetFlag(FLAGS_relay_backoff_initial);
   relay.backoff.max = absl::GetFlag(FLAGS_relay_backoff_max);
   relay.idle_poll = absl::GetFlag(FLAGS_relay_idle_poll);
+  relay.yield_pause = absl::GetFlag(FLAGS_relay_yield_pause);
   return relay;
 }
 

@@ -49,6 +49,12 @@ void OutboxRelay::WaitForWork(uint64_t seen, absl::Duration timeout) {
   mu_.AwaitWithTimeout(absl::Condition(&woken), timeout);
 }
 
+void OutboxRelay::SleepUnlessStopping(absl::Time until) {
+  while (!stopping_ && absl::Now() < until) {
+    absl::SleepFor(std::min(absl::Milliseconds(20), until - absl::Now()));
+  }
+}
+
 void OutboxRelay::Work(int index) {
   const std::string owner = absl::StrCat(options_.owner, "/", index);
   absl::Duration idle_wait = options_.busy_poll;
@@ -66,10 +72,16 @@ void OutboxRelay::Work(int index) {
     }
     // Payments pushed back: wait it out (new orders do not wake us; they wait in the outbox).
     if (absl::Now() < paused_until) {
-      while (!stopping_ && absl::Now() < paused_until) {
-        absl::SleepFor(std::min(absl::Milliseconds(20), paused_until - absl::Now()));
-      }
+      SleepUnlessStopping(paused_until);
       continue;
+    }
+    // This process's API is shedding callers: yield to them (see RelayOptions::callers_shed).
+    const bool yield = options_.callers_shed && options_.callers_shed();
+    if (yield) {
+      absl::MutexLock lock(&mu_);
+      claim_limit_.OnPushback();
+      claim_limit = claim_limit_.limit();
+      stats_.claim_limit = claim_limit;
     }
     absl::StatusOr<std::vector<OutboxEvent>> events =
         store_.Claim(owner, claim_limit, options_.lease);
@@ -91,6 +103,13 @@ void OutboxRelay::Work(int index) {
       stats_.claimed += events->size();
     }
     Dispatch(*events, owner);
+    if (yield) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++stats_.yields;
+      }
+      SleepUnlessStopping(absl::Now() + options_.yield_pause);
+    }
   }
 }
 

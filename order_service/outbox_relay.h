@@ -37,6 +37,16 @@ struct RelayOptions {
   absl::Duration busy_poll = absl::Milliseconds(5);  // first idle wait; doubles up to idle_poll
   absl::Duration idle_poll = absl::Seconds(1);
   std::string owner = "relay";  // unique per process (host:pid by default in main)
+  // Set when this process also serves the API (--role=all with admission control): whether its
+  // admission control is shedding callers now (common::AdmissionController::Shedding). While it
+  // is, the relay yields: each claim halves the batch (AIMD, down to one event) and the worker
+  // then waits yield_pause, so callers with deadlines get the CPU and the database, and the
+  // backlog is charged once the storm is over (SRE book, "Handling Overload": background work
+  // is shed first; the outbox exists so that charging can lag accepting). It never stops: one
+  // event per worker per pause still goes out, and the backlog shows in orders_outbox_pending.
+  // Flag --relay_yield_pause (0: callers_shed is not set, the relay never yields).
+  std::function<bool()> callers_shed;
+  absl::Duration yield_pause = absl::Milliseconds(100);
 };
 
 struct RelayStats {
@@ -55,6 +65,9 @@ struct RelayStats {
   // Events a worker claims at once now: --relay_batch, halved by each pushback and grown by one
   // by each batch answered without one (AIMD).
   int claim_limit = 0;
+  // Claims made while this process's API was shedding callers (each halved the batch and was
+  // followed by RelayOptions::yield_pause).
+  int64_t yields = 0;
 };
 
 class OutboxRelay {
@@ -79,6 +92,8 @@ class OutboxRelay {
 
  private:
   void Work(int index);
+  // Sleeps until `until`, waking every 20 ms to see whether Stop() was called.
+  void SleepUnlessStopping(absl::Time until);
   // Waits until Notify() moves past `seen` or `timeout` passes.
   void WaitForWork(uint64_t seen, absl::Duration timeout);
   // Starts the payment call for an event, outside any transaction; `done` gets its outcome.

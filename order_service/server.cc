@@ -86,8 +86,15 @@ int RunOrderService(const OrderServiceConfig& config) {
   // written in order.
   pg::Pool relay_pool(config.database, config.relay.workers + 1, db_options);
   PgOutboxStore relay_outbox(relay_pool, config.relay_synchronous_commit);
+  common::AdmissionController admission(config.admission.options);
+  admission.set_multi_tenant(config.tenants.enabled());
+  common::AdmissionController* admission_or_null = config.admission.enabled ? &admission : nullptr;
   RelayOptions relay_options = config.relay;
   relay_options.owner = ProcessName();
+  if (config.serves_api() && admission_or_null != nullptr &&
+      relay_options.yield_pause > absl::ZeroDuration()) {
+    relay_options.callers_shed = [&admission] { return admission.Shedding(); };
+  }
   OutboxRelay relay(relay_outbox, *gateway, relay_options);
   const bool run_relay = config.runs_relay();
   std::unique_ptr<OutboxNotifier> notifier;
@@ -105,9 +112,6 @@ int RunOrderService(const OrderServiceConfig& config) {
     if (notifier) notifier->Signal();
   });
   ChaosDice chaos(config.chaos_failure_rate, config.chaos_methods, config.chaos_seed);
-  common::AdmissionController admission(config.admission.options);
-  admission.set_multi_tenant(config.tenants.enabled());
-  common::AdmissionController* admission_or_null = config.admission.enabled ? &admission : nullptr;
   OrderGrpcService service(logic, config.tenants, config.chaos_failure_rate > 0 ? &chaos : nullptr,
                            admission_or_null);
   PgReconcileStore reconcile_store(pool);

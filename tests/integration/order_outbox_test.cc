@@ -654,6 +654,40 @@ TEST_F(OutboxTest, RelayHalvesItsBatchOnPushbackAndGrowsItBack) {
   EXPECT_GE(refused.load(), 4);
 }
 
+// While this process's API sheds callers, the relay yields: each claim halves the batch (down to
+// one event) and is followed by a pause. It never stops: every order is charged while the API
+// still sheds. Once the storm is over the batch grows back.
+TEST_F(OutboxTest, RelayYieldsToShedCallersButNeverStops) {
+  gateway_.answer = Succeeded;
+  std::atomic<bool> shed{true};
+  RelayOptions options;
+  options.workers = 1;
+  options.batch = 8;
+  options.yield_pause = absl::Milliseconds(5);
+  options.callers_shed = [&shed] { return shed.load(); };
+  for (int i = 0; i < 30; ++i) CreateOrder("yield" + std::to_string(i));
+  OutboxRelay relay(*store_, gateway_, options);
+  relay.Start();
+  // All 30 paid while the API still sheds: 4, then at most 2 a claim (halved, and +1 for each
+  // batch answered), so more than 10 yields (claims that found events).
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar("SELECT count(*) FROM orders WHERE status = 2") == "30"; },
+      absl::Seconds(20), "30 paid orders while callers are shed"));
+  const RelayStats during = relay.Stats();
+  EXPECT_GT(during.yields, 10);
+  EXPECT_LE(during.claim_limit, 2);
+  shed = false;
+  for (int i = 0; i < 60; ++i) CreateOrder("after" + std::to_string(i));
+  relay.Notify();
+  ASSERT_TRUE(testing_support::Eventually(
+      [&] { return Scalar("SELECT count(*) FROM orders WHERE status = 2") == "90"; },
+      absl::Seconds(20), "90 paid orders"));
+  relay.Stop();
+  EXPECT_GT(relay.Stats().claim_limit, 2) << "grew back once callers were no longer shed";
+  // (One claim may have read the flag just before it changed.)
+  EXPECT_LE(relay.Stats().yields, during.yields + 1) << "no yield once callers are not shed";
+}
+
 }  // namespace
 }  // namespace orders
 

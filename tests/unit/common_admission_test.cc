@@ -37,6 +37,32 @@ TEST(AdmissionTest, BeyondLimitAndQueueIsRefusedAtOnceWithPushback) {
   EXPECT_TRUE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
 }
 
+// Shedding() is what the outbox relay yields to: a work-lane refusal or a call that arrived with
+// its deadline gone turns it on for kSheddingMemory; admissions and the priority lane do not.
+TEST(AdmissionTest, SheddingFollowsWorkLaneRefusalsAndExpiredCallsForASecond) {
+  AdmissionController admission({.limit = 1, .queue = 0, .priority_limit = 1});
+  EXPECT_FALSE(admission.Shedding());
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  auto read = admission.Admit(AdmissionLane::kPriority, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(read.ok());
+  EXPECT_FALSE(admission.Admit(AdmissionLane::kPriority, "t", In(absl::Seconds(5))).ok());
+  EXPECT_FALSE(admission.Shedding()) << "a full lane, a full priority lane: nobody refused work";
+
+  EXPECT_EQ(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(admission.Shedding());
+  absl::SleepFor(common::kSheddingMemory + absl::Milliseconds(50));
+  EXPECT_FALSE(admission.Shedding()) << "a second after the last refusal";
+
+  held->Release();
+  EXPECT_EQ(admission.Admit(AdmissionLane::kWork, "t", absl::Now() - absl::Milliseconds(1))
+                .status()
+                .code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(admission.Shedding()) << "a call that reached us after its deadline";
+}
+
 TEST(AdmissionTest, QueuedCallGetsTheSlotWhenOneIsReturned) {
   AdmissionController admission({.limit = 1, .queue = 1, .max_queue_wait = absl::Seconds(5)});
   auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
