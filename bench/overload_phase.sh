@@ -21,6 +21,10 @@
 #   recovery_vs_peak   the rate in the 5 s after the storm / the peak rate
 #   refusal_p99_ms     p99 latency of RESOURCE_EXHAUSTED answers (from send), and
 #                      refusals_with_pushback / refusals
+#   outbox_pending_after  events not yet charged when the recovery load ends (the relay yields
+#                      to callers while they are refused: --relay_yield_pause), and
+#   outbox_drain_s     the time the relay then takes to charge them with no load (at most
+#                      OVERLOAD_DRAIN_SECONDS, 120; outbox_pending_after_drain says what is left)
 # OVERLOAD_ORDER_BIN / OVERLOAD_PAYMENT_BIN measure other binaries (e.g. main's) with this loadgen;
 # OVERLOAD_ORDER_ARGS / OVERLOAD_PAYMENT_ARGS add flags (e.g. --admission_queue=8).
 
@@ -31,6 +35,7 @@ overload_peak_clients=${OVERLOAD_PEAK_CLIENTS:-32}
 overload_deadline_ms=${OVERLOAD_DEADLINE_MS:-100}
 overload_seconds=${OVERLOAD_SECONDS:-10}
 overload_payment_latency_ms=${OVERLOAD_PAYMENT_LATENCY_MS:-200}
+overload_drain_seconds=${OVERLOAD_DRAIN_SECONDS:-120}
 
 # overload_run PREFIX DB_SUFFIX [PAYMENT ARGS...]: one peak / storm / recovery run; prints figures.
 overload_run() {
@@ -98,6 +103,10 @@ overload_run() {
   echo "${prefix}payment_charge_calls=$pay_calls"
   echo "${prefix}payment_charge_not_ok=$pay_errors"
   echo "${prefix}outbox_pending_after=$(pending_of "$odb")"
+  local drain_start=$SECONDS
+  wait_drained "$odb" "$overload_drain_seconds"
+  echo "${prefix}outbox_drain_s=$((SECONDS - drain_start))"
+  echo "${prefix}outbox_pending_after_drain=$(pending_of "$odb")"
   stop "$opid"
   stop "$ppid"
 }

@@ -174,14 +174,30 @@ const pg::Query kStoreSummary{"import_store_summary", R"sql(
 UPDATE import_commits SET summary = $3 WHERE tenant = $1 AND import_id = $2)sql"};
 
 // --- The outbox relay and its admin (PgOutboxStore) ------------------------------------------
+// The work of a claim is bounded by its limit, not by the backlog: first the oldest claimable
+// ids (a window of 4 x limit + 64, enough when some wait behind an earlier event of their order),
+// then, among those only, the ones no earlier PENDING event of the same order holds back, locked.
+// As one NOT EXISTS the planner joined every PENDING row against every other: with the statistics
+// of a table that was small or mostly DONE at its last ANALYZE, a claim read 30,000 buffers and
+// took 36-80 ms with 15,000 events pending, so a backlog slowed the relay that had to drain it
+// (now 700 buffers and 21 ms with the same stale statistics, 0.3 ms once analyzed). The lease and
+// status are checked again on the locked row (READ COMMITTED rechecks them after a concurrent
+// claim commits), so two relays never claim the same event.
 const pg::Query kClaimEvents{"outbox_claim", R"sql(
-WITH c AS (
+WITH candidates AS MATERIALIZED (
+  SELECT id FROM outbox_events
+  WHERE status = 'PENDING' AND available_at <= now()
+    AND (lease_until IS NULL OR lease_until < now())
+  ORDER BY id
+  LIMIT $2 * 4 + 64),
+c AS (
   SELECT e.id FROM outbox_events e
-  WHERE e.status = 'PENDING' AND e.available_at <= now()
+  WHERE e.id = ANY (ARRAY(SELECT id FROM candidates))
+    AND e.status = 'PENDING' AND e.available_at <= now()
     AND (e.lease_until IS NULL OR e.lease_until < now())
-    AND NOT EXISTS (SELECT 1 FROM outbox_events p
-                    WHERE p.aggregate_id = e.aggregate_id AND p.id < e.id
-                      AND p.status = 'PENDING')
+    AND (SELECT p.id FROM outbox_events p
+         WHERE p.aggregate_id = e.aggregate_id AND p.status = 'PENDING'
+         ORDER BY p.id LIMIT 1) = e.id
   ORDER BY e.id
   LIMIT $2
   FOR UPDATE SKIP LOCKED)
