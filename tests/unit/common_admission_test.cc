@@ -276,14 +276,17 @@ TEST(AdmissionTest, GradientLimitShrinksWhenLatencyRisesAndGrowsBackWhenItFalls)
     }
     return smallest;
   };
-  run(absl::Milliseconds(2), 30);  // flat latency, the lane used up: the limit grows
+  // Latencies 5 ms and 100 ms: a loaded machine (a sanitizer build beside the tests) adds
+  // milliseconds to every sleep, and with 2 ms against 20 ms that overhead alone flattened the
+  // contrast below Gradient2's threshold (the test failed once that way under ASan).
+  run(absl::Milliseconds(5), 30);  // flat latency, the lane used up: the limit grows
   const int steady = admission.stats().limit;
   EXPECT_GT(steady, 40);
-  // Latency ten times the long-term average: the limit falls (Gradient2 then takes the new
+  // Latency twenty times the long-term average: the limit falls (Gradient2 then takes the new
   // latency as normal, so only the first rounds are looked at).
-  const int congested = run(absl::Milliseconds(20), 8);
+  const int congested = run(absl::Milliseconds(100), 8);
   EXPECT_LT(congested, steady * 6 / 10);
-  run(absl::Milliseconds(2), 30);  // latency back down: it grows again
+  run(absl::Milliseconds(5), 30);  // latency back down: it grows again
   EXPECT_GT(admission.stats().limit, congested);
 }
 
