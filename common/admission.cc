@@ -122,13 +122,14 @@ void AdmissionController::CountDecision(bool refused) {
   ++(refused ? window_refused_ : window_admitted_);
   if (window_refused_ + window_admitted_ < kPushbackWindow) return;
   // Refused callers come back at about (refusals / s) x (pushback) / (their wait); bring them
-  // back at the rate the lane admits: scale by refusals / admissions, at most x2 or /2 a window
-  // (a window with no admission at all, e.g. a stalled database, doubles it).
+  // back at kRefusalsPerAdmission of the rate the lane admits: scale by refusals / (that share of
+  // admissions), at most x2 or /2 a window (a window with no admission at all, e.g. a stalled
+  // database, doubles it).
   const double factor =
-      window_refused_ == 0
-          ? 0.5
-          : std::clamp(static_cast<double>(window_refused_) / std::max(1, window_admitted_), 0.5,
-                       2.0);
+      window_refused_ == 0 ? 0.5
+                           : std::clamp(static_cast<double>(window_refused_) /
+                                            (kRefusalsPerAdmission * std::max(1, window_admitted_)),
+                                        0.5, 2.0);
   pushback_ms_ = std::clamp(pushback_ms_ * factor, absl::ToDoubleMilliseconds(options_.pushback),
                             absl::ToDoubleMilliseconds(options_.max_pushback));
   window_refused_ = 0;

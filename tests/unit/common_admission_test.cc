@@ -139,19 +139,31 @@ TEST(AdmissionTest, PushbackGrowsWithTheStormAndFallsBackAfter) {
   EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(100));
 }
 
-// As many refusals as admissions: the refused already come back at the rate the lane admits, so
-// the pushback holds still.
-TEST(AdmissionTest, PushbackHoldsWhenRefusalsMatchAdmissions) {
+// One refusal per four admissions (kRefusalsPerAdmission): the refused already come back at the
+// share of the lane's rate the pushback aims at, so it holds still; as many refusals as
+// admissions is four times too many, and it doubles.
+TEST(AdmissionTest, PushbackHoldsAtOneRefusalPerFourAdmissions) {
+  ASSERT_EQ(common::kRefusalsPerAdmission, 0.25);
   AdmissionController admission({.limit = 1,
                                  .queue = 0,
                                  .pushback = absl::Milliseconds(100),
                                  .max_pushback = absl::Seconds(5)});
-  for (int i = 0; i < common::kPushbackWindow / 2; ++i) {
-    auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
-    ASSERT_TRUE(held.ok());
-    ASSERT_FALSE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
-  }
-  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(100));
+  // Decisions in the pattern admit x4, refuse x1, until `windows` windows have closed.
+  auto decide = [&](int windows, int admits_per_refusal) {
+    for (int i = 0; i < windows * common::kPushbackWindow; ++i) {
+      auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+      ASSERT_TRUE(held.ok());
+      if (i % (admits_per_refusal + 1) == admits_per_refusal) {
+        ASSERT_FALSE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
+        ++i;
+      }
+    }
+  };
+  decide(1, 1);  // a window of 64 admissions and 64 refusals: x2
+  EXPECT_EQ(admission.stats().pushback, absl::Milliseconds(200));
+  decide(3, 4);  // 1 in 5 decisions refused: 25 or 26 refusals and 102 or 103 admissions a window
+  EXPECT_GE(admission.stats().pushback, absl::Milliseconds(180));
+  EXPECT_LE(admission.stats().pushback, absl::Milliseconds(210));
 }
 
 // One work-lane call that lasts `d`: the running average the deadline rules compare with.
