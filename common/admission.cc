@@ -89,6 +89,11 @@ bool AdmissionController::Shedding() const {
   return absl::Now() - last_shed_ < kSheddingMemory;
 }
 
+bool AdmissionController::Busy() const {
+  absl::MutexLock lock(&mu_);
+  return !queue_.empty() || 2 * in_flight_ >= std::max(2, static_cast<int>(limit_));
+}
+
 int AdmissionController::TenantCap() const {
   if (!multi_tenant_ || options_.tenant_share >= 1.0) return INT32_MAX;
   const double room = std::floor(limit_) + options_.queue;

@@ -149,6 +149,11 @@ class AdmissionController {
   // with deadlines (SRE book, "Handling Overload": the sheddable work goes first). Thread-safe.
   bool Shedding() const;
 
+  // Whether the work lane is busy: at least half its limit in flight, or calls queued. Read by
+  // the outbox relay to keep its drain of a backlog from taking the callers' CPU (it then
+  // charges at most RelayOptions::busy_pace events per event written). Thread-safe.
+  bool Busy() const;
+
   struct Stats {
     int limit = 0;  // the work lane's current limit
     int in_flight = 0, queued = 0, priority_in_flight = 0;

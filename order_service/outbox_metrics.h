@@ -2,7 +2,7 @@
 // outbox per scrape; the relay's counters are in memory). Wired in main.cc.
 //   orders_outbox_pending, orders_outbox_dead, orders_outbox_oldest_pending_age_seconds,
 //   orders_outbox_open_attempts, orders_outbox_counts_ok (0 when the count query failed),
-//   orders_relay_{claimed,completed,rescheduled,buried,lease_lost,pushbacks,yields}_total,
+//   orders_relay_{claimed,completed,rescheduled,buried,lease_lost,pushbacks,yields,paced}_total,
 //   orders_relay_claim_limit (events a worker claims at once; AIMD on payments' pushback),
 //   orders_outbox_commit_to_sent_seconds{quantile="0.5|0.9|0.99|1"}, _count
 #pragma once
@@ -62,6 +62,9 @@ inline void AddOutboxMetrics(common::Metrics& metrics, OutboxStore& store,
               "Claims made while this process's API was shedding callers (each halved the batch "
               "and was followed by a pause).",
               static_cast<double>(s.yields));
+    w.Counter("orders_relay_paced_total",
+              "Claims made smaller or put off to keep pace with this process's busy API.",
+              static_cast<double>(s.paced));
     w.Gauge("orders_relay_claim_limit",
             "Events a relay worker claims at once now (AIMD: halved by a pushback).",
             s.claim_limit);

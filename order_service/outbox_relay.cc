@@ -83,6 +83,35 @@ void OutboxRelay::Work(int index) {
       claim_limit = claim_limit_.limit();
       stats_.claim_limit = claim_limit;
     }
+    // This process's API is busy: keep pace with it, no more (see RelayOptions::callers_busy).
+    if (!yield && options_.callers_busy) {
+      const bool busy = options_.callers_busy();
+      bool wait = false;
+      {
+        absl::MutexLock lock(&mu_);
+        const double full_round = static_cast<double>(options_.batch) * options_.workers;
+        pace_tokens_ =
+            busy ? std::min(full_round,
+                            pace_tokens_ +
+                                options_.busy_pace * static_cast<double>(wakeups_ - paced_wakeups_))
+                 : full_round;
+        paced_wakeups_ = wakeups_;
+        if (busy && pace_tokens_ < claim_limit) {
+          ++stats_.paced;
+          wait = pace_tokens_ < 1;
+          claim_limit = std::max(1, static_cast<int>(pace_tokens_));
+        }
+        if (busy && !wait) pace_tokens_ -= claim_limit;
+      }
+      if (wait) {  // until the API writes another event (which adds to the pace) ...
+        WaitForWork(seen, options_.busy_poll);
+        absl::MutexLock lock(&mu_);
+        if (wakeups_ != seen) continue;
+        // ... or, busy with work that writes nothing (reads, lists), one event: the relay never
+        // stops.
+        claim_limit = 1;
+      }
+    }
     absl::StatusOr<std::vector<OutboxEvent>> events =
         store_.Claim(owner, claim_limit, options_.lease);
     if (!events.ok()) {

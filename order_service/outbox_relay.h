@@ -47,6 +47,13 @@ struct RelayOptions {
   // Flag --relay_yield_pause (0: callers_shed is not set, the relay never yields).
   std::function<bool()> callers_shed;
   absl::Duration yield_pause = absl::Milliseconds(100);
+  // Set with callers_shed: whether this process's API is busy (common::AdmissionController::
+  // Busy). While it is, the relay charges at most busy_pace events per event the API writes
+  // (counted by Notify): it keeps pace with the orders coming in and drains a backlog left by a
+  // storm with the remainder, instead of taking the CPU the callers need right after it. When the
+  // API is not busy, the relay is not paced.
+  std::function<bool()> callers_busy;
+  double busy_pace = 1.25;
 };
 
 struct RelayStats {
@@ -68,6 +75,8 @@ struct RelayStats {
   // Claims made while this process's API was shedding callers (each halved the batch and was
   // followed by RelayOptions::yield_pause).
   int64_t yields = 0;
+  // Claims paced (made smaller, or put off) because this process's API was busy.
+  int64_t paced = 0;
 };
 
 class OutboxRelay {
@@ -116,6 +125,10 @@ class OutboxRelay {
 
   mutable absl::Mutex mu_;
   uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
+  // The pace while the API is busy (RelayOptions::callers_busy): events the relay may claim, and
+  // the wakeups (events written) already turned into them.
+  double pace_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t paced_wakeups_ ABSL_GUARDED_BY(mu_) = 0;
   RelayStats stats_ ABSL_GUARDED_BY(mu_);
   // No worker claims (and so sends) before this: payments' pushback, shared by all workers since
   // they all call the same payments.

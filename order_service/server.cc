@@ -94,6 +94,7 @@ int RunOrderService(const OrderServiceConfig& config) {
   if (config.serves_api() && admission_or_null != nullptr &&
       relay_options.yield_pause > absl::ZeroDuration()) {
     relay_options.callers_shed = [&admission] { return admission.Shedding(); };
+    relay_options.callers_busy = [&admission] { return admission.Busy(); };
   }
   OutboxRelay relay(relay_outbox, *gateway, relay_options);
   const bool run_relay = config.runs_relay();

@@ -688,6 +688,41 @@ TEST_F(OutboxTest, RelayYieldsToShedCallersButNeverStops) {
   EXPECT_LE(relay.Stats().yields, during.yields + 1) << "no yield once callers are not shed";
 }
 
+// While this process's API is busy, the relay charges at most busy_pace (1.25) events per event
+// the API writes (Notify): it keeps pace with new orders and drains a backlog with the rest,
+// instead of taking the CPU the callers need right after a storm. Not busy: not paced.
+TEST_F(OutboxTest, RelayKeepsPaceWithABusyApiAndIsNotPacedOtherwise) {
+  gateway_.answer = Succeeded;
+  std::atomic<bool> busy{true};
+  RelayOptions options;
+  options.workers = 1;
+  options.batch = 64;  // more than the test's tokens: only the pace limits a claim
+  // The wait for the API's next write; after it, one event (so the relay never stops). A minute:
+  // longer than the test, so every claim below comes from the pace.
+  options.busy_poll = absl::Minutes(1);
+  options.callers_busy = [&busy] { return busy.load(); };
+  for (int i = 0; i < 40; ++i) CreateOrder("pace" + std::to_string(i));
+  OutboxRelay relay(*store_, gateway_, options);
+  relay.Start();
+  ASSERT_TRUE(testing_support::Eventually([&] { return relay.Stats().paced >= 1; },
+                                          absl::Seconds(10), "a paced claim"));
+  EXPECT_EQ(relay.Stats().claimed, 0) << "a busy API that wrote nothing gives no pace";
+  auto paid = [&] { return Scalar("SELECT count(*) FROM orders WHERE status = 2"); };
+  for (int i = 0; i < 8; ++i) relay.Notify();  // 8 events written: 10 may be charged
+  ASSERT_TRUE(testing_support::Eventually([&] { return paid() == "10"; }, absl::Seconds(10),
+                                          "10 paid orders"));
+  EXPECT_EQ(relay.Stats().claimed, 10) << "claimed before paid: an unpaced relay claims all 40";
+  for (int i = 0; i < 4; ++i) relay.Notify();  // 4 more: 5 more
+  ASSERT_TRUE(testing_support::Eventually([&] { return paid() == "15"; }, absl::Seconds(10),
+                                          "15 paid orders"));
+  EXPECT_EQ(relay.Stats().claimed, 15);
+  busy = false;
+  relay.Notify();
+  ASSERT_TRUE(testing_support::Eventually([&] { return paid() == "40"; }, absl::Seconds(10),
+                                          "all 40 paid once the API is not busy"));
+  relay.Stop();
+}
+
 }  // namespace
 }  // namespace orders
 
