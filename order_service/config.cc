@@ -64,7 +64,8 @@ ABSL_FLAG(absl::Duration, relay_idle_poll, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, relay_yield_pause, absl::Milliseconds(100),
           "with --role=all: while this process's admission control sheds callers, each relay "
           "worker halves its batch and waits this long after each one, leaving the CPU and the "
-          "database to the callers (the backlog is charged after the storm); 0: never yield");
+          "database to the callers (the backlog is charged after the storm), and while the API is "
+          "busy the relay charges at most 1.25 events per event written; 0: neither");
 ABSL_FLAG(bool, outbox_notify, false,
           "send NOTIFY after each commit for relays in other processes (always on for "
           "--role=api)");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -55,6 +56,38 @@ void OutboxRelay::SleepUnlessStopping(absl::Time until) {
   }
 }
 
+std::optional<int> OutboxRelay::PacedClaimLimit(uint64_t seen, int claim_limit) {
+  const bool busy = options_.callers_busy();
+  {
+    absl::MutexLock lock(&mu_);
+    const double full_round = static_cast<double>(options_.batch) * options_.workers;
+    // Each event the API wrote since the last look adds busy_pace to the claimable; an API that
+    // is not busy leaves the relay a full round (unpaced).
+    pace_tokens_ = busy
+                       ? std::min(full_round,
+                                  pace_tokens_ + options_.busy_pace *
+                                                     static_cast<double>(wakeups_ - paced_wakeups_))
+                       : full_round;
+    paced_wakeups_ = wakeups_;
+    if (!busy) return claim_limit;
+    if (pace_tokens_ >= 1) {
+      if (pace_tokens_ < claim_limit) {
+        ++stats_.paced;
+        claim_limit = static_cast<int>(pace_tokens_);
+      }
+      pace_tokens_ -= claim_limit;
+      return claim_limit;
+    }
+    ++stats_.paced;
+  }
+  // Nothing to claim yet: until the API writes another event (which adds to the pace) ...
+  WaitForWork(seen, options_.busy_poll);
+  absl::MutexLock lock(&mu_);
+  if (wakeups_ != seen) return std::nullopt;
+  // ... or, busy with work that writes nothing (reads, lists), one event: the relay never stops.
+  return 1;
+}
+
 void OutboxRelay::Work(int index) {
   const std::string owner = absl::StrCat(options_.owner, "/", index);
   absl::Duration idle_wait = options_.busy_poll;
@@ -85,32 +118,9 @@ void OutboxRelay::Work(int index) {
     }
     // This process's API is busy: keep pace with it, no more (see RelayOptions::callers_busy).
     if (!yield && options_.callers_busy) {
-      const bool busy = options_.callers_busy();
-      bool wait = false;
-      {
-        absl::MutexLock lock(&mu_);
-        const double full_round = static_cast<double>(options_.batch) * options_.workers;
-        pace_tokens_ =
-            busy ? std::min(full_round,
-                            pace_tokens_ +
-                                options_.busy_pace * static_cast<double>(wakeups_ - paced_wakeups_))
-                 : full_round;
-        paced_wakeups_ = wakeups_;
-        if (busy && pace_tokens_ < claim_limit) {
-          ++stats_.paced;
-          wait = pace_tokens_ < 1;
-          claim_limit = std::max(1, static_cast<int>(pace_tokens_));
-        }
-        if (busy && !wait) pace_tokens_ -= claim_limit;
-      }
-      if (wait) {  // until the API writes another event (which adds to the pace) ...
-        WaitForWork(seen, options_.busy_poll);
-        absl::MutexLock lock(&mu_);
-        if (wakeups_ != seen) continue;
-        // ... or, busy with work that writes nothing (reads, lists), one event: the relay never
-        // stops.
-        claim_limit = 1;
-      }
+      const std::optional<int> paced = PacedClaimLimit(seen, claim_limit);
+      if (!paced.has_value()) continue;
+      claim_limit = *paced;
     }
     absl::StatusOr<std::vector<OutboxEvent>> events =
         store_.Claim(owner, claim_limit, options_.lease);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,7 +45,8 @@ struct RelayOptions {
   // backlog is charged once the storm is over (SRE book, "Handling Overload": background work
   // is shed first; the outbox exists so that charging can lag accepting). It never stops: one
   // event per worker per pause still goes out, and the backlog shows in orders_outbox_pending.
-  // Flag --relay_yield_pause (0: callers_shed is not set, the relay never yields).
+  // Flag --relay_yield_pause (0: neither callers_shed nor callers_busy is set: the relay never
+  // yields and is never paced).
   std::function<bool()> callers_shed;
   absl::Duration yield_pause = absl::Milliseconds(100);
   // Set with callers_shed: whether this process's API is busy (common::AdmissionController::
@@ -103,6 +105,10 @@ class OutboxRelay {
   void Work(int index);
   // Sleeps until `until`, waking every 20 ms to see whether Stop() was called.
   void SleepUnlessStopping(absl::Time until);
+  // The claim limit while this process's API may be busy (RelayOptions::callers_busy): at most
+  // the pace earned by the events it wrote since the worker's wakeup count `seen`. nullopt: the
+  // API wrote more meanwhile, look again.
+  std::optional<int> PacedClaimLimit(uint64_t seen, int claim_limit);
   // Waits until Notify() moves past `seen` or `timeout` passes.
   void WaitForWork(uint64_t seen, absl::Duration timeout);
   // Starts the payment call for an event, outside any transaction; `done` gets its outcome.
