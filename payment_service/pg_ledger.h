@@ -3,7 +3,7 @@
 // `INSERT ... ON CONFLICT DO NOTHING` on the unique (caller, key): a concurrent request with the
 // same key waits on that row until the first commits, then replays it. The transaction's
 // statement_timeout and lock_timeout come from the caller's deadline by the rule both services
-// use (pg::SetLocalTimeouts, common/pg/timeouts.h: the lock wait ends kLockTimeoutMargin before
+// use (pg::SetLocalTimeouts, common/pg/timeouts.h: the lock wait ends pg::LockTimeoutMargin before
 // the deadline, pg::kMaxWait at most); running out gives ABORTED IDEMPOTENCY_KEY_IN_USE with
 // RetryInfo. A deadline already past gives DEADLINE_EXCEEDED before any statement. Statements:
 // ledger_sql.h.

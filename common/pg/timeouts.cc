@@ -17,22 +17,36 @@ SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2,
 
 namespace {
 
-absl::Duration LockWait(absl::Time deadline) {
-  return std::clamp(deadline - absl::Now() - kLockTimeoutMargin, absl::Milliseconds(1), kMaxWait);
+// The lock wait and the margin after it, from one reading of the clock.
+struct Waits {
+  absl::Duration lock;
+  absl::Duration margin;
+};
+
+Waits LockWait(absl::Time deadline) {
+  const absl::Duration left = deadline - absl::Now();
+  const absl::Duration margin = LockTimeoutMargin(left);
+  return {std::clamp(left - margin, absl::Milliseconds(1), kMaxWait), margin};
 }
 
 std::string Millis(absl::Duration d) { return absl::StrCat(absl::ToInt64Milliseconds(d), "ms"); }
 
 }  // namespace
 
-std::string DeadlineTimeout(absl::Time deadline) { return Millis(LockWait(deadline)); }
+absl::Duration LockTimeoutMargin(absl::Duration time_left) {
+  return std::clamp(time_left / 4, kMinLockTimeoutMargin, kMaxLockTimeoutMargin);
+}
+
+std::string DeadlineTimeout(absl::Time deadline) { return Millis(LockWait(deadline).lock); }
 
 std::string StatementTimeout(absl::Time deadline) {
-  return Millis(LockWait(deadline) + kLockTimeoutMargin);
+  const Waits waits = LockWait(deadline);
+  return Millis(waits.lock + waits.margin);
 }
 
 absl::Time WaitDeadline(absl::Time deadline) {
-  return std::min(deadline - kLockTimeoutMargin, absl::Now() + kMaxWait);
+  const absl::Time now = absl::Now();
+  return std::min(deadline - LockTimeoutMargin(deadline - now), now + kMaxWait);
 }
 
 absl::Time BackgroundDeadline() { return absl::Now() + kBackgroundWait; }
@@ -51,8 +65,9 @@ absl::StatusOr<std::unique_ptr<DeadlineTransaction>> DeadlineTransaction::Begin(
 }
 
 absl::Status SetLocalTimeouts(Connection& conn, absl::Time deadline) {
-  const absl::Duration lock = LockWait(deadline);
-  return conn.Exec(kSetLocalTimeouts, {Millis(lock + kLockTimeoutMargin), Millis(lock)}).status();
+  const Waits waits = LockWait(deadline);
+  return conn.Exec(kSetLocalTimeouts, {Millis(waits.lock + waits.margin), Millis(waits.lock)})
+      .status();
 }
 
 }  // namespace pg

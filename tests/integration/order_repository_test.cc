@@ -360,9 +360,12 @@ TEST(PgOrderRepositoryTest, KeyHeldByAnOpenTransactionGivesInUseBeforeDeadline) 
                        "('t1', 'orders.v1.OrderService/CreateOrder', 'busy', '\\x00')")
           .ok());
   const absl::Time start = absl::Now();
+  // 1 s: the lock wait ends 250 ms (pg::LockTimeoutMargin) before the statement's end, room
+  // enough for a descheduled backend on a loaded machine.
   auto result =
-      repo->CreateOrder(Scope("busy", "fp"), Request(), 500, absl::Now() + absl::Milliseconds(400));
+      repo->CreateOrder(Scope("busy", "fp"), Request(), 500, absl::Now() + absl::Seconds(1));
   const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(700));  // it did wait for the key, until the lock wait's end
   EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
   EXPECT_EQ(common::ErrorReason(result.status()), "IDEMPOTENCY_KEY_IN_USE");
   EXPECT_LT(took, absl::Seconds(2));

@@ -48,7 +48,7 @@ std::unique_ptr<typename GrpcService::Stub> StartLoopbackStub(
 // Runs `read` (an RPC whose client deadline is `deadline` from its start) while all of `pool`'s
 // pool_size connections are on loan, and expects the store's answer for a pool wait that ran
 // out (RESOURCE_EXHAUSTED from pg::Pool::Acquire, as for keyed writes) to reach the caller
-// within about `deadline`: the pool wait ends at pg::WaitDeadline, kLockTimeoutMargin before it.
+// within about `deadline`: the pool wait ends at pg::WaitDeadline, pg::LockTimeoutMargin before it.
 // Then, with the connections back, the same read must succeed.
 inline void ExpectReadBoundedByDeadline(pg::Pool& pool, int pool_size, absl::Duration deadline,
                                         const std::function<grpc::Status(absl::Duration)>& read) {
@@ -75,7 +75,7 @@ inline void ExpectReadBoundedByDeadline(pg::Pool& pool, int pool_size, absl::Dur
     absl::SleepFor(absl::Milliseconds(5));
   }
   EXPECT_EQ(pool.usage().exhausted, exhausted_before + 1);
-  EXPECT_GE(took, deadline - pg::kLockTimeoutMargin - absl::Milliseconds(100)) << took;
+  EXPECT_GE(took, deadline - pg::LockTimeoutMargin(deadline) - absl::Milliseconds(100)) << took;
   held.clear();
   const grpc::Status again = read(deadline);
   EXPECT_TRUE(again.ok()) << again.error_message();
