@@ -43,6 +43,7 @@ absl::Status ValidateAdmissionOptions(const AdmissionOptions& o) {
       .AtLeast("admission_queue", o.queue, 0)
       .AtLeast("admission_priority_limit", o.priority_limit, 1)
       .Positive("admission_max_queue_wait", o.max_queue_wait)
+      .Positive("admission_standing_queue_wait", o.standing_queue_wait)
       .Positive("admission_pushback", o.pushback)
       .Expect(o.max_pushback >= o.pushback, "admission_max_pushback",
               "must be at least --admission_pushback")
@@ -209,10 +210,13 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
   // queued ahead (a slot frees every service_ms_ / limit on average): when that is longer, it
   // is refused now rather than after waiting (a short-deadline caller meets a short queue, a
   // relay with seconds to spare may use all of it).
-  const absl::Duration may_wait =
-      deadline == absl::InfiniteFuture()
-          ? options_.max_queue_wait
-          : std::min(options_.max_queue_wait, (deadline - now) * kQueueShare);
+  absl::Duration may_wait = deadline == absl::InfiniteFuture()
+                                ? options_.max_queue_wait
+                                : std::min(options_.max_queue_wait, (deadline - now) * kQueueShare);
+  // A standing queue is overload: a short wait, so that the calls it cannot take are refused
+  // within milliseconds. Measured in the overload phase (400 callers, 100 ms deadlines): one
+  // refusal in eight came after the full 25 ms wait, which set the refusals' p99 at the client.
+  if (StandingQueue(now)) may_wait = std::min(may_wait, options_.standing_queue_wait);
   const double expected_wait_ms =
       service_ms_ * static_cast<double>(queue_.size() + 1) / std::max(1, limit);
   if (absl::Milliseconds(expected_wait_ms) > may_wait) {
@@ -220,6 +224,7 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
                       "the queue is longer than this call may wait");
   }
   Waiter waiter{.tenant = std::string(tenant)};
+  if (queue_.empty()) queue_busy_since_ = now;
   queue_.push_back(&waiter);
   ++per_tenant_[waiter.tenant];
   const absl::Time until = now + may_wait;
@@ -229,7 +234,7 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     CountDecision(/*refused=*/false);
     return Grant(lane, tenant);
   }
-  queue_.erase(std::find(queue_.begin(), queue_.end(), &waiter));
+  Dequeue(std::find(queue_.begin(), queue_.end(), &waiter));
   if (auto it = per_tenant_.find(waiter.tenant); it != per_tenant_.end() && --it->second == 0) {
     per_tenant_.erase(it);
   }
@@ -239,6 +244,7 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     return ErrorWithReason(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXPIRED",
                            "the deadline passed while the call waited for a slot");
   }
+  last_queue_timeout_ = absl::Now();
   return RefuseWork(stats_.refused_overloaded, "OVERLOADED", "waited too long for a slot");
 }
 
@@ -261,11 +267,21 @@ void AdmissionController::Return(AdmissionLane lane, const std::string& tenant,
   // The slot passes straight to the oldest waiter (FIFO), unless the limit shrank meanwhile.
   if (!queue_.empty() && in_flight_ <= static_cast<int>(limit_)) {
     queue_.front()->granted = true;
-    queue_.pop_front();
+    Dequeue(queue_.begin());
     window_max_in_flight_ = std::max(window_max_in_flight_, in_flight_);
     return;
   }
   --in_flight_;
+}
+
+bool AdmissionController::StandingQueue(absl::Time now) const {
+  return (!queue_.empty() && now - queue_busy_since_ >= kStandingQueueInterval) ||
+         now - last_queue_timeout_ < kStandingQueueInterval;
+}
+
+void AdmissionController::Dequeue(std::deque<Waiter*>::iterator it) {
+  queue_.erase(it);
+  if (queue_.empty()) queue_busy_since_ = absl::InfiniteFuture();
 }
 
 void AdmissionController::Sample(absl::Duration latency) {
@@ -303,6 +319,7 @@ AdmissionController::Stats AdmissionController::stats() const {
   s.queued = static_cast<int>(queue_.size());
   s.priority_in_flight = priority_in_flight_;
   s.pushback = absl::Milliseconds(pushback_ms_);
+  s.standing_queue = StandingQueue(absl::Now());
   return s;
 }
 

@@ -12,8 +12,10 @@
 //
 // Refusals (absl::Status in the Google error model, see common/errors.h):
 //   RESOURCE_EXHAUSTED, ErrorInfo reason OVERLOADED: the lane's limit and queue are full, or the
-//     call may wait in the queue (Options::max_queue_wait, and at most a quarter of the time its
-//     caller has left) less than the wait it can expect behind the calls queued ahead of it, or
+//     call may wait in the queue (Options::max_queue_wait, at most a quarter of the time its
+//     caller has left, and Options::standing_queue_wait when the queue stands: not empty, or a
+//     call's wait ended in vain, within kStandingQueueInterval) less than the wait it can expect
+//     behind the calls queued ahead, or
 //     waited that long, or its deadline cannot be met: less time left than 1.5 x (recent calls'
 //     average time plus that expected wait);
 //   RESOURCE_EXHAUSTED, reason TENANT_OVERLOADED: this tenant holds its share of the lane
@@ -67,6 +69,13 @@ struct AdmissionOptions {
   int queue = 32;
   // The longest a call waits in the queue (also bounded by its own deadline).
   absl::Duration max_queue_wait = absl::Milliseconds(500);
+  // The longest a call waits in a standing queue: one that has not been empty for
+  // kStandingQueueInterval, or where a call waited its whole wait in vain within that interval
+  // (controlled delay, CoDel, as Facebook's request queues use it: B. Maurer, "Fail at Scale",
+  // ACM Queue 13(8), 2015). A queue that serves its calls absorbs bursts with the full wait; a
+  // queue that does not is overload, where every wait that ends in a refusal is time the
+  // refused caller loses and a thread the server holds.
+  absl::Duration standing_queue_wait = absl::Milliseconds(5);
   // Priority lane: calls in flight at most (no queue: an operator's read either runs or is told).
   int priority_limit = 8;
   // With more than one tenant, one tenant may hold at most this share of the work lane's
@@ -102,6 +111,10 @@ inline constexpr double kRefusalsPerAdmission = 0.25;
 // cover the gaps between refusals while refused callers wait out their pushback (100 ms at
 // first), short enough that background work resumes within a second of the storm's end.
 inline constexpr absl::Duration kSheddingMemory = absl::Seconds(1);
+
+// A queue not empty for this long is a standing queue (see standing_queue_wait): CoDel's
+// interval, as in "Fail at Scale" (100 ms), a few service times of a work-lane call.
+inline constexpr absl::Duration kStandingQueueInterval = absl::Milliseconds(100);
 
 // INVALID_ARGUMENT naming the field for limits < 1, min > max, a negative queue, a share outside
 // (0, 1], or non-positive durations.
@@ -164,6 +177,7 @@ class AdmissionController {
                                      // not counted in refused_overloaded)
     int64_t dropped_deadline = 0;    // reason DEADLINE_EXPIRED (before or while queued)
     int64_t refused_priority = 0;    // OVERLOADED on the priority lane
+    bool standing_queue = false;     // see AdmissionOptions::standing_queue_wait
     absl::Duration pushback;         // the pushback a refusal asks for now (before jitter)
   };
   Stats stats() const;
@@ -191,7 +205,16 @@ class AdmissionController {
   double limit_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   int priority_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Whether the queue is a standing one at `now` (see standing_queue_wait).
+  bool StandingQueue(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the waiter at `it`, noting when the queue becomes empty.
+  void Dequeue(std::deque<Waiter*>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   std::deque<Waiter*> queue_ ABSL_GUARDED_BY(mu_);
+  // When the queue last went from empty to not empty (InfiniteFuture while it is empty).
+  absl::Time queue_busy_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // When a queued call last waited its whole wait and was refused.
+  absl::Time last_queue_timeout_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::map<std::string, int, std::less<>> per_tenant_ ABSL_GUARDED_BY(mu_);  // in flight + queued
   Stats stats_ ABSL_GUARDED_BY(mu_);
   // Gradient2 state: the long-term latency (exponential average) and this window's samples.

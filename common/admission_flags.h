@@ -23,6 +23,10 @@ ABSL_FLAG(int, admission_queue, -1,
           "refused at once when the queue ahead is longer); -1: as many as the limit");
 ABSL_FLAG(absl::Duration, admission_max_queue_wait, absl::Milliseconds(500),
           "longest wait in the queue (also bounded by the caller's deadline)");
+ABSL_FLAG(absl::Duration, admission_standing_queue_wait, absl::Milliseconds(5),
+          "longest wait in a standing queue (not empty, or a wait ended in vain, within 100 ms: "
+          "overload; CoDel, as in \"Fail at Scale\"): what cannot be served is refused within "
+          "milliseconds");
 ABSL_FLAG(int, admission_priority_limit, 16,
           "priority-lane calls in flight (reads of one order, admin RPCs); no queue");
 ABSL_FLAG(double, admission_tenant_share, 0.5,
@@ -63,6 +67,7 @@ inline absl::StatusOr<AdmissionConfig> AdmissionConfigFromFlags(int pool_size) {
   o.queue =
       absl::GetFlag(FLAGS_admission_queue) >= 0 ? absl::GetFlag(FLAGS_admission_queue) : o.limit;
   o.max_queue_wait = absl::GetFlag(FLAGS_admission_max_queue_wait);
+  o.standing_queue_wait = absl::GetFlag(FLAGS_admission_standing_queue_wait);
   o.priority_limit = absl::GetFlag(FLAGS_admission_priority_limit);
   o.tenant_share = absl::GetFlag(FLAGS_admission_tenant_share);
   o.pushback = absl::GetFlag(FLAGS_admission_pushback);

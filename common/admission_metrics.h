@@ -4,6 +4,9 @@
 //   admission_limit{service}              the work lane's current concurrency limit
 //   admission_in_flight{service,lane}     calls holding a permit
 //   admission_queued{service}             calls waiting for a work-lane permit
+//   admission_standing_queue{service}     1 while the queue stands (not empty, or a wait ended
+//                                         in vain, within 100 ms): its calls then wait at most
+//                                         --admission_standing_queue_wait
 //   admission_pushback_seconds{service}   the retry delay a refusal asks for now (adaptive)
 //   admission_admitted_total{service}
 //   admission_refused_total{service,reason}  OVERLOADED, TENANT_OVERLOADED, PRIORITY_OVERLOADED,
@@ -36,6 +39,9 @@ inline void AddAdmissionMetrics(Metrics& metrics, const AdmissionController& adm
     w.Gauge("admission_in_flight", "Calls holding a permit.", s.priority_in_flight,
             with("lane", "priority"));
     w.Gauge("admission_queued", "Calls waiting for a work-lane permit.", s.queued, base);
+    w.Gauge("admission_standing_queue",
+            "1 while the work queue stands (overload: short queue waits).",
+            s.standing_queue ? 1 : 0, base);
     w.Gauge("admission_pushback_seconds", "Retry delay a refusal asks for now (before jitter).",
             absl::ToDoubleSeconds(s.pushback), base);
     w.Counter("admission_admitted_total", "Calls admitted.", static_cast<double>(s.admitted), base);

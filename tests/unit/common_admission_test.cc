@@ -104,6 +104,77 @@ TEST(AdmissionTest, QueuedCallWaitsAtMostAQuarterOfItsTimeLeft) {
   EXPECT_EQ(admission.stats().dropped_deadline, 1);
 }
 
+// A standing queue (CoDel, "Fail at Scale"): once a queued call waited its whole wait in vain, the
+// next calls wait at most standing_queue_wait, so what cannot be served is refused within
+// milliseconds instead of after a quarter of its caller's time; once the queue serves again, a
+// queued call waits its full time.
+TEST(AdmissionTest, AQueueThatDoesNotServeItsCallsKeepsThemOnlyBriefly) {
+  AdmissionController admission({.limit = 1,
+                                 .queue = 4,
+                                 .max_queue_wait = absl::Milliseconds(300),
+                                 .standing_queue_wait = absl::Milliseconds(5)});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  ASSERT_TRUE(held.ok());
+  EXPECT_FALSE(admission.stats().standing_queue);
+  absl::Time start = absl::Now();
+  auto first = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  const absl::Duration first_took = absl::Now() - start;
+  ASSERT_EQ(common::ErrorReason(first.status()), "OVERLOADED") << first.status();
+  EXPECT_GE(first_took, absl::Milliseconds(295));  // the full wait: the queue was not standing
+  EXPECT_TRUE(admission.stats().standing_queue);
+  start = absl::Now();
+  auto second = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  const absl::Duration second_took = absl::Now() - start;
+  ASSERT_EQ(common::ErrorReason(second.status()), "OVERLOADED") << second.status();
+  EXPECT_LT(second_took, absl::Milliseconds(150)) << "a standing queue kept the call its full wait";
+  EXPECT_EQ(admission.stats().refused_overloaded, 2);
+
+  // The slot comes back: a queued call gets it, and once the interval has passed without a wait
+  // in vain, the queue is no longer standing.
+  std::thread releaser([&] {
+    while (admission.stats().queued == 0) absl::SleepFor(absl::Milliseconds(1));
+    held->Release();
+  });
+  auto served = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  releaser.join();
+  // (It may have been refused if the releaser was descheduled past the 5 ms wait; then retry.)
+  for (int i = 0; i < 50 && !served.ok(); ++i) {
+    served = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  }
+  ASSERT_TRUE(served.ok()) << served.status();
+  const absl::Time until = In(absl::Seconds(10));
+  while (admission.stats().standing_queue && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_FALSE(admission.stats().standing_queue);
+}
+
+// A queue that has not been empty for kStandingQueueInterval stands too, before any wait ends.
+TEST(AdmissionTest, AQueueNotEmptyForTheIntervalStands) {
+  AdmissionController admission({.limit = 1,
+                                 .queue = 4,
+                                 .max_queue_wait = absl::Seconds(20),
+                                 .standing_queue_wait = absl::Milliseconds(5)});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  ASSERT_TRUE(held.ok());
+  absl::StatusOr<AdmissionController::Permit> waiter = absl::UnknownError("not run");
+  std::thread queued(
+      [&] { waiter = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30))); });
+  const absl::Time until = In(absl::Seconds(10));
+  while (!admission.stats().standing_queue && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(admission.stats().standing_queue);
+  EXPECT_GE(absl::Now() - (until - absl::Seconds(10)), common::kStandingQueueInterval);
+  const absl::Time start = absl::Now();
+  auto late = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(30)));
+  EXPECT_EQ(common::ErrorReason(late.status()), "OVERLOADED") << late.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));  // not the 20 s max_queue_wait
+  held->Release();
+  queued.join();
+  EXPECT_TRUE(waiter.ok()) << waiter.status();  // the call queued first still got the slot
+}
+
 // Refused callers come back after the pushback; a fixed one let a storm of them use the CPU the
 // admitted calls needed. A window of refusals only doubles it (up to the cap); windows of
 // admissions only halve it back to the base.
@@ -305,6 +376,8 @@ TEST(AdmissionTest, GradientLimitShrinksWhenLatencyRisesAndGrowsBackWhenItFalls)
 TEST(AdmissionTest, OptionsAreValidated) {
   EXPECT_TRUE(common::ValidateAdmissionOptions({}).ok());
   EXPECT_FALSE(common::ValidateAdmissionOptions({.limit = 0}).ok());
+  EXPECT_FALSE(
+      common::ValidateAdmissionOptions({.standing_queue_wait = absl::ZeroDuration()}).ok());
   EXPECT_FALSE(common::ValidateAdmissionOptions({.tenant_share = 0}).ok());
   EXPECT_FALSE(common::ValidateAdmissionOptions({.min_limit = 8, .max_limit = 4}).ok());
   EXPECT_FALSE(common::ParseLimitAlgorithm("vegas").ok());
