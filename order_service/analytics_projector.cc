@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/time/clock.h"
+#include "common/pg/queue_scan.h"
 #include "common/pg/timeouts.h"
 #include "order_service/order_sql.h"
 
@@ -28,7 +29,7 @@ void AnalyticsProjector::Stop() {
 absl::StatusOr<int64_t> AnalyticsProjector::RunOnce() {
   auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(sql::kProjectAnalytics, {batch_});
+  auto rows = pg::ExecQueueScan(**conn, sql::kProjectAnalytics, {batch_});
   if (!rows.ok()) return rows.status();
   return rows->Int(0, 0);
 }

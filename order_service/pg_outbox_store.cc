@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/pg/connection.h"
+#include "common/pg/queue_scan.h"
 #include "common/pg/timeouts.h"
 #include "google/protobuf/util/time_util.h"
 #include "order_service/order_sql.h"
@@ -46,7 +47,8 @@ absl::StatusOr<std::vector<OutboxEvent>> PgOutboxStore::Claim(const std::string&
                                                               absl::Duration lease) {
   auto conn = pool_.Acquire(pg::BackgroundDeadline());
   if (!conn.ok()) return conn.status();
-  auto rows = (*conn)->Exec(sql::kClaimEvents, {owner, limit, Seconds(lease), synchronous_commit_});
+  auto rows = pg::ExecQueueScan(**conn, sql::kClaimEvents,
+                                {owner, limit, Seconds(lease), synchronous_commit_});
   if (!rows.ok()) return rows.status();
   std::vector<OutboxEvent> events;
   for (int r = 0; r < rows->rows(); ++r) {
