@@ -65,7 +65,12 @@ ABSL_FLAG(absl::Duration, relay_yield_pause, absl::Milliseconds(100),
           "with --role=all: while this process's admission control sheds callers, each relay "
           "worker halves its batch and waits this long after each one, leaving the CPU and the "
           "database to the callers (the backlog is charged after the storm), and while the API is "
-          "busy the relay charges at most 1.25 events per event written; 0: neither");
+          "busy the relay charges at most --relay_busy_pace events per event written; 0: "
+          "neither");
+ABSL_FLAG(double, relay_busy_pace, 1.1,
+          "while this process's API is busy (half its admission limit in flight, or calls "
+          "queued), the relay charges at most this many events per event the API writes (>= 1: "
+          "it always keeps up with new orders; the rest drains a backlog)");
 ABSL_FLAG(bool, outbox_notify, false,
           "send NOTIFY after each commit for relays in other processes (always on for "
           "--role=api)");
@@ -130,6 +135,8 @@ absl::Status CheckFlags() {
       .Positive("relay_backoff_max", absl::GetFlag(FLAGS_relay_backoff_max))
       .Positive("relay_idle_poll", absl::GetFlag(FLAGS_relay_idle_poll))
       .NotNegative("relay_yield_pause", absl::GetFlag(FLAGS_relay_yield_pause))
+      .Expect(absl::GetFlag(FLAGS_relay_busy_pace) >= 1, "relay_busy_pace",
+              "must be at least 1 (below, the relay would fall behind new orders)")
       .Expect(absl::GetFlag(FLAGS_relay_backoff_initial) <= absl::GetFlag(FLAGS_relay_backoff_max),
               "relay_backoff_initial", "must not exceed --relay_backoff_max")
       .Positive("payment_timeout", absl::GetFlag(FLAGS_payment_timeout))
@@ -179,6 +186,7 @@ RelayOptions RelayOptionsFromFlags() {
   relay.backoff.max = absl::GetFlag(FLAGS_relay_backoff_max);
   relay.idle_poll = absl::GetFlag(FLAGS_relay_idle_poll);
   relay.yield_pause = absl::GetFlag(FLAGS_relay_yield_pause);
+  relay.busy_pace = absl::GetFlag(FLAGS_relay_busy_pace);
   return relay;
 }
 

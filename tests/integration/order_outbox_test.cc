@@ -688,8 +688,8 @@ TEST_F(OutboxTest, RelayYieldsToShedCallersButNeverStops) {
   EXPECT_LE(relay.Stats().yields, during.yields + 1) << "no yield once callers are not shed";
 }
 
-// While this process's API is busy, the relay charges at most busy_pace (1.25) events per event
-// the API writes (Notify): it keeps pace with new orders and drains a backlog with the rest,
+// While this process's API is busy, the relay charges at most busy_pace (1.25 here) events per
+// event the API writes (Notify): it keeps pace with new orders and drains a backlog with the rest,
 // instead of taking the CPU the callers need right after a storm. Not busy: not paced.
 TEST_F(OutboxTest, RelayKeepsPaceWithABusyApiAndIsNotPacedOtherwise) {
   gateway_.answer = Succeeded;
@@ -697,6 +697,7 @@ TEST_F(OutboxTest, RelayKeepsPaceWithABusyApiAndIsNotPacedOtherwise) {
   RelayOptions options;
   options.workers = 1;
   options.batch = 64;  // more than the test's tokens: only the pace limits a claim
+  options.busy_pace = 1.25;
   // The wait for the API's next write; after it, one event (so the relay never stops). A minute:
   // longer than the test, so every claim below comes from the pace.
   options.busy_poll = absl::Minutes(1);
