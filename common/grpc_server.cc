@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config_check.h"
+#include "common/retry_pushback.h"
 #include "common/rpc_interceptor.h"
 #include "common/unparseable_request.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -100,6 +101,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   // First, so the observer counts and logs the answer the caller gets.
   creators.push_back(NewUnparseableRequestFactory(config.error_domain));
+  creators.push_back(NewRetryPushbackFactory());
   if (config.metrics != nullptr || config.log_rpcs) {
     creators.push_back(NewRpcObserverFactory(
         {.metrics = config.metrics, .log_rpcs = config.log_rpcs, .service = config.service_name}));

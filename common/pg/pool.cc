@@ -1,5 +1,7 @@
 #include "common/pg/pool.h"
 
+#include "common/errors.h"
+
 namespace pg {
 
 namespace {
@@ -40,7 +42,9 @@ absl::StatusOr<Pool::Lease> Pool::Acquire(absl::Time deadline) {
     };
     if (!mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) {
       ++exhausted_;
-      return absl::ResourceExhaustedError("no database connection free before the deadline");
+      return common::WithRetryDelay(
+          absl::ResourceExhaustedError("no database connection free before the deadline"),
+          kExhaustedRetryDelay);
     }
     if (!idle_.empty()) {
       std::unique_ptr<Connection> conn = std::move(idle_.back());

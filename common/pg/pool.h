@@ -17,6 +17,10 @@ namespace pg {
 
 class Pool {
  public:
+  // The retry delay an exhausted pool asks for: every connection stayed busy for the caller's
+  // whole wait, so a retry at once would meet the same (the admission refusals' base pushback).
+  static constexpr absl::Duration kExhaustedRetryDelay = absl::Milliseconds(100);
+
   // No session state is ever set on a pooled connection: behind a transaction pooler
   // (PgBouncer) a session setting would leak into other clients' transactions. A setting that
   // applies to some statements is set for their transaction only (set_config(..., true)).
@@ -39,7 +43,8 @@ class Pool {
     std::unique_ptr<Connection> conn_;
   };
 
-  // Waits until a connection is free or `deadline` passes (then RESOURCE_EXHAUSTED); a new
+  // Waits until a connection is free or `deadline` passes (then RESOURCE_EXHAUSTED with a
+  // google.rpc.RetryInfo of kExhaustedRetryDelay, sent as grpc-retry-pushback-ms too); a new
   // connection that cannot be opened gives UNAVAILABLE.
   absl::StatusOr<Lease> Acquire(absl::Time deadline);
   // Readiness: true when a connection can be had within a second and its server takes writes

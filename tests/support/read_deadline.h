@@ -11,8 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/errors.h"
 #include "common/pg/pool.h"
 #include "common/pg/timeouts.h"
+#include "common/status_mapper.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
@@ -69,6 +71,10 @@ inline void ExpectReadBoundedByDeadline(pg::Pool& pool, int pool_size, absl::Dur
   EXPECT_TRUE(status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
               status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
       << status.error_code() << " " << status.error_message() << " after " << took;
+  // The store's answer asks for a retry later (RetryInfo, sent as grpc-retry-pushback-ms too).
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    EXPECT_EQ(common::RetryDelayOf(common::FromGrpcStatus(status)), pg::Pool::kExhaustedRetryDelay);
+  }
   // The pool wait is what ended (counted by the server, perhaps just after the caller gave up).
   const absl::Time until = absl::Now() + absl::Seconds(10);
   while (pool.usage().exhausted == exhausted_before && absl::Now() < until) {

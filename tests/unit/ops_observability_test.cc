@@ -18,6 +18,7 @@
 #include "common/idempotency.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/retry_pushback.h"
 #include "common/rpc_interceptor.h"
 #include "common/status_mapper.h"
 #include "common/unparseable_request.h"
@@ -183,6 +184,17 @@ class ScriptedOrders : public orders::v1::OrderService::Service {
                                                           "IDEMPOTENCY_KEY_REUSED", "reused"),
                                   "orders.example");
     }
+    if (*key == "busy-key") {  // a refusal with RetryInfo and no header of its own
+      return common::ToGrpcStatus(
+          common::WithRetryDelay(absl::ResourceExhaustedError("busy"), absl::Milliseconds(250)),
+          "orders.example");
+    }
+    if (*key == "own-header-key") {  // the handler sent the header itself (admission does)
+      const absl::Status busy =
+          common::WithRetryDelay(absl::ResourceExhaustedError("busy"), absl::Milliseconds(300));
+      common::AddRetryPushback(*context, busy);
+      return common::ToGrpcStatus(busy, "orders.example");
+    }
     if (*key == "replay-key") common::MarkReplayed(*context);
     if (*key == "slow-key") {  // answers OK, but only after the caller's deadline
       while (absl::Now() <= absl::FromChrono(context->deadline()) + absl::Milliseconds(20)) {
@@ -206,6 +218,7 @@ class OpsInterceptorTest : public ::testing::Test {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     // In common::GrpcServer's order: the observer records what the caller gets.
     creators.push_back(common::NewUnparseableRequestFactory("orders.example"));
+    creators.push_back(common::NewRetryPushbackFactory());
     creators.push_back(common::NewRpcObserverFactory({.metrics = metrics_.get(),
                                                       .log_rpcs = true,
                                                       .service = "test",
@@ -279,6 +292,32 @@ class OpsInterceptorTest : public ::testing::Test {
   absl::Mutex mu_;
   std::vector<std::string> lines_;
 };
+
+// Every answer with a RetryInfo delay carries it as grpc-retry-pushback-ms too (gRFC A6), once,
+// whether or not the handler added the header itself; other answers carry none.
+TEST_F(OpsInterceptorTest, EveryRetryInfoDelayIsAlsoSentAsPushbackMetadataOnce) {
+  auto call = [&](const std::string& key, grpc::Status* status) {
+    auto context = common::NewClientContext({.idempotency_key = key});
+    orders::v1::CreateOrderRequest request;
+    orders::v1::CreateOrderResponse response;
+    *status = stub_->CreateOrder(context.get(), request, &response);
+    std::vector<std::string> values;
+    const auto& trailers = context->GetServerTrailingMetadata();
+    for (auto [it, end] = trailers.equal_range(common::kRetryPushbackHeader); it != end; ++it) {
+      values.emplace_back(it->second.data(), it->second.size());
+    }
+    return values;
+  };
+  grpc::Status status;
+  EXPECT_THAT(call("busy-key", &status), ::testing::ElementsAre("250"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(common::RetryDelayOf(common::FromGrpcStatus(status)), absl::Milliseconds(250));
+  EXPECT_THAT(call("own-header-key", &status), ::testing::ElementsAre("300"));
+  EXPECT_THAT(call("conflict-key", &status), ::testing::IsEmpty());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(call("any-key", &status), ::testing::IsEmpty());
+  EXPECT_TRUE(status.ok());
+}
 
 // The caller got DEADLINE_EXCEEDED: the handler's late OK is logged and counted as that, never as
 // OK (the log keeps the handler's code in server_code).
