@@ -57,8 +57,15 @@ ev AS (
 SELECT i.order_id, k.order_id IS NOT NULL OR i.key = '', s.fingerprint, s.response
 FROM input i
 LEFT JOIN k ON k.order_id = i.order_id
-LEFT JOIN idempotency_keys s
-  ON k.order_id IS NULL AND i.key <> '' AND s.tenant = i.tenant AND s.method = i.method AND s.key = i.key)sql"};
+-- The stored answer of a key that was already taken: one probe of the unique index per such
+-- member. LATERAL ... LIMIT 1 keeps it a probe: as a plain join the planner, with the statistics
+-- of any burst, hashed the whole table for every batch (1,100 sequential scans reading 9.1
+-- million rows to create 20,000 orders).
+LEFT JOIN LATERAL (
+  SELECT fingerprint, response FROM idempotency_keys s
+  WHERE k.order_id IS NULL AND i.key <> ''
+    AND s.tenant = i.tenant AND s.method = i.method AND s.key = i.key
+  LIMIT 1) s ON true)sql"};
 
 const pg::Query kReserveOrderIds{"order_reserve_ids", R"sql(
 SELECT reserve_order_ids($1))sql"};
