@@ -1,7 +1,5 @@
 #include "common/retry_pushback.h"
 
-#include "absl/strings/str_cat.h"
-#include "common/errors.h"
 #include "common/status_mapper.h"
 #include "grpcpp/support/server_interceptor.h"
 
@@ -16,11 +14,11 @@ class RetryPushback : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
       if (!status.ok() && !status.error_details().empty()) {
-        const absl::Duration delay = RetryDelayOf(FromGrpcStatus(status));
+        const std::string millis = RetryPushbackMillis(FromGrpcStatus(status));
         std::multimap<std::string, std::string>* trailers = methods->GetSendTrailingMetadata();
-        if (delay > absl::ZeroDuration() && trailers != nullptr &&
+        if (!millis.empty() && trailers != nullptr &&
             trailers->find(kRetryPushbackHeader) == trailers->end()) {
-          trailers->emplace(kRetryPushbackHeader, absl::StrCat(absl::ToInt64Milliseconds(delay)));
+          trailers->emplace(kRetryPushbackHeader, millis);
         }
       }
     }

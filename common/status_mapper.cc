@@ -49,10 +49,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view error_do
                       rpc.SerializeAsString());
 }
 
-void AddRetryPushback(grpc::ServerContextBase& context, const absl::Status& status) {
+std::string RetryPushbackMillis(const absl::Status& status) {
   const absl::Duration delay = RetryDelayOf(status);
-  if (delay <= absl::ZeroDuration()) return;
-  context.AddTrailingMetadata(kRetryPushbackHeader, absl::StrCat(absl::ToInt64Milliseconds(delay)));
+  if (delay <= absl::ZeroDuration()) return "";
+  return absl::StrCat(absl::ToInt64Milliseconds(delay));
+}
+
+void AddRetryPushback(grpc::ServerContextBase& context, const absl::Status& status) {
+  const std::string millis = RetryPushbackMillis(status);
+  if (!millis.empty()) context.AddTrailingMetadata(kRetryPushbackHeader, millis);
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

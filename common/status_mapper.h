@@ -2,6 +2,8 @@
 // every error leaves with exactly one ErrorInfo, and the details travel in grpc-status-details-bin.
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -24,6 +26,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view error_do
 // trailing metadata, so gRPC's own retry policy and clients that read only metadata honour it
 // (used for admission refusals, common/admission.h). Call before the handler returns.
 void AddRetryPushback(grpc::ServerContextBase& context, const absl::Status& status);
+
+// The `grpc-retry-pushback-ms` value for `status`: its RetryInfo delay in whole milliseconds, or
+// "" when it carries none (the one rule behind AddRetryPushback and common/retry_pushback.h).
+std::string RetryPushbackMillis(const absl::Status& status);
 
 // Back to absl::Status on the client side, keeping ErrorInfo/BadRequest/RetryInfo as payloads.
 absl::Status FromGrpcStatus(const grpc::Status& status);
