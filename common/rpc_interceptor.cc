@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -181,17 +180,12 @@ class RpcObserverFactory : public grpc::experimental::ServerInterceptorFactoryIn
   }
 
   const std::vector<int>& OrderIdPathFor(const std::string& method) {
-    absl::MutexLock lock(&mu_);
-    auto it = paths_.find(method);
-    if (it == paths_.end()) it = paths_.emplace(method, OrderIdPath(method)).first;
-    return it->second;
+    return order_id_paths_.For(method);
   }
 
  private:
   RpcObserverOptions options_;
-  absl::Mutex mu_;
-  // Node-based: references stay valid while other methods are added.
-  absl::flat_hash_map<std::string, std::vector<int>> paths_ ABSL_GUARDED_BY(mu_);
+  OrderIdPaths order_id_paths_;
 };
 
 RpcObserver::RpcObserver(RpcObserverFactory* factory, grpc::experimental::ServerRpcInfo* info)
@@ -304,6 +298,13 @@ void RpcObserver::Finish(int server_code, const std::string& details) {
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewRpcObserverFactory(
     RpcObserverOptions options) {
   return std::make_unique<RpcObserverFactory>(std::move(options));
+}
+
+const std::vector<int>& OrderIdPaths::For(const std::string& method) {
+  absl::MutexLock lock(&mu_);
+  auto it = paths_.find(method);
+  if (it == paths_.end()) it = paths_.emplace(method, OrderIdPath(method)).first;
+  return it->second;
 }
 
 }  // namespace common

@@ -9,8 +9,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 
@@ -73,5 +77,24 @@ std::string KeyConflictReason(int code, absl::string_view error_reason, bool had
 
 // The client's attempt header, set by the client library on every try (1-based).
 inline constexpr char kAttemptHeader[] = "x-attempt";
+
+// Where each method's response names its order, for the RPC log's order_id: a path of field
+// numbers ending at an int64 (e.g. {1, 1} for CreateOrderResponse.order.id, {2} for
+// Charge.order_id; empty: the response names none). Found once per method through the generated
+// descriptor pool, then cached. Thread-safe.
+class OrderIdPaths {
+ public:
+  // The path for a full method name ("/orders.v1.OrderService/CreateOrder"). The reference stays
+  // valid, and its vector unchanged, for the life of this object, whatever other methods are
+  // added meanwhile: callers read it outside the lock while other threads meet new methods. (A
+  // flat hash map moves its values when it grows; an order_service died of that, reading a moved
+  // path while a call of a method not seen before grew the map.)
+  const std::vector<int>& For(const std::string& method);
+
+ private:
+  absl::Mutex mu_;
+  // Node-based: values never move, so the references For returns stay valid.
+  absl::node_hash_map<std::string, std::vector<int>> paths_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace common

@@ -1,8 +1,10 @@
 // The observability pieces on their own: JSON lines, the metrics registry and its HTTP endpoint,
 // the RPC interceptor over an in-process server, start-up configuration checks, env fallbacks.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -420,6 +422,41 @@ TEST_F(OpsInterceptorTest, InvalidKeyIsCountedButNeverLoggedRaw) {
   ASSERT_EQ(Lines().size(), 1u);
   EXPECT_THAT(Lines()[0], Not(HasSubstr(bad.substr(0, 40))));
   EXPECT_THAT(Lines()[0], HasSubstr("\"reason\":\"IDEMPOTENCY_KEY_INVALID\""));
+}
+
+// The RPC log reads each response's order id through a path cached per method; callers read the
+// path outside the cache's lock while other threads meet methods not seen before. A flat hash
+// map moved the paths when it grew: an order_service died (SIGSEGV in the path walk) at the
+// start of an overload storm, when the first GetOrder probe grew the map under CreateOrder's
+// responses.
+TEST(OpsOrderIdPathsTest, APathStaysWhereItWasWhileOtherMethodsAreAdded) {
+  common::OrderIdPaths paths;
+  const std::string create = "/orders.v1.OrderService/CreateOrder";
+  const std::vector<int>& path = paths.For(create);
+  ASSERT_EQ(path, (std::vector<int>{1, 1}));  // CreateOrderResponse.order(1).id(1)
+  const std::vector<int>* const where = &path;
+  for (int i = 0; i < 1000; ++i) paths.For(absl::StrCat("/x.v1.Unknown/Method", i));
+  EXPECT_EQ(paths.For("/orders.v1.OrderService/GetOrder"), (std::vector<int>{1}));  // Order.id
+  EXPECT_EQ(&paths.For(create), where);
+  EXPECT_EQ(path, (std::vector<int>{1, 1}));
+}
+
+TEST(OpsOrderIdPathsTest, ReadersAndNewMethodsConcurrently) {
+  common::OrderIdPaths paths;
+  const std::string create = "/orders.v1.OrderService/CreateOrder";
+  std::atomic<int64_t> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::vector<int>& path = paths.For(create);
+        paths.For(absl::StrCat("/x.v1.Unknown/T", t, "M", i));  // grows the cache meanwhile
+        if (path != std::vector<int>{1, 1}) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(OpsConfigCheckTest, ReportsEveryProblemWithItsFlag) {
