@@ -155,6 +155,43 @@ AdmissionController::Permit AdmissionController::Grant(AdmissionLane lane,
 absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(AdmissionLane lane,
                                                                        absl::string_view tenant,
                                                                        absl::Time deadline) {
+  absl::StatusOr<std::variant<Permit, Ticket>> entered = Enter(lane, tenant, deadline);
+  if (!entered.ok()) return entered.status();
+  if (Permit* permit = std::get_if<Permit>(&*entered)) return std::move(*permit);
+  return Await(std::move(std::get<Ticket>(*entered)));
+}
+
+AdmissionController::Ticket& AdmissionController::Ticket::operator=(Ticket&& other) noexcept {
+  if (this != &other) {
+    Abandon();
+    owner_ = std::exchange(other.owner_, nullptr);
+    waiter_ = std::move(other.waiter_);
+    until_ = other.until_;
+    deadline_ = other.deadline_;
+  }
+  return *this;
+}
+
+AdmissionController::Ticket::~Ticket() { Abandon(); }
+
+void AdmissionController::Ticket::Abandon() {
+  if (owner_ == nullptr) return;
+  AdmissionController* owner = std::exchange(owner_, nullptr);
+  std::unique_ptr<Waiter> waiter = std::move(waiter_);
+  {
+    absl::MutexLock lock(&owner->mu_);
+    if (!waiter->granted) {
+      owner->Dequeue(std::find(owner->queue_.begin(), owner->queue_.end(), waiter.get()));
+      owner->ForgetTenant(waiter->tenant);
+      return;
+    }
+  }
+  // Granted while nobody waited: the slot goes on to the next waiter (no latency sample).
+  owner->Return(AdmissionLane::kWork, waiter->tenant, absl::ZeroDuration(), /*sample=*/false);
+}
+
+absl::StatusOr<std::variant<AdmissionController::Permit, AdmissionController::Ticket>>
+AdmissionController::Enter(AdmissionLane lane, absl::string_view tenant, absl::Time deadline) {
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
   if (deadline <= now) {
@@ -223,21 +260,34 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
     return RefuseWork(stats_.refused_deadline, "OVERLOADED",
                       "the queue is longer than this call may wait");
   }
-  Waiter waiter{.tenant = std::string(tenant)};
+  Ticket ticket;
+  ticket.owner_ = this;
+  ticket.waiter_ = std::make_unique<Waiter>();
+  ticket.waiter_->tenant = std::string(tenant);
+  ticket.until_ = now + may_wait;
+  ticket.deadline_ = deadline;
   if (queue_.empty()) queue_busy_since_ = now;
-  queue_.push_back(&waiter);
-  ++per_tenant_[waiter.tenant];
-  const absl::Time until = now + may_wait;
-  mu_.AwaitWithDeadline(absl::Condition(&waiter.granted), until);
-  if (waiter.granted) {
+  queue_.push_back(ticket.waiter_.get());
+  ++per_tenant_[ticket.waiter_->tenant];
+  return ticket;
+}
+
+absl::StatusOr<AdmissionController::Permit> AdmissionController::Await(Ticket ticket) {
+  if (ticket.owner_ == nullptr) {
+    return absl::FailedPreconditionError("Await: an empty or used admission ticket");
+  }
+  ticket.owner_ = nullptr;  // used up here: its destructor leaves the queue alone
+  const std::unique_ptr<Waiter> waiter = std::move(ticket.waiter_);
+  const absl::Time deadline = ticket.deadline_;
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline(absl::Condition(&waiter->granted), ticket.until_);
+  if (waiter->granted) {
     ++stats_.admitted;
     CountDecision(/*refused=*/false);
-    return Grant(lane, tenant);
+    return Grant(AdmissionLane::kWork, waiter->tenant);
   }
-  Dequeue(std::find(queue_.begin(), queue_.end(), &waiter));
-  if (auto it = per_tenant_.find(waiter.tenant); it != per_tenant_.end() && --it->second == 0) {
-    per_tenant_.erase(it);
-  }
+  Dequeue(std::find(queue_.begin(), queue_.end(), waiter.get()));
+  ForgetTenant(waiter->tenant);
   if (absl::Now() >= deadline) {
     ++stats_.dropped_deadline;
     last_shed_ = absl::Now();
@@ -248,6 +298,12 @@ absl::StatusOr<AdmissionController::Permit> AdmissionController::Admit(Admission
   return RefuseWork(stats_.refused_overloaded, "OVERLOADED", "waited too long for a slot");
 }
 
+void AdmissionController::ForgetTenant(const std::string& tenant) {
+  if (auto it = per_tenant_.find(tenant); it != per_tenant_.end() && --it->second == 0) {
+    per_tenant_.erase(it);
+  }
+}
+
 void AdmissionController::Return(AdmissionLane lane, const std::string& tenant,
                                  absl::Duration latency, bool sample) {
   absl::MutexLock lock(&mu_);
@@ -255,9 +311,7 @@ void AdmissionController::Return(AdmissionLane lane, const std::string& tenant,
     --priority_in_flight_;
     return;
   }
-  if (auto it = per_tenant_.find(tenant); it != per_tenant_.end() && --it->second == 0) {
-    per_tenant_.erase(it);
-  }
+  ForgetTenant(tenant);
   if (sample) {
     // The average service time over roughly the last 100 calls, for the deadline check.
     const double ms = absl::ToDoubleMilliseconds(latency);

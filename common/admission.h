@@ -41,7 +41,9 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
+#include <variant>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -94,6 +96,9 @@ struct AdmissionConfig {
   // The server's thread quota that goes with it (ServerConfig::max_threads): what admission can
   // hold, since each admitted or queued call holds a synchronous handler thread, plus room.
   int max_threads = 0;
+  // Threads that can run every call admission holds at once (work lane at its largest limit,
+  // its queue, the priority lane): the size of a service's worker pool for callback handlers.
+  int worker_threads = 64;
 };
 
 // Work-lane decisions (admissions and refusals) between two updates of the pushback.
@@ -124,6 +129,9 @@ absl::Status ValidateAdmissionOptions(const AdmissionOptions& options);
 absl::StatusOr<LimitAlgorithm> ParseLimitAlgorithm(absl::string_view name);
 
 class AdmissionController {
+ private:
+  struct Waiter;
+
  public:
   explicit AdmissionController(const AdmissionOptions& options);
 
@@ -147,10 +155,36 @@ class AdmissionController {
     absl::Time start_;
   };
 
+  // A place in the work lane's queue (Enter), to wait on with Await. Move-only; one destroyed
+  // without Await leaves the queue, or hands back the slot it was granted meanwhile.
+  class Ticket {
+   public:
+    Ticket() = default;
+    Ticket(Ticket&& other) noexcept { *this = std::move(other); }
+    Ticket& operator=(Ticket&& other) noexcept;
+    ~Ticket();
+
+   private:
+    friend class AdmissionController;
+    void Abandon();
+    AdmissionController* owner_ = nullptr;
+    std::unique_ptr<Waiter> waiter_;
+    absl::Time until_, deadline_;
+  };
+
   // Takes a slot of `lane` for `tenant`, waiting in the queue at most until
-  // min(now + max_queue_wait, deadline). Errors: see the header comment (OVERLOADED,
-  // TENANT_OVERLOADED, DEADLINE_EXPIRED). `deadline` is the caller's (InfiniteFuture: none).
+  // min(now + max_queue_wait, deadline) (Enter, then Await). Errors: see the header comment
+  // (OVERLOADED, TENANT_OVERLOADED, DEADLINE_EXPIRED). `deadline` is the caller's
+  // (InfiniteFuture: none).
   absl::StatusOr<Permit> Admit(AdmissionLane lane, absl::string_view tenant, absl::Time deadline);
+
+  // The decision of Admit without its wait, for a thread that must not block (gRPC's callback
+  // threads, which answer refusals at once): a Permit, a refusal (the same errors as Admit), or
+  // a Ticket: the call is queued, and a thread that may block waits for its slot with Await.
+  absl::StatusOr<std::variant<Permit, Ticket>> Enter(AdmissionLane lane, absl::string_view tenant,
+                                                     absl::Time deadline);
+  // Waits for a queued call's slot until its wait ends (see Admit); the ticket is used up.
+  absl::StatusOr<Permit> Await(Ticket ticket);
 
   // Whether tenants are known to differ (--tokens): turns the per-tenant share on.
   void set_multi_tenant(bool on);
@@ -188,6 +222,8 @@ class AdmissionController {
     bool granted = false;
   };
   void Return(AdmissionLane lane, const std::string& tenant, absl::Duration latency, bool sample);
+  // One call of `tenant` fewer in flight or queued.
+  void ForgetTenant(const std::string& tenant) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Sample(absl::Duration latency) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int TenantCap() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Overloaded(absl::string_view reason, absl::string_view what)

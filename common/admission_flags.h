@@ -82,7 +82,8 @@ inline absl::StatusOr<AdmissionConfig> AdmissionConfigFromFlags(int pool_size) {
   // with 32 of room: in one run 575 of 7,339 refusals came from the quota and 5 GetOrder probes
   // failed; with no quota, none, at the same 40 MiB of RSS (refused calls end in microseconds, so
   // few threads are busy refusing at once).
-  c.max_threads = threads >= 0 ? threads : most + o.queue + o.priority_limit + kRefusalThreads;
+  c.worker_threads = most + o.queue + o.priority_limit;
+  c.max_threads = threads >= 0 ? threads : c.worker_threads + kRefusalThreads;
   return c;
 }
 

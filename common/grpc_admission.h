@@ -2,6 +2,8 @@
 // make first, after authentication and before any database work.
 #pragma once
 
+#include <variant>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/admission.h"
@@ -20,5 +22,17 @@ namespace common {
 absl::StatusOr<AdmissionController::Permit> AdmitCall(AdmissionController* admission,
                                                       grpc::ServerContextBase& context,
                                                       AdmissionLane lane, absl::string_view tenant);
+
+// AdmitCall's decision without its wait, for gRPC's callback threads (which must not block): a
+// permit, a refusal (pushback trailer set, as AdmitCall), or a queued ticket for AwaitCall on a
+// thread that may block.
+absl::StatusOr<std::variant<AdmissionController::Permit, AdmissionController::Ticket>> EnterCall(
+    AdmissionController* admission, grpc::ServerContextBase& context, AdmissionLane lane,
+    absl::string_view tenant);
+// Waits for the queued call's slot (AdmissionController::Await); on refusal sets the pushback
+// trailer as AdmitCall does.
+absl::StatusOr<AdmissionController::Permit> AwaitCall(AdmissionController* admission,
+                                                      grpc::ServerContextBase& context,
+                                                      AdmissionController::Ticket ticket);
 
 }  // namespace common

@@ -7,7 +7,7 @@
 
 namespace common {
 
-std::vector<absl::string_view> MetadataValues(const grpc::ServerContext& context,
+std::vector<absl::string_view> MetadataValues(const grpc::ServerContextBase& context,
                                               absl::string_view key) {
   std::vector<absl::string_view> values;
   const auto& metadata = context.client_metadata();
@@ -16,11 +16,11 @@ std::vector<absl::string_view> MetadataValues(const grpc::ServerContext& context
   return values;
 }
 
-absl::StatusOr<std::string> IdempotencyKeyOf(const grpc::ServerContext& context) {
+absl::StatusOr<std::string> IdempotencyKeyOf(const grpc::ServerContextBase& context) {
   return ValidateIdempotencyKey(MetadataValues(context, kIdempotencyKeyHeader));
 }
 
-std::string BearerTokenOf(const grpc::ServerContext& context) {
+std::string BearerTokenOf(const grpc::ServerContextBase& context) {
   auto values = MetadataValues(context, "authorization");
   if (values.size() != 1) return "";
   absl::string_view value = values.front();
@@ -29,11 +29,11 @@ std::string BearerTokenOf(const grpc::ServerContext& context) {
   return std::string(value.substr(kPrefix.size()));
 }
 
-absl::Time DeadlineOf(const grpc::ServerContext& context) {
+absl::Time DeadlineOf(const grpc::ServerContextBase& context) {
   return absl::FromChrono(context.deadline());
 }
 
-void MarkReplayed(grpc::ServerContext& context) {
+void MarkReplayed(grpc::ServerContextBase& context) {
   context.AddInitialMetadata(kReplayedHeader, "true");
 }
 

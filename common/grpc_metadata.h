@@ -9,25 +9,25 @@
 #include "absl/time/time.h"
 
 namespace grpc {
-class ServerContext;
+class ServerContextBase;
 }
 
 namespace common {
 
-std::vector<absl::string_view> MetadataValues(const grpc::ServerContext& context,
+std::vector<absl::string_view> MetadataValues(const grpc::ServerContextBase& context,
                                               absl::string_view key);
 
 // The validated `idempotency-key` of a request.
-absl::StatusOr<std::string> IdempotencyKeyOf(const grpc::ServerContext& context);
+absl::StatusOr<std::string> IdempotencyKeyOf(const grpc::ServerContextBase& context);
 
 // The token of `authorization: Bearer <token>`, or empty when absent.
-std::string BearerTokenOf(const grpc::ServerContext& context);
+std::string BearerTokenOf(const grpc::ServerContextBase& context);
 
 // The caller's deadline (grpc-timeout), absl::InfiniteFuture() when it set none. The one way
 // adapters read it: the domain and the stores bound their waits by it (common/pg/timeouts.h).
-absl::Time DeadlineOf(const grpc::ServerContext& context);
+absl::Time DeadlineOf(const grpc::ServerContextBase& context);
 
 // Marks a response as a replay of a stored one.
-void MarkReplayed(grpc::ServerContext& context);
+void MarkReplayed(grpc::ServerContextBase& context);
 
 }  // namespace common

@@ -21,8 +21,14 @@ class UnparseableRequest : public grpc::experimental::Interceptor {
         methods->GetRecvMessage() == nullptr) {
       unparseable_ = true;
     }
+    // gRPC answers such a request itself: INTERNAL "Failed to parse request" in a synchronous
+    // method, UNIMPLEMENTED with no message in a callback one (no handler ran).
+    const auto answered_by_grpc = [](const grpc::Status& s) {
+      return s.error_code() == grpc::StatusCode::INTERNAL ||
+             (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && s.error_message().empty());
+    };
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
-        unparseable_ && methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+        unparseable_ && answered_by_grpc(methods->GetSendStatus())) {
       // No message also arrives when the caller went away (its deadline, a cancel, a reset
       // stream) before its request did: that is not bad input, and logging or counting it as
       // INVALID_ARGUMENT would blame callers for the server's own lateness under load. Nobody

@@ -113,8 +113,9 @@ int RunOrderService(const OrderServiceConfig& config) {
     if (notifier) notifier->Signal();
   });
   ChaosDice chaos(config.chaos_failure_rate, config.chaos_methods, config.chaos_seed);
-  OrderGrpcService service(logic, config.tenants, config.chaos_failure_rate > 0 ? &chaos : nullptr,
-                           admission_or_null);
+  OrderGrpcService service(
+      logic, config.tenants, config.chaos_failure_rate > 0 ? &chaos : nullptr, admission_or_null,
+      config.admission.enabled ? config.admission.worker_threads : config.server.max_pollers);
   PgReconcileStore reconcile_store(pool);
   Reconciler reconciler(reconcile_store, *gateway);
   OutboxAdminService admin(outbox, run_relay ? &relay : nullptr, config.operators, config.tenants,

@@ -62,7 +62,7 @@ class Harness {
     switch (call.request_case()) {
       case fuzz::OrderServiceCall::kCreateOrder:
         return KeyedMethod(
-            md, service, &Service::CreateOrder, call.create_order(),
+            md, service, &Service::CreateOrderNow, call.create_order(),
             [&](const grpc::Status& s, const auto&) {
               if (!CallerAndTextAccepted(md, call.create_order()) || !KeyFollowsAlphabet(md)) {
                 return;

@@ -1,5 +1,6 @@
 #include <atomic>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -382,6 +383,80 @@ TEST(AdmissionTest, OptionsAreValidated) {
   EXPECT_FALSE(common::ValidateAdmissionOptions({.min_limit = 8, .max_limit = 4}).ok());
   EXPECT_FALSE(common::ParseLimitAlgorithm("vegas").ok());
   EXPECT_EQ(*common::ParseLimitAlgorithm("gradient"), common::LimitAlgorithm::kGradient);
+}
+
+}  // namespace
+
+namespace {
+
+// Enter is Admit's decision without its wait (for gRPC's callback threads, which answer
+// refusals at once): a queued call gets a Ticket at once, and Await takes the slot later.
+TEST(AdmissionTicketTest, EnterQueuesWithoutWaitingAndAwaitTakesTheSlot) {
+  AdmissionController admission({.limit = 1, .queue = 1});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  const absl::Time start = absl::Now();
+  auto entered = admission.Enter(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(50)) << "Enter never waits";
+  ASSERT_TRUE(entered.ok()) << entered.status();
+  ASSERT_TRUE(std::holds_alternative<AdmissionController::Ticket>(*entered));
+  EXPECT_EQ(admission.stats().queued, 1);
+  // The queue is full now: the next call is refused by Enter itself.
+  auto third = admission.Enter(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+
+  held->Release();
+  auto permit = admission.Await(std::move(std::get<AdmissionController::Ticket>(*entered)));
+  ASSERT_TRUE(permit.ok()) << permit.status();
+  EXPECT_EQ(admission.stats().in_flight, 1);
+  EXPECT_EQ(admission.stats().queued, 0);
+  // A free lane: Enter answers with the permit itself.
+  permit->Release();
+  auto free_lane = admission.Enter(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(free_lane.ok());
+  EXPECT_TRUE(std::holds_alternative<AdmissionController::Permit>(*free_lane));
+}
+
+TEST(AdmissionTicketTest, AwaitRefusesWhenTheWaitEndsInVain) {
+  AdmissionController admission({.limit = 1, .queue = 1, .max_queue_wait = absl::Milliseconds(50)});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  auto entered = admission.Enter(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(entered.ok() && std::holds_alternative<AdmissionController::Ticket>(*entered));
+  const absl::Time start = absl::Now();
+  auto permit = admission.Await(std::move(std::get<AdmissionController::Ticket>(*entered)));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(40));
+  ASSERT_EQ(permit.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(common::ErrorReason(permit.status()), "OVERLOADED");
+  EXPECT_EQ(admission.stats().queued, 0);
+  EXPECT_EQ(admission.stats().in_flight, 1);
+}
+
+// A ticket dropped without Await (its call cancelled, a server shutting down) must not leak
+// a place in the queue, nor a slot granted to it meanwhile.
+TEST(AdmissionTicketTest, ADroppedTicketLeavesTheQueueOrHandsBackItsSlot) {
+  AdmissionController admission({.limit = 1, .queue = 2});
+  auto held = admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok());
+  {
+    auto entered = admission.Enter(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+    ASSERT_TRUE(entered.ok() && std::holds_alternative<AdmissionController::Ticket>(*entered));
+    EXPECT_EQ(admission.stats().queued, 1);
+  }  // dropped while still queued
+  EXPECT_EQ(admission.stats().queued, 0);
+  EXPECT_EQ(admission.stats().in_flight, 1);
+
+  {
+    auto entered = admission.Enter(AdmissionLane::kWork, "t", In(absl::Seconds(5)));
+    ASSERT_TRUE(entered.ok() && std::holds_alternative<AdmissionController::Ticket>(*entered));
+    held->Release();  // the slot passes to the queued ticket
+    EXPECT_EQ(admission.stats().in_flight, 1);
+  }  // dropped after it was granted: the slot comes back
+  EXPECT_EQ(admission.stats().in_flight, 0);
+  EXPECT_EQ(admission.stats().queued, 0);
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(admission.Admit(AdmissionLane::kWork, "t", In(absl::Seconds(5))).ok());
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(50));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/time/clock.h"
 #include "common/admission.h"
@@ -270,6 +271,44 @@ TEST(OrderAdmissionTest, FullWorkLaneRefusesWithPushbackAndReadsStillRun) {
   held->Release();
   auto retry = common::NewClientContext({.idempotency_key = "k2"});
   EXPECT_TRUE(stub->CreateOrder(retry.get(), ValidRequest(), &response).ok());
+}
+
+// CreateOrder is answered through the callback API: admission decides on gRPC's thread, and a
+// call that must wait for a slot waits on a worker, then does its work when the slot frees.
+TEST(OrderGrpcAdmissionTest, AQueuedCreateWaitsOnAWorkerAndRunsWhenTheSlotFrees) {
+  MemoryOrderRepository repository;
+  OrderLogic logic{repository, nullptr};
+  common::TokenAuthenticator auth;
+  common::AdmissionController admission(
+      {.limit = 1, .queue = 1, .max_queue_wait = absl::Seconds(30)});
+  OrderGrpcService service{logic, auth, nullptr, &admission, /*worker_threads=*/2};
+  auto server = common::GrpcServer::Start({}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = orders::v1::OrderService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  auto held =
+      admission.Admit(common::AdmissionLane::kWork, "default", absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(held.ok());
+
+  grpc::Status status;
+  orders::v1::CreateOrderResponse response;
+  std::thread caller([&] {
+    auto context = common::NewClientContext({.timeout = absl::Seconds(60), .idempotency_key = "q"});
+    status = stub->CreateOrder(context.get(), ValidRequest(), &response);
+  });
+  // Progress, not time: the call is in the queue.
+  const absl::Time until = absl::Now() + absl::Seconds(15);
+  while (admission.stats().queued == 0 && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(2));
+  ASSERT_EQ(admission.stats().queued, 1);
+  EXPECT_TRUE(repository.OutboxEvents().empty()) << "nothing written while it waits";
+  held->Release();
+  caller.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GT(response.order().id(), 0);
+  EXPECT_EQ(repository.OutboxEvents().size(), 1u);
+  EXPECT_EQ(admission.stats().in_flight, 0);
+  EXPECT_EQ(admission.stats().admitted, 2);
 }
 
 }  // namespace
