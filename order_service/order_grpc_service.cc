@@ -33,15 +33,6 @@ grpc::Status ChaosAfterTheCall() {
 
 }  // namespace
 
-template <typename Call>
-grpc::Status OrderGrpcService::WithChaos(const char* method, Call&& call) {
-  const ChaosPoint point = chaos_ ? chaos_->Roll(method) : ChaosPoint::kNone;
-  if (point == ChaosPoint::kBefore) return ChaosBeforeTheCall();
-  grpc::Status status = call();
-  if (point == ChaosPoint::kAfter) return ChaosAfterTheCall();
-  return status;
-}
-
 absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContextBase& context,
                                                        const google::protobuf::Message& request,
                                                        bool needs_key) const {
@@ -61,22 +52,17 @@ absl::StatusOr<RequestScope> OrderGrpcService::ScopeOf(const grpc::ServerContext
   return scope;
 }
 
-absl::StatusOr<common::AdmissionController::Permit> OrderGrpcService::Admit(
-    grpc::ServerContextBase& context, common::AdmissionLane lane, const RequestScope& scope) {
-  return common::AdmitCall(admission_, context, lane, scope.tenant);
-}
-
-template <typename Work>
+template <auto Work, typename Request, typename Response>
 grpc::ServerUnaryReactor* OrderGrpcService::Serve(grpc::CallbackServerContext* context,
-                                                  const google::protobuf::Message& request,
-                                                  const CallShape& shape, Work work) {
+                                                  const Request* request, Response* response,
+                                                  const CallShape& shape) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const ChaosPoint point = chaos_ ? chaos_->Roll(shape.chaos_method) : ChaosPoint::kNone;
+  const ChaosPoint point = RollChaos(shape);
   if (point == ChaosPoint::kBefore) {
     reactor->Finish(ChaosBeforeTheCall());
     return reactor;
   }
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, request, shape.needs_key);
+  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, shape.needs_key);
   if (!scope.ok()) {
     reactor->Finish(ToGrpc(scope.status()));
     return reactor;
@@ -86,8 +72,8 @@ grpc::ServerUnaryReactor* OrderGrpcService::Serve(grpc::CallbackServerContext* c
     reactor->Finish(ToGrpc(entered.status()));
     return reactor;
   }
-  workers_.Post([this, context, reactor, point, scope = *std::move(scope),
-                 entered = *std::move(entered), work = std::move(work)]() mutable {
+  workers_.Post([this, context, request, response, reactor, point, scope = *std::move(scope),
+                 entered = *std::move(entered)]() mutable {
     grpc::Status status;
     {
       absl::StatusOr<common::AdmissionController::Permit> permit =
@@ -96,13 +82,61 @@ grpc::ServerUnaryReactor* OrderGrpcService::Serve(grpc::CallbackServerContext* c
               : common::AwaitCall(
                     admission_, *context,
                     std::move(std::get<common::AdmissionController::Ticket>(entered)));
-      status = permit.ok() ? work(scope) : ToGrpc(permit.status());
+      status = permit.ok() ? (this->*Work)(*context, scope, *request, response)
+                           : ToGrpc(permit.status());
     }  // the slot is free before the answer leaves, as with a synchronous handler
     if (point == ChaosPoint::kAfter) status = ChaosAfterTheCall();
     reactor->Finish(status);
   });
   return reactor;
 }
+
+template <auto Work, typename Request, typename Response>
+grpc::Status OrderGrpcService::ServeNow(grpc::ServerContext* context, const Request* request,
+                                        Response* response, const CallShape& shape) {
+  const ChaosPoint point = RollChaos(shape);
+  if (point == ChaosPoint::kBefore) return ChaosBeforeTheCall();
+  grpc::Status status = [&]() -> grpc::Status {
+    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, shape.needs_key);
+    if (!scope.ok()) return ToGrpc(scope.status());
+    auto permit = common::AdmitCall(admission_, *context, shape.lane, scope->tenant);
+    if (!permit.ok()) return ToGrpc(permit.status());
+    return (this->*Work)(*context, *scope, *request, response);
+  }();
+  if (point == ChaosPoint::kAfter) return ChaosAfterTheCall();
+  return status;
+}
+
+ChaosPoint OrderGrpcService::RollChaos(const CallShape& shape) {
+  if (chaos_ == nullptr || shape.chaos_method == nullptr) return ChaosPoint::kNone;
+  return chaos_->Roll(shape.chaos_method);
+}
+
+// Both entries of each method: the callback one gRPC calls, and the synchronous one for
+// in-process callers.
+#define ORDERS_SERVE(Method, Request, Response, Shape)                                     \
+  grpc::ServerUnaryReactor* OrderGrpcService::Method(grpc::CallbackServerContext* context, \
+                                                     const orders::v1::Request* request,   \
+                                                     orders::v1::Response* response) {     \
+    return Serve<&OrderGrpcService::Method##Work>(context, request, response, Shape);      \
+  }                                                                                        \
+  grpc::Status OrderGrpcService::Method##Now(grpc::ServerContext* context,                 \
+                                             const orders::v1::Request* request,           \
+                                             orders::v1::Response* response) {             \
+    return ServeNow<&OrderGrpcService::Method##Work>(context, request, response, Shape);   \
+  }
+
+ORDERS_SERVE(CreateOrder, CreateOrderRequest, CreateOrderResponse, kCreateOrderShape)
+ORDERS_SERVE(GetOrder, GetOrderRequest, Order, kGetOrderShape)
+ORDERS_SERVE(ListOrders, ListOrdersRequest, ListOrdersResponse, kListOrdersShape)
+ORDERS_SERVE(CancelOrder, CancelOrderRequest, CancelOrderResponse, kCancelOrderShape)
+ORDERS_SERVE(SetShippingAddress, SetShippingAddressRequest, Order, kSetShippingAddressShape)
+ORDERS_SERVE(GetOrderAnalytics, GetOrderAnalyticsRequest, OrderAnalytics, kGetOrderAnalyticsShape)
+ORDERS_SERVE(PutImportChunk, PutImportChunkRequest, ImportChunk, kPutImportChunkShape)
+ORDERS_SERVE(CommitImport, CommitImportRequest, ImportSummary, kCommitImportShape)
+#undef ORDERS_SERVE
+
+// The work of each method, with its permit held: the domain call, its answer, the replay header.
 
 grpc::Status OrderGrpcService::CreateOrderWork(grpc::ServerContextBase& context,
                                                const RequestScope& scope,
@@ -115,128 +149,74 @@ grpc::Status OrderGrpcService::CreateOrderWork(grpc::ServerContextBase& context,
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* OrderGrpcService::CreateOrder(
-    grpc::CallbackServerContext* context, const orders::v1::CreateOrderRequest* request,
-    orders::v1::CreateOrderResponse* response) {
-  return Serve(context, *request, kCreateOrderShape,
-               [this, context, request, response](const RequestScope& scope) {
-                 return CreateOrderWork(*context, scope, *request, response);
-               });
-}
-
-grpc::Status OrderGrpcService::CreateOrderNow(grpc::ServerContext* context,
-                                              const orders::v1::CreateOrderRequest* request,
-                                              orders::v1::CreateOrderResponse* response) {
-  return WithChaos(kCreateOrderShape.chaos_method, [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, kCreateOrderShape.needs_key);
-    if (!scope.ok()) return ToGrpc(scope.status());
-    auto permit = Admit(*context, kCreateOrderShape.lane, *scope);
-    if (!permit.ok()) return ToGrpc(permit.status());
-    return CreateOrderWork(*context, *scope, *request, response);
-  });
-}
-
-grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* context,
-                                        const orders::v1::GetOrderRequest* request,
-                                        orders::v1::Order* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
-  if (!scope.ok()) return ToGrpc(scope.status());
-  auto permit = Admit(*context, common::AdmissionLane::kPriority, *scope);
-  if (!permit.ok()) return ToGrpc(permit.status());
-  absl::StatusOr<orders::v1::Order> order = logic_.GetOrder(*scope, *request);
+grpc::Status OrderGrpcService::GetOrderWork(grpc::ServerContextBase& /*context*/,
+                                            const RequestScope& scope,
+                                            const orders::v1::GetOrderRequest& request,
+                                            orders::v1::Order* response) {
+  absl::StatusOr<orders::v1::Order> order = logic_.GetOrder(scope, request);
   if (!order.ok()) return ToGrpc(order.status());
   *response = *std::move(order);
   return grpc::Status::OK;
 }
 
-grpc::Status OrderGrpcService::ListOrders(grpc::ServerContext* context,
-                                          const orders::v1::ListOrdersRequest* request,
-                                          orders::v1::ListOrdersResponse* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
-  if (!scope.ok()) return ToGrpc(scope.status());
-  auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
-  if (!permit.ok()) return ToGrpc(permit.status());
-  absl::StatusOr<orders::v1::ListOrdersResponse> page = logic_.ListOrders(*scope, *request);
+grpc::Status OrderGrpcService::ListOrdersWork(grpc::ServerContextBase& /*context*/,
+                                              const RequestScope& scope,
+                                              const orders::v1::ListOrdersRequest& request,
+                                              orders::v1::ListOrdersResponse* response) {
+  absl::StatusOr<orders::v1::ListOrdersResponse> page = logic_.ListOrders(scope, request);
   if (!page.ok()) return ToGrpc(page.status());
   *response = *std::move(page);
   return grpc::Status::OK;
 }
 
-}  // namespace orders
-
-namespace orders {
-
-grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* context,
-                                           const orders::v1::CancelOrderRequest* request,
-                                           orders::v1::CancelOrderResponse* response) {
-  return WithChaos("CancelOrder", [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/true);
-    if (!scope.ok()) return ToGrpc(scope.status());
-    auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
-    if (!permit.ok()) return ToGrpc(permit.status());
-    absl::StatusOr<CancelResult> result = logic_.CancelOrder(*scope, *request);
-    if (!result.ok()) return ToGrpc(result.status());
-    if (result->replayed) common::MarkReplayed(*context);
-    *response = std::move(result->response);
-    return grpc::Status::OK;
-  });
+grpc::Status OrderGrpcService::CancelOrderWork(grpc::ServerContextBase& context,
+                                               const RequestScope& scope,
+                                               const orders::v1::CancelOrderRequest& request,
+                                               orders::v1::CancelOrderResponse* response) {
+  absl::StatusOr<CancelResult> result = logic_.CancelOrder(scope, request);
+  if (!result.ok()) return ToGrpc(result.status());
+  if (result->replayed) common::MarkReplayed(context);
+  *response = std::move(result->response);
+  return grpc::Status::OK;
 }
 
-grpc::Status OrderGrpcService::GetOrderAnalytics(
-    grpc::ServerContext* context, const orders::v1::GetOrderAnalyticsRequest* request,
-    orders::v1::OrderAnalytics* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
-  if (!scope.ok()) return ToGrpc(scope.status());
-  auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
-  if (!permit.ok()) return ToGrpc(permit.status());
-  absl::StatusOr<orders::v1::OrderAnalytics> analytics = logic_.GetOrderAnalytics(*scope, *request);
+grpc::Status OrderGrpcService::SetShippingAddressWork(
+    grpc::ServerContextBase& /*context*/, const RequestScope& scope,
+    const orders::v1::SetShippingAddressRequest& request, orders::v1::Order* response) {
+  absl::StatusOr<orders::v1::Order> order = logic_.SetShippingAddress(scope, request);
+  if (!order.ok()) return ToGrpc(order.status());
+  *response = *std::move(order);
+  return grpc::Status::OK;
+}
+
+grpc::Status OrderGrpcService::GetOrderAnalyticsWork(
+    grpc::ServerContextBase& /*context*/, const RequestScope& scope,
+    const orders::v1::GetOrderAnalyticsRequest& request, orders::v1::OrderAnalytics* response) {
+  absl::StatusOr<orders::v1::OrderAnalytics> analytics = logic_.GetOrderAnalytics(scope, request);
   if (!analytics.ok()) return ToGrpc(analytics.status());
   *response = *std::move(analytics);
   return grpc::Status::OK;
 }
 
-grpc::Status OrderGrpcService::PutImportChunk(grpc::ServerContext* context,
-                                              const orders::v1::PutImportChunkRequest* request,
-                                              orders::v1::ImportChunk* response) {
-  return WithChaos("PutImportChunk", [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
-    if (!scope.ok()) return ToGrpc(scope.status());
-    auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
-    if (!permit.ok()) return ToGrpc(permit.status());
-    absl::StatusOr<ImportChunkResult> result = logic_.PutImportChunk(*scope, *request);
-    if (!result.ok()) return ToGrpc(result.status());
-    if (result->replayed) common::MarkReplayed(*context);
-    *response = std::move(result->chunk);
-    return grpc::Status::OK;
-  });
+grpc::Status OrderGrpcService::PutImportChunkWork(grpc::ServerContextBase& context,
+                                                  const RequestScope& scope,
+                                                  const orders::v1::PutImportChunkRequest& request,
+                                                  orders::v1::ImportChunk* response) {
+  absl::StatusOr<ImportChunkResult> result = logic_.PutImportChunk(scope, request);
+  if (!result.ok()) return ToGrpc(result.status());
+  if (result->replayed) common::MarkReplayed(context);
+  *response = std::move(result->chunk);
+  return grpc::Status::OK;
 }
 
-grpc::Status OrderGrpcService::CommitImport(grpc::ServerContext* context,
-                                            const orders::v1::CommitImportRequest* request,
-                                            orders::v1::ImportSummary* response) {
-  return WithChaos("CommitImport", [&]() -> grpc::Status {
-    absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
-    if (!scope.ok()) return ToGrpc(scope.status());
-    auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
-    if (!permit.ok()) return ToGrpc(permit.status());
-    absl::StatusOr<ImportCommitResult> result = logic_.CommitImport(*scope, *request);
-    if (!result.ok()) return ToGrpc(result.status());
-    if (result->replayed) common::MarkReplayed(*context);
-    *response = std::move(result->summary);
-    return grpc::Status::OK;
-  });
-}
-
-grpc::Status OrderGrpcService::SetShippingAddress(
-    grpc::ServerContext* context, const orders::v1::SetShippingAddressRequest* request,
-    orders::v1::Order* response) {
-  absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, /*needs_key=*/false);
-  if (!scope.ok()) return ToGrpc(scope.status());
-  auto permit = Admit(*context, common::AdmissionLane::kWork, *scope);
-  if (!permit.ok()) return ToGrpc(permit.status());
-  absl::StatusOr<orders::v1::Order> order = logic_.SetShippingAddress(*scope, *request);
-  if (!order.ok()) return ToGrpc(order.status());
-  *response = *std::move(order);
+grpc::Status OrderGrpcService::CommitImportWork(grpc::ServerContextBase& context,
+                                                const RequestScope& scope,
+                                                const orders::v1::CommitImportRequest& request,
+                                                orders::v1::ImportSummary* response) {
+  absl::StatusOr<ImportCommitResult> result = logic_.CommitImport(scope, request);
+  if (!result.ok()) return ToGrpc(result.status());
+  if (result->replayed) common::MarkReplayed(context);
+  *response = std::move(result->summary);
   return grpc::Status::OK;
 }
 

@@ -11,8 +11,7 @@
 
 namespace orders {
 
-class OrderGrpcService final : public orders::v1::OrderService::WithCallbackMethod_CreateOrder<
-                                   orders::v1::OrderService::Service> {
+class OrderGrpcService final : public orders::v1::OrderService::CallbackService {
  public:
   // `chaos` may be null (no injected failures). `admission` may be null (no admission control);
   // with one, every RPC takes a permit after ScopeOf and before any database work: GetOrder on
@@ -29,61 +28,118 @@ class OrderGrpcService final : public orders::v1::OrderService::WithCallbackMeth
         admission_(admission),
         workers_(worker_threads) {}
 
-  // Through gRPC's callback API: the caller, the text rule, the key and admission's decision
-  // are taken on gRPC's own thread, so a refusal is answered at once, never behind threads
-  // blocked on the database; admitted (or queued) calls run on the service's workers. With the
-  // synchronous API, a storm's calls waited up to 70-90 ms (p99) for a handler thread before any
-  // code of ours ran (bench/overload_phase.sh: refusals' p99 at the server 3.5-3.9 ms before
-  // the handler, against 14-71 ms).
+  // Every method is served through gRPC's callback API: the caller, the text rule, the key and
+  // admission's decision are taken on gRPC's own thread, so a refusal is answered at once, never
+  // behind threads blocked on the database; admitted (or queued) calls run on the service's
+  // workers. With the synchronous API, a storm's calls waited up to 70-90 ms (p99) for a handler
+  // thread before any code of ours ran (bench/overload_phase.sh: refusals' p99 in the server
+  // before the handler 3.8-11.6 ms, against 14-77 ms).
   grpc::ServerUnaryReactor* CreateOrder(grpc::CallbackServerContext* context,
                                         const orders::v1::CreateOrderRequest* request,
                                         orders::v1::CreateOrderResponse* response) override;
-  // The same call answered on the calling thread, for in-process callers (fuzzing, tests):
-  // identical rules and answers, the admission wait included.
+  grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
+                                     const orders::v1::GetOrderRequest* request,
+                                     orders::v1::Order* response) override;
+  grpc::ServerUnaryReactor* ListOrders(grpc::CallbackServerContext* context,
+                                       const orders::v1::ListOrdersRequest* request,
+                                       orders::v1::ListOrdersResponse* response) override;
+  grpc::ServerUnaryReactor* CancelOrder(grpc::CallbackServerContext* context,
+                                        const orders::v1::CancelOrderRequest* request,
+                                        orders::v1::CancelOrderResponse* response) override;
+  grpc::ServerUnaryReactor* SetShippingAddress(grpc::CallbackServerContext* context,
+                                               const orders::v1::SetShippingAddressRequest* request,
+                                               orders::v1::Order* response) override;
+  grpc::ServerUnaryReactor* GetOrderAnalytics(grpc::CallbackServerContext* context,
+                                              const orders::v1::GetOrderAnalyticsRequest* request,
+                                              orders::v1::OrderAnalytics* response) override;
+  grpc::ServerUnaryReactor* PutImportChunk(grpc::CallbackServerContext* context,
+                                           const orders::v1::PutImportChunkRequest* request,
+                                           orders::v1::ImportChunk* response) override;
+  grpc::ServerUnaryReactor* CommitImport(grpc::CallbackServerContext* context,
+                                         const orders::v1::CommitImportRequest* request,
+                                         orders::v1::ImportSummary* response) override;
+
+  // The same calls answered on the calling thread, for in-process callers (fuzzing): identical
+  // rules and answers, the admission wait included.
   grpc::Status CreateOrderNow(grpc::ServerContext* context,
                               const orders::v1::CreateOrderRequest* request,
                               orders::v1::CreateOrderResponse* response);
-  grpc::Status GetOrder(grpc::ServerContext* context, const orders::v1::GetOrderRequest* request,
-                        orders::v1::Order* response) override;
-  grpc::Status ListOrders(grpc::ServerContext* context,
-                          const orders::v1::ListOrdersRequest* request,
-                          orders::v1::ListOrdersResponse* response) override;
-  grpc::Status CancelOrder(grpc::ServerContext* context,
-                           const orders::v1::CancelOrderRequest* request,
-                           orders::v1::CancelOrderResponse* response) override;
-  grpc::Status SetShippingAddress(grpc::ServerContext* context,
-                                  const orders::v1::SetShippingAddressRequest* request,
-                                  orders::v1::Order* response) override;
-  grpc::Status GetOrderAnalytics(grpc::ServerContext* context,
-                                 const orders::v1::GetOrderAnalyticsRequest* request,
-                                 orders::v1::OrderAnalytics* response) override;
-  grpc::Status PutImportChunk(grpc::ServerContext* context,
-                              const orders::v1::PutImportChunkRequest* request,
-                              orders::v1::ImportChunk* response) override;
-  grpc::Status CommitImport(grpc::ServerContext* context,
-                            const orders::v1::CommitImportRequest* request,
-                            orders::v1::ImportSummary* response) override;
+  grpc::Status GetOrderNow(grpc::ServerContext* context, const orders::v1::GetOrderRequest* request,
+                           orders::v1::Order* response);
+  grpc::Status ListOrdersNow(grpc::ServerContext* context,
+                             const orders::v1::ListOrdersRequest* request,
+                             orders::v1::ListOrdersResponse* response);
+  grpc::Status CancelOrderNow(grpc::ServerContext* context,
+                              const orders::v1::CancelOrderRequest* request,
+                              orders::v1::CancelOrderResponse* response);
+  grpc::Status SetShippingAddressNow(grpc::ServerContext* context,
+                                     const orders::v1::SetShippingAddressRequest* request,
+                                     orders::v1::Order* response);
+  grpc::Status GetOrderAnalyticsNow(grpc::ServerContext* context,
+                                    const orders::v1::GetOrderAnalyticsRequest* request,
+                                    orders::v1::OrderAnalytics* response);
+  grpc::Status PutImportChunkNow(grpc::ServerContext* context,
+                                 const orders::v1::PutImportChunkRequest* request,
+                                 orders::v1::ImportChunk* response);
+  grpc::Status CommitImportNow(grpc::ServerContext* context,
+                               const orders::v1::CommitImportRequest* request,
+                               orders::v1::ImportSummary* response);
 
  private:
-  // What a method needs before its work: the chaos name, whether it takes an idempotency key,
-  // and its admission lane.
+  // What a method needs before its work: its name for --chaos_methods (null: chaos never fails
+  // it), whether it takes an idempotency key, and its admission lane.
   struct CallShape {
     const char* chaos_method;
     bool needs_key;
     common::AdmissionLane lane;
   };
-  static constexpr CallShape kCreateOrderShape{"CreateOrder", true, common::AdmissionLane::kWork};
+  using Lane = common::AdmissionLane;
+  static constexpr CallShape kCreateOrderShape{"CreateOrder", true, Lane::kWork};
+  static constexpr CallShape kGetOrderShape{nullptr, false, Lane::kPriority};
+  static constexpr CallShape kListOrdersShape{nullptr, false, Lane::kWork};
+  static constexpr CallShape kCancelOrderShape{"CancelOrder", true, Lane::kWork};
+  static constexpr CallShape kSetShippingAddressShape{nullptr, false, Lane::kWork};
+  static constexpr CallShape kGetOrderAnalyticsShape{nullptr, false, Lane::kWork};
+  static constexpr CallShape kPutImportChunkShape{"PutImportChunk", false, Lane::kWork};
+  static constexpr CallShape kCommitImportShape{"CommitImport", false, Lane::kWork};
 
-  // Answers a call through the callback API (see CreateOrder): chaos, ScopeOf and admission's
-  // decision on gRPC's thread, a refusal at once; then `work(scope)` (returns the call's status)
-  // on a worker, holding the permit.
-  template <typename Work>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context,
-                                  const google::protobuf::Message& request, const CallShape& shape,
-                                  Work work);
+  // A call through the callback API: chaos, ScopeOf and admission's decision on gRPC's thread (a
+  // refusal answered at once); then `Work` on a worker, holding the permit. Chaos that drops the
+  // response answers UNAVAILABLE after the work.
+  template <auto Work, typename Request, typename Response>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, const Request* request,
+                                  Response* response, const CallShape& shape);
+  // The same on the calling thread.
+  template <auto Work, typename Request, typename Response>
+  grpc::Status ServeNow(grpc::ServerContext* context, const Request* request, Response* response,
+                        const CallShape& shape);
+  ChaosPoint RollChaos(const CallShape& shape);
+
+  // Each method's work once admitted: the domain call, its answer, the replay header.
   grpc::Status CreateOrderWork(grpc::ServerContextBase& context, const RequestScope& scope,
                                const orders::v1::CreateOrderRequest& request,
                                orders::v1::CreateOrderResponse* response);
+  grpc::Status GetOrderWork(grpc::ServerContextBase& context, const RequestScope& scope,
+                            const orders::v1::GetOrderRequest& request,
+                            orders::v1::Order* response);
+  grpc::Status ListOrdersWork(grpc::ServerContextBase& context, const RequestScope& scope,
+                              const orders::v1::ListOrdersRequest& request,
+                              orders::v1::ListOrdersResponse* response);
+  grpc::Status CancelOrderWork(grpc::ServerContextBase& context, const RequestScope& scope,
+                               const orders::v1::CancelOrderRequest& request,
+                               orders::v1::CancelOrderResponse* response);
+  grpc::Status SetShippingAddressWork(grpc::ServerContextBase& context, const RequestScope& scope,
+                                      const orders::v1::SetShippingAddressRequest& request,
+                                      orders::v1::Order* response);
+  grpc::Status GetOrderAnalyticsWork(grpc::ServerContextBase& context, const RequestScope& scope,
+                                     const orders::v1::GetOrderAnalyticsRequest& request,
+                                     orders::v1::OrderAnalytics* response);
+  grpc::Status PutImportChunkWork(grpc::ServerContextBase& context, const RequestScope& scope,
+                                  const orders::v1::PutImportChunkRequest& request,
+                                  orders::v1::ImportChunk* response);
+  grpc::Status CommitImportWork(grpc::ServerContextBase& context, const RequestScope& scope,
+                                const orders::v1::CommitImportRequest& request,
+                                orders::v1::ImportSummary* response);
 
   // The caller's tenant (UNAUTHENTICATED first: an unknown caller learns nothing), then the
   // text rule on the whole request (INVALID_ARGUMENT TEXT_NOT_STORABLE naming each field,
@@ -93,16 +149,6 @@ class OrderGrpcService final : public orders::v1::OrderService::WithCallbackMeth
   absl::StatusOr<RequestScope> ScopeOf(const grpc::ServerContextBase& context,
                                        const google::protobuf::Message& request,
                                        bool needs_key) const;
-
-  // Runs `call` unless chaos fails it before; answers UNAVAILABLE after it when chaos drops the
-  // response.
-  template <typename Call>
-  grpc::Status WithChaos(const char* method, Call&& call);
-
-  // A permit of `lane` for the scope's tenant, or the refusal to answer (pushback trailer set).
-  absl::StatusOr<common::AdmissionController::Permit> Admit(grpc::ServerContextBase& context,
-                                                            common::AdmissionLane lane,
-                                                            const RequestScope& scope);
 
   OrderLogic& logic_;
   const common::TokenAuthenticator& auth_;

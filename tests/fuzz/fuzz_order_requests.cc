@@ -76,11 +76,11 @@ class Harness {
                   "a valid order was refused: %s", s.error_message().c_str());
             });
       case fuzz::OrderServiceCall::kCancelOrder:
-        return KeyedMethod(md, service, &Service::CancelOrder, call.cancel_order());
+        return KeyedMethod(md, service, &Service::CancelOrderNow, call.cancel_order());
       case fuzz::OrderServiceCall::kPutImportChunk: {
         const auto& chunk = call.put_import_chunk();
         return KeyedMethod(
-            md, service, &Service::PutImportChunk, chunk,
+            md, service, &Service::PutImportChunkNow, chunk,
             [&](const grpc::Status& s, const orders::v1::ImportChunk& out) {
               if (CallerAndTextAccepted(md, chunk)) {
                 bool orders_valid = chunk.orders_size() > 0;
@@ -97,24 +97,24 @@ class Harness {
             /*idempotent_without_key=*/true);
       }
       case fuzz::OrderServiceCall::kCommitImport:
-        return KeyedMethod(md, service, &Service::CommitImport, call.commit_import(),
+        return KeyedMethod(md, service, &Service::CommitImportNow, call.commit_import(),
                            fuzz::NoCheck(),
                            /*idempotent_without_key=*/true);
       case fuzz::OrderServiceCall::kGetOrder:
-        return Method(md, service, &Service::GetOrder, call.get_order());
+        return Method(md, service, &Service::GetOrderNow, call.get_order());
       case fuzz::OrderServiceCall::kListOrders:
         // The next page's token continues this query: accepted with the same filters.
-        return Method(md, service, &Service::ListOrders, call.list_orders(),
+        return Method(md, service, &Service::ListOrdersNow, call.list_orders(),
                       [&](const grpc::Status& s, const orders::v1::ListOrdersResponse& page) {
                         if (s.ok()) {
-                          fuzz::CheckNextPageAccepted(md, service, &Service::ListOrders,
+                          fuzz::CheckNextPageAccepted(md, service, &Service::ListOrdersNow,
                                                       call.list_orders(), page);
                         }
                       });
       case fuzz::OrderServiceCall::kSetShippingAddress:
-        return Method(md, service, &Service::SetShippingAddress, call.set_shipping_address());
+        return Method(md, service, &Service::SetShippingAddressNow, call.set_shipping_address());
       case fuzz::OrderServiceCall::kGetOrderAnalytics:
-        return Method(md, service, &Service::GetOrderAnalytics, call.get_order_analytics());
+        return Method(md, service, &Service::GetOrderAnalyticsNow, call.get_order_analytics());
       case fuzz::OrderServiceCall::REQUEST_NOT_SET:
         break;
     }
