@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "common/callback_serve.h"
 #include "common/grpc_admission.h"
 #include "common/grpc_metadata.h"
 #include "common/status_mapper.h"
@@ -20,7 +21,7 @@ grpc::Status Reply(const absl::Status& status) {
 // caller learns nothing), then the text rule on the whole request (INVALID_ARGUMENT
 // TEXT_NOT_STORABLE naming each field; common/storable_text.h), before any domain rule or the
 // ledger sees it.
-absl::StatusOr<std::string> CallerOf(const grpc::ServerContext& context,
+absl::StatusOr<std::string> CallerOf(const grpc::ServerContextBase& context,
                                      const common::TokenAuthenticator& auth,
                                      const google::protobuf::Message& request) {
   absl::StatusOr<std::string> caller = auth.Identify(common::BearerTokenOf(context));
@@ -29,86 +30,119 @@ absl::StatusOr<std::string> CallerOf(const grpc::ServerContext& context,
   return caller;
 }
 
-// The caller and the request first, then the idempotency key.
-absl::StatusOr<RequestKey> RequestKeyOf(const grpc::ServerContext& context,
-                                        const common::TokenAuthenticator& auth,
-                                        const google::protobuf::Message& request) {
-  absl::StatusOr<std::string> caller = CallerOf(context, auth, request);
-  if (!caller.ok()) return caller.status();
-  absl::StatusOr<std::string> key = common::IdempotencyKeyOf(context);
-  if (!key.ok()) return key.status();
-  return RequestKey{*std::move(caller), *std::move(key)};
-}
-
 }  // namespace
 
-grpc::Status PaymentGrpcService::Charge(grpc::ServerContext* context,
-                                        const payments::v1::ChargeRequest* request,
-                                        payments::v1::Charge* response) {
-  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_, *request);
-  if (!key.ok()) return Reply(key.status());
-  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, key->caller);
+absl::StatusOr<PaymentGrpcService::CallScope> PaymentGrpcService::ScopeOf(
+    const grpc::ServerContextBase& context, const google::protobuf::Message& request,
+    bool needs_key) const {
+  CallScope scope;
+  absl::StatusOr<std::string> caller = CallerOf(context, auth_, request);
+  if (!caller.ok()) return caller.status();
+  scope.caller = *std::move(caller);
+  if (needs_key) {
+    absl::StatusOr<std::string> key = common::IdempotencyKeyOf(context);
+    if (!key.ok()) return key.status();
+    scope.key = RequestKey{scope.caller, *std::move(key)};
+  }
+  return scope;
+}
+
+template <auto Work, typename Request, typename Response>
+grpc::ServerUnaryReactor* PaymentGrpcService::Serve(grpc::CallbackServerContext* context,
+                                                    const Request* request, Response* response,
+                                                    const CallShape& shape) {
+  absl::StatusOr<CallScope> scope = ScopeOf(*context, *request, shape.needs_key);
+  if (!scope.ok()) return common::AnswerNow(context, Reply(scope.status()));
+  const std::string caller = scope->caller;
+  return common::AdmitThenRun(context, admission_, workers_, shape.lane, caller, kErrorDomain,
+                              [this, context, request, response, scope = *std::move(scope)] {
+                                return (this->*Work)(*context, scope, *request, response);
+                              });
+}
+
+template <auto Work, typename Request, typename Response>
+grpc::Status PaymentGrpcService::ServeNow(grpc::ServerContext* context, const Request* request,
+                                          Response* response, const CallShape& shape) {
+  absl::StatusOr<CallScope> scope = ScopeOf(*context, *request, shape.needs_key);
+  if (!scope.ok()) return Reply(scope.status());
+  auto permit = common::AdmitCall(admission_, *context, shape.lane, scope->caller);
   if (!permit.ok()) return Reply(permit.status());
+  return (this->*Work)(*context, *scope, *request, response);
+}
+
+// Both entries of each method: the callback one gRPC calls, and the synchronous one for
+// in-process callers.
+#define PAYMENTS_SERVE(Method, Request, Response, Shape)                                     \
+  grpc::ServerUnaryReactor* PaymentGrpcService::Method(grpc::CallbackServerContext* context, \
+                                                       const payments::v1::Request* request, \
+                                                       payments::v1::Response* response) {   \
+    return Serve<&PaymentGrpcService::Method##Work>(context, request, response, Shape);      \
+  }                                                                                          \
+  grpc::Status PaymentGrpcService::Method##Now(grpc::ServerContext* context,                 \
+                                               const payments::v1::Request* request,         \
+                                               payments::v1::Response* response) {           \
+    return ServeNow<&PaymentGrpcService::Method##Work>(context, request, response, Shape);   \
+  }
+
+PAYMENTS_SERVE(Charge, ChargeRequest, Charge, kChargeShape)
+PAYMENTS_SERVE(Refund, RefundRequest, Refund, kRefundShape)
+PAYMENTS_SERVE(GetCharge, GetChargeRequest, Charge, kGetChargeShape)
+PAYMENTS_SERVE(ListCharges, ListChargesRequest, ListChargesResponse, kListChargesShape)
+PAYMENTS_SERVE(GetLedgerSummary, GetLedgerSummaryRequest, LedgerSummary, kGetLedgerSummaryShape)
+#undef PAYMENTS_SERVE
+
+grpc::Status PaymentGrpcService::ChargeWork(grpc::ServerContextBase& context,
+                                            const CallScope& scope,
+                                            const payments::v1::ChargeRequest& request,
+                                            payments::v1::Charge* response) {
   absl::StatusOr<ChargeOutcome> outcome =
-      payments_.Charge(*key, *request, common::DeadlineOf(*context));
+      payments_.Charge(scope.key, request, common::DeadlineOf(context));
   if (!outcome.ok()) return Reply(outcome.status());
-  if (outcome->replayed) common::MarkReplayed(*context);
+  if (outcome->replayed) common::MarkReplayed(context);
   *response = std::move(outcome->charge);
   return grpc::Status::OK;
 }
 
-grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* context,
-                                        const payments::v1::RefundRequest* request,
-                                        payments::v1::Refund* response) {
-  absl::StatusOr<RequestKey> key = RequestKeyOf(*context, auth_, *request);
-  if (!key.ok()) return Reply(key.status());
-  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, key->caller);
-  if (!permit.ok()) return Reply(permit.status());
+grpc::Status PaymentGrpcService::RefundWork(grpc::ServerContextBase& context,
+                                            const CallScope& scope,
+                                            const payments::v1::RefundRequest& request,
+                                            payments::v1::Refund* response) {
   absl::StatusOr<RefundOutcome> outcome =
-      payments_.Refund(*key, *request, common::DeadlineOf(*context));
+      payments_.Refund(scope.key, request, common::DeadlineOf(context));
   if (!outcome.ok()) return Reply(outcome.status());
-  if (outcome->replayed) common::MarkReplayed(*context);
+  if (outcome->replayed) common::MarkReplayed(context);
   *response = std::move(outcome->refund);
   return grpc::Status::OK;
 }
 
-grpc::Status PaymentGrpcService::GetCharge(grpc::ServerContext* context,
-                                           const payments::v1::GetChargeRequest* request,
-                                           payments::v1::Charge* response) {
-  absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
-  if (!caller.ok()) return Reply(caller.status());
-  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kPriority, *caller);
-  if (!permit.ok()) return Reply(permit.status());
+grpc::Status PaymentGrpcService::GetChargeWork(grpc::ServerContextBase& context,
+                                               const CallScope& scope,
+                                               const payments::v1::GetChargeRequest& request,
+                                               payments::v1::Charge* response) {
   absl::StatusOr<payments::v1::Charge> charge =
-      payments_.GetCharge(*caller, *request, common::DeadlineOf(*context));
+      payments_.GetCharge(scope.caller, request, common::DeadlineOf(context));
   if (!charge.ok()) return Reply(charge.status());
   *response = *std::move(charge);
   return grpc::Status::OK;
 }
 
-grpc::Status PaymentGrpcService::ListCharges(grpc::ServerContext* context,
-                                             const payments::v1::ListChargesRequest* request,
-                                             payments::v1::ListChargesResponse* response) {
-  absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
-  if (!caller.ok()) return Reply(caller.status());
-  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kWork, *caller);
-  if (!permit.ok()) return Reply(permit.status());
+grpc::Status PaymentGrpcService::ListChargesWork(grpc::ServerContextBase& context,
+                                                 const CallScope& scope,
+                                                 const payments::v1::ListChargesRequest& request,
+                                                 payments::v1::ListChargesResponse* response) {
   absl::StatusOr<payments::v1::ListChargesResponse> page =
-      payments_.ListCharges(*caller, *request, common::DeadlineOf(*context));
+      payments_.ListCharges(scope.caller, request, common::DeadlineOf(context));
   if (!page.ok()) return Reply(page.status());
   *response = *std::move(page);
   return grpc::Status::OK;
 }
 
-grpc::Status PaymentGrpcService::GetLedgerSummary(
-    grpc::ServerContext* context, const payments::v1::GetLedgerSummaryRequest* request,
+grpc::Status PaymentGrpcService::GetLedgerSummaryWork(
+    grpc::ServerContextBase& context, const CallScope& scope,
+    const payments::v1::GetLedgerSummaryRequest& /*request*/,
     payments::v1::LedgerSummary* response) {
-  absl::StatusOr<std::string> caller = CallerOf(*context, auth_, *request);
-  if (!caller.ok()) return Reply(caller.status());
-  auto permit = common::AdmitCall(admission_, *context, common::AdmissionLane::kPriority, *caller);
-  if (!permit.ok()) return Reply(permit.status());
   absl::StatusOr<payments::v1::LedgerSummary> summary =
-      payments_.GetLedgerSummary(*caller, common::DeadlineOf(*context));
+      payments_.GetLedgerSummary(scope.caller, common::DeadlineOf(context));
   if (!summary.ok()) return Reply(summary.status());
   *response = *std::move(summary);
   return grpc::Status::OK;

@@ -45,8 +45,9 @@ int RunPaymentService(const PaymentServiceConfig& config) {
   Payments payments(*ledger, faults);
   common::AdmissionController admission(config.admission.options);
   admission.set_multi_tenant(config.callers.enabled());
-  PaymentGrpcService service(payments, config.callers,
-                             config.admission.enabled ? &admission : nullptr);
+  PaymentGrpcService service(
+      payments, config.callers, config.admission.enabled ? &admission : nullptr,
+      config.admission.enabled ? config.admission.worker_threads : config.server.max_pollers);
   FaultAdminGrpcService admin(faults, config.callers);
   std::vector<grpc::Service*> services = {&service};
   if (config.enable_fault_admin) services.push_back(&admin);

@@ -68,23 +68,23 @@ class Harness {
     const fuzz::Metadata& md = call.metadata();
     switch (call.request_case()) {
       case fuzz::PaymentServiceCall::kCharge:
-        return KeyedMethod(md, service, &Service::Charge, call.charge(),
+        return KeyedMethod(md, service, &Service::ChargeNow, call.charge(),
                            [&](const grpc::Status& s, const auto&) {
                              FUZZ_CHECK(!s.ok() || ValidateCharge(call.charge()).ok(),
                                         "an invalid charge was accepted");
                            });
       case fuzz::PaymentServiceCall::kRefund:
-        return KeyedMethod(md, service, &Service::Refund, call.refund(),
+        return KeyedMethod(md, service, &Service::RefundNow, call.refund(),
                            [&](const grpc::Status& s, const auto&) {
                              FUZZ_CHECK(!s.ok() || ValidateRefund(call.refund()).ok(),
                                         "an invalid refund was accepted");
                            });
       case fuzz::PaymentServiceCall::kGetCharge:
-        return Method(md, service, &Service::GetCharge, call.get_charge());
+        return Method(md, service, &Service::GetChargeNow, call.get_charge());
       case fuzz::PaymentServiceCall::kListCharges: {
         const auto& list = call.list_charges();
         return Method(
-            md, service, &Service::ListCharges, list,
+            md, service, &Service::ListChargesNow, list,
             [&](const grpc::Status& s, const payments::v1::ListChargesResponse& page) {
               if (!s.ok()) return;
               if (list.has_created_after()) {
@@ -93,11 +93,11 @@ class Harness {
                     "created_after outside google.protobuf.Timestamp's range was accepted: %s",
                     list.created_after().ShortDebugString().c_str());
               }
-              fuzz::CheckNextPageAccepted(md, service, &Service::ListCharges, list, page);
+              fuzz::CheckNextPageAccepted(md, service, &Service::ListChargesNow, list, page);
             });
       }
       case fuzz::PaymentServiceCall::kGetLedgerSummary:
-        return Method(md, service, &Service::GetLedgerSummary, call.get_ledger_summary());
+        return Method(md, service, &Service::GetLedgerSummaryNow, call.get_ledger_summary());
       case fuzz::PaymentServiceCall::kSetFaults: {
         // A FaultInjector of its own: Payments never sleeps on a fuzzed latency.
         const auto& config = call.set_faults();
