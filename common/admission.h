@@ -77,7 +77,7 @@ struct AdmissionOptions {
   // ACM Queue 13(8), 2015). A queue that serves its calls absorbs bursts with the full wait; a
   // queue that does not is overload, where every wait that ends in a refusal is time the
   // refused caller loses and a thread the server holds.
-  absl::Duration standing_queue_wait = absl::Milliseconds(5);
+  absl::Duration standing_queue_wait = absl::Milliseconds(1);
   // Priority lane: calls in flight at most (no queue: an operator's read either runs or is told).
   int priority_limit = 8;
   // With more than one tenant, one tenant may hold at most this share of the work lane's

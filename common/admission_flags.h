@@ -23,7 +23,7 @@ ABSL_FLAG(int, admission_queue, -1,
           "refused at once when the queue ahead is longer); -1: as many as the limit");
 ABSL_FLAG(absl::Duration, admission_max_queue_wait, absl::Milliseconds(500),
           "longest wait in the queue (also bounded by the caller's deadline)");
-ABSL_FLAG(absl::Duration, admission_standing_queue_wait, absl::Milliseconds(5),
+ABSL_FLAG(absl::Duration, admission_standing_queue_wait, absl::Milliseconds(1),
           "longest wait in a standing queue (not empty, or a wait ended in vain, within 100 ms: "
           "overload; CoDel, as in \"Fail at Scale\"): what cannot be served is refused within "
           "milliseconds");

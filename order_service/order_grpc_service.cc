@@ -4,12 +4,12 @@
 #include <variant>
 
 #include "absl/time/clock.h"
+#include "common/callback_serve.h"
 #include "common/grpc_admission.h"
 #include "common/grpc_metadata.h"
 #include "common/status_mapper.h"
 #include "common/storable_text.h"
 #include "grpcpp/server_context.h"
-#include "grpcpp/support/server_callback.h"
 
 namespace orders {
 namespace {
@@ -56,39 +56,17 @@ template <auto Work, typename Request, typename Response>
 grpc::ServerUnaryReactor* OrderGrpcService::Serve(grpc::CallbackServerContext* context,
                                                   const Request* request, Response* response,
                                                   const CallShape& shape) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const ChaosPoint point = RollChaos(shape);
-  if (point == ChaosPoint::kBefore) {
-    reactor->Finish(ChaosBeforeTheCall());
-    return reactor;
-  }
+  if (point == ChaosPoint::kBefore) return common::AnswerNow(context, ChaosBeforeTheCall());
   absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, shape.needs_key);
-  if (!scope.ok()) {
-    reactor->Finish(ToGrpc(scope.status()));
-    return reactor;
-  }
-  auto entered = common::EnterCall(admission_, *context, shape.lane, scope->tenant);
-  if (!entered.ok()) {
-    reactor->Finish(ToGrpc(entered.status()));
-    return reactor;
-  }
-  workers_.Post([this, context, request, response, reactor, point, scope = *std::move(scope),
-                 entered = *std::move(entered)]() mutable {
-    grpc::Status status;
-    {
-      absl::StatusOr<common::AdmissionController::Permit> permit =
-          std::holds_alternative<common::AdmissionController::Permit>(entered)
-              ? std::move(std::get<common::AdmissionController::Permit>(entered))
-              : common::AwaitCall(
-                    admission_, *context,
-                    std::move(std::get<common::AdmissionController::Ticket>(entered)));
-      status = permit.ok() ? (this->*Work)(*context, scope, *request, response)
-                           : ToGrpc(permit.status());
-    }  // the slot is free before the answer leaves, as with a synchronous handler
-    if (point == ChaosPoint::kAfter) status = ChaosAfterTheCall();
-    reactor->Finish(status);
-  });
-  return reactor;
+  if (!scope.ok()) return common::AnswerNow(context, ToGrpc(scope.status()));
+  const std::string tenant = scope->tenant;
+  return common::AdmitThenRun(context, admission_, workers_, shape.lane, tenant, kOrdersErrorDomain,
+                              [this, context, request, response, point, scope = *std::move(scope)] {
+                                grpc::Status status =
+                                    (this->*Work)(*context, scope, *request, response);
+                                return point == ChaosPoint::kAfter ? ChaosAfterTheCall() : status;
+                              });
 }
 
 template <auto Work, typename Request, typename Response>

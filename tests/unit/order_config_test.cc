@@ -65,7 +65,7 @@ TEST_F(OrderConfigTest, EachBadFlagIsNamedInTheError) {
           {"max_pollers", "0", "64", "--max_pollers=0"},
           {"admission_max_pushback", "50ms", "5s", "--admission_max_pushback"},
           {"admission_algorithm", "lifo", "fixed", "--admission_algorithm"},
-          {"admission_standing_queue_wait", "0s", "5ms", "--admission_standing_queue_wait"},
+          {"admission_standing_queue_wait", "0s", "1ms", "--admission_standing_queue_wait"},
           {"relay_busy_pace", "0.9", "1.1", "--relay_busy_pace"},
       });
 }
