@@ -63,4 +63,15 @@ grpc::ServerUnaryReactor* AdmitThenRun(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// AdmitThenRun on the calling thread, for the synchronous entries in-process callers use:
+// admission's whole decision (its queue wait included) here, then `work` with the permit held.
+template <typename Work>
+grpc::Status AdmitThenRunNow(grpc::ServerContextBase* context, AdmissionController* admission,
+                             AdmissionLane lane, absl::string_view tenant,
+                             absl::string_view error_domain, Work work) {
+  absl::StatusOr<AdmissionController::Permit> permit = AdmitCall(admission, *context, lane, tenant);
+  if (!permit.ok()) return ToGrpcStatus(permit.status(), error_domain);
+  return work();
+}
+
 }  // namespace common

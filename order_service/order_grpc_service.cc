@@ -77,9 +77,9 @@ grpc::Status OrderGrpcService::ServeNow(grpc::ServerContext* context, const Requ
   grpc::Status status = [&]() -> grpc::Status {
     absl::StatusOr<RequestScope> scope = ScopeOf(*context, *request, shape.needs_key);
     if (!scope.ok()) return ToGrpc(scope.status());
-    auto permit = common::AdmitCall(admission_, *context, shape.lane, scope->tenant);
-    if (!permit.ok()) return ToGrpc(permit.status());
-    return (this->*Work)(*context, *scope, *request, response);
+    return common::AdmitThenRunNow(
+        context, admission_, shape.lane, scope->tenant, kOrdersErrorDomain,
+        [&] { return (this->*Work)(*context, *scope, *request, response); });
   }();
   if (point == ChaosPoint::kAfter) return ChaosAfterTheCall();
   return status;

@@ -65,9 +65,9 @@ grpc::Status PaymentGrpcService::ServeNow(grpc::ServerContext* context, const Re
                                           Response* response, const CallShape& shape) {
   absl::StatusOr<CallScope> scope = ScopeOf(*context, *request, shape.needs_key);
   if (!scope.ok()) return Reply(scope.status());
-  auto permit = common::AdmitCall(admission_, *context, shape.lane, scope->caller);
-  if (!permit.ok()) return Reply(permit.status());
-  return (this->*Work)(*context, *scope, *request, response);
+  return common::AdmitThenRunNow(context, admission_, shape.lane, scope->caller, kErrorDomain, [&] {
+    return (this->*Work)(*context, *scope, *request, response);
+  });
 }
 
 // Both entries of each method: the callback one gRPC calls, and the synchronous one for
