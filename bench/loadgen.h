@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -87,11 +88,19 @@ constexpr const char* kOpNames[kOps] = {"create", "replay", "get", "cancel", "ch
 // the bytes of the first request (the fingerprint covers the body).
 CreateOrderRequest OrderBody(int64_t index, int items, const std::string& payment_method);
 
+// A storm's onset: refusals of calls sent this early in a phase are reported apart.
+inline constexpr absl::Duration kOnset = absl::Seconds(1);
+
 // Counters of one phase. Written by the completion threads, read once the phase is over.
 struct PhaseStats {
   common::LatencyHistogram latency;  // closed loop: from send; open loop: from scheduled time
   common::LatencyHistogram service;  // from the actual send, in both modes
   common::LatencyHistogram refused;  // RESOURCE_EXHAUSTED answers, from the actual send
+  // The same, split by when the call was sent: in the phase's first second (a storm's onset,
+  // when every caller sends at once) or after it.
+  common::LatencyHistogram refused_onset, refused_settled;
+  // OK answers by the second of the phase they arrived in (the last slot takes the rest).
+  std::array<std::atomic<int64_t>, 64> ok_by_second{};
   std::atomic<int64_t> refused_with_pushback{0};  // of those, with grpc-retry-pushback-ms
   std::atomic<int64_t> probes{0}, probe_failures{0};
   common::LatencyHistogram probe_latency;

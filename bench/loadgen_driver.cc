@@ -316,6 +316,9 @@ void LoadGen::Complete(Call* call) {
   stats.latency.Record(now - (config_.rate > 0 ? call->scheduled : call->sent));
   stats.service.Record(now - call->sent);
   if (call->status.ok()) {
+    const int64_t second = std::clamp<int64_t>(absl::ToInt64Seconds(now - stats.start), 0,
+                                               static_cast<int64_t>(stats.ok_by_second.size()) - 1);
+    stats.ok_by_second[second].fetch_add(1, std::memory_order_relaxed);
     const auto& md = call->context->GetServerInitialMetadata();
     auto it = md.find(common::kReplayedHeader);
     if (it != md.end() && std::string(it->second.data(), it->second.size()) == "true") {
@@ -329,6 +332,8 @@ void LoadGen::Complete(Call* call) {
   absl::Duration pushback = absl::ZeroDuration();
   if (call->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
     stats.refused.Record(now - call->sent);
+    (call->sent - stats.start < kOnset ? stats.refused_onset : stats.refused_settled)
+        .Record(now - call->sent);
     const auto& md = call->context->GetServerTrailingMetadata();
     auto it = md.find("grpc-retry-pushback-ms");
     int64_t ms = 0;

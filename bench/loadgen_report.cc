@@ -88,6 +88,17 @@ void PrintValues(const LoadGen& gen, const PhaseConfig& config, const PhaseStats
   line("refused_with_pushback", absl::StrCat(s.refused_with_pushback.load()));
   line("refused_p50_ms", absl::StrFormat("%.3f", Ms(s.refused.Percentile(0.5))));
   line("refused_p99_ms", absl::StrFormat("%.3f", Ms(s.refused.Percentile(0.99))));
+  line("refused_first_1s", absl::StrCat(s.refused_onset.count()));
+  line("refused_first_1s_p99_ms", absl::StrFormat("%.3f", Ms(s.refused_onset.Percentile(0.99))));
+  line("refused_after_1s", absl::StrCat(s.refused_settled.count()));
+  line("refused_after_1s_p99_ms",
+       absl::StrFormat("%.3f", Ms(s.refused_settled.Percentile(0.99))));
+  // Whole seconds only: a last partial second would read as a drop in rate.
+  std::vector<std::string> per_second;
+  for (int64_t i = 0; i < static_cast<int64_t>(secs) && i < 64; ++i) {
+    per_second.push_back(absl::StrCat(s.ok_by_second[i].load()));
+  }
+  line("ok_per_second", absl::StrJoin(per_second, ","));
   if (s.probes.load() > 0) {
     line("probes", absl::StrCat(s.probes.load()));
     line("probe_failures", absl::StrCat(s.probe_failures.load()));

@@ -19,8 +19,13 @@
 #                      (orders in the database - OK answers), and _ratio: / OK answers
 #   probe_failures     probes not answered OK within 250 ms (of overload_probes)
 #   recovery_vs_peak   the rate in the 5 s after the storm / the peak rate
+#   recovery_per_second_vs_peak  the same for each whole second of those 5 s, and
+#   recovery_s         the seconds after the storm until the first second at >= 0.9x the peak
+#                      (none: not within the 5 s)
 #   refusal_p99_ms     p99 latency of RESOURCE_EXHAUSTED answers (from send), and
-#                      refusals_with_pushback / refusals
+#                      refusals_with_pushback / refusals; split by the call's send time into
+#                      refusal_p99_first_1s_ms (the storm's onset: 400 callers send at once)
+#                      and refusal_p99_after_1s_ms (the rest of the storm)
 #   outbox_pending_after  events not yet charged when the recovery load ends (the relay yields
 #                      to callers while they are refused: --relay_yield_pause), and
 #   outbox_drain_s     the time the relay then takes to charge them with no load (at most
@@ -97,9 +102,18 @@ overload_run() {
   echo "${prefix}probe_max_ms=$(value probe_max_ms "$out-storm.out")"
   echo "${prefix}recovery_rps=$recovery"
   echo "${prefix}recovery_vs_peak=$(calc "%.2f" "$recovery / $peak")"
+  local per_second; per_second=$(value ok_per_second "$out-recovery.out")
+  echo "${prefix}recovery_per_second_vs_peak=$(echo "$per_second" | tr ',' '\n' |
+    awk -v peak="$peak" '{ printf "%s%.2f", (NR > 1 ? "," : ""), $1 / peak }')"
+  echo "${prefix}recovery_s=$(echo "$per_second" | tr ',' '\n' |
+    awk -v peak="$peak" '$1 >= 0.9 * peak { print NR; found = 1; exit } END { if (!found) print "none" }')"
   echo "${prefix}refusals=$(value refused "$out-storm.out")"
   echo "${prefix}refusals_with_pushback=$(value refused_with_pushback "$out-storm.out")"
   echo "${prefix}refusal_p99_ms=$(value refused_p99_ms "$out-storm.out")"
+  echo "${prefix}refusals_first_1s=$(value refused_first_1s "$out-storm.out")"
+  echo "${prefix}refusal_p99_first_1s_ms=$(value refused_first_1s_p99_ms "$out-storm.out")"
+  echo "${prefix}refusals_after_1s=$(value refused_after_1s "$out-storm.out")"
+  echo "${prefix}refusal_p99_after_1s_ms=$(value refused_after_1s_p99_ms "$out-storm.out")"
   echo "${prefix}payment_charge_calls=$pay_calls"
   echo "${prefix}payment_charge_not_ok=$pay_errors"
   echo "${prefix}outbox_pending_after=$(pending_of "$odb")"
