@@ -91,8 +91,7 @@ void PrintValues(const LoadGen& gen, const PhaseConfig& config, const PhaseStats
   line("refused_first_1s", absl::StrCat(s.refused_onset.count()));
   line("refused_first_1s_p99_ms", absl::StrFormat("%.3f", Ms(s.refused_onset.Percentile(0.99))));
   line("refused_after_1s", absl::StrCat(s.refused_settled.count()));
-  line("refused_after_1s_p99_ms",
-       absl::StrFormat("%.3f", Ms(s.refused_settled.Percentile(0.99))));
+  line("refused_after_1s_p99_ms", absl::StrFormat("%.3f", Ms(s.refused_settled.Percentile(0.99))));
   // Whole seconds only: a last partial second would read as a drop in rate.
   std::vector<std::string> per_second;
   for (int64_t i = 0; i < static_cast<int64_t>(secs) && i < 64; ++i) {
