@@ -132,6 +132,10 @@ void OutboxRelay::Work(int index) {
     }
     failures = 0;
     if (events->empty()) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++stats_.empty_claims;
+      }
       WaitForWork(seen, idle_wait);
       idle_wait = std::min(idle_wait * 2, options_.idle_poll);
       continue;

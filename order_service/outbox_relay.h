@@ -83,6 +83,8 @@ struct RelayStats {
   int64_t yields = 0;
   // Claims paced (made smaller, or put off) because this process's API was busy.
   int64_t paced = 0;
+  // Claims that found nothing claimable: the worker then waits for Notify() or its idle poll.
+  int64_t empty_claims = 0;
 };
 
 class OutboxRelay {

@@ -71,7 +71,8 @@ TEST_F(EndToEndTest, RetryWithSameKeyReplaysAndOrderIsPaidOnce) {
   ASSERT_TRUE(order.ok()) << order.status();
   const absl::Duration to_paid = absl::Now() - start;
   EXPECT_EQ(order->status(), orders::v1::ORDER_STATUS_PAID);
-  EXPECT_LT(to_paid, absl::Seconds(1));
+  // A figure, not an assertion (a slower machine takes longer): that the relay is woken by the
+  // commit rather than its poll is OutboxTest.ANotifyWakesAnIdleRelayAtOnce.
   std::printf("create -> PAID observed after %s\n", absl::FormatDuration(to_paid).c_str());
   auto charges = stack_->ChargesOf(id);
   ASSERT_TRUE(charges.ok()) << charges.status();

@@ -688,6 +688,28 @@ TEST_F(OutboxTest, RelayYieldsToShedCallersButNeverStops) {
   EXPECT_LE(relay.Stats().yields, during.yields + 1) << "no yield once callers are not shed";
 }
 
+// An order's commit wakes an idle relay (Notify, which the API calls after each commit): it does
+// not wait for its next poll. Both poll waits are an hour here, so only the wake-up can charge
+// the order within the test.
+TEST_F(OutboxTest, ANotifyWakesAnIdleRelayAtOnce) {
+  gateway_.answer = Succeeded;
+  RelayOptions options;
+  options.workers = 1;
+  options.busy_poll = absl::Hours(1);
+  options.idle_poll = absl::Hours(1);
+  OutboxRelay relay(*store_, gateway_, options);
+  relay.Start();
+  ASSERT_TRUE(testing_support::Eventually([&] { return relay.Stats().empty_claims >= 1; },
+                                          absl::Seconds(10), "the relay found nothing and waits"));
+  const int64_t id = CreateOrder("woken");
+  relay.Notify();
+  ASSERT_TRUE(
+      testing_support::Eventually([&] { return StatusOf(id) == orders::v1::ORDER_STATUS_PAID; },
+                                  absl::Seconds(20), "the order paid after Notify"));
+  relay.Stop();
+  EXPECT_EQ(relay.Stats().claimed, 1);
+}
+
 // While this process's API is busy, the relay charges at most busy_pace (1.25 here) events per
 // event the API writes (Notify): it keeps pace with new orders and drains a backlog with the rest,
 // instead of taking the CPU the callers need right after a storm. Not busy: not paced.
