@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "common/admission.h"
 #include "common/auth.h"
@@ -243,9 +244,7 @@ TEST(OrderAdmissionTest, FullWorkLaneRefusesWithPushbackAndReadsStillRun) {
   ASSERT_TRUE(held.ok());
   auto context = common::NewClientContext({.idempotency_key = "k2"});
   orders::v1::CreateOrderResponse response;
-  const absl::Time start = absl::Now();
   grpc::Status status = stub->CreateOrder(context.get(), ValidRequest(), &response);
-  const absl::Duration took = absl::Now() - start;
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(ReasonOf(status), "OVERLOADED");
   const absl::Duration retry_delay = common::RetryDelayOf(common::FromGrpcStatus(status));
@@ -256,7 +255,9 @@ TEST(OrderAdmissionTest, FullWorkLaneRefusesWithPushbackAndReadsStillRun) {
   ASSERT_NE(pushback, trailers.end());
   EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()),
             std::to_string(absl::ToInt64Milliseconds(retry_delay)));
-  EXPECT_LT(took, absl::Milliseconds(100));
+  // Refused at once because the work lane and its queue were full, not after a wait for a slot.
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "work queue full"))
+      << status.error_message();
   EXPECT_EQ(repository.OutboxEvents().size(), 1u);  // nothing written for the refused call
   EXPECT_EQ(admission.stats().refused_overloaded, 1);
 
