@@ -75,3 +75,17 @@ grpc::Status AdmitThenRunNow(grpc::ServerContextBase* context, AdmissionControll
 }
 
 }  // namespace common
+
+// Defines both entries of a unary method `Method` of the adapter class `Service`: the callback one
+// gRPC calls, and `Method##Now` on the calling thread for in-process callers (the fuzz targets).
+// Both run `Method##Work` under the method's `Shape` through the class's own Serve / ServeNow, so
+// the two entries cannot drift apart. Use at namespace scope in the adapter's .cc file.
+#define COMMON_SERVE_UNARY(Service, Method, Request, Response, Shape)                     \
+  grpc::ServerUnaryReactor* Service::Method(grpc::CallbackServerContext* context,         \
+                                            const Request* request, Response* response) { \
+    return Serve<&Service::Method##Work>(context, request, response, Shape);              \
+  }                                                                                       \
+  grpc::Status Service::Method##Now(grpc::ServerContext* context, const Request* request, \
+                                    Response* response) {                                 \
+    return ServeNow<&Service::Method##Work>(context, request, response, Shape);           \
+  }

@@ -90,19 +90,9 @@ ChaosPoint OrderGrpcService::RollChaos(const CallShape& shape) {
   return chaos_->Roll(shape.chaos_method);
 }
 
-// Both entries of each method: the callback one gRPC calls, and the synchronous one for
-// in-process callers.
-#define ORDERS_SERVE(Method, Request, Response, Shape)                                     \
-  grpc::ServerUnaryReactor* OrderGrpcService::Method(grpc::CallbackServerContext* context, \
-                                                     const orders::v1::Request* request,   \
-                                                     orders::v1::Response* response) {     \
-    return Serve<&OrderGrpcService::Method##Work>(context, request, response, Shape);      \
-  }                                                                                        \
-  grpc::Status OrderGrpcService::Method##Now(grpc::ServerContext* context,                 \
-                                             const orders::v1::Request* request,           \
-                                             orders::v1::Response* response) {             \
-    return ServeNow<&OrderGrpcService::Method##Work>(context, request, response, Shape);   \
-  }
+// Both entries of each method (common/callback_serve.h).
+#define ORDERS_SERVE(Method, Request, Response, Shape) \
+  COMMON_SERVE_UNARY(OrderGrpcService, Method, orders::v1::Request, orders::v1::Response, Shape)
 
 ORDERS_SERVE(CreateOrder, CreateOrderRequest, CreateOrderResponse, kCreateOrderShape)
 ORDERS_SERVE(GetOrder, GetOrderRequest, Order, kGetOrderShape)

@@ -70,19 +70,10 @@ grpc::Status PaymentGrpcService::ServeNow(grpc::ServerContext* context, const Re
   });
 }
 
-// Both entries of each method: the callback one gRPC calls, and the synchronous one for
-// in-process callers.
-#define PAYMENTS_SERVE(Method, Request, Response, Shape)                                     \
-  grpc::ServerUnaryReactor* PaymentGrpcService::Method(grpc::CallbackServerContext* context, \
-                                                       const payments::v1::Request* request, \
-                                                       payments::v1::Response* response) {   \
-    return Serve<&PaymentGrpcService::Method##Work>(context, request, response, Shape);      \
-  }                                                                                          \
-  grpc::Status PaymentGrpcService::Method##Now(grpc::ServerContext* context,                 \
-                                               const payments::v1::Request* request,         \
-                                               payments::v1::Response* response) {           \
-    return ServeNow<&PaymentGrpcService::Method##Work>(context, request, response, Shape);   \
-  }
+// Both entries of each method (common/callback_serve.h).
+#define PAYMENTS_SERVE(Method, Request, Response, Shape)                                        \
+  COMMON_SERVE_UNARY(PaymentGrpcService, Method, payments::v1::Request, payments::v1::Response, \
+                     Shape)
 
 PAYMENTS_SERVE(Charge, ChargeRequest, Charge, kChargeShape)
 PAYMENTS_SERVE(Refund, RefundRequest, Refund, kRefundShape)
