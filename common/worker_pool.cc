@@ -5,10 +5,7 @@
 
 namespace common {
 
-WorkerPool::WorkerPool(int threads) {
-  threads_.reserve(std::max(1, threads));
-  for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Run(); });
-}
+WorkerPool::WorkerPool(int threads) : size_(std::max(1, threads)) {}
 
 WorkerPool::~WorkerPool() {
   {
@@ -19,6 +16,10 @@ WorkerPool::~WorkerPool() {
 }
 
 void WorkerPool::Post(absl::AnyInvocable<void() &&> task) {
+  absl::call_once(started_, [this] {
+    threads_.reserve(size_);
+    for (int i = 0; i < size_; ++i) threads_.emplace_back([this] { Run(); });
+  });
   absl::MutexLock lock(&mu_);
   tasks_.push_back(std::move(task));
 }

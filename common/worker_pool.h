@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
@@ -15,7 +16,9 @@ namespace common {
 
 class WorkerPool {
  public:
-  // Starts `threads` (at least 1) threads.
+  // A pool of `threads` (at least 1) threads, started by the first Post: an adapter whose calls
+  // all come through its synchronous entries (in-process callers, the fuzz targets, which build
+  // a service per input) never starts them.
   explicit WorkerPool(int threads);
   // Runs every task already posted, then joins the threads.
   ~WorkerPool();
@@ -28,10 +31,12 @@ class WorkerPool {
  private:
   void Run();
 
+  const int size_;
+  absl::once_flag started_;
   absl::Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_;  // written once, under started_
 };
 
 }  // namespace common
