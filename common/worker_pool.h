@@ -1,5 +1,5 @@
-// Threads that run the work of RPCs answered through gRPC's callback API (common/offload.h): a
-// callback handler must not block gRPC's own threads, so what may block (an admission queue, the
+// Threads that run the work of RPCs answered through gRPC's callback API (common/callback_serve.h):
+// a callback handler must not block gRPC's own threads, so what may block (an admission queue, the
 // database) runs here. Fixed size, FIFO.
 #pragma once
 
