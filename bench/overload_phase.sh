@@ -26,6 +26,9 @@
 #                      refusals_with_pushback / refusals; split by the call's send time into
 #                      refusal_p99_first_1s_ms (the storm's onset: 400 callers send at once)
 #                      and refusal_p99_after_1s_ms (the rest of the storm)
+#   floor_refusal_p99_first_1s_ms / _after_1s_ms / _ms  the same storm against the refusal floor
+#                      (bench/refusal_floor.cc: gRPC refusing every call, nothing of ours), run
+#                      first; refusal_p99_first_1s_vs_floor is the onset's p99 over the floor's
 #   outbox_pending_after  events not yet charged when the recovery load ends (the relay yields
 #                      to callers while they are refused: --relay_yield_pause), and
 #   outbox_drain_s     the time the relay then takes to charge them with no load (at most
@@ -41,6 +44,31 @@ overload_deadline_ms=${OVERLOAD_DEADLINE_MS:-100}
 overload_seconds=${OVERLOAD_SECONDS:-10}
 overload_payment_latency_ms=${OVERLOAD_PAYMENT_LATENCY_MS:-200}
 overload_drain_seconds=${OVERLOAD_DRAIN_SECONDS:-120}
+overload_floor_bin=${OVERLOAD_FLOOR_BIN:-$BUILD_DIR/bench/refusal_floor}
+
+# overload_storm TARGET KEY_PREFIX [LOADGEN ARGS...]: the storm's load (one definition for both
+# the service and the floor).
+overload_storm() {
+  local target=$1 prefix=$2
+  shift 2
+  "$loadgen" --target="$target" --scenario=create --concurrency="$overload_clients" \
+    --channels=8 --timeout="${overload_deadline_ms}ms" --duration="${overload_seconds}s" \
+    --pushback="${OVERLOAD_PUSHBACK:-true}" --key_prefix="$prefix" "$@"
+}
+
+# overload_floor: the storm against the refusal floor; prints its refusal figures.
+overload_floor() {
+  start ovl-floor "$overload_floor_bin"
+  local fpid=$started_pid out=$work/overload-floor-storm.out
+  log "overload (floor): $overload_clients callers, ${overload_deadline_ms} ms deadlines," \
+    "${overload_seconds}s against gRPC refusing every call"
+  overload_storm "127.0.0.1:$started_port" storm-floor >"$out" 2>>"$work/loadgen.log"
+  stop "$fpid"
+  echo "overload_floor_refusals=$(value refused "$out")"
+  echo "overload_floor_refusal_p99_ms=$(value refused_p99_ms "$out")"
+  echo "overload_floor_refusal_p99_first_1s_ms=$(value refused_first_1s_p99_ms "$out")"
+  echo "overload_floor_refusal_p99_after_1s_ms=$(value refused_after_1s_p99_ms "$out")"
+}
 
 # overload_run PREFIX DB_SUFFIX [PAYMENT ARGS...]: one peak / storm / recovery run; prints figures.
 overload_run() {
@@ -66,10 +94,8 @@ overload_run() {
   local before; before=$(psql_db "$odb" "SELECT count(*) FROM orders")
   log "overload ($suffix): peak $peak/s; storm: $overload_clients callers," \
     "${overload_deadline_ms} ms deadlines, ${overload_seconds}s, GetOrder probe every 100 ms"
-  "$loadgen" --target="$oaddr" --scenario=create --concurrency="$overload_clients" \
-    --channels=8 --timeout="${overload_deadline_ms}ms" --duration="${overload_seconds}s" \
-    --pushback="${OVERLOAD_PUSHBACK:-true}" --probe_interval=100ms --probe_timeout=250ms \
-    --probe_order_id=1 --key_prefix="storm-$suffix" >"$out-storm.out" 2>>"$work/loadgen.log"
+  overload_storm "$oaddr" "storm-$suffix" --probe_interval=100ms --probe_timeout=250ms \
+    --probe_order_id=1 >"$out-storm.out" 2>>"$work/loadgen.log"
   local after; after=$(psql_db "$odb" "SELECT count(*) FROM orders")
   "$loadgen" --target="$oaddr" --scenario=create --concurrency="$overload_peak_clients" \
     --duration=5s --key_prefix="recovery-$suffix" --table=false \
@@ -114,6 +140,10 @@ overload_run() {
   echo "${prefix}refusal_p99_first_1s_ms=$(value refused_first_1s_p99_ms "$out-storm.out")"
   echo "${prefix}refusals_after_1s=$(value refused_after_1s "$out-storm.out")"
   echo "${prefix}refusal_p99_after_1s_ms=$(value refused_after_1s_p99_ms "$out-storm.out")"
+  if [ -n "$floor_first_1s" ]; then
+    echo "${prefix}refusal_p99_first_1s_vs_floor=$(calc "%.2f" \
+      "$(value refused_first_1s_p99_ms "$out-storm.out") / ($floor_first_1s > 0 ? $floor_first_1s : 1)")"
+  fi
   echo "${prefix}payment_charge_calls=$pay_calls"
   echo "${prefix}payment_charge_not_ok=$pay_errors"
   echo "${prefix}outbox_pending_after=$(pending_of "$odb")"
@@ -125,8 +155,14 @@ overload_run() {
   stop "$ppid"
 }
 
-overload_phase() {  # OVERLOAD_SLOW_PAYMENTS=0 skips the second run
-  overload_run overload_ plain >"$work/overload.values"
+overload_phase() {  # OVERLOAD_SLOW_PAYMENTS=0 skips the second run; OVERLOAD_FLOOR=0 the floor
+  : >"$work/overload.values"
+  floor_first_1s=
+  if [ "${OVERLOAD_FLOOR:-1}" != 0 ]; then
+    overload_floor >>"$work/overload.values"
+    floor_first_1s=$(value overload_floor_refusal_p99_first_1s_ms "$work/overload.values")
+  fi
+  overload_run overload_ plain >>"$work/overload.values"
   [ "${OVERLOAD_SLOW_PAYMENTS:-1}" = 0 ] && return 0
   overload_run overload_slow_payments_ slow --latency_ms="$overload_payment_latency_ms" \
     >>"$work/overload.values"

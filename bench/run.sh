@@ -60,7 +60,8 @@ fi
 loadgen=$BUILD_DIR/bench/loadgen
 order_bin=$BUILD_DIR/order_service/order_service
 payment_bin=$BUILD_DIR/payment_service/payment_service
-for bin in "$loadgen" "$order_bin" "$payment_bin" "$BUILD_DIR/tools/print_sql"; do
+for bin in "$loadgen" "$order_bin" "$payment_bin" "$BUILD_DIR/tools/print_sql" \
+  "$BUILD_DIR/bench/refusal_floor"; do
   [ -x "$bin" ] || { echo "missing $bin: build first (or drop --no-build)" >&2; exit 1; }
 done
 
