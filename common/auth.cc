@@ -1,18 +1,67 @@
 #include "common/auth.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/errors.h"
 
 namespace common {
 
+namespace {
+
+// RFC 6750, section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+bool IsBearerToken(absl::string_view token) {
+  size_t body = 0;
+  while (body < token.size() &&
+         (absl::ascii_isalnum(token[body]) ||
+          absl::string_view("-._~+/").find(token[body]) != absl::string_view::npos)) {
+    ++body;
+  }
+  return body > 0 && token.find_first_not_of('=', body) == absl::string_view::npos;
+}
+
+bool IsIdentity(absl::string_view identity) {
+  if (identity.empty() || identity.size() > kMaxIdentityLength) return false;
+  for (char c : identity) {
+    if (!absl::ascii_isalnum(c) && absl::string_view("-._:@").find(c) == absl::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::StatusOr<TokenAuthenticator> TokenAuthenticator::Parse(absl::string_view spec) {
   TokenAuthenticator auth;
-  for (absl::string_view entry : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(entry, '=');
-    if (kv.first.empty() || kv.second.empty()) {
-      return absl::InvalidArgumentError("tokens must look like token=identity,token2=identity2");
+  int n = 0;
+  for (absl::string_view entry : absl::StrSplit(spec, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) continue;
+    ++n;
+    // The last '=' ends the token: a token's own '=' can only be its trailing padding.
+    const size_t eq = entry.rfind('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "entry ", n, " has no '=': tokens must look like token=identity,token2=identity2"));
     }
-    auth.identities_[std::string(kv.first)] = std::string(kv.second);
+    const absl::string_view token = entry.substr(0, eq);
+    const absl::string_view identity = entry.substr(eq + 1);
+    if (!IsBearerToken(token)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", n,
+                       ": the token is not an RFC 6750 bearer token (letters, digits and "
+                       "- . _ ~ + /, then only '=' padding)"));
+    }
+    if (!IsIdentity(identity)) {
+      return absl::InvalidArgumentError(absl::StrCat("entry ", n, ": the identity must be 1-",
+                                                     kMaxIdentityLength,
+                                                     " letters, digits and - . _ : @"));
+    }
+    if (!auth.identities_.emplace(token, identity).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", n, " repeats the token of an earlier entry"));
+    }
   }
   return auth;
 }

@@ -11,8 +11,19 @@
 
 namespace common {
 
+// An identity (a tenant, a caller name) in a token spec is at most this long.
+inline constexpr int kMaxIdentityLength = 64;
+
 class TokenAuthenticator {
  public:
+  // `spec`: "token=identity" entries separated by commas; whitespace around an entry and blank
+  // entries are ignored; "" configures no tokens (every caller is `default`). A token is an RFC
+  // 6750 (section 2.1) b64token: letters, digits and - . _ ~ + /, then only '=' padding, so the
+  // last '=' of an entry ends its token ("abc==" maps with "abc===acme"). An identity is 1 to
+  // kMaxIdentityLength letters, digits and - . _ : @. INVALID_ARGUMENT, naming the entry by its
+  // position (never echoing a token, which is a secret), for an entry without '=', a token or an
+  // identity outside those rules ("a=b=c": the token "a=b"), or a token given twice (which of
+  // its identities would be meant?).
   static absl::StatusOr<TokenAuthenticator> Parse(absl::string_view spec);
 
   // The identity for `token`, or UNAUTHENTICATED (reason UNAUTHENTICATED).

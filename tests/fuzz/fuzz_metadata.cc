@@ -8,12 +8,15 @@
 //   than ',' (the documented alphabet, common/idempotency.h), and is returned unchanged; else
 //   INVALID_ARGUMENT IDEMPOTENCY_KEY_MISSING (no value) or IDEMPOTENCY_KEY_INVALID;
 // - the bearer token is what follows "Bearer " (any case) in the one authorization value;
-// - a spec that parses gives each token=identity entry its identity (the last one when a token
-//   comes twice) and refuses every other token with UNAUTHENTICATED; an operator RPC is open
-//   only when neither tenant nor admin tokens are configured.
+// - a spec parses exactly when it follows the documented rule (common/auth.h: RFC 6750 tokens,
+//   the last '=' of an entry ends its token, no token twice), and a bad one is INVALID_ARGUMENT;
+//   one that parses gives each token its identity and refuses every other token with
+//   UNAUTHENTICATED; an operator RPC is open only when neither tenant nor admin tokens are
+//   configured.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -78,23 +81,28 @@ void CheckTokens(const std::string& spec, const std::string& admin_spec,
                  const std::string& presented) {
   absl::StatusOr<common::TokenAuthenticator> auth = common::TokenAuthenticator::Parse(spec);
   absl::StatusOr<common::TokenAuthenticator> admins = common::TokenAuthenticator::Parse(admin_spec);
-  // The documented shape: token=identity entries separated by commas (blank entries skipped).
+  // The documented rule (common/auth.h), restated with regular expressions: entries separated
+  // by commas, trimmed, blank ones skipped; the last '=' ends the token, an RFC 6750 b64token; an
+  // identity of 1-64 letters, digits and - . _ : @; a token given twice is refused.
+  static const std::regex kToken("[A-Za-z0-9._~+/-]+=*");
+  static const std::regex kIdentity("[A-Za-z0-9._:@-]{1,64}");
   std::map<std::string, std::string> expected;
   bool well_formed = true;
-  for (absl::string_view entry : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
-    const size_t eq = entry.find('=');
-    if (eq == absl::string_view::npos || eq == 0 || eq + 1 == entry.size()) {
+  for (absl::string_view entry : absl::StrSplit(spec, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) continue;
+    const size_t eq = entry.rfind('=');
+    if (eq == absl::string_view::npos) {
       well_formed = false;
       break;
     }
-    // The identity ends at a second '=' (absl::StrSplit into a pair keeps the first two parts).
-    absl::string_view identity = entry.substr(eq + 1);
-    identity = identity.substr(0, identity.find('='));
-    if (identity.empty()) {
+    const std::string token(entry.substr(0, eq));
+    const std::string identity(entry.substr(eq + 1));
+    if (!std::regex_match(token, kToken) || !std::regex_match(identity, kIdentity) ||
+        !expected.emplace(token, identity).second) {
       well_formed = false;
       break;
     }
-    expected[std::string(entry.substr(0, eq))] = std::string(identity);
   }
   FUZZ_CHECK(auth.ok() == well_formed, "spec parsed=%d, the documented shape says %d", auth.ok(),
              well_formed);

@@ -1,8 +1,11 @@
 #include <random>
+#include <string>
+#include <vector>
 
 #include "common/auth.h"
 #include "common/backoff.h"
 #include "common/failpoint.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -58,6 +61,46 @@ TEST(TokenAuthenticatorTest, MapsTokensAndRefusesOthers) {
   EXPECT_EQ(auth->Identify("nope").status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(auth->Identify("").status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_FALSE(common::TokenAuthenticator::Parse("novalue").ok());
+}
+
+// A token spec is a secret-bearing configuration: anything it could mean two ways is refused at
+// start, naming the entry by position and never echoing a token (common/auth.h).
+TEST(TokenAuthenticatorTest, RefusesAmbiguousOrMalformedSpecsNamingTheEntryNotTheToken) {
+  struct Case {
+    const char* spec;
+    const char* error;  // a substring of the message
+  };
+  for (const Case& c : std::vector<Case>{
+           {"s3cret=b=c", "entry 1: the token is not an RFC 6750 bearer token"},
+           {"t1=acme,s3cret=acme,s3cret=globex", "entry 3 repeats the token of an earlier entry"},
+           {"t1=acme,s3cret", "entry 2 has no '='"},
+           {"s3cret=", "entry 1: the identity must be 1-64"},
+           {"=acme", "entry 1: the token is not"},
+           {"s3 cret=acme", "entry 1: the token is not"},
+           {"s3cret=ac me", "entry 1: the identity"},
+           {"s3cret=ac\nme", "entry 1: the identity"},  // a control character inside
+           {"==acme", "entry 1: the token is not"},     // padding alone is no token
+           {"s3=cret==acme", "entry 1: the token is not"},
+       }) {
+    SCOPED_TRACE(c.spec);
+    absl::StatusOr<common::TokenAuthenticator> auth = common::TokenAuthenticator::Parse(c.spec);
+    ASSERT_FALSE(auth.ok());
+    EXPECT_EQ(auth.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(auth.status().message()), testing::HasSubstr(c.error));
+    EXPECT_THAT(std::string(auth.status().message()), testing::Not(testing::HasSubstr("s3")));
+  }
+  const std::string longest(common::kMaxIdentityLength, 'a');
+  EXPECT_TRUE(common::TokenAuthenticator::Parse("t=" + longest).ok());
+  EXPECT_FALSE(common::TokenAuthenticator::Parse("t=" + longest + "a").ok());
+}
+
+TEST(TokenAuthenticatorTest, PaddedTokensAndSpacesAroundEntriesAreRead) {
+  absl::StatusOr<common::TokenAuthenticator> auth =
+      common::TokenAuthenticator::Parse(" abc+/===acme ,, t-1.x_y~z=tenant:eu@1 ,");
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_EQ(auth->Identify("abc+/==").value_or(""), "acme");
+  EXPECT_EQ(auth->Identify("t-1.x_y~z").value_or(""), "tenant:eu@1");
+  EXPECT_FALSE(auth->Identify("abc+/").ok()) << "the padding is part of the token";
 }
 
 TEST(FailpointDeathTest, ArmedFailpointKillsOnTheNthHit) {

@@ -62,6 +62,8 @@ TEST_F(OrderConfigTest, EachBadFlagIsNamedInTheError) {
           {"relay_backoff_initial", "10s", "50ms", "--relay_backoff_initial"},
           {"tokens", "no-equals-sign", "", "--tokens: "},
           {"admin_tokens", "no-equals-sign", "", "--admin_tokens: "},
+          {"tokens", "tok=a=b", "", "--tokens: entry 1: the token is not"},
+          {"admin_tokens", "ops=oncall,ops=other", "", "--admin_tokens: entry 2 repeats"},
           {"max_pollers", "0", "64", "--max_pollers=0"},
           {"admission_max_pushback", "50ms", "5s", "--admission_max_pushback"},
           {"admission_algorithm", "lifo", "fixed", "--admission_algorithm"},

@@ -43,6 +43,7 @@ TEST_F(PaymentConfigTest, BadStoreFaultsReaperTokensAndTlsAreRefusedNamingTheFla
        {"fail_after_charge", "2", "0", "--fail_after_charge"},
        {"reap_batch", "0", "1000", "--reap_batch=0"},
        {"tokens", "no-equals-sign", "", "--tokens: "},
+       {"tokens", "t1=orders,t1=other", "", "--tokens: entry 2 repeats"},
        {"tls_cert", "/nonexistent/server.pem", "", "--tls_cert needs --tls_key"}});
 }
 
