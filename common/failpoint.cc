@@ -10,7 +10,11 @@
 #include <mutex>
 #include <string>
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace common {
@@ -25,15 +29,40 @@ std::map<std::string, long, std::less<>>& Armed() {
 
 }  // namespace
 
-void ArmFailpoints(absl::string_view spec) {
-  std::lock_guard<std::mutex> lock(mu);
-  for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(item, '@');
+absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
+                                              absl::Span<const absl::string_view> known) {
+  FailpointSpec parsed;
+  int n = 0;
+  for (absl::string_view entry : absl::StrSplit(spec, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) continue;
+    ++n;
+    const size_t at = entry.find('@');
+    const absl::string_view name = entry.substr(0, at);
     long count = 1;
-    if (!parts.second.empty() && !absl::SimpleAtoi(parts.second, &count)) count = 1;
-    Armed()[std::string(parts.first)] = count;
-    any_armed.store(true);
+    if (at != absl::string_view::npos &&
+        (!absl::SimpleAtoi(entry.substr(at + 1), &count) || count < 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "entry ", n, " (", entry, "): the count after '@' must be a positive integer"));
+    }
+    if (absl::c_find(known, name) == known.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("entry ", n, " (", entry,
+                                                     "): no such failpoint; this process has ",
+                                                     absl::StrJoin(known, ", ")));
+    }
+    if (!parsed.emplace(name, count).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", n, " (", entry, ") arms a failpoint an earlier entry arms"));
+    }
   }
+  return parsed;
+}
+
+void ArmFailpoints(const FailpointSpec& spec) {
+  if (spec.empty()) return;
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [name, count] : spec) Armed()[name] = count;
+  any_armed.store(true);
 }
 
 void Failpoint(absl::string_view name) {

@@ -3,11 +3,29 @@
 // "name@N" at the N-th. Several are separated by commas.
 #pragma once
 
+#include <functional>
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace common {
 
-void ArmFailpoints(absl::string_view spec);
+// A parsed failpoint spec: each armed name and the hit that kills (1: the first).
+using FailpointSpec = std::map<std::string, long, std::less<>>;
+
+// `spec`: "name" or "name@N" (N a positive integer) entries separated by commas; whitespace
+// around an entry and blank entries are ignored; "" arms nothing. `known`: the failpoints this
+// process has. INVALID_ARGUMENT, naming the entry by position and text, for a name not in
+// `known` (a typo would arm nothing, and a crash test would pass without its crash), a count
+// that is not a positive integer ("name@x", "name@0", "name@2@3"), or a name given twice.
+absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
+                                              absl::Span<const absl::string_view> known);
+
+// Arms `spec` (call once, before anything starts).
+void ArmFailpoints(const FailpointSpec& spec);
 
 // Kills the process with SIGKILL when `name` is armed and its count is reached; otherwise
 // returns at once (one relaxed atomic load when nothing is armed).

@@ -8,14 +8,31 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace orders {
 
 enum class ChaosPoint { kNone, kBefore, kAfter };
 
+// The methods chaos can fail, by the names --chaos_methods lists.
+inline constexpr char kChaosCreateOrder[] = "CreateOrder";
+inline constexpr char kChaosCancelOrder[] = "CancelOrder";
+inline constexpr char kChaosPutImportChunk[] = "PutImportChunk";
+inline constexpr char kChaosCommitImport[] = "CommitImport";
+inline constexpr absl::string_view kChaosMethods[] = {kChaosCreateOrder, kChaosCancelOrder,
+                                                      kChaosPutImportChunk, kChaosCommitImport};
+
+// `csv` (--chaos_methods): method names separated by commas, whitespace around a name and blank
+// entries ignored; "": every method in kChaosMethods. INVALID_ARGUMENT, naming the entry by
+// position and text, for a name not in kChaosMethods: a typo would make chaos fail nothing, and
+// a demonstration of client retries would show none.
+absl::Status ValidateChaosMethods(absl::string_view csv);
+
 class ChaosDice {
  public:
+  // `methods_csv`: as ValidateChaosMethods reads it (unknown names never match a call).
   ChaosDice(double failure_rate, const std::string& methods_csv, uint64_t seed);
   ChaosPoint Roll(const std::string& method);
 

@@ -7,7 +7,9 @@
 #include "common/env.h"
 #include "common/server_flags.h"
 #include "common/tls.h"
+#include "order_service/chaos.h"
 #include "order_service/error_domain.h"
+#include "order_service/failpoints.h"
 #include "order_service/validation.h"
 
 ABSL_FLAG(int, port, common::EnvIntOr("ORDER_PORT", 50051), "port (0 picks one); env ORDER_PORT");
@@ -196,7 +198,9 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   if (absl::Status s = CheckFlags(); !s.ok()) return s;
   OrderServiceConfig c;
   c.role = absl::GetFlag(FLAGS_role);
-  c.failpoints = absl::GetFlag(FLAGS_failpoints);
+  auto failpoints = common::ParseFailpoints(absl::GetFlag(FLAGS_failpoints), kFailpoints);
+  if (!failpoints.ok()) return common::FlagError("failpoints", failpoints.status());
+  c.failpoints = *std::move(failpoints);
   c.database = absl::GetFlag(FLAGS_database);
   c.listen_database = absl::GetFlag(FLAGS_listen_database).empty()
                           ? c.database
@@ -239,6 +243,9 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   c.reconcile_repair = absl::GetFlag(FLAGS_reconcile_repair);
   c.chaos_failure_rate = absl::GetFlag(FLAGS_chaos_failure_rate);
   c.chaos_methods = absl::GetFlag(FLAGS_chaos_methods);
+  if (absl::Status s = ValidateChaosMethods(c.chaos_methods); !s.ok()) {
+    return common::FlagError("chaos_methods", s);
+  }
   c.chaos_seed = absl::GetFlag(FLAGS_chaos_seed);
   return c;
 }

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/admission.h"
 #include "common/auth.h"
+#include "common/failpoint.h"
 #include "common/grpc_server.h"
 #include "common/metrics.h"
 #include "order_service/grpc_payment_gateway.h"
@@ -26,7 +27,7 @@ struct OrderServiceConfig {
   bool serves_api() const { return role != "relay"; }
   bool runs_relay() const { return role != "api"; }
 
-  std::string failpoints;  // armed before anything starts (common/failpoint.h)
+  common::FailpointSpec failpoints;  // armed before anything starts (order_service/failpoints.h)
 
   // PostgreSQL: libpq connection strings; listen_database is never empty (--database when the
   // flag is). pool_size >= 1 connections.

@@ -94,14 +94,14 @@ class OrderGrpcService final : public orders::v1::OrderService::CallbackService 
     common::AdmissionLane lane;
   };
   using Lane = common::AdmissionLane;
-  static constexpr CallShape kCreateOrderShape{"CreateOrder", true, Lane::kWork};
+  static constexpr CallShape kCreateOrderShape{kChaosCreateOrder, true, Lane::kWork};
   static constexpr CallShape kGetOrderShape{nullptr, false, Lane::kPriority};
   static constexpr CallShape kListOrdersShape{nullptr, false, Lane::kWork};
-  static constexpr CallShape kCancelOrderShape{"CancelOrder", true, Lane::kWork};
+  static constexpr CallShape kCancelOrderShape{kChaosCancelOrder, true, Lane::kWork};
   static constexpr CallShape kSetShippingAddressShape{nullptr, false, Lane::kWork};
   static constexpr CallShape kGetOrderAnalyticsShape{nullptr, false, Lane::kWork};
-  static constexpr CallShape kPutImportChunkShape{"PutImportChunk", false, Lane::kWork};
-  static constexpr CallShape kCommitImportShape{"CommitImport", false, Lane::kWork};
+  static constexpr CallShape kPutImportChunkShape{kChaosPutImportChunk, false, Lane::kWork};
+  static constexpr CallShape kCommitImportShape{kChaosCommitImport, false, Lane::kWork};
 
   // A call through the callback API: chaos, ScopeOf and admission's decision on gRPC's thread (a
   // refusal answered at once); then `Work` on a worker, holding the permit. Chaos that drops the

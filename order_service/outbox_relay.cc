@@ -13,6 +13,7 @@
 #include "common/failpoint.h"
 #include "common/idempotency.h"
 #include "google/protobuf/util/json_util.h"
+#include "order_service/failpoints.h"
 
 namespace orders {
 
@@ -278,7 +279,7 @@ void OutboxRelay::StartCall(const OutboxEvent& event,
     if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
       return done(absl::InvalidArgumentError("unreadable CHARGE payload"));
     }
-    common::Failpoint("relay_before_dispatch");
+    common::Failpoint(kRelayBeforeDispatch);
     gateway_.StartCharge(request, event.payment_key,
                          [done = std::move(done)](absl::StatusOr<payments::v1::Charge> charge) {
                            if (!charge.ok()) return done(charge.status());
@@ -291,7 +292,7 @@ void OutboxRelay::StartCall(const OutboxEvent& event,
     if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
       return done(absl::InvalidArgumentError("unreadable REFUND payload"));
     }
-    common::Failpoint("relay_before_dispatch");
+    common::Failpoint(kRelayBeforeDispatch);
     gateway_.StartRefund(request, event.payment_key,
                          [done = std::move(done)](absl::StatusOr<payments::v1::Refund> refund) {
                            if (!refund.ok()) return done(refund.status());
@@ -385,7 +386,7 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
       Finish(events[i], owner, results[i].status());
       continue;
     }
-    common::Failpoint("relay_after_payment");
+    common::Failpoint(kRelayAfterPayment);
     completions.push_back({&events[i], *results[i]});
   }
   if (completions.empty()) return;

@@ -15,6 +15,7 @@
 #include "common/pg/sql_state.h"
 #include "common/pg/timeouts.h"
 #include "google/protobuf/util/time_util.h"
+#include "order_service/failpoints.h"
 #include "order_service/order_sql.h"
 
 namespace orders {
@@ -280,11 +281,11 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   pending.fingerprint = scope.fingerprint;
   pending.response = result.response.SerializeAsString();
   pending.deadline = deadline;
-  common::Failpoint("order_before_commit");
+  common::Failpoint(kOrderBeforeCommit);
   batcher_.Submit(pending);
   if (!pending.written.ok()) return common::KeyInUseIfLocked(pending.written.status());
   if (*pending.written) {
-    common::Failpoint("order_after_commit");
+    common::Failpoint(kOrderAfterCommit);
     return result;
   }
   // The key was used before (we waited for that request to finish): replay or refuse. The

@@ -7,6 +7,7 @@
 #include "common/env.h"
 #include "common/server_flags.h"
 #include "payment_service/error_domain.h"
+#include "payment_service/payments.h"
 
 ABSL_FLAG(int, port, common::EnvIntOr("PAYMENT_PORT", 50052),
           "port to listen on, 0 for any free one (env PAYMENT_PORT if not given)");
@@ -65,7 +66,9 @@ absl::Status CheckFlags() {
 absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags() {
   if (absl::Status s = CheckFlags(); !s.ok()) return s;
   PaymentServiceConfig c;
-  c.failpoints = absl::GetFlag(FLAGS_failpoints);
+  auto failpoints = common::ParseFailpoints(absl::GetFlag(FLAGS_failpoints), kFailpoints);
+  if (!failpoints.ok()) return common::FlagError("failpoints", failpoints.status());
+  c.failpoints = *std::move(failpoints);
   c.store = absl::GetFlag(FLAGS_store);
   c.database = absl::GetFlag(FLAGS_database);
   c.pool_size = absl::GetFlag(FLAGS_pool_size);

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "common/admission.h"
 #include "common/auth.h"
+#include "common/failpoint.h"
 #include "common/grpc_server.h"
 #include "common/metrics.h"
 #include "payment_service/faults.h"
@@ -17,7 +18,7 @@
 namespace payment_service {
 
 struct PaymentServiceConfig {
-  std::string failpoints;  // armed before anything starts (common/failpoint.h)
+  common::FailpointSpec failpoints;  // armed before anything starts (payment_service/payments.h)
 
   std::string store = "postgres";  // "postgres" or "memory"
   // PostgreSQL (store "postgres"): a libpq connection string (empty: libpq's PG* defaults) and

@@ -11,13 +11,15 @@
 //   and its Status is INVALID_ARGUMENT naming every problem, each starting with "--<flag>";
 // - a fault configuration is accepted exactly when ConfigCheck accepts the same flags, and one
 //   that is accepted draws non-negative latencies and no undefined behaviour (UBSan) for any value;
-// - ChaosDice never fails a method outside its list.
+// - ChaosDice never fails a method outside its list (names trimmed), and ValidateChaosMethods
+//   refuses (INVALID_ARGUMENT) exactly the lists naming a method chaos cannot fail.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cmath>
 #include <string>
 
 #include "absl/flags/marshalling.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -120,13 +122,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::CheckRefusal(valid);
   }
 
-  // --chaos_methods: only listed methods ever fail (an empty list means every mutating one).
+  // --chaos_methods: only listed methods ever fail (an empty list means every mutating one);
+  // names are trimmed, and a list naming a method chaos cannot fail is refused.
   orders::ChaosDice dice(1.0, methods, 1);
-  bool listed = false, any = false;
-  for (absl::string_view m : absl::StrSplit(methods, ',', absl::SkipWhitespace())) {
+  bool listed = false, any = false, known = true;
+  for (absl::string_view m : absl::StrSplit(methods, ',')) {
+    m = absl::StripAsciiWhitespace(m);
+    if (m.empty()) continue;
     any = true;
     listed = listed || m == "CreateOrder";
+    known = known && (m == "CreateOrder" || m == "CancelOrder" || m == "PutImportChunk" ||
+                      m == "CommitImport");
   }
+  const absl::Status methods_valid = orders::ValidateChaosMethods(methods);
+  FUZZ_CHECK(methods_valid.ok() == known, "--chaos_methods=%s: valid=%d, the rule says %d",
+             methods.c_str(), methods_valid.ok(), known);
+  FUZZ_CHECK(methods_valid.ok() || methods_valid.code() == absl::StatusCode::kInvalidArgument,
+             "a bad --chaos_methods is a configuration error");
   const orders::ChaosPoint point = dice.Roll("CreateOrder");
   FUZZ_CHECK((point != orders::ChaosPoint::kNone) == (listed || !any),
              "chaos on CreateOrder with --chaos_methods=%s", methods.c_str());

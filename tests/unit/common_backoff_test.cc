@@ -103,11 +103,42 @@ TEST(TokenAuthenticatorTest, PaddedTokensAndSpacesAroundEntriesAreRead) {
   EXPECT_FALSE(auth->Identify("abc+/").ok()) << "the padding is part of the token";
 }
 
+// A failpoint spec arms exactly what it says, or the process refuses to start: a typo must not
+// leave a crash test running without its crash (common/failpoint.h).
+TEST(FailpointSpecTest, ParsesNamesAndCountsAndRefusesWhatWouldArmNothingOrTwoThings) {
+  constexpr absl::string_view kKnown[] = {"a_commit", "b_send"};
+  absl::StatusOr<common::FailpointSpec> spec =
+      common::ParseFailpoints(" a_commit@3 ,, b_send", kKnown);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(*spec, (common::FailpointSpec{{"a_commit", 3}, {"b_send", 1}}));
+  EXPECT_TRUE(common::ParseFailpoints("", kKnown)->empty());
+  struct Case {
+    const char* spec;
+    const char* error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"a_comit", "entry 1 (a_comit): no such failpoint; this process has a_commit, b_send"},
+           {"b_send,a_commit@x", "entry 2 (a_commit@x): the count after '@' must be a positive"},
+           {"a_commit@0", "entry 1 (a_commit@0): the count"},
+           {"a_commit@-1", "entry 1 (a_commit@-1): the count"},
+           {"a_commit@2@3", "entry 1 (a_commit@2@3): the count"},
+           {"a_commit@", "entry 1 (a_commit@): the count"},
+           {"@2", "entry 1 (@2): no such failpoint"},
+           {"a_commit,a_commit@2", "entry 2 (a_commit@2) arms a failpoint an earlier entry arms"},
+       }) {
+    SCOPED_TRACE(c.spec);
+    absl::StatusOr<common::FailpointSpec> bad = common::ParseFailpoints(c.spec, kKnown);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(bad.status().message()), testing::HasSubstr(c.error));
+  }
+}
+
 TEST(FailpointDeathTest, ArmedFailpointKillsOnTheNthHit) {
   common::Failpoint("never_armed");  // returns at once
   EXPECT_EXIT(
       {
-        common::ArmFailpoints("boom@2");
+        common::ArmFailpoints({{"boom", 2}});
         common::Failpoint("boom");
         common::Failpoint("other");
         common::Failpoint("boom");

@@ -44,6 +44,9 @@ TEST_F(PaymentConfigTest, BadStoreFaultsReaperTokensAndTlsAreRefusedNamingTheFla
        {"reap_batch", "0", "1000", "--reap_batch=0"},
        {"tokens", "no-equals-sign", "", "--tokens: "},
        {"tokens", "t1=orders,t1=other", "", "--tokens: entry 2 repeats"},
+       {"failpoints", "order_after_commit", "",
+        "--failpoints: entry 1 (order_after_commit): no such"},
+       {"failpoints", "payment_after_charge_commit@x", "", "--failpoints: entry 1"},
        {"tls_cert", "/nonexistent/server.pem", "", "--tls_cert needs --tls_key"}});
 }
 
