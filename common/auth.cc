@@ -2,7 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "common/config_check.h"
 #include "common/errors.h"
 
 namespace common {
@@ -35,9 +35,7 @@ bool IsIdentity(absl::string_view identity) {
 absl::StatusOr<TokenAuthenticator> TokenAuthenticator::Parse(absl::string_view spec) {
   TokenAuthenticator auth;
   int n = 0;
-  for (absl::string_view entry : absl::StrSplit(spec, ',')) {
-    entry = absl::StripAsciiWhitespace(entry);
-    if (entry.empty()) continue;
+  for (absl::string_view entry : ListEntries(spec)) {
     ++n;
     // The last '=' ends the token: a token's own '=' can only be its trailing padding.
     const size_t eq = entry.rfind('=');

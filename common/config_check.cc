@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace common {
 
@@ -89,6 +91,15 @@ absl::Status ConfigCheck::Status() const {
   if (problems_.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("invalid configuration: ", absl::StrJoin(problems_, "; ")));
+}
+
+std::vector<absl::string_view> ListEntries(absl::string_view list) {
+  std::vector<absl::string_view> entries;
+  for (absl::string_view entry : absl::StrSplit(list, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (!entry.empty()) entries.push_back(entry);
+  }
+  return entries;
 }
 
 absl::Status FlagError(absl::string_view flag, const absl::Status& status) {

@@ -51,4 +51,9 @@ class ConfigCheck {
 // TLS files), with the flag named so the operator knows which one to fix.
 absl::Status FlagError(absl::string_view flag, const absl::Status& status);
 
+// The entries of a comma-separated list flag (--tokens, --failpoints, --chaos_methods), in order:
+// each with the whitespace around it removed, blank ones dropped. An entry's position in an
+// error message is its index + 1 here. The views point into `list`.
+std::vector<absl::string_view> ListEntries(absl::string_view list);
+
 }  // namespace common

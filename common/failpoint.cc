@@ -11,11 +11,10 @@
 #include <string>
 
 #include "absl/algorithm/container.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "common/config_check.h"
 
 namespace common {
 namespace {
@@ -33,9 +32,7 @@ absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
                                               absl::Span<const absl::string_view> known) {
   FailpointSpec parsed;
   int n = 0;
-  for (absl::string_view entry : absl::StrSplit(spec, ',')) {
-    entry = absl::StripAsciiWhitespace(entry);
-    if (entry.empty()) continue;
+  for (absl::string_view entry : ListEntries(spec)) {
     ++n;
     const size_t at = entry.find('@');
     const absl::string_view name = entry.substr(0, at);

@@ -3,26 +3,20 @@
 #include <iterator>
 
 #include "absl/algorithm/container.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "common/config_check.h"
 
 namespace orders {
 
 ChaosDice::ChaosDice(double failure_rate, const std::string& methods_csv, uint64_t seed)
     : failure_rate_(failure_rate), gen_(seed) {
-  for (absl::string_view m : absl::StrSplit(methods_csv, ',')) {
-    m = absl::StripAsciiWhitespace(m);
-    if (!m.empty()) methods_.insert(std::string(m));
-  }
+  for (absl::string_view m : common::ListEntries(methods_csv)) methods_.insert(std::string(m));
 }
 
 absl::Status ValidateChaosMethods(absl::string_view csv) {
   int n = 0;
-  for (absl::string_view m : absl::StrSplit(csv, ',')) {
-    m = absl::StripAsciiWhitespace(m);
-    if (m.empty()) continue;
+  for (absl::string_view m : common::ListEntries(csv)) {
     ++n;
     if (absl::c_find(kChaosMethods, m) == std::end(kChaosMethods)) {
       return absl::InvalidArgumentError(absl::StrCat(

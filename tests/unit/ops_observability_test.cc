@@ -491,6 +491,16 @@ TEST(OpsConfigCheckTest, ReportsEveryProblemWithItsFlag) {
   EXPECT_TRUE(common::ConfigCheck().Port("port", 0).Status().ok());
 }
 
+// The one reading of every comma-separated list flag (--tokens, --failpoints, --chaos_methods).
+TEST(OpsConfigCheckTest, ListEntriesAreTrimmedAndBlankOnesDropped) {
+  EXPECT_EQ(common::ListEntries(" a , b=c,,\t, d@2 ,"),
+            (std::vector<absl::string_view>{"a", "b=c", "d@2"}));
+  EXPECT_TRUE(common::ListEntries("").empty());
+  EXPECT_TRUE(common::ListEntries(" , ,").empty());
+  EXPECT_EQ(common::ListEntries("a b"), (std::vector<absl::string_view>{"a b"}))
+      << "whitespace inside an entry is the entry's own: its rule refuses it or not";
+}
+
 TEST(OpsConfigCheckTest, ServerConfigValidation) {
   common::ServerConfig config;
   EXPECT_TRUE(common::ValidateServerConfig(config).ok());
