@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -37,8 +38,11 @@ absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
     const size_t at = entry.find('@');
     const absl::string_view name = entry.substr(0, at);
     long count = 1;
-    if (at != absl::string_view::npos &&
-        (!absl::SimpleAtoi(entry.substr(at + 1), &count) || count < 1)) {
+    const absl::string_view digits =
+        at == absl::string_view::npos ? absl::string_view("1") : entry.substr(at + 1);
+    // Digits only: SimpleAtoi alone would also take a sign and surrounding spaces.
+    if (digits.empty() || !absl::c_all_of(digits, absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(digits, &count) || count < 1) {
       return absl::InvalidArgumentError(absl::StrCat(
           "entry ", n, " (", entry, "): the count after '@' must be a positive integer"));
     }

@@ -16,10 +16,10 @@ namespace common {
 // A parsed failpoint spec: each armed name and the hit that kills (1: the first).
 using FailpointSpec = std::map<std::string, long, std::less<>>;
 
-// `spec`: "name" or "name@N" (N a positive integer) entries separated by commas; whitespace
-// around an entry and blank entries are ignored; "" arms nothing. `known`: the failpoints this
-// process has. INVALID_ARGUMENT, naming the entry by position and text, for a name not in
-// `known` (a typo would arm nothing, and a crash test would pass without its crash), a count
+// `spec`: "name" or "name@N" (N a positive decimal integer, digits only) entries separated by
+// commas; whitespace around an entry and blank entries are ignored; "" arms nothing. `known`: the
+// failpoints this process has. INVALID_ARGUMENT, naming the entry by position and text, for a name
+// not in `known` (a typo would arm nothing, and a crash test would pass without its crash), a count
 // that is not a positive integer ("name@x", "name@0", "name@2@3"), or a name given twice.
 absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
                                               absl::Span<const absl::string_view> known);

@@ -11,11 +11,17 @@
 //   and its Status is INVALID_ARGUMENT naming every problem, each starting with "--<flag>";
 // - a fault configuration is accepted exactly when ConfigCheck accepts the same flags, and one
 //   that is accepted draws non-negative latencies and no undefined behaviour (UBSan) for any value;
+// - --failpoints arms exactly the entries the documented rule accepts (common/failpoint.h) and
+//   refuses (INVALID_ARGUMENT) every other spec;
 // - ChaosDice never fails a method outside its list (names trimmed), and ValidateChaosMethods
 //   refuses (INVALID_ARGUMENT) exactly the lists naming a method chaos cannot fail.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <map>
+#include <regex>
 #include <string>
 
 #include "absl/flags/marshalling.h"
@@ -24,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/config_check.h"
+#include "common/failpoint.h"
 #include "fuzz_support.h"
 #include "order_service/chaos.h"
 #include "payment_service/faults.h"
@@ -142,5 +149,48 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const orders::ChaosPoint point = dice.Roll("CreateOrder");
   FUZZ_CHECK((point != orders::ChaosPoint::kNone) == (listed || !any),
              "chaos on CreateOrder with --chaos_methods=%s", methods.c_str());
+
+  // --failpoints, restated: trimmed entries, blanks dropped; "name" or "name@N" with N digits
+  // only, 1..LONG_MAX; the name one the process has; no name twice.
+  const std::string failpoints = in.ConsumeRandomLengthString(48);
+  static constexpr absl::string_view kKnown[] = {"a_commit", "b_send"};
+  static const std::regex kEntry("([^@]*)(@([0-9]+))?");
+  std::map<std::string, long> expected;
+  bool fine = true;
+  for (absl::string_view entry : absl::StrSplit(failpoints, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) continue;
+    std::cmatch m;
+    if (!std::regex_match(entry.begin(), entry.end(), m, kEntry)) {
+      fine = false;
+      break;
+    }
+    long count = 1;
+    if (m[2].matched) {
+      std::string digits = m[3].str();
+      digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size()));
+      const unsigned long long value = digits.size() <= 19 ? std::stoull("0" + digits) : 0;
+      if (value < 1 || value > static_cast<unsigned long long>(LONG_MAX)) {
+        fine = false;
+        break;
+      }
+      count = static_cast<long>(value);
+    }
+    const std::string name = m[1].str();
+    if ((name != "a_commit" && name != "b_send") || !expected.emplace(name, count).second) {
+      fine = false;
+      break;
+    }
+  }
+  absl::StatusOr<common::FailpointSpec> armed = common::ParseFailpoints(failpoints, kKnown);
+  if (fine) {
+    FUZZ_CHECK(armed.ok() && armed->size() == expected.size() &&
+                   std::equal(expected.begin(), expected.end(), armed->begin()),
+               "--failpoints=%s: the rule arms it, the parser says %s", failpoints.c_str(),
+               armed.status().ToString().c_str());
+  } else {
+    FUZZ_CHECK(!armed.ok() && armed.status().code() == absl::StatusCode::kInvalidArgument,
+               "--failpoints=%s: the rule refuses it, the parser does not", failpoints.c_str());
+  }
   return 0;
 }

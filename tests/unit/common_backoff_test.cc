@@ -123,6 +123,9 @@ TEST(FailpointSpecTest, ParsesNamesAndCountsAndRefusesWhatWouldArmNothingOrTwoTh
            {"a_commit@-1", "entry 1 (a_commit@-1): the count"},
            {"a_commit@2@3", "entry 1 (a_commit@2@3): the count"},
            {"a_commit@", "entry 1 (a_commit@): the count"},
+           {"a_commit@+3", "entry 1 (a_commit@+3): the count"},
+           {"a_commit@ 3", "entry 1 (a_commit@ 3): the count"},
+           {"a_commit@99999999999999999999", "entry 1 (a_commit@99999999999999999999): the count"},
            {"@2", "entry 1 (@2): no such failpoint"},
            {"a_commit,a_commit@2", "entry 2 (a_commit@2) arms a failpoint an earlier entry arms"},
        }) {
