@@ -64,6 +64,13 @@ absl::StatusOr<TokenAuthenticator> TokenAuthenticator::Parse(absl::string_view s
   return auth;
 }
 
+bool TokenAuthenticator::SharesATokenWith(const TokenAuthenticator& other) const {
+  for (const auto& [token, identity] : identities_) {
+    if (other.identities_.contains(token)) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<std::string> TokenAuthenticator::Identify(absl::string_view token) const {
   if (identities_.empty()) return std::string("default");
   auto it = identities_.find(token);

@@ -29,6 +29,10 @@ class TokenAuthenticator {
   // The identity for `token`, or UNAUTHENTICATED (reason UNAUTHENTICATED).
   absl::StatusOr<std::string> Identify(absl::string_view token) const;
   bool enabled() const { return !identities_.empty(); }
+  // Whether a token of this spec is also one of `other`'s: a tenant's token that is also an
+  // operator's would open OutboxAdmin to that tenant, which the separate credential exists to
+  // prevent (order_service refuses such a configuration at start).
+  bool SharesATokenWith(const TokenAuthenticator& other) const;
 
  private:
   std::map<std::string, std::string, std::less<>> identities_;

@@ -226,6 +226,12 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   c.tenants = *std::move(tenants);
   auto operators = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_admin_tokens));
   if (!operators.ok()) return common::FlagError("admin_tokens", operators.status());
+  if (operators->SharesATokenWith(c.tenants)) {
+    return common::FlagError(
+        "admin_tokens", absl::InvalidArgumentError(
+                            "a token is also a tenant's (--tokens): a tenant's token never opens "
+                            "OutboxAdmin, so operators need tokens of their own"));
+  }
   c.operators = *std::move(operators);
   absl::StatusOr<common::AdmissionConfig> admission = common::AdmissionConfigFromFlags(c.pool_size);
   if (!admission.ok()) return admission.status();

@@ -77,6 +77,21 @@ TEST_F(OrderConfigTest, EachBadFlagIsNamedInTheError) {
       });
 }
 
+// A tenant's token never opens OutboxAdmin: not even when the operator list names it too.
+TEST_F(OrderConfigTest, ATokenThatIsBothATenantsAndAnOperatorsIsRefused) {
+  SetFlagFromText("tokens", "tok-a=acme,shared9=globex");
+  SetFlagFromText("admin_tokens", "ops-1=oncall,shared9=ops");
+  absl::StatusOr<OrderServiceConfig> config = OrderServiceConfigFromFlags();
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("--admin_tokens: a token is also a tenant's"));
+  EXPECT_THAT(config.status().message(), testing::Not(HasSubstr("shared9")));
+  SetFlagFromText("admin_tokens", "ops-1=oncall");
+  config = OrderServiceConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->operators.Identify("tok-a").ok());
+}
+
 TEST_F(OrderConfigTest, DeprecatedHandlerThreadsFlagSetsThePollersWithAWarning) {
   SetFlagFromText("handler_threads", "8");
   ::testing::internal::CaptureStderr();
