@@ -30,7 +30,9 @@ std::map<std::string, long, std::less<>>& Armed() {
 }  // namespace
 
 absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
-                                              absl::Span<const absl::string_view> known) {
+                                              absl::Span<const absl::string_view> known,
+                                              absl::Span<const absl::string_view> elsewhere) {
+  FailpointSpec skipped;  // names of `elsewhere`, for the repeat check only
   FailpointSpec parsed;
   int n = 0;
   for (absl::string_view entry : ListEntries(spec)) {
@@ -46,6 +48,13 @@ absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
       return absl::InvalidArgumentError(absl::StrCat(
           "entry ", n, " (", entry, "): the count after '@' must be a positive integer"));
     }
+    if (absl::c_find(elsewhere, name) != elsewhere.end()) {
+      if (!skipped.emplace(name, count).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("entry ", n, " (", entry, ") arms a failpoint an earlier entry arms"));
+      }
+      continue;
+    }
     if (absl::c_find(known, name) == known.end()) {
       return absl::InvalidArgumentError(absl::StrCat("entry ", n, " (", entry,
                                                      "): no such failpoint; this process has ",
@@ -57,6 +66,23 @@ absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
     }
   }
   return parsed;
+}
+
+absl::StatusOr<FailpointSpec> FailpointsFromFlagOrEnv(
+    absl::string_view flag, absl::Span<const absl::string_view> known,
+    absl::Span<const absl::string_view> elsewhere) {
+  if (!flag.empty()) {
+    absl::StatusOr<FailpointSpec> spec = ParseFailpoints(flag, known);
+    if (!spec.ok()) return FlagError("failpoints", spec.status());
+    return spec;
+  }
+  const char* env = std::getenv("FAILPOINTS");
+  absl::StatusOr<FailpointSpec> spec = ParseFailpoints(env ? env : "", known, elsewhere);
+  if (!spec.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("environment FAILPOINTS: ", spec.status().message()));
+  }
+  return spec;
 }
 
 void ArmFailpoints(const FailpointSpec& spec) {

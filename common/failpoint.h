@@ -17,12 +17,25 @@ namespace common {
 using FailpointSpec = std::map<std::string, long, std::less<>>;
 
 // `spec`: "name" or "name@N" (N a positive decimal integer, digits only) entries separated by
-// commas; whitespace around an entry and blank entries are ignored; "" arms nothing. `known`: the
-// failpoints this process has. INVALID_ARGUMENT, naming the entry by position and text, for a name
-// not in `known` (a typo would arm nothing, and a crash test would pass without its crash), a count
-// that is not a positive integer ("name@x", "name@0", "name@2@3"), or a name given twice.
+// commas; whitespace around an entry and blank entries are ignored; "" arms nothing. `known`:
+// the failpoints this process has; `elsewhere`: another process's (common/failpoint_names.h),
+// checked like the rest and then skipped. INVALID_ARGUMENT, naming the entry by position and
+// text, for a name in neither list (a typo would arm nothing, and a crash test would pass
+// without its crash), a count that is not a positive integer ("name@x", "name@0", "name@2@3"),
+// or a name given twice.
 absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
-                                              absl::Span<const absl::string_view> known);
+                                              absl::Span<const absl::string_view> known,
+                                              absl::Span<const absl::string_view> elsewhere = {});
+
+// A service's failpoints from its --failpoints flag (`flag`), else from the FAILPOINTS
+// environment variable: the flag is this process's alone and may name only `known`; the
+// variable is shared by the stack (deploy/local/run.sh passes it to both services), so its
+// names of `elsewhere` are skipped. Errors as ParseFailpoints, prefixed "--failpoints: " or
+// "environment FAILPOINTS: ". The variable is read here, not as the flag's default, so --help
+// never shows it.
+absl::StatusOr<FailpointSpec> FailpointsFromFlagOrEnv(
+    absl::string_view flag, absl::Span<const absl::string_view> known,
+    absl::Span<const absl::string_view> elsewhere);
 
 // Arms `spec` (call once, before anything starts).
 void ArmFailpoints(const FailpointSpec& spec);

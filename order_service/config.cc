@@ -5,11 +5,11 @@
 #include "common/admission_flags.h"
 #include "common/config_check.h"
 #include "common/env.h"
+#include "common/failpoint_names.h"
 #include "common/server_flags.h"
 #include "common/tls.h"
 #include "order_service/chaos.h"
 #include "order_service/error_domain.h"
-#include "order_service/failpoints.h"
 #include "order_service/validation.h"
 
 ABSL_FLAG(int, port, common::EnvIntOr("ORDER_PORT", 50051), "port (0 picks one); env ORDER_PORT");
@@ -99,8 +99,9 @@ ABSL_FLAG(double, chaos_failure_rate, 0,
           "before or after doing its work");
 ABSL_FLAG(std::string, chaos_methods, "", "methods chaos applies to (comma list; empty: all)");
 ABSL_FLAG(uint64_t, chaos_seed, 1, "seed of the chaos dice");
-ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
-          "failpoints to arm (crash tests only); env FAILPOINTS");
+ABSL_FLAG(std::string, failpoints, "",
+          "failpoints to arm (crash tests only), e.g. order_after_commit@3; when empty, env "
+          "FAILPOINTS, where payment_service's names are skipped");
 ABSL_FLAG(int, max_message_bytes, 16 << 20,
           "largest request or response accepted; at least the largest valid import chunk "
           "(8,105,134 bytes)");
@@ -198,8 +199,10 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   if (absl::Status s = CheckFlags(); !s.ok()) return s;
   OrderServiceConfig c;
   c.role = absl::GetFlag(FLAGS_role);
-  auto failpoints = common::ParseFailpoints(absl::GetFlag(FLAGS_failpoints), kFailpoints);
-  if (!failpoints.ok()) return common::FlagError("failpoints", failpoints.status());
+  auto failpoints = common::FailpointsFromFlagOrEnv(absl::GetFlag(FLAGS_failpoints),
+                                                    common::failpoints::kOrderService,
+                                                    common::failpoints::kPaymentService);
+  if (!failpoints.ok()) return failpoints.status();
   c.failpoints = *std::move(failpoints);
   c.database = absl::GetFlag(FLAGS_database);
   c.listen_database = absl::GetFlag(FLAGS_listen_database).empty()

@@ -27,7 +27,7 @@ struct OrderServiceConfig {
   bool serves_api() const { return role != "relay"; }
   bool runs_relay() const { return role != "api"; }
 
-  common::FailpointSpec failpoints;  // armed before anything starts (order_service/failpoints.h)
+  common::FailpointSpec failpoints;  // armed before anything starts (common/failpoint_names.h)
 
   // PostgreSQL: libpq connection strings; listen_database is never empty (--database when the
   // flag is). pool_size >= 1 connections.

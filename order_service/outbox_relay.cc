@@ -11,9 +11,9 @@
 #include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/failpoint.h"
+#include "common/failpoint_names.h"
 #include "common/idempotency.h"
 #include "google/protobuf/util/json_util.h"
-#include "order_service/failpoints.h"
 
 namespace orders {
 
@@ -279,7 +279,7 @@ void OutboxRelay::StartCall(const OutboxEvent& event,
     if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
       return done(absl::InvalidArgumentError("unreadable CHARGE payload"));
     }
-    common::Failpoint(kRelayBeforeDispatch);
+    common::Failpoint(common::failpoints::kRelayBeforeDispatch);
     gateway_.StartCharge(request, event.payment_key,
                          [done = std::move(done)](absl::StatusOr<payments::v1::Charge> charge) {
                            if (!charge.ok()) return done(charge.status());
@@ -292,7 +292,7 @@ void OutboxRelay::StartCall(const OutboxEvent& event,
     if (!google::protobuf::util::JsonStringToMessage(event.payload, &request).ok()) {
       return done(absl::InvalidArgumentError("unreadable REFUND payload"));
     }
-    common::Failpoint(kRelayBeforeDispatch);
+    common::Failpoint(common::failpoints::kRelayBeforeDispatch);
     gateway_.StartRefund(request, event.payment_key,
                          [done = std::move(done)](absl::StatusOr<payments::v1::Refund> refund) {
                            if (!refund.ok()) return done(refund.status());
@@ -386,7 +386,7 @@ void OutboxRelay::Dispatch(const std::vector<OutboxEvent>& events, const std::st
       Finish(events[i], owner, results[i].status());
       continue;
     }
-    common::Failpoint(kRelayAfterPayment);
+    common::Failpoint(common::failpoints::kRelayAfterPayment);
     completions.push_back({&events[i], *results[i]});
   }
   if (completions.empty()) return;

@@ -10,12 +10,12 @@
 #include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/failpoint.h"
+#include "common/failpoint_names.h"
 #include "common/idempotency.h"
 #include "common/pg/connection.h"
 #include "common/pg/sql_state.h"
 #include "common/pg/timeouts.h"
 #include "google/protobuf/util/time_util.h"
-#include "order_service/failpoints.h"
 #include "order_service/order_sql.h"
 
 namespace orders {
@@ -281,11 +281,11 @@ absl::StatusOr<CreateResult> PgOrderRepository::CreateOrder(
   pending.fingerprint = scope.fingerprint;
   pending.response = result.response.SerializeAsString();
   pending.deadline = deadline;
-  common::Failpoint(kOrderBeforeCommit);
+  common::Failpoint(common::failpoints::kOrderBeforeCommit);
   batcher_.Submit(pending);
   if (!pending.written.ok()) return common::KeyInUseIfLocked(pending.written.status());
   if (*pending.written) {
-    common::Failpoint(kOrderAfterCommit);
+    common::Failpoint(common::failpoints::kOrderAfterCommit);
     return result;
   }
   // The key was used before (we waited for that request to finish): replay or refuse. The

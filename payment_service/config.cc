@@ -5,9 +5,9 @@
 #include "common/admission_flags.h"
 #include "common/config_check.h"
 #include "common/env.h"
+#include "common/failpoint_names.h"
 #include "common/server_flags.h"
 #include "payment_service/error_domain.h"
-#include "payment_service/payments.h"
 
 ABSL_FLAG(int, port, common::EnvIntOr("PAYMENT_PORT", 50052),
           "port to listen on, 0 for any free one (env PAYMENT_PORT if not given)");
@@ -30,8 +30,9 @@ ABSL_FLAG(uint64_t, fault_seed, payment_service::kDefaultFaultSeed, "seed of the
 ABSL_FLAG(int, flaky_failures, 2, "UNAVAILABLE answers of pm_card_flaky per key before success");
 ABSL_FLAG(std::string, tokens, "",
           "bearer tokens, token1=caller1,token2=caller2; empty: no authentication");
-ABSL_FLAG(std::string, failpoints, common::EnvOr("FAILPOINTS", ""),
-          "failpoints to arm (also env FAILPOINTS), e.g. payment_after_charge_commit@3");
+ABSL_FLAG(std::string, failpoints, "",
+          "failpoints to arm (crash tests only), e.g. payment_after_charge_commit@3; when empty, "
+          "env FAILPOINTS, where order_service's names are skipped");
 ABSL_FLAG(bool, enable_fault_admin, false, "register the PaymentFaultAdmin service");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(24),
           "how long Refund idempotency records are kept");
@@ -66,8 +67,10 @@ absl::Status CheckFlags() {
 absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags() {
   if (absl::Status s = CheckFlags(); !s.ok()) return s;
   PaymentServiceConfig c;
-  auto failpoints = common::ParseFailpoints(absl::GetFlag(FLAGS_failpoints), kFailpoints);
-  if (!failpoints.ok()) return common::FlagError("failpoints", failpoints.status());
+  auto failpoints = common::FailpointsFromFlagOrEnv(absl::GetFlag(FLAGS_failpoints),
+                                                    common::failpoints::kPaymentService,
+                                                    common::failpoints::kOrderService);
+  if (!failpoints.ok()) return failpoints.status();
   c.failpoints = *std::move(failpoints);
   c.store = absl::GetFlag(FLAGS_store);
   c.database = absl::GetFlag(FLAGS_database);

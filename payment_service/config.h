@@ -18,7 +18,7 @@
 namespace payment_service {
 
 struct PaymentServiceConfig {
-  common::FailpointSpec failpoints;  // armed before anything starts (payment_service/payments.h)
+  common::FailpointSpec failpoints;  // armed before anything starts (common/failpoint_names.h)
 
   std::string store = "postgres";  // "postgres" or "memory"
   // PostgreSQL (store "postgres"): a libpq connection string (empty: libpq's PG* defaults) and

@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/errors.h"
 #include "common/failpoint.h"
+#include "common/failpoint_names.h"
 #include "common/idempotency.h"
 #include "common/page_token.h"
 #include "google/protobuf/util/time_util.h"
@@ -67,7 +68,7 @@ absl::StatusOr<ChargeOutcome> Payments::Charge(const RequestKey& key,
   absl::StatusOr<ChargeOutcome> outcome = ledger_.Charge(
       key, fingerprint, request, [&] { return Decide(key, request); }, deadline);
   if (!outcome.ok()) return outcome.status();
-  if (!outcome->replayed) common::Failpoint(kAfterChargeCommit);
+  if (!outcome->replayed) common::Failpoint(common::failpoints::kPaymentAfterChargeCommit);
   if (faults_.NextFailAfter()) {
     return ProcessorUnavailable("the connection was lost before the reply (injected fault)",
                                 "fail_after_charge");
@@ -83,7 +84,7 @@ absl::StatusOr<RefundOutcome> Payments::Refund(const RequestKey& key,
   const std::string fingerprint = common::RequestFingerprint(kRefundMethod, request);
   absl::StatusOr<RefundOutcome> outcome = ledger_.Refund(key, fingerprint, request, deadline);
   if (!outcome.ok()) return outcome.status();
-  if (!outcome->replayed) common::Failpoint(kAfterRefundCommit);
+  if (!outcome->replayed) common::Failpoint(common::failpoints::kPaymentAfterRefundCommit);
   if (faults_.NextFailAfter()) {
     return ProcessorUnavailable("the connection was lost before the reply (injected fault)",
                                 "fail_after_charge");

@@ -14,10 +14,6 @@ namespace payment_service {
 // Fingerprints cover the method name, so one key can never match across methods.
 inline constexpr char kChargeMethod[] = "payments.v1.PaymentService/Charge";
 inline constexpr char kRefundMethod[] = "payments.v1.PaymentService/Refund";
-// Named failpoints (common::Failpoint): the process dies after the commit, before replying.
-inline constexpr char kAfterChargeCommit[] = "payment_after_charge_commit";
-inline constexpr char kAfterRefundCommit[] = "payment_after_refund_commit";
-inline constexpr absl::string_view kFailpoints[] = {kAfterChargeCommit, kAfterRefundCommit};
 
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 500;

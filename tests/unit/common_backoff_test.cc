@@ -137,6 +137,18 @@ TEST(FailpointSpecTest, ParsesNamesAndCountsAndRefusesWhatWouldArmNothingOrTwoTh
   }
 }
 
+TEST(FailpointSpecTest, AnotherProcesssNamesAreCheckedThenSkipped) {
+  constexpr absl::string_view kOurs[] = {"a_commit"};
+  constexpr absl::string_view kTheirs[] = {"z_send"};
+  absl::StatusOr<common::FailpointSpec> spec =
+      common::ParseFailpoints("z_send@4,a_commit@2", kOurs, kTheirs);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(*spec, (common::FailpointSpec{{"a_commit", 2}}));
+  EXPECT_FALSE(common::ParseFailpoints("z_send@x", kOurs, kTheirs).ok());
+  EXPECT_FALSE(common::ParseFailpoints("z_send,z_send@2", kOurs, kTheirs).ok());
+  EXPECT_FALSE(common::ParseFailpoints("z_send", kOurs).ok()) << "not skipped without the list";
+}
+
 TEST(FailpointDeathTest, ArmedFailpointKillsOnTheNthHit) {
   common::Failpoint("never_armed");  // returns at once
   EXPECT_EXIT(

@@ -1,5 +1,6 @@
 // OrderServiceConfigFromFlags: every flag read in one place, each bad value refused with a
 // message naming the flag, and the deprecated --handler_threads still accepted.
+#include <cstdlib>
 #include <string>
 
 #include "absl/flags/reflection.h"
@@ -90,6 +91,20 @@ TEST_F(OrderConfigTest, ATokenThatIsBothATenantsAndAnOperatorsIsRefused) {
   config = OrderServiceConfigFromFlags();
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(config->operators.Identify("tok-a").ok());
+}
+
+// The same FAILPOINTS reaches both services: order_service arms its own names only.
+TEST_F(OrderConfigTest, SharedFailpointsEnvironmentArmsOnlyOrdersOwnNames) {
+  struct RestoreEnv {
+    ~RestoreEnv() { unsetenv("FAILPOINTS"); }
+  } restore;
+  setenv("FAILPOINTS", "order_after_commit@2,payment_after_charge_commit", 1);
+  absl::StatusOr<OrderServiceConfig> config = OrderServiceConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->failpoints, (common::FailpointSpec{{"order_after_commit", 2}}));
+  SetFlagFromText("failpoints", "payment_after_charge_commit");  // the flag is order_service's
+  EXPECT_THAT(OrderServiceConfigFromFlags().status().message(),
+              HasSubstr("--failpoints: entry 1 (payment_after_charge_commit): no such failpoint"));
 }
 
 TEST_F(OrderConfigTest, DeprecatedHandlerThreadsFlagSetsThePollersWithAWarning) {

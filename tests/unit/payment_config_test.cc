@@ -1,5 +1,7 @@
 // PaymentServiceConfigFromFlags: every flag read in one place, each bad value refused with a
 // message naming the flag.
+#include <cstdlib>
+
 #include "absl/flags/reflection.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -34,6 +36,35 @@ TEST_F(PaymentConfigTest, FlagsMakeTheConfig) {
   EXPECT_EQ(config->server.port_file, "");  // written once the schema is in place
   EXPECT_EQ(config->server.max_pollers, 64);
   EXPECT_GT(config->server.max_threads, config->admission.options.limit);
+}
+
+// FAILPOINTS is shared by the stack (deploy/local/run.sh passes it to both services): payments
+// arms its own names, skips order_service's and refuses any other; --failpoints is its own.
+TEST_F(PaymentConfigTest, SharedFailpointsEnvironmentArmsOnlyPaymentsOwnNames) {
+  struct RestoreEnv {
+    ~RestoreEnv() { unsetenv("FAILPOINTS"); }
+  } restore;
+  SetFlagFromText("store", "memory");
+  setenv("FAILPOINTS", "order_after_commit@2, payment_after_charge_commit@3,relay_after_payment",
+         1);
+  absl::StatusOr<PaymentServiceConfig> config = PaymentServiceConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->failpoints, (common::FailpointSpec{{"payment_after_charge_commit", 3}}));
+
+  setenv("FAILPOINTS", "payment_after_charge_comit", 1);
+  config = PaymentServiceConfigFromFlags();
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              testing::HasSubstr("environment FAILPOINTS: entry 1 (payment_after_charge_comit): "
+                                 "no such failpoint"));
+
+  setenv("FAILPOINTS", "order_after_commit,order_after_commit@2", 1);
+  EXPECT_FALSE(PaymentServiceConfigFromFlags().ok()) << "a repeat is refused even when skipped";
+
+  SetFlagFromText("failpoints", "payment_after_refund_commit");  // the flag wins, and is ours
+  config = PaymentServiceConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->failpoints, (common::FailpointSpec{{"payment_after_refund_commit", 1}}));
 }
 
 TEST_F(PaymentConfigTest, BadStoreFaultsReaperTokensAndTlsAreRefusedNamingTheFlag) {
