@@ -23,6 +23,15 @@ inline std::string EnvOr(const char* name, const std::string& fallback) {
   return value && *value ? value : fallback;
 }
 
+// A secret-bearing string flag (a token spec, a bearer token, a libpq connection string that may
+// hold a password): `flag` when set, else the environment variable `name`, else `fallback`. Such
+// flags keep "" as their default and are read through this after parsing: a default taken from
+// the environment would be printed by --help / --helpfull, secret and all.
+inline std::string SecretFlagOrEnv(const std::string& flag, const char* name,
+                                   const std::string& fallback = "") {
+  return flag.empty() ? EnvOr(name, fallback) : flag;
+}
+
 inline int EnvIntOr(const char* name, int fallback) {
   const char* value = std::getenv(name);
   if (!value || !*value) return fallback;

@@ -15,15 +15,15 @@
 ABSL_FLAG(int, port, common::EnvIntOr("ORDER_PORT", 50051), "port (0 picks one); env ORDER_PORT");
 ABSL_FLAG(std::string, port_file, "",
           "write the chosen port to this file once listening and the schema is in place");
-ABSL_FLAG(std::string, database,
-          common::EnvOr("ORDER_DATABASE", "host=/var/run/postgresql dbname=orders"),
-          "libpq connection string; env ORDER_DATABASE");
+ABSL_FLAG(std::string, database, "",
+          "libpq connection string; when empty, env ORDER_DATABASE, else "
+          "\"host=/var/run/postgresql dbname=orders\"");
 ABSL_FLAG(int, pool_size, 16, "database connections");
 ABSL_FLAG(bool, prepared_statements, common::EnvBoolOr("ORDER_PREPARED_STATEMENTS", true),
           "prepare each statement once per connection; false sends unnamed statements, which a "
           "transaction-mode pooler (PgBouncer before 1.21) requires; env "
           "ORDER_PREPARED_STATEMENTS");
-ABSL_FLAG(std::string, listen_database, common::EnvOr("ORDER_LISTEN_DATABASE", ""),
+ABSL_FLAG(std::string, listen_database, "",
           "libpq connection string of the relay's LISTEN connection (empty: --database). Behind "
           "a transaction-mode pooler it must reach the PostgreSQL server directly (LISTEN is "
           "session state); without notifications the relay still polls (--relay_idle_poll); env "
@@ -36,12 +36,12 @@ ABSL_FLAG(int, create_lanes, 2,
 ABSL_FLAG(std::string, role, "all", "api (serve RPCs), relay (run the outbox relay) or all");
 ABSL_FLAG(std::string, payment_addr, common::EnvOr("PAYMENT_ADDR", "127.0.0.1:50052"),
           "payment service address; env PAYMENT_ADDR");
-ABSL_FLAG(std::string, payment_token, common::EnvOr("PAYMENT_TOKEN", ""),
-          "bearer token presented to the payment service; env PAYMENT_TOKEN");
+ABSL_FLAG(std::string, payment_token, "",
+          "bearer token presented to the payment service; when empty, env PAYMENT_TOKEN");
 ABSL_FLAG(absl::Duration, payment_timeout, absl::Seconds(5), "deadline of each payment call");
-ABSL_FLAG(std::string, tokens, common::EnvOr("ORDER_TOKENS", ""),
+ABSL_FLAG(std::string, tokens, "",
           "token=tenant,... accepted as 'authorization: Bearer <token>'; empty: one tenant, "
-          "'default', no authentication; env ORDER_TOKENS");
+          "'default', no authentication; when empty, env ORDER_TOKENS");
 ABSL_FLAG(int, relay_workers, 4, "outbox relay worker threads");
 ABSL_FLAG(int, relay_batch, 16,
           "events each relay worker claims, sends to payments at once and completes together");
@@ -87,8 +87,8 @@ ABSL_FLAG(absl::Duration, reconcile_every, absl::Minutes(15),
 ABSL_FLAG(bool, reconcile_repair, true,
           "the periodic reconciliation repairs what is safe (orders left CREATED with a "
           "succeeded charge; refunds of cancelled orders still holding money)");
-ABSL_FLAG(std::string, admin_tokens, common::EnvOr("ORDER_ADMIN_TOKENS", ""),
-          "operator bearer tokens for OutboxAdmin, \"token=operator,...\"; env "
+ABSL_FLAG(std::string, admin_tokens, "",
+          "operator bearer tokens for OutboxAdmin, \"token=operator,...\"; when empty, env "
           "ORDER_ADMIN_TOKENS. With --tokens set and no admin tokens, OutboxAdmin refuses "
           "everyone (a tenant's token never opens it)");
 ABSL_FLAG(bool, analytics_projector, true,
@@ -160,11 +160,12 @@ absl::Status CheckFlags() {
 }
 
 absl::StatusOr<PaymentClientConfig> PaymentConfigFromFlags() {
-  PaymentClientConfig payment{.target = absl::GetFlag(FLAGS_payment_addr),
-                              .token = absl::GetFlag(FLAGS_payment_token),
-                              .timeout = absl::GetFlag(FLAGS_payment_timeout),
-                              .credentials = nullptr,
-                              .tls_server_name = absl::GetFlag(FLAGS_payment_tls_server_name)};
+  PaymentClientConfig payment{
+      .target = absl::GetFlag(FLAGS_payment_addr),
+      .token = common::SecretFlagOrEnv(absl::GetFlag(FLAGS_payment_token), "PAYMENT_TOKEN"),
+      .timeout = absl::GetFlag(FLAGS_payment_timeout),
+      .credentials = nullptr,
+      .tls_server_name = absl::GetFlag(FLAGS_payment_tls_server_name)};
   if (absl::GetFlag(FLAGS_payment_tls_ca).empty()) return payment;
   auto credentials =
       common::MakeChannelCredentials({.ca_file = absl::GetFlag(FLAGS_payment_tls_ca),
@@ -204,10 +205,11 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
                                                     common::failpoints::kPaymentService);
   if (!failpoints.ok()) return failpoints.status();
   c.failpoints = *std::move(failpoints);
-  c.database = absl::GetFlag(FLAGS_database);
-  c.listen_database = absl::GetFlag(FLAGS_listen_database).empty()
-                          ? c.database
-                          : absl::GetFlag(FLAGS_listen_database);
+  c.database = common::SecretFlagOrEnv(absl::GetFlag(FLAGS_database), "ORDER_DATABASE",
+                                       "host=/var/run/postgresql dbname=orders");
+  const std::string listen_database =
+      common::SecretFlagOrEnv(absl::GetFlag(FLAGS_listen_database), "ORDER_LISTEN_DATABASE");
+  c.listen_database = listen_database.empty() ? c.database : listen_database;
   c.pool_size = absl::GetFlag(FLAGS_pool_size);
   c.prepared_statements = absl::GetFlag(FLAGS_prepared_statements);
   c.create_batch = absl::GetFlag(FLAGS_create_batch);
@@ -224,10 +226,12 @@ absl::StatusOr<OrderServiceConfig> OrderServiceConfigFromFlags() {
   absl::StatusOr<PaymentClientConfig> payment = PaymentConfigFromFlags();
   if (!payment.ok()) return payment.status();
   c.payment = *std::move(payment);
-  auto tenants = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_tokens));
+  auto tenants = common::TokenAuthenticator::Parse(
+      common::SecretFlagOrEnv(absl::GetFlag(FLAGS_tokens), "ORDER_TOKENS"));
   if (!tenants.ok()) return common::FlagError("tokens", tenants.status());
   c.tenants = *std::move(tenants);
-  auto operators = common::TokenAuthenticator::Parse(absl::GetFlag(FLAGS_admin_tokens));
+  auto operators = common::TokenAuthenticator::Parse(
+      common::SecretFlagOrEnv(absl::GetFlag(FLAGS_admin_tokens), "ORDER_ADMIN_TOKENS"));
   if (!operators.ok()) return common::FlagError("admin_tokens", operators.status());
   if (operators->SharesATokenWith(c.tenants)) {
     return common::FlagError(

@@ -13,8 +13,8 @@ ABSL_FLAG(int, port, common::EnvIntOr("PAYMENT_PORT", 50052),
           "port to listen on, 0 for any free one (env PAYMENT_PORT if not given)");
 ABSL_FLAG(std::string, port_file, "",
           "write the port here once listening and the schema is in place");
-ABSL_FLAG(std::string, database, common::EnvOr("PAYMENT_DATABASE", ""),
-          "libpq connection string (env PAYMENT_DATABASE if empty; else libpq's PG* defaults)");
+ABSL_FLAG(std::string, database, "",
+          "libpq connection string (when empty, env PAYMENT_DATABASE; else libpq's PG* defaults)");
 ABSL_FLAG(std::string, store, "postgres", "ledger store: postgres or memory");
 ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections");
 ABSL_FLAG(bool, prepared_statements, common::EnvBoolOr("PAYMENT_PREPARED_STATEMENTS", true),
@@ -73,7 +73,7 @@ absl::StatusOr<PaymentServiceConfig> PaymentServiceConfigFromFlags() {
   if (!failpoints.ok()) return failpoints.status();
   c.failpoints = *std::move(failpoints);
   c.store = absl::GetFlag(FLAGS_store);
-  c.database = absl::GetFlag(FLAGS_database);
+  c.database = common::SecretFlagOrEnv(absl::GetFlag(FLAGS_database), "PAYMENT_DATABASE");
   c.pool_size = absl::GetFlag(FLAGS_pool_size);
   c.prepared_statements = absl::GetFlag(FLAGS_prepared_statements);
   absl::StatusOr<common::ServerConfig> server =

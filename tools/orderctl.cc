@@ -48,9 +48,10 @@
 
 ABSL_FLAG(std::string, addr, common::EnvOr("ORDER_ADDR", "127.0.0.1:50051"),
           "order service target: host:port, dns:///name:port or ipv4:a:p1,b:p2; env ORDER_ADDR");
-ABSL_FLAG(std::string, token, common::EnvOr("ORDER_TOKEN", ""), "bearer token; env ORDER_TOKEN");
-ABSL_FLAG(std::string, admin_token, common::EnvOr("ORDER_ADMIN_TOKEN", ""),
-          "operator token for the outbox commands (OutboxAdmin); env ORDER_ADMIN_TOKEN");
+ABSL_FLAG(std::string, token, "", "bearer token; when empty, env ORDER_TOKEN");
+ABSL_FLAG(std::string, admin_token, "",
+          "operator token for the outbox commands (OutboxAdmin); when empty, env "
+          "ORDER_ADMIN_TOKEN");
 ABSL_FLAG(bool, json, false, "print JSON (proto field names) instead of text");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30), "overall deadline, retries included");
 ABSL_FLAG(absl::Duration, attempt_timeout, absl::Seconds(5), "deadline of each try");
@@ -135,11 +136,12 @@ int main(int argc, char** argv) {
 
   orders_client::ClientOptions options;
   options.target = absl::GetFlag(FLAGS_addr);
-  options.token = absl::GetFlag(FLAGS_token);
+  options.token = common::SecretFlagOrEnv(absl::GetFlag(FLAGS_token), "ORDER_TOKEN");
   // Operator RPCs take the operator's credential, not a tenant's.
-  if ((command == "outbox" || command == "reconcile") &&
-      !absl::GetFlag(FLAGS_admin_token).empty()) {
-    options.token = absl::GetFlag(FLAGS_admin_token);
+  if (const std::string admin_token =
+          common::SecretFlagOrEnv(absl::GetFlag(FLAGS_admin_token), "ORDER_ADMIN_TOKEN");
+      (command == "outbox" || command == "reconcile") && !admin_token.empty()) {
+    options.token = admin_token;
   }
   options.lb_policy = absl::GetFlag(FLAGS_lb);
   options.overall_timeout = absl::GetFlag(FLAGS_timeout);

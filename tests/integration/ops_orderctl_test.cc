@@ -301,4 +301,37 @@ TEST_F(OpsOrderctlTest, ErrorsAndUsage) {
   EXPECT_THAT(unreachable.err, HasSubstr("UNAVAILABLE"));
 }
 
+// Secrets reach the binaries through the environment (deploy/k8s: ORDER_TOKENS from a Secret).
+// A flag whose default came from the environment would print it in --help / --helpfull, which
+// ends up in terminals, CI logs and bug reports; these flags read the environment after parsing
+// (common::SecretFlagOrEnv), and still use it.
+TEST(OpsSecretsTest, HelpNeverPrintsASecretFromTheEnvironment) {
+  struct Binary {
+    const char* path;
+    const char* env;
+    const char* flag;  // printed by --helpfull: the help did run
+  };
+  const std::string env =
+      "ORDER_TOKENS=s3cretTOK=acme ORDER_ADMIN_TOKENS=adm1nTOK=ops PAYMENT_TOKEN=paytok9 "
+      "ORDER_DATABASE='password=hunter2' ORDER_LISTEN_DATABASE='password=hunter3' "
+      "PAYMENT_DATABASE='password=hunter4' ORDER_TOKEN=ctltok7 ORDER_ADMIN_TOKEN=ctladm8 "
+      "FAILPOINTS=order_after_commit";
+  for (const Binary& b : {Binary{ORDER_SERVICE_BIN, "order", "admin_tokens"},
+                          Binary{PAYMENT_SERVICE_BIN, "payment", "database"},
+                          Binary{ORDERCTL_BIN, "orderctl", "admin_token"}}) {
+    SCOPED_TRACE(b.env);
+    FILE* pipe = popen(absl::StrCat(env, " ", b.path, " --helpfull 2>&1").c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+    pclose(pipe);
+    EXPECT_THAT(out, testing::HasSubstr(absl::StrCat("-", b.flag, " ")));
+    for (const char* secret : {"s3cretTOK", "adm1nTOK", "paytok9", "hunter2", "hunter3", "hunter4",
+                               "ctltok7", "ctladm8", "order_after_commit\""}) {
+      EXPECT_THAT(out, testing::Not(testing::HasSubstr(secret)));
+    }
+  }
+}
+
 }  // namespace
