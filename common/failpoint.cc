@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "absl/algorithm/container.h"
@@ -32,7 +33,7 @@ std::map<std::string, long, std::less<>>& Armed() {
 absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
                                               absl::Span<const absl::string_view> known,
                                               absl::Span<const absl::string_view> elsewhere) {
-  FailpointSpec skipped;  // names of `elsewhere`, for the repeat check only
+  std::set<std::string, std::less<>> named;  // every entry's name, ours or another process's
   FailpointSpec parsed;
   int n = 0;
   for (absl::string_view entry : ListEntries(spec)) {
@@ -48,22 +49,17 @@ absl::StatusOr<FailpointSpec> ParseFailpoints(absl::string_view spec,
       return absl::InvalidArgumentError(absl::StrCat(
           "entry ", n, " (", entry, "): the count after '@' must be a positive integer"));
     }
-    if (absl::c_find(elsewhere, name) != elsewhere.end()) {
-      if (!skipped.emplace(name, count).second) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("entry ", n, " (", entry, ") arms a failpoint an earlier entry arms"));
-      }
-      continue;
+    if (!named.insert(std::string(name)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", n, " (", entry, ") arms a failpoint an earlier entry arms"));
     }
+    if (absl::c_find(elsewhere, name) != elsewhere.end()) continue;  // another process's
     if (absl::c_find(known, name) == known.end()) {
       return absl::InvalidArgumentError(absl::StrCat("entry ", n, " (", entry,
                                                      "): no such failpoint; this process has ",
                                                      absl::StrJoin(known, ", ")));
     }
-    if (!parsed.emplace(name, count).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("entry ", n, " (", entry, ") arms a failpoint an earlier entry arms"));
-    }
+    parsed.emplace(name, count);
   }
   return parsed;
 }
