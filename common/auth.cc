@@ -1,5 +1,7 @@
 #include "common/auth.h"
 
+#include <map>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/config_check.h"
@@ -34,6 +36,7 @@ bool IsIdentity(absl::string_view identity) {
 
 absl::StatusOr<TokenAuthenticator> TokenAuthenticator::Parse(absl::string_view spec) {
   TokenAuthenticator auth;
+  std::map<absl::string_view, int> entry_of;  // each token's entry, to name the first of a repeat
   int n = 0;
   for (absl::string_view entry : ListEntries(spec)) {
     ++n;
@@ -56,10 +59,11 @@ absl::StatusOr<TokenAuthenticator> TokenAuthenticator::Parse(absl::string_view s
                                                      kMaxIdentityLength,
                                                      " letters, digits and - . _ : @"));
     }
-    if (!auth.identities_.emplace(token, identity).second) {
+    if (auto [it, added] = entry_of.emplace(token, n); !added) {
       return absl::InvalidArgumentError(
-          absl::StrCat("entry ", n, " repeats the token of an earlier entry"));
+          absl::StrCat("entry ", n, " repeats the token of entry ", it->second));
     }
+    auth.identities_.emplace(token, identity);
   }
   return auth;
 }

@@ -1,6 +1,7 @@
 #include "order_service/chaos.h"
 
 #include <iterator>
+#include <set>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
@@ -15,12 +16,17 @@ ChaosDice::ChaosDice(double failure_rate, const std::string& methods_csv, uint64
 }
 
 absl::Status ValidateChaosMethods(absl::string_view csv) {
+  std::set<absl::string_view> named;
   int n = 0;
   for (absl::string_view m : common::ListEntries(csv)) {
     ++n;
     if (absl::c_find(kChaosMethods, m) == std::end(kChaosMethods)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "entry ", n, " (", m, "): chaos can fail only ", absl::StrJoin(kChaosMethods, ", ")));
+    }
+    if (!named.insert(m).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", n, " (", m, ") names a method an earlier entry names"));
     }
   }
   return absl::OkStatus();

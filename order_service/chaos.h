@@ -26,8 +26,9 @@ inline constexpr absl::string_view kChaosMethods[] = {kChaosCreateOrder, kChaosC
 
 // `csv` (--chaos_methods): method names separated by commas, whitespace around a name and blank
 // entries ignored; "": every method in kChaosMethods. INVALID_ARGUMENT, naming the entry by
-// position and text, for a name not in kChaosMethods: a typo would make chaos fail nothing, and
-// a demonstration of client retries would show none.
+// position and text, for a name not in kChaosMethods (a typo would make chaos fail nothing, and
+// a demonstration of client retries would show none) or a name given twice (as in the other
+// list flags: --tokens, --failpoints).
 absl::Status ValidateChaosMethods(absl::string_view csv);
 
 class ChaosDice {

@@ -14,7 +14,7 @@
 // - --failpoints arms exactly the entries the documented rule accepts (common/failpoint.h) and
 //   refuses (INVALID_ARGUMENT) every other spec;
 // - ChaosDice never fails a method outside its list (names trimmed), and ValidateChaosMethods
-//   refuses (INVALID_ARGUMENT) exactly the lists naming a method chaos cannot fail.
+//   refuses (INVALID_ARGUMENT) exactly the lists naming a method chaos cannot fail, or one twice.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -133,6 +133,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // names are trimmed, and a list naming a method chaos cannot fail is refused.
   orders::ChaosDice dice(1.0, methods, 1);
   bool listed = false, any = false, known = true;
+  std::map<std::string, int> times;
   for (absl::string_view m : absl::StrSplit(methods, ',')) {
     m = absl::StripAsciiWhitespace(m);
     if (m.empty()) continue;
@@ -140,6 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     listed = listed || m == "CreateOrder";
     known = known && (m == "CreateOrder" || m == "CancelOrder" || m == "PutImportChunk" ||
                       m == "CommitImport");
+    known = known && ++times[std::string(m)] == 1;
   }
   const absl::Status methods_valid = orders::ValidateChaosMethods(methods);
   FUZZ_CHECK(methods_valid.ok() == known, "--chaos_methods=%s: valid=%d, the rule says %d",

@@ -72,7 +72,7 @@ TEST(TokenAuthenticatorTest, RefusesAmbiguousOrMalformedSpecsNamingTheEntryNotTh
   };
   for (const Case& c : std::vector<Case>{
            {"s3cret=b=c", "entry 1: the token is not an RFC 6750 bearer token"},
-           {"t1=acme,s3cret=acme,s3cret=globex", "entry 3 repeats the token of an earlier entry"},
+           {"t1=acme,s3cret=acme,s3cret=globex", "entry 3 repeats the token of entry 2"},
            {"t1=acme,s3cret", "entry 2 has no '='"},
            {"s3cret=", "entry 1: the identity must be 1-64"},
            {"=acme", "entry 1: the token is not"},

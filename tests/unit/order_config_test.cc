@@ -70,6 +70,8 @@ TEST_F(OrderConfigTest, EachBadFlagIsNamedInTheError) {
           {"failpoints", "relay_after_payment@0", "", "--failpoints: entry 1"},
           {"chaos_methods", "CreateOrder,CreateOrders", "",
            "--chaos_methods: entry 2 (CreateOrders)"},
+          {"chaos_methods", "CreateOrder, CreateOrder", "",
+           "--chaos_methods: entry 2 (CreateOrder) names a method an earlier entry names"},
           {"max_pollers", "0", "64", "--max_pollers=0"},
           {"admission_max_pushback", "50ms", "5s", "--admission_max_pushback"},
           {"admission_algorithm", "lifo", "fixed", "--admission_algorithm"},
